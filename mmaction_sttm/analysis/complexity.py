@@ -1,0 +1,78 @@
+"""GFLOPs and parameters of a recognizer with MMEngine's counter.
+
+MMEngine's ``FlopAnalyzer`` (fvcore convention: one multiply-add is one FLOP)
+has no handle for ``aten::scaled_dot_product_attention`` and would count the
+fused attention as zero. :func:`sdpa_flop_jit` counts it like the two matrix
+products it replaces (``Q K^T`` and ``A V``), so fused and explicit attention
+give the same figure.
+"""
+from typing import Any, Dict, List, Sequence
+
+import torch
+from mmengine.analysis import FlopAnalyzer, parameter_count
+from mmengine.analysis.jit_handles import get_shape
+from torch import nn
+
+
+def sdpa_flop_jit(inputs: List[Any], outputs: List[Any]) -> int:
+    """FLOPs of ``scaled_dot_product_attention(q, k, v, ...)``.
+
+    Args:
+        inputs (list): Traced inputs; the first three are ``q``, ``k``, ``v``
+            of shapes ``(..., Lq, d)``, ``(..., Lk, d)``, ``(..., Lk, dv)``.
+        outputs (list): Traced outputs (unused).
+
+    Returns:
+        int: ``batch * Lq * Lk * (d + dv)``.
+    """
+    q, k, v = (get_shape(i) for i in inputs[:3])
+    batch = 1
+    for size in q[:-2]:
+        batch *= size
+    return batch * q[-2] * k[-2] * (q[-1] + v[-1])
+
+
+class _HeadForward(nn.Module):
+    """Runs a recognizer from clips to class scores, one view per clip."""
+
+    def __init__(self, recognizer: nn.Module) -> None:
+        super().__init__()
+        self.recognizer = recognizer
+
+    def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        # Recognizer3D expects (N, views, C, T, H, W).
+        return self.recognizer._forward(clips.unsqueeze(1), stage='head')
+
+
+def complexity(model: nn.Module,
+               shape: Sequence[int] = (1, 3, 8, 224, 224)) -> Dict[str, Any]:
+    """Count FLOPs and parameters of a recognizer or backbone.
+
+    Args:
+        model (nn.Module): An MMAction2 recognizer (anything with
+            ``_forward(inputs, stage='head')``) or a bare backbone.
+        shape (Sequence[int]): Input ``(N, C, T, H, W)``; the FLOPs are for
+            these ``N`` clips (one view each).
+
+    Returns:
+        dict: ``flops`` (total), ``params``, and ``by_module`` (FLOPs per
+        top-level module name).
+    """
+    if len(shape) != 5:
+        raise ValueError(f'shape must be (N, C, T, H, W), got {tuple(shape)}')
+    target = _HeadForward(model) if hasattr(model, '_forward') else model
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    clips = torch.randn(*shape, device=device)
+    analyzer = FlopAnalyzer(target, (clips, ))
+    analyzer.set_op_handle('aten::scaled_dot_product_attention',
+                           sdpa_flop_jit)
+    analyzer.unsupported_ops_warnings(False)
+    analyzer.uncalled_modules_warnings(False)
+    with torch.no_grad():
+        flops = analyzer.total()
+        by_module = analyzer.by_module()
+    model.train(was_training)
+    return dict(
+        flops=flops, params=parameter_count(model)[''], by_module=by_module)

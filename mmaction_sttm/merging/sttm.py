@@ -1,0 +1,157 @@
+"""The STTM merging algorithm (Feng et al., TOMM 2024, section 3.2).
+
+Pure functions over tensors, with no framework in them. The registered
+``nn.Module`` in :mod:`mmaction_sttm.models.sttm` holds the learned parts
+(the encoder ``phi`` and the fusion layer) and calls these.
+
+Shapes: ``B`` samples (or frames, for the spatial stage), ``L`` input tokens,
+``k`` output (meta) tokens, ``D`` channels.
+"""
+import math
+from typing import Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def num_meta_tokens(num_tokens: int, ratio: float) -> int:
+    """Output count ``L' = round(L * (1 - ratio))`` of one merge (eq. 1).
+
+    Args:
+        num_tokens (int): Input count ``L``.
+        ratio (float): Merge ratio ``rho`` in (0, 1).
+
+    Returns:
+        int: The number of meta (output) tokens, at least 1.
+    """
+    return max(1, int(round(num_tokens * (1.0 - ratio))))
+
+
+def num_candidates(num_tokens: int, num_meta: int, alpha: float) -> int:
+    """Number of greedy candidates ``min(L, ceil(alpha * L'))`` (sec. 3.2.1).
+
+    Args:
+        num_tokens (int): Input count ``L``.
+        num_meta (int): Meta-token count ``L'``.
+        alpha (float): Over-selection factor (1.5 in the paper).
+
+    Returns:
+        int: Number of candidates the greedy selection picks.
+    """
+    return min(num_tokens, int(math.ceil(alpha * num_meta - 1e-9)))
+
+
+@torch.no_grad()
+def most_orthogonal_select(x_norm: Tensor, num: int, start: Tensor) -> Tensor:
+    """Greedy most-orthogonal selection (eq. 3, after Motionformer).
+
+    Starting from ``start``, repeatedly picks the token whose largest absolute
+    cosine similarity to the tokens already picked is the smallest. A running
+    maximum over the chosen set keeps every step O(L); the pairwise similarity
+    matrix is one batched matrix product, so the loop itself only gathers a
+    row, takes a maximum and an argmin.
+
+    Args:
+        x_norm (Tensor): L2-normalised tokens ``(B, L, D)``.
+        num (int): Number of tokens to pick (``<= L``).
+        start (Tensor): First pick per sample ``(B,)`` (long).
+
+    Returns:
+        Tensor: Picked indices ``(B, num)`` in the order they were picked.
+    """
+    batch, length, _ = x_norm.shape
+    if num > length:
+        raise ValueError(f'cannot pick {num} tokens out of {length}')
+    # |cos| between all pairs; float32 keeps the argmin stable under AMP.
+    sim = torch.bmm(x_norm, x_norm.transpose(1, 2)).float().abs_()
+    rows = torch.arange(batch, device=x_norm.device)
+    picked = torch.empty(batch, num, dtype=torch.long, device=x_norm.device)
+    picked[:, 0] = start
+    # Running max |cos| of every token to the picked set; picked ones are
+    # pushed to +inf so that they are never picked again.
+    max_sim = sim[rows, start].clone()
+    max_sim[rows, start] = float('inf')
+    for step in range(1, num):
+        nxt = max_sim.argmin(dim=1)
+        picked[:, step] = nxt
+        torch.maximum(max_sim, sim[rows, nxt], out=max_sim)
+        max_sim[rows, nxt] = float('inf')
+    return picked
+
+
+def select_meta_tokens(x_norm: Tensor, num_meta: int, scores: Tensor,
+                       alpha: float = 1.5,
+                       meta_filter: bool = True) -> Tensor:
+    """Adaptive meta-token generation (sec. 3.2.1).
+
+    Picks ``ceil(alpha * L')`` candidates by most-orthogonal selection, then
+    keeps the ``L'`` candidates with the highest attentiveness ``scores``
+    (the EViT-style filter). The greedy start is the highest-scoring token,
+    so the result is deterministic.
+
+    Args:
+        x_norm (Tensor): L2-normalised tokens ``(B, L, D)``.
+        num_meta (int): Number of meta tokens ``L'``.
+        scores (Tensor): Attentiveness of each token ``(B, L)``, e.g. its
+            cosine similarity to the CLS token.
+        alpha (float): Over-selection factor. Defaults to 1.5.
+        meta_filter (bool): Whether to over-select and filter. If False,
+            ``L'`` tokens are selected directly. Defaults to True.
+
+    Returns:
+        Tensor: Meta-token indices ``(B, L')``, sorted by source index.
+    """
+    length = x_norm.shape[1]
+    if num_meta >= length:
+        idx = torch.arange(length, device=x_norm.device)
+        return idx.expand(x_norm.shape[0], length)
+    start = scores.argmax(dim=1)
+    if not meta_filter:
+        picked = most_orthogonal_select(x_norm, num_meta, start)
+    else:
+        num = num_candidates(length, num_meta, alpha)
+        candidates = most_orthogonal_select(x_norm, num, start)
+        cand_scores = scores.gather(1, candidates)
+        keep = cand_scores.topk(num_meta, dim=1, sorted=False).indices
+        picked = candidates.gather(1, keep)
+    return picked.sort(dim=1).values
+
+
+def correspondence(feats: Tensor,
+                   meta_idx: Tensor,
+                   sizes: Optional[Tensor] = None,
+                   tau: float = 0.1) -> Tuple[Tensor, Tensor, Tensor]:
+    """Correspondence scores between tokens and meta tokens (eq. 4).
+
+    ``S = phi(X) phi(M)^T / tau`` with ``phi(M)`` gathered from ``phi(X)``.
+    A softmax over the meta axis gives each input token's soft assignment;
+    normalising each meta token's column (weighted by the input sizes) then
+    turns every output into a convex combination of inputs. The column masses
+    are the new token sizes and add up to the total input size.
+
+    Args:
+        feats (Tensor): L2-normalised encoded tokens ``phi(X)``, ``(B, L, d)``.
+        meta_idx (Tensor): Meta-token indices ``(B, k)``.
+        sizes (Tensor, optional): Input token sizes ``(B, L)``; all ones if
+            None.
+        tau (float): Softmax temperature. Defaults to 0.1.
+
+    Returns:
+        tuple[Tensor, Tensor, Tensor]: ``weights`` ``(B, L, k)`` whose
+        columns sum to one (``A = weights^T X``), ``assign`` ``(B, L, k)``
+        whose rows sum to one, and the new sizes ``(B, k)``.
+    """
+    meta = feats.gather(
+        1, meta_idx.unsqueeze(-1).expand(-1, -1, feats.shape[-1]))
+    logits = torch.bmm(feats, meta.transpose(1, 2)) / tau
+    assign = logits.softmax(dim=-1)
+    mass = assign if sizes is None else assign * sizes.unsqueeze(-1)
+    new_sizes = mass.sum(dim=1)
+    weights = mass / new_sizes.unsqueeze(1)
+    return weights, assign, new_sizes
+
+
+def normalize(x: Tensor) -> Tensor:
+    """L2-normalise the last dimension."""
+    return F.normalize(x, dim=-1)

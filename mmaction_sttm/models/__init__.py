@@ -1,0 +1,4 @@
+from .backbones import *  # noqa: F401,F403
+from .sttm import STTM, MergeSchedule, build_merge_schedule
+
+__all__ = ['STTM', 'MergeSchedule', 'build_merge_schedule']

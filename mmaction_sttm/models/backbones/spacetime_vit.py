@@ -1,0 +1,277 @@
+"""The paper's video ViT (sec. 4.2), with optional token merging.
+
+A plain ViT applied to video: every frame is cut into 2D patches, all
+``T x N`` patch tokens plus one CLS token attend jointly, and each token gets a
+learned spatial position embedding plus a learned temporal one (as in
+K-centered patch sampling, ref. [41] of the paper). Parameter names follow
+timm's ``VisionTransformer`` (``patch_embed.proj``, ``blocks.i.attn.qkv``,
+...), so ImageNet weights convert by renaming almost nothing.
+"""
+from typing import List, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from mmcv.cnn.bricks import DropPath
+from mmengine.model import BaseModule
+from torch import Tensor, nn
+
+from mmaction_sttm.merging.tokens import Tokens
+from mmaction_sttm.models.sttm import (build_merge_schedule,
+                                       proportional_bias)
+from mmaction_sttm.registry import MODELS
+from .utils import interpolate_pos_embed, interpolate_time_embed
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention on ``F.scaled_dot_product_attention``.
+
+    Args:
+        embed_dims (int): Channels.
+        num_heads (int): Heads.
+        qkv_bias (bool): Bias in the qkv projection.
+        attn_drop (float): Attention dropout.
+        proj_drop (float): Output dropout.
+    """
+
+    def __init__(self,
+                 embed_dims: int,
+                 num_heads: int,
+                 qkv_bias: bool = True,
+                 attn_drop: float = 0.,
+                 proj_drop: float = 0.) -> None:
+        super().__init__()
+        if embed_dims % num_heads:
+            raise ValueError(f'embed_dims ({embed_dims}) must be divisible '
+                             f'by num_heads ({num_heads})')
+        self.num_heads = num_heads
+        self.qkv = nn.Linear(embed_dims, embed_dims * 3, bias=qkv_bias)
+        self.attn_drop = attn_drop
+        self.proj = nn.Linear(embed_dims, embed_dims)
+        self.proj_drop = nn.Dropout(proj_drop)
+
+    def forward(self, x: Tensor, bias: Optional[Tensor] = None) -> Tensor:
+        """Args:
+            x (Tensor): ``(B, L, D)``.
+            bias (Tensor, optional): Additive attention bias broadcastable to
+                ``(B, heads, L, L)`` (proportional attention).
+
+        Returns:
+            Tensor: ``(B, L, D)``.
+        """
+        batch, length, dims = x.shape
+        qkv = self.qkv(x).reshape(batch, length, 3, self.num_heads, -1)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        x = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=bias,
+            dropout_p=self.attn_drop if self.training else 0.)
+        x = x.transpose(1, 2).reshape(batch, length, dims)
+        return self.proj_drop(self.proj(x))
+
+
+class Mlp(nn.Module):
+    """Two-layer feed-forward network with GELU."""
+
+    def __init__(self, embed_dims: int, hidden_dims: int,
+                 drop: float = 0.) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(embed_dims, hidden_dims)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden_dims, embed_dims)
+        self.drop = nn.Dropout(drop)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block."""
+
+    def __init__(self,
+                 embed_dims: int,
+                 num_heads: int,
+                 mlp_ratio: float = 4.,
+                 qkv_bias: bool = True,
+                 drop: float = 0.,
+                 attn_drop: float = 0.,
+                 drop_path: float = 0.,
+                 norm_eps: float = 1e-6) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(embed_dims, eps=norm_eps)
+        self.attn = Attention(embed_dims, num_heads, qkv_bias, attn_drop,
+                              drop)
+        self.drop_path = DropPath(drop_path) if drop_path else nn.Identity()
+        self.norm2 = nn.LayerNorm(embed_dims, eps=norm_eps)
+        self.mlp = Mlp(embed_dims, int(embed_dims * mlp_ratio), drop)
+
+    def forward(self, x: Tensor, bias: Optional[Tensor] = None) -> Tensor:
+        x = x + self.drop_path(self.attn(self.norm1(x), bias))
+        return x + self.drop_path(self.mlp(self.norm2(x)))
+
+
+class PatchEmbed(nn.Module):
+    """Per-frame 2D patch embedding: ``(B, C, T, H, W) -> (B, T, N, D)``."""
+
+    def __init__(self, patch_size: int, in_channels: int,
+                 embed_dims: int) -> None:
+        super().__init__()
+        self.patch_size = patch_size
+        self.proj = nn.Conv2d(
+            in_channels, embed_dims, kernel_size=patch_size,
+            stride=patch_size)
+
+    def forward(self, x: Tensor) -> Tuple[Tensor, Tuple[int, int]]:
+        batch, channels, frames, height, width = x.shape
+        if height % self.patch_size or width % self.patch_size:
+            raise ValueError(f'input size {height}x{width} is not divisible '
+                             f'by patch_size {self.patch_size}')
+        x = x.transpose(1, 2).reshape(batch * frames, channels, height, width)
+        x = self.proj(x)
+        grid = x.shape[-2:]
+        x = x.flatten(2).transpose(1, 2)
+        return x.reshape(batch, frames, -1, x.shape[-1]), tuple(grid)
+
+
+@MODELS.register_module()
+class SpaceTimeViT(BaseModule):
+    """Video ViT with joint space-time attention and optional merging.
+
+    Without ``merger`` it is the paper's ViT baseline; with it, merge modules
+    (e.g. STTM) run after the configured blocks.
+
+    Args:
+        img_size (int): Training input size (sets the position grid).
+            Defaults to 224.
+        patch_size (int): Patch size. Defaults to 16.
+        in_channels (int): Input channels. Defaults to 3.
+        num_frames (int): Training frames (sets the temporal embedding).
+            Defaults to 8.
+        embed_dims (int): Channels. Defaults to 768 (ViT-B).
+        depth (int): Blocks. Defaults to 12.
+        num_heads (int): Heads. Defaults to 12.
+        mlp_ratio (float): FFN expansion. Defaults to 4.
+        qkv_bias (bool): Bias in qkv. Defaults to True.
+        drop_rate (float): Dropout. Defaults to 0.
+        attn_drop_rate (float): Attention dropout. Defaults to 0.
+        drop_path_rate (float): Stochastic depth, linear over blocks.
+            Defaults to 0.
+        norm_eps (float): LayerNorm epsilon. Defaults to 1e-6.
+        merger (dict, optional): Merge schedule and merger config, see
+            :class:`~mmaction_sttm.models.sttm.MergeSchedule`. None runs the
+            unmerged baseline.
+        prop_attn (bool): Proportional attention (``+ log(size)`` on the key
+            logits) after merges. Defaults to False.
+        pretrained (str, optional): Checkpoint in this layout (see
+            ``tools/convert_weights.py``). Defaults to None.
+        init_cfg (dict or list[dict], optional): Initialisation config.
+    """
+
+    def __init__(self,
+                 img_size: int = 224,
+                 patch_size: int = 16,
+                 in_channels: int = 3,
+                 num_frames: int = 8,
+                 embed_dims: int = 768,
+                 depth: int = 12,
+                 num_heads: int = 12,
+                 mlp_ratio: float = 4.,
+                 qkv_bias: bool = True,
+                 drop_rate: float = 0.,
+                 attn_drop_rate: float = 0.,
+                 drop_path_rate: float = 0.,
+                 norm_eps: float = 1e-6,
+                 merger: Optional[dict] = None,
+                 prop_attn: bool = False,
+                 pretrained: Optional[str] = None,
+                 init_cfg: Optional[List[dict]] = [
+                     dict(type='TruncNormal', layer='Linear', std=0.02,
+                          bias=0.),
+                     dict(type='Constant', layer='LayerNorm', val=1., bias=0.)
+                 ]) -> None:
+        if pretrained:
+            init_cfg = dict(type='Pretrained', checkpoint=pretrained)
+        super().__init__(init_cfg=init_cfg)
+        if img_size % patch_size:
+            raise ValueError(f'img_size ({img_size}) must be divisible by '
+                             f'patch_size ({patch_size})')
+        self.embed_dims = embed_dims
+        self.num_frames = num_frames
+        self.grid = (img_size // patch_size, ) * 2
+        num_patches = self.grid[0] * self.grid[1]
+        self.patch_embed = PatchEmbed(patch_size, in_channels, embed_dims)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dims))
+        self.pos_embed = nn.Parameter(
+            torch.zeros(1, num_patches + 1, embed_dims))
+        self.time_embed = nn.Parameter(torch.zeros(1, num_frames, embed_dims))
+        self.pos_drop = nn.Dropout(drop_rate)
+        dpr = torch.linspace(0, drop_path_rate, depth).tolist()
+        self.blocks = nn.ModuleList([
+            Block(embed_dims, num_heads, mlp_ratio, qkv_bias, drop_rate,
+                  attn_drop_rate, dpr[i], norm_eps) for i in range(depth)
+        ])
+        self.norm = nn.LayerNorm(embed_dims, eps=norm_eps)
+        self.prop_attn = prop_attn
+        self.merge = build_merge_schedule(merger, embed_dims, depth,
+                                          num_frames, num_patches)
+
+    def init_weights(self) -> None:
+        """Initialise embeddings like timm / TimeSformer, then the rest (a
+        ``Pretrained`` init_cfg is applied last by MMEngine)."""
+        nn.init.trunc_normal_(self.pos_embed, std=.02)
+        nn.init.trunc_normal_(self.cls_token, std=.02)
+        nn.init.zeros_(self.time_embed)
+        super().init_weights()
+
+    def embed(self, x: Tensor) -> Tuple[Tensor, Tokens]:
+        """Patch-embed a clip and add position embeddings.
+
+        Args:
+            x (Tensor): Clips ``(B, C, T, H, W)``.
+
+        Returns:
+            tuple[Tensor, Tokens]: The CLS token ``(B, 1, D)`` and the patch
+            tokens, frame-major, with their position features ``E``.
+        """
+        patches, grid = self.patch_embed(x)
+        batch, frames, per_frame, dims = patches.shape
+        pos_s = interpolate_pos_embed(self.pos_embed[:, 1:], self.grid, grid)
+        pos_t = interpolate_time_embed(self.time_embed, frames)
+        pos = (pos_t.unsqueeze(2) + pos_s.unsqueeze(1)).reshape(
+            1, frames * per_frame, dims)
+        tokens = patches.reshape(batch, frames * per_frame, dims) + pos
+        cls = (self.cls_token + self.pos_embed[:, :1]).expand(batch, -1, -1)
+        return cls, Tokens(self.pos_drop(tokens), pos, frames=frames)
+
+    def forward_tokens(self, x: Tensor) -> Tuple[Tensor, List[Tokens]]:
+        """Run the blocks and return the final sequence and every stage.
+
+        Args:
+            x (Tensor): Clips ``(B, C, T, H, W)``.
+
+        Returns:
+            tuple[Tensor, list[Tokens]]: The normalised sequence
+            ``(B, 1 + L, D)`` (CLS first) and the tokens after embedding and
+            after each merge.
+        """
+        cls, tokens = self.embed(x)
+        stages = [tokens]
+        x = torch.cat([cls, tokens.x], dim=1)
+        bias = None
+        for layer, block in enumerate(self.blocks, start=1):
+            x = block(x, bias)
+            if self.merge is not None and layer in self.merge:
+                tokens = self.merge(layer, tokens.replace(x=x[:, 1:]),
+                                    cls=x[:, 0])
+                stages.append(tokens)
+                x = torch.cat([x[:, :1], tokens.x], dim=1)
+                if self.prop_attn:
+                    bias = proportional_bias(tokens.sizes, True, x.dtype)
+        return self.norm(x), stages
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Args:
+            x (Tensor): Clips ``(B, C, T, H, W)``.
+
+        Returns:
+            Tensor: CLS features ``(B, D)``.
+        """
+        return self.forward_tokens(x)[0][:, 0]
