@@ -48,9 +48,9 @@ def most_orthogonal_select(x_norm: Tensor, num: int, start: Tensor) -> Tensor:
 
     Starting from ``start``, repeatedly picks the token whose largest absolute
     cosine similarity to the tokens already picked is the smallest. A running
-    maximum over the chosen set keeps every step O(L); the pairwise similarity
-    matrix is one batched matrix product, so the loop itself only gathers a
-    row, takes a maximum and an argmin.
+    maximum over the picked set keeps every step O(L): the pairwise
+    similarities are one batched matrix product, and a step is an argmin, a
+    row gather and an in-place maximum, batched over all samples (and frames).
 
     Args:
         x_norm (Tensor): L2-normalised tokens ``(B, L, D)``.
@@ -63,21 +63,21 @@ def most_orthogonal_select(x_norm: Tensor, num: int, start: Tensor) -> Tensor:
     batch, length, _ = x_norm.shape
     if num > length:
         raise ValueError(f'cannot pick {num} tokens out of {length}')
-    # |cos| between all pairs; float32 keeps the argmin stable under AMP.
+    # |cos| between all pairs, in float32 so that the argmin is stable under
+    # autocast. An infinite diagonal makes a picked token's running maximum
+    # infinite, so it is never picked again (even among exact duplicates).
     sim = torch.bmm(x_norm, x_norm.transpose(1, 2)).float().abs_()
-    rows = torch.arange(batch, device=x_norm.device)
-    picked = torch.empty(batch, num, dtype=torch.long, device=x_norm.device)
-    picked[:, 0] = start
-    # Running max |cos| of every token to the picked set; picked ones are
-    # pushed to +inf so that they are never picked again.
-    max_sim = sim[rows, start].clone()
-    max_sim[rows, start] = float('inf')
-    for step in range(1, num):
+    sim.diagonal(dim1=1, dim2=2).fill_(float('inf'))
+    rows = sim.view(batch * length, length)
+    offsets = torch.arange(batch, device=x_norm.device) * length
+    max_sim = rows.index_select(0, start + offsets)
+    picked = [start]
+    for _ in range(1, num):
         nxt = max_sim.argmin(dim=1)
-        picked[:, step] = nxt
-        torch.maximum(max_sim, sim[rows, nxt], out=max_sim)
-        max_sim[rows, nxt] = float('inf')
-    return picked
+        picked.append(nxt)
+        torch.maximum(max_sim, rows.index_select(0, nxt + offsets),
+                      out=max_sim)
+    return torch.stack(picked, dim=1)
 
 
 def select_meta_tokens(x_norm: Tensor, num_meta: int, scores: Tensor,

@@ -1,0 +1,158 @@
+"""The three merging backbones: parity with their parents, shapes, inputs."""
+import pytest
+import torch
+from mmaction.utils import register_all_modules
+
+import mmaction_sttm  # noqa: F401
+from mmaction_sttm.registry import MODELS
+
+register_all_modules()
+
+TINY_VIT = dict(type='SpaceTimeViT', img_size=64, patch_size=16,
+                num_frames=8, embed_dims=64, depth=4, num_heads=4)
+TINY_TSF = dict(num_frames=8, img_size=64, patch_size=16, embed_dims=64,
+                num_heads=4, num_transformer_layers=4)
+TINY_MAE = dict(img_size=64, patch_size=16, embed_dims=64, depth=4,
+                num_heads=4, num_frames=8, tubelet_size=2)
+MERGER = dict(type='STTM', layers=(1, 2), ratio=0.5)
+
+
+def _build(cfg):
+    torch.manual_seed(0)
+    model = MODELS.build(cfg)
+    model.init_weights()
+    return model.eval()
+
+
+def _clip(batch=2, frames=8, size=64, seed=1):
+    return torch.randn(batch, 3, frames, size, size,
+                       generator=torch.Generator().manual_seed(seed))
+
+
+def test_timesformer_baseline_equals_mmaction2():
+    ref = _build(dict(type='TimeSformer', **TINY_TSF))
+    ours = MODELS.build(dict(type='TimeSformerSTTM', **TINY_TSF)).eval()
+    ours.load_state_dict(ref.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(ours(_clip()), ref(_clip()), atol=1e-5,
+                                   rtol=1e-5)
+
+
+def test_videomae_baseline_equals_mmaction2():
+    ref = _build(dict(type='VisionTransformer', **TINY_MAE))
+    ours = MODELS.build(dict(type='VisionTransformerSTTM', **TINY_MAE))
+    ours.load_state_dict(ref.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(ours.eval()(_clip()), ref(_clip()),
+                                   atol=1e-5, rtol=1e-5)
+
+
+def test_timesformer_merging_drops_temporal_attention_after_first_merge():
+    model = _build(dict(type='TimeSformerSTTM', **TINY_TSF,
+                        merger=dict(MERGER, layers=(2, 3))))
+    layers = model.transformer_layers.layers
+    assert not isinstance(layers[1].attentions[0], torch.nn.Identity)
+    assert all(isinstance(layer.attentions[0], torch.nn.Identity)
+               for layer in layers[2:])
+    # The parent's checkpoint still loads: only the removed keys are extra.
+    parent = MODELS.build(dict(type='TimeSformer', **TINY_TSF)).state_dict()
+    result = model.load_state_dict(parent, strict=False)
+    assert all('merge.' in k for k in result.missing_keys)
+    assert all('attentions.0' in k for k in result.unexpected_keys)
+
+
+@pytest.mark.parametrize('cfg', [
+    TINY_VIT,
+    dict(TINY_TSF, type='TimeSformerSTTM'),
+    dict(TINY_MAE, type='VisionTransformerSTTM'),
+], ids=['vit', 'timesformer', 'videomae'])
+@pytest.mark.parametrize('prop_attn', [False, True])
+def test_merging_forward_backward(cfg, prop_attn):
+    model = _build(dict(cfg, merger=MERGER, prop_attn=prop_attn)).train()
+    clip = _clip()
+    feats, stages = model.forward_tokens(clip)
+    sizes = stages[-1].sizes
+    torch.testing.assert_close(sizes.sum(1),
+                               torch.full((2, ), float(stages[0].x.shape[1])))
+    out = model(clip)
+    assert out.shape == (2, 64) and torch.isfinite(out).all()
+    # A random projection: the sum of LayerNorm outputs has no gradient.
+    (out * torch.randn_like(out)).sum().backward()
+    for merger in model.merge.mergers.values():
+        assert merger.phi.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize('cfg', [
+    TINY_VIT,
+    dict(TINY_TSF, type='TimeSformerSTTM'),
+    dict(TINY_MAE, type='VisionTransformerSTTM'),
+], ids=['vit', 'timesformer', 'videomae'])
+def test_inference_is_deterministic_and_batch_independent(cfg):
+    model = _build(dict(cfg, merger=MERGER))
+    clip = _clip(batch=3)
+    with torch.no_grad():
+        out = model(clip)
+        again = model(clip)
+        single = torch.cat([model(clip[i:i + 1]) for i in range(3)])
+    assert torch.equal(out, again)
+    torch.testing.assert_close(single, out, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize('frames', [4, 8, 16])
+@pytest.mark.parametrize('kind', ['vit', 'timesformer'])
+def test_other_clip_lengths(frames, kind):
+    cfg = TINY_VIT if kind == 'vit' else dict(TINY_TSF, type='TimeSformerSTTM')
+    model = _build(dict(cfg, merger=MERGER))
+    with torch.no_grad():
+        feats, stages = model.forward_tokens(_clip(1, frames))
+    assert stages[1].x.shape[1] == frames * 8  # 16 patches -> 8 per frame
+    assert stages[2].x.shape[1] == frames * 4
+
+
+@pytest.mark.parametrize('size', [48, 96])
+@pytest.mark.parametrize('cfg', [
+    TINY_VIT,
+    dict(TINY_TSF, type='TimeSformerSTTM'),
+    dict(TINY_MAE, type='VisionTransformerSTTM'),
+], ids=['vit', 'timesformer', 'videomae'])
+def test_other_resolutions_interpolate_positions(cfg, size):
+    model = _build(dict(cfg, merger=MERGER))
+    with torch.no_grad():
+        feats, stages = model.forward_tokens(_clip(1, 8, size))
+    per_frame = (size // 16)**2
+    assert stages[0].x.shape[1] % per_frame == 0
+    assert torch.isfinite(feats).all()
+
+
+def test_videomae_clear_errors():
+    model = _build(dict(TINY_MAE, type='VisionTransformerSTTM'))
+    with pytest.raises(ValueError, match='num_frames'):
+        model(_clip(1, 4))
+    with pytest.raises(ValueError, match='return_feat_map'):
+        MODELS.build(dict(TINY_MAE, type='VisionTransformerSTTM',
+                          return_feat_map=True, merger=MERGER))
+
+
+def test_bad_input_sizes_name_the_problem():
+    model = _build(TINY_VIT)
+    with pytest.raises(ValueError, match='patch_size'):
+        model(_clip(1, 8, 60))
+    with pytest.raises(ValueError, match='img_size'):
+        MODELS.build(dict(TINY_VIT, img_size=70))
+    with pytest.raises(ValueError, match='merger.layers'):
+        MODELS.build(dict(TINY_VIT, merger=dict(layers=(4, ))))
+    with pytest.raises(ValueError, match='divided_space_time'):
+        MODELS.build(dict(TINY_TSF, type='TimeSformerSTTM',
+                          attention_type='space_only', merger=MERGER))
+
+
+def test_identity_merger_keeps_a_trained_vit_close():
+    """Identity initialisation drops STTM into a backbone without changing
+    the features before fine-tuning much (the motion features are off)."""
+    base = _build(TINY_VIT)
+    merged = _build(dict(TINY_VIT, merger=dict(
+        MERGER, layers=(3, ), stages=('spatial', ), fuse_init='identity',
+        ratio=0.001)))
+    merged.load_state_dict(base.state_dict(), strict=False)
+    with torch.no_grad():
+        torch.testing.assert_close(merged(_clip()), base(_clip()))
