@@ -1,0 +1,284 @@
+"""Speed, memory and GFLOPs of recognizer configs, measured side by side.
+
+Every config is built once in this process; then the configs are timed in
+turns (A B A B ...) so that drift of a noisy machine hits all of them alike.
+For each config, batch size and mode (``inference``: forward under
+``inference_mode``; ``train``: forward + backward of the classification
+loss) it reports throughput (clips/s), latency per clip (median and
+min-max over repeats), peak memory, the share of the forward time spent in
+token merging, GFLOPs per clip and, against the first config of the list
+(the baseline), the wall-clock speed-up and that speed-up divided by the
+FLOP ratio (1.0 means the FLOP savings all turned into time).
+
+Example::
+
+    python tools/analysis/benchmark.py \\
+        configs/sttm/vit-base-p16_in1k-pre_8xb8-8x8x1-30e_kinetics400-rgb.py \\
+        configs/sttm/sttm_vit-base-p16_in1k-pre_8xb8-8x8x1-30e_kinetics400-rgb.py \\
+        --batch-sizes 1 4 --modes inference train --out work_dirs/bench
+"""
+import argparse
+import csv
+import json
+import os
+import os.path as osp
+import platform
+import statistics
+import sys
+import time
+from typing import Callable, Dict, List, Optional
+
+sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.logging import MMLogger  # noqa: E402
+from mmengine.registry import init_default_scope  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('configs', nargs='+',
+                        help='config files; the first is the baseline')
+    parser.add_argument('--shape', type=int, nargs=4,
+                        default=[3, 8, 224, 224],
+                        metavar=('C', 'T', 'H', 'W'),
+                        help='one clip (default: 3 8 224 224)')
+    parser.add_argument('--batch-sizes', type=int, nargs='+', default=[1])
+    parser.add_argument('--modes', nargs='+', default=['inference'],
+                        choices=['inference', 'train'])
+    parser.add_argument('--device', default='cuda' if
+                        torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--amp', default='none',
+                        choices=['none', 'fp16', 'bf16'],
+                        help='autocast dtype (CUDA)')
+    parser.add_argument('--warmup', type=int, default=2)
+    parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--threads', type=int, default=None,
+                        help='torch CPU threads (default: torch default)')
+    parser.add_argument('--out', default=None,
+                        help='folder for benchmark.md / .csv / .json')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override settings of every config')
+    return parser.parse_args(argv)
+
+
+class _Model:
+    """One config's recognizer, with hooks that time its merges."""
+
+    def __init__(self, path: str, cfg_options: Optional[dict],
+                 device: torch.device) -> None:
+        from mmaction_sttm.registry import MODELS
+        cfg = Config.fromfile(path)
+        if cfg_options:
+            cfg.merge_from_dict(cfg_options)
+        self.name = osp.splitext(osp.basename(path))[0]
+        self.model = MODELS.build(cfg.model)
+        self.model.init_weights()
+        self.model.to(device)
+        self.device = device
+        self.merge_time = 0.0
+        self._start = 0.0
+        self.timing_merges = False
+        merge = getattr(self.model.backbone, 'merge', None)
+        if merge is not None:
+            merge.register_forward_pre_hook(self._pre)
+            merge.register_forward_hook(self._post)
+
+    def _sync(self) -> None:
+        if self.device.type == 'cuda':
+            torch.cuda.synchronize(self.device)
+
+    def _pre(self, *_) -> None:
+        if self.timing_merges:
+            self._sync()
+            self._start = time.perf_counter()
+
+    def _post(self, *_) -> None:
+        if self.timing_merges:
+            self._sync()
+            self.merge_time += time.perf_counter() - self._start
+
+    def logits(self, clips: torch.Tensor) -> torch.Tensor:
+        # Recognizer3D takes (N, views, C, T, H, W).
+        return self.model._forward(clips.unsqueeze(1), stage='head')
+
+
+def _timer(device: torch.device) -> Callable[[Callable[[], None]], float]:
+    """Return a function that times one call in seconds."""
+    if device.type == 'cuda':
+        def run(fn: Callable[[], None]) -> float:
+            start = torch.cuda.Event(enable_timing=True)
+            end = torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            end.record()
+            torch.cuda.synchronize(device)
+            return start.elapsed_time(end) / 1000
+    else:
+        def run(fn: Callable[[], None]) -> float:
+            start = time.perf_counter()
+            fn()
+            return time.perf_counter() - start
+    return run
+
+
+def _step(entry: _Model, clips: torch.Tensor, labels: torch.Tensor,
+          mode: str, autocast: Optional[torch.dtype]) -> Callable[[], None]:
+    model = entry.model
+
+    def inference() -> None:
+        with torch.inference_mode(), torch.autocast(
+                clips.device.type, dtype=autocast,
+                enabled=autocast is not None):
+            entry.logits(clips)
+
+    def train() -> None:
+        with torch.autocast(clips.device.type, dtype=autocast,
+                            enabled=autocast is not None):
+            loss = F.cross_entropy(entry.logits(clips), labels)
+        loss.backward()
+        model.zero_grad(set_to_none=True)
+
+    if mode == 'inference':
+        model.eval()
+        return inference
+    model.train()
+    return train
+
+
+def _peak_memory(fn: Callable[[], None], device: torch.device) -> float:
+    """Peak memory (MiB) allocated while ``fn`` runs."""
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        fn()
+        torch.cuda.synchronize(device)
+        return (torch.cuda.max_memory_allocated(device) - base) / 2**20
+    # On CPU, replay the profiler's allocation events in time order.
+    with torch.profiler.profile(activities=[
+            torch.profiler.ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    events = sorted((e for e in prof.events() if e.cpu_memory_usage),
+                    key=lambda e: e.time_range.start)
+    current = peak = 0
+    for event in events:
+        current += event.cpu_memory_usage
+        peak = max(peak, current)
+    return peak / 2**20
+
+
+def benchmark(args: argparse.Namespace) -> List[Dict]:
+    """Run the benchmark described by ``args`` and return one row per
+    (config, mode, batch size)."""
+    init_default_scope('mmaction')
+    MMLogger.get_instance('mmengine', log_level='WARNING')
+    import mmaction_sttm  # noqa: F401
+    from mmaction_sttm.analysis import complexity
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    autocast = dict(none=None, fp16=torch.float16,
+                    bf16=torch.bfloat16)[args.amp]
+    entries = [_Model(p, args.cfg_options, device) for p in args.configs]
+    gflops = {
+        e.name: complexity(e.model, (1, *args.shape))['flops'] / 1e9
+        for e in entries
+    }
+    timer = _timer(device)
+    rows = []
+    plan = [(mode, bs) for mode in args.modes for bs in args.batch_sizes]
+    bar = tqdm(total=len(plan) * len(entries) * (args.warmup + args.repeats),
+               desc='benchmark', unit='run')
+    for mode, batch in plan:
+        gen = torch.Generator().manual_seed(0)
+        clips = torch.randn(batch, *args.shape, generator=gen).to(device)
+        labels = torch.zeros(batch, dtype=torch.long, device=device)
+        steps = {e.name: _step(e, clips, labels, mode, autocast)
+                 for e in entries}
+        times: Dict[str, List[float]] = {e.name: [] for e in entries}
+        for rep in range(args.warmup + args.repeats):
+            for e in entries:  # interleaved: A B A B ...
+                elapsed = timer(steps[e.name])
+                if rep >= args.warmup:
+                    times[e.name].append(elapsed)
+                bar.update(1)
+        for e in entries:
+            # Share of the forward time in merges: separate forward passes
+            # with synchronising hooks, so the timed passes stay clean.
+            e.merge_time, total = 0.0, 0.0
+            e.timing_merges = True
+            fwd = _step(e, clips, labels, 'inference', autocast)
+            for _ in range(max(1, args.repeats // 2)):
+                total += timer(fwd)
+            e.timing_merges = False
+            share = e.merge_time / total if total else 0.0
+            mem = _peak_memory(steps[e.name], device)
+            median = statistics.median(times[e.name])
+            rows.append(dict(
+                config=e.name, mode=mode, batch=batch,
+                clips_per_s=batch / median,
+                latency_ms=1000 * median / batch,
+                latency_min_ms=1000 * min(times[e.name]) / batch,
+                latency_max_ms=1000 * max(times[e.name]) / batch,
+                peak_mem_mib=mem, merge_share=share,
+                gflops=gflops[e.name]))
+        base = rows[-len(entries)]
+        for row in rows[-len(entries):]:
+            row['speedup'] = base['latency_ms'] / row['latency_ms']
+            row['flop_ratio'] = base['gflops'] / row['gflops']
+            row['speedup_over_flop_ratio'] = row['speedup'] / row['flop_ratio']
+    bar.close()
+    return rows
+
+
+def to_markdown(rows: List[Dict], args: argparse.Namespace) -> str:
+    """Format rows as a markdown table with the run's settings."""
+    device = args.device
+    if device.startswith('cuda') and torch.cuda.is_available():
+        device += f' ({torch.cuda.get_device_name(0)})'
+    lines = [
+        f'Device: {device}, torch {torch.__version__}, threads '
+        f'{torch.get_num_threads()}, amp {args.amp}, clip '
+        f'{tuple(args.shape)}, {args.warmup} warm-up + {args.repeats} timed '
+        f'repeats per config, configs interleaved. Speed-up is against '
+        f'`{rows[0]["config"]}`.', '',
+        '| config | mode | batch | GFLOPs/clip | clips/s | ms/clip (min-max) '
+        '| peak MiB | merge share | speed-up | FLOP ratio | speed-up / FLOP '
+        'ratio |', '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: '
+        '| ---: | ---: | ---: |'
+    ]
+    for r in rows:
+        lines.append(
+            f'| {r["config"]} | {r["mode"]} | {r["batch"]} | '
+            f'{r["gflops"]:.1f} | {r["clips_per_s"]:.2f} | '
+            f'{r["latency_ms"]:.1f} ({r["latency_min_ms"]:.1f}-'
+            f'{r["latency_max_ms"]:.1f}) | {r["peak_mem_mib"]:.0f} | '
+            f'{100 * r["merge_share"]:.1f}% | {r["speedup"]:.2f}x | '
+            f'{r["flop_ratio"]:.2f}x | {r["speedup_over_flop_ratio"]:.2f} |')
+    return '\n'.join(lines) + '\n'
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    args = parse_args(argv)
+    rows = benchmark(args)
+    table = to_markdown(rows, args)
+    print(table)
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+        with open(osp.join(args.out, 'benchmark.md'), 'w') as f:
+            f.write(table)
+        with open(osp.join(args.out, 'benchmark.csv'), 'w', newline='') as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        with open(osp.join(args.out, 'benchmark.json'), 'w') as f:
+            json.dump(dict(rows=rows, args=vars(args),
+                           host=platform.machine()), f, indent=1)
+
+
+if __name__ == '__main__':
+    main()
