@@ -1,0 +1,71 @@
+"""Bipartite soft matching of ToMe (Bolya et al., "Token Merging: Your ViT
+but Faster", ICLR 2023, sec. 3).
+
+The tokens are split alternately into two sets ``A`` (even positions) and
+``B`` (odd positions). Each ``A`` token is joined to its most similar ``B``
+token (cosine similarity), the ``r`` most similar of these edges are kept,
+and every ``B`` token merges with the ``A`` tokens that chose it. Because
+each removed token is an ``A`` token, one step removes at most
+``|A| = ceil(L / 2)`` tokens.
+
+ToMe measures similarity on the attention keys; the blocks here do not
+expose them, so the tokens themselves are the metric.
+"""
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .groups import rank_of_kept
+
+
+def max_removable(num_tokens: int) -> int:
+    """Most tokens one bipartite step can remove: ``|A| = ceil(L / 2)``,
+    leaving ``|B| = floor(L / 2)`` tokens."""
+    num_tokens = int(num_tokens)
+    return (num_tokens + 1) // 2 if num_tokens > 1 else 0
+
+
+@torch.no_grad()
+def bipartite_soft_matching(metric: Tensor, num_remove: int) -> Tensor:
+    """Group index of each token after one ToMe step (sec. 3, "Bipartite
+    Soft Matching").
+
+    Outputs keep the source order of their representative token (the ``B``
+    token, or the unmerged ``A`` token), unlike ToMe's ``[A, B]`` layout, so
+    a later merge that pools neighbours still sees neighbours.
+
+    Args:
+        metric (Tensor): Similarity features ``(B, L, C)``.
+        num_remove (int): ``r``, tokens to remove; at most
+            :func:`max_removable` ``(L)``.
+
+    Returns:
+        Tensor: ``(B, L)`` long, the output index of every input token, in
+        ``[0, L - r)``.
+    """
+    batch, length, _ = metric.shape
+    length, num_remove = int(length), int(num_remove)
+    if num_remove > max_removable(length):
+        raise ValueError(f'one bipartite step removes at most '
+                         f'{max_removable(length)} of {length} tokens, '
+                         f'asked for {num_remove}')
+    device = metric.device
+    positions = torch.arange(length, device=device).expand(batch, -1)
+    if num_remove <= 0:
+        return positions.clone()
+    metric = F.normalize(metric.float(), dim=-1)
+    set_a, set_b = metric[:, ::2], metric[:, 1::2]
+    scores = torch.bmm(set_a, set_b.transpose(1, 2))
+    node_max, node_idx = scores.max(dim=-1)
+    # Stable sort: equal similarities resolve by position, so the result
+    # never depends on the rest of the batch.
+    order = node_max.argsort(dim=-1, descending=True, stable=True)
+    src_a = order[:, :num_remove]
+    src = 2 * src_a
+    dst = 2 * node_idx.gather(1, src_a) + 1
+    # Tensor (not Python bool) sources: jit tracing, which the FLOP counter
+    # uses, has no scatter_ overload for a bool scalar.
+    keep = torch.ones(batch, length, dtype=torch.bool, device=device)
+    keep.scatter_(1, src, torch.zeros_like(src, dtype=torch.bool))
+    target = positions.clone().scatter_(1, src, dst)
+    return rank_of_kept(keep).gather(1, target)

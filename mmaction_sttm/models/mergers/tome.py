@@ -1,0 +1,58 @@
+"""ToMe: Token Merging by bipartite soft matching (Bolya et al., ICLR 2023)."""
+from typing import Optional, Tuple
+
+from torch import Tensor
+
+from mmaction_sttm.merging.tome import bipartite_soft_matching, max_removable
+from mmaction_sttm.registry import MODELS
+from .base import HardMerger, num_kept
+
+
+@MODELS.register_module()
+class ToMe(HardMerger):
+    """Bipartite soft matching (ToMe, sec. 3).
+
+    Tokens alternate into sets A and B; each A token is linked to its most
+    similar B token (cosine similarity of the tokens; ToMe uses the keys,
+    which these blocks do not expose), the ``r`` strongest links are merged
+    by size-weighted average (positions alike), and sizes add up. ``r`` is
+    ``L - round(L * (1 - ratio))`` so that ``ratio`` means the same output
+    count as for STTM.
+
+    Only A tokens are removed, so one step removes at most half of the
+    tokens: ``ratio`` must be ``<= 0.5``. Larger reductions are what ToMe
+    does anyway, a small merge after many blocks, e.g.::
+
+        merger=dict(type='ToMe', layers=tuple(range(1, 12)),
+                    stages=('spatiotemporal', ) * 11, ratio=0.064)
+
+    (the schedule takes one ratio or one per layer).
+
+    Args:
+        embed_dims (int): Channels ``D``.
+        ratio (float): Fraction of the tokens one step removes, in
+            ``(0, 0.5]``. Defaults to 0.5.
+        init_cfg (dict, optional): MMEngine initialisation config.
+    """
+
+    def __init__(self,
+                 embed_dims: int,
+                 ratio: float = 0.5,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(embed_dims, ratio, init_cfg)
+        if self.ratio > 0.5:
+            raise ValueError(
+                f'ratio must be <= 0.5 for ToMe (one bipartite step removes '
+                f'at most half of the tokens), got {ratio!r}; merge after '
+                f'more layers with a smaller ratio instead')
+
+    def num_outputs(self, num_tokens: int) -> int:
+        num_tokens = int(num_tokens)
+        keep = num_kept(num_tokens, self.ratio)
+        return max(keep, num_tokens - max_removable(num_tokens))
+
+    def assign(self, x: Tensor, sizes: Optional[Tensor],
+               ref: Optional[Tensor],
+               num_out: int) -> Tuple[Tensor, Optional[Tensor]]:
+        group = bipartite_soft_matching(x.detach(), int(x.shape[1]) - num_out)
+        return group, None

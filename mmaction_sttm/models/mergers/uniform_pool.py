@@ -1,0 +1,59 @@
+"""Uniform pooling of neighbouring tokens, the content-blind merger."""
+from typing import Optional, Tuple
+
+from torch import Tensor
+
+from mmaction_sttm.merging.uniform_pool import pool_groups
+from mmaction_sttm.registry import MODELS
+from .base import HardMerger, num_kept
+
+GRIDS = ('auto', 'sequence')
+
+
+@MODELS.register_module()
+class UniformPool(HardMerger):
+    """Average fixed, non-overlapping groups of neighbouring tokens.
+
+    ``round(L * (1 - ratio))`` groups, each averaged with size weights, sizes
+    summed (grid pooling as in HAT-Net or Video Swin, paper sec. 2.4).
+    With ``grid='auto'``, a merge that sees untouched patches (no sizes
+    yet) whose count is a square ``S x S`` pools 2D cells of the patch grid
+    when the output count factors into a fitting ``h x w`` grid; every other
+    merge pools runs of consecutive tokens (tokens are frame-major, so a run
+    holds neighbours of one frame except where it crosses a frame
+    boundary). ``grid='sequence'`` always pools runs:
+    use it when a spatio-temporal first merge could see a square count by
+    chance (e.g. 4 frames of 14 x 14 patches = 28 x 28).
+
+    Args:
+        embed_dims (int): Channels ``D``.
+        ratio (float): Merge ratio in (0, 1). Defaults to 0.5.
+        grid (str): ``'auto'`` or ``'sequence'``. Defaults to ``'auto'``.
+        init_cfg (dict, optional): MMEngine initialisation config.
+    """
+
+    def __init__(self,
+                 embed_dims: int,
+                 ratio: float = 0.5,
+                 grid: str = 'auto',
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(embed_dims, ratio, init_cfg)
+        if grid not in GRIDS:
+            raise ValueError(f'grid must be one of {GRIDS}, got {grid!r}')
+        self.grid = grid
+
+    def num_outputs(self, num_tokens: int) -> int:
+        return num_kept(num_tokens, self.ratio)
+
+    def assign(self, x: Tensor, sizes: Optional[Tensor],
+               ref: Optional[Tensor],
+               num_out: int) -> Tuple[Tensor, Optional[Tensor]]:
+        batch, length = int(x.shape[0]), int(x.shape[1])
+        # Only untouched patches (no sizes yet) are known to form the patch
+        # grid; after any merge the layout is the previous merger's own.
+        on_grid = self.grid == 'auto' and sizes is None
+        group = pool_groups(length, num_out, on_grid, x.device)
+        return group.expand(batch, -1), None
+
+    def extra_repr(self) -> str:
+        return f'ratio={self.ratio}, grid={self.grid!r}'
