@@ -1,0 +1,12 @@
+# STTM in MMAction2's (VideoMAE) ViT: no CLS token, so the meta filter ranks
+# by similarity to the mean token and pooling is size-weighted.
+_base_ = ['./vit-tiny_scratch_2xb8-8x2x1-20e_synthetic-motion-rgb.py']
+
+model = dict(
+    backbone=dict(
+        type='VisionTransformerSTTM',
+        merger=dict(
+            type='STTM',
+            layers=(2, 3),
+            stages=('spatial', 'spatiotemporal'),
+            ratio=0.5)))

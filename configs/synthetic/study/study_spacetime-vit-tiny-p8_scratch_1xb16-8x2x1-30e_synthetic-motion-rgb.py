@@ -1,0 +1,92 @@
+# Base of tools/analysis/study.py: the paper's ViT, small enough that the
+# whole ablation study (12 variants x 2 seeds) trains in about an hour on 2
+# CPU cores: 32x32 frames, 8x8 patches (16 tokens per frame), 4 blocks.
+_base_ = [
+    '../../_base_/default_runtime.py',
+    '../../_base_/datasets/synthetic_motion.py',
+    '../../_base_/schedules/adamw_20e.py'
+]
+
+crop_size = 32
+data_root = 'data/synthetic_motion_study'
+
+model = dict(
+    type='Recognizer3D',
+    backbone=dict(
+        type='SpaceTimeViT',
+        img_size=crop_size,
+        patch_size=8,
+        num_frames=8,
+        embed_dims=96,
+        depth=4,
+        num_heads=4),
+    cls_head=dict(
+        type='TimeSformerHead',
+        num_classes={{_base_.num_classes}},
+        in_channels=96,
+        average_clips='prob'),
+    data_preprocessor=dict(
+        type='ActionDataPreprocessor',
+        mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375],
+        format_shape='NCTHW'))
+
+sample = dict(type='SampleFrames', clip_len=8, frame_interval=2, num_clips=1)
+train_pipeline = [
+    dict(type='DecordInit'), sample,
+    dict(type='DecordDecode'),
+    # Frames are square: no crop in training (positions are random anyway),
+    # three identical crops at test time (ThreeCrop crops the long side).
+    dict(type='Resize', scale=(-1, crop_size)),
+    dict(type='FormatShape', input_format='NCTHW'),
+    dict(type='PackActionInputs')
+]
+val_pipeline = [
+    dict(type='DecordInit'), dict(sample, test_mode=True),
+    dict(type='DecordDecode'),
+    dict(type='Resize', scale=(-1, crop_size)),
+    dict(type='CenterCrop', crop_size=crop_size),
+    dict(type='FormatShape', input_format='NCTHW'),
+    dict(type='PackActionInputs')
+]
+test_pipeline = [
+    dict(type='DecordInit'), dict(sample, test_mode=True),
+    dict(type='DecordDecode'),
+    dict(type='Resize', scale=(-1, crop_size)),
+    dict(type='ThreeCrop', crop_size=crop_size),
+    dict(type='FormatShape', input_format='NCTHW'),
+    dict(type='PackActionInputs')
+]
+
+train_dataloader = dict(
+    batch_size=16,
+    dataset=dict(
+        ann_file=f'{data_root}/train_list_videos.txt',
+        data_prefix=dict(video=f'{data_root}/videos'),
+        pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=16,
+    dataset=dict(
+        ann_file=f'{data_root}/val_list_videos.txt',
+        data_prefix=dict(video=f'{data_root}/videos'),
+        pipeline=val_pipeline))
+test_dataloader = dict(
+    batch_size=8,
+    dataset=dict(
+        ann_file=f'{data_root}/val_list_videos.txt',
+        data_prefix=dict(video=f'{data_root}/videos'),
+        pipeline=test_pipeline))
+
+max_epochs = 30
+train_cfg = dict(max_epochs=max_epochs, val_interval=5)
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.01, by_epoch=True, begin=0, end=2,
+         convert_to_iter_based=True),
+    dict(type='LinearLR', start_factor=1.0, end_factor=0.0, by_epoch=True,
+         begin=2, end=max_epochs, convert_to_iter_based=True)
+]
+# Keep only the last checkpoint: the study tests it.
+default_hooks = dict(
+    checkpoint=dict(interval=max_epochs, save_best=None, max_keep_ckpts=1),
+    logger=dict(interval=10))
+auto_scale_lr = dict(enable=False, base_batch_size=16)

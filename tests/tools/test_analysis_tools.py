@@ -1,0 +1,78 @@
+"""Seconds-long runs of the benchmark and the ablation-study tools, so that
+both keep working (their real runs are documented in docs/)."""
+import csv
+import importlib.util
+import json
+import os.path as osp
+
+import pytest
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+VIT = 'configs/synthetic/spacetime-vit-tiny-p8_scratch_2xb8-8x2x1-20e_synthetic-motion-rgb.py'  # noqa: E501
+STTM = 'configs/synthetic/sttm_spacetime-vit-tiny-p8_scratch_2xb8-8x2x1-20e_synthetic-motion-rgb.py'  # noqa: E501
+
+
+def _tool(name: str):
+    path = osp.join(ROOT, 'tools', 'analysis', f'{name}.py')
+    spec = importlib.util.spec_from_file_location(f'tool_{name}', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_smoke(tmp_path):
+    bench = _tool('benchmark')
+    out = str(tmp_path / 'bench')
+    bench.main([
+        osp.join(ROOT, VIT), osp.join(ROOT, STTM), '--shape', '3', '8', '56',
+        '56', '--batch-sizes', '2', '--modes', 'inference', 'train',
+        '--warmup', '0', '--repeats', '1', '--device', 'cpu', '--out', out
+    ])
+    with open(osp.join(out, 'benchmark.csv')) as f:
+        rows = list(csv.DictReader(f))
+    assert [(r['config'].startswith('sttm_'), r['mode']) for r in rows] == [
+        (False, 'inference'), (True, 'inference'), (False, 'train'),
+        (True, 'train')
+    ]
+    for row in rows:
+        assert float(row['clips_per_s']) > 0
+        assert float(row['peak_mem_mib']) > 0
+    baseline, merged = rows[0], rows[1]
+    assert float(baseline['merge_share']) == 0
+    assert 0 < float(merged['merge_share']) < 1
+    assert float(merged['flop_ratio']) > 1.2
+    assert 'speed-up / FLOP ratio' in open(osp.join(out,
+                                                    'benchmark.md')).read()
+
+
+def test_study_smoke_trains_and_tests_through_the_tools(tmp_path):
+    """One epoch of ViT+STTM and TimeSformer+STTM through tools/train.py and
+    a 3-crop tools/test.py, then the table and the plot."""
+    study = _tool('study')
+    out = tmp_path / 'out'
+    study.main([
+        '--smoke', '--variants', 'vit+sttm', 'timesformer+sttm', '--seeds',
+        '0', '--data', str(tmp_path / 'data'), '--work-dir',
+        str(tmp_path / 'work'), '--out', str(out)
+    ])
+    table = (out / 'study.md').read_text()
+    assert '| vit+sttm |' in table and '| timesformer+sttm |' in table
+    assert (out / 'study.png').stat().st_size > 1000
+    with open(out / 'study.csv') as f:
+        rows = list(csv.DictReader(f))
+    assert all(0 <= float(r['top1_mean']) <= 100 for r in rows)
+    metrics = json.loads(
+        (tmp_path / 'work' / 'vit+sttm' / 'seed0' /
+         'test_metrics.json').read_text())
+    assert 'acc/top1' in metrics
+
+
+@pytest.mark.parametrize('value,text', [((2, 3), '(2,3)'), ((6, ), '(6,)'),
+                                        (('spatial', 'spatiotemporal'),
+                                         '(spatial,spatiotemporal)'),
+                                        (False, 'False'), (0.5, '0.5')])
+def test_study_cfg_options_round_trip(value, text):
+    from mmengine.config import DictAction
+    assert _tool('study')._literal(value) == text
+    parsed = DictAction._parse_iterable(text)
+    assert parsed == value or str(parsed) == str(value)
