@@ -136,9 +136,9 @@ class STTM(BaseModule):
         pos = pos.expand(batch, -1, -1)
         if num_meta >= length:
             # Nothing to merge: every token is its own meta token.
-            appearance, motion = x, pos
             if sizes is None:
                 sizes = x.new_ones(batch, length)
+            merged = torch.cat([x, pos], dim=-1) if self.motion else x
         else:
             with torch.no_grad():
                 x_norm = normalize(x.detach())
@@ -152,19 +152,17 @@ class STTM(BaseModule):
             weights, assign, sizes = correspondence(feats, meta_idx, sizes,
                                                     self.tau)
             weights_t = weights.transpose(1, 2)
-            if self.motion:
-                merged = torch.bmm(weights_t, torch.cat([x, pos], dim=-1))
-                appearance, motion = merged.split(dims, dim=-1)
-            else:
-                appearance = torch.bmm(weights_t, x)
-                motion = torch.bmm(weights_t, pos)
+            # [A, P] = W^T [X, E] in one product; it is also the fusion
+            # layer's input, so nothing is concatenated twice.
+            merged = torch.bmm(weights_t,
+                               torch.cat([x, pos], dim=-1)
+                               if self.motion else x)
             if sources is not None:
                 sources = torch.bmm(sources, assign)
-        if self.fuse is not None:
-            out = self.fuse(torch.cat([appearance, motion], dim=-1))
-        else:
-            out = appearance
-        return out, motion, sizes, sources
+        if self.motion:
+            return self.fuse(merged), merged[..., dims:], sizes, sources
+        motion = pos if num_meta >= length else torch.bmm(weights_t, pos)
+        return merged, motion, sizes, sources
 
     def extra_repr(self) -> str:
         return (f'ratio={self.ratio}, alpha={self.alpha}, '

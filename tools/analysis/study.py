@@ -23,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List, Optional
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
@@ -72,15 +73,20 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--val-per-class', type=int, default=12)
     parser.add_argument('--work-dir', default='work_dirs/study')
     parser.add_argument('--out', default='docs/results/study')
+    parser.add_argument('--jobs', type=int, default=1,
+                        help='runs at a time, each with cores / jobs threads '
+                        '(small models use cores better this way)')
     parser.add_argument('--smoke', action='store_true',
                         help='seconds-long run: tiny data, 1 epoch')
     return parser.parse_args(argv)
 
 
-def _run(cmd: List[str], log: str) -> None:
+def _run(cmd: List[str], log: str, threads: Optional[int] = None) -> None:
     """Run a tool, keep its output in ``log``; raise with the log's tail."""
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep +
                os.environ.get('PYTHONPATH', ''))
+    if threads:
+        env['OMP_NUM_THREADS'] = str(threads)
     with open(log, 'w') as f:
         proc = subprocess.run(cmd, cwd=ROOT, stdout=f,
                               stderr=subprocess.STDOUT, env=env)
@@ -157,29 +163,38 @@ def run_study(args: argparse.Namespace) -> List[Dict]:
     if not osp.exists(osp.join(data, 'val_list_videos.txt')):
         make_synthetic_dataset(data, spec)
     epochs = 1 if args.smoke else args.epochs
+    threads = max(1, (os.cpu_count() or 1) // args.jobs)
+
+    def train_and_test(name: str, seed: int) -> Dict[str, float]:
+        config, overrides, _ = VARIANTS[name]
+        wd = osp.abspath(osp.join(args.work_dir, name, f'seed{seed}'))
+        os.makedirs(wd, exist_ok=True)
+        start = time.time()
+        opts = _options(overrides, data, epochs)
+        _run([sys.executable, 'tools/train.py', config, '--work-dir', wd,
+              '--seed', str(seed), '--deterministic'] + opts,
+             osp.join(wd, 'train.log'), threads)
+        with open(osp.join(wd, 'last_checkpoint')) as f:
+            ckpt = f.read().strip()
+        _run([sys.executable, 'tools/test.py', config, ckpt, '--work-dir',
+              wd] + opts, osp.join(wd, 'test.log'), threads)
+        with open(osp.join(wd, 'test_metrics.json')) as f:
+            metrics = json.load(f)
+        top1 = 100 * metrics['acc/top1']
+        print(f'{name} seed {seed}: top-1 {top1:.1f} '
+              f'({time.time() - start:.0f} s)', flush=True)
+        return dict(top1=top1, top5=100 * metrics['acc/top5'])
+
+    jobs = [(name, seed) for name in args.variants for seed in args.seeds]
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        results = dict(zip(jobs, pool.map(lambda j: train_and_test(*j),
+                                          jobs)))
     rows = []
     for name in args.variants:
         config, overrides, note = VARIANTS[name]
         cost = _gflops(config, overrides)
-        top1, top5 = [], []
-        for seed in args.seeds:
-            wd = osp.abspath(osp.join(args.work_dir, name, f'seed{seed}'))
-            os.makedirs(wd, exist_ok=True)
-            start = time.time()
-            opts = _options(overrides, data, epochs)
-            _run([sys.executable, 'tools/train.py', config, '--work-dir', wd,
-                  '--seed', str(seed), '--deterministic'] + opts,
-                 osp.join(wd, 'train.log'))
-            with open(osp.join(wd, 'last_checkpoint')) as f:
-                ckpt = f.read().strip()
-            _run([sys.executable, 'tools/test.py', config, ckpt,
-                  '--work-dir', wd] + opts, osp.join(wd, 'test.log'))
-            with open(osp.join(wd, 'test_metrics.json')) as f:
-                metrics = json.load(f)
-            top1.append(100 * metrics['acc/top1'])
-            top5.append(100 * metrics['acc/top5'])
-            print(f'{name} seed {seed}: top-1 {top1[-1]:.1f} '
-                  f'({time.time() - start:.0f} s)', flush=True)
+        top1 = [results[(name, seed)]['top1'] for seed in args.seeds]
+        top5 = [results[(name, seed)]['top5'] for seed in args.seeds]
         rows.append(dict(
             variant=name, note=note, gflops=cost['gflops'],
             params_m=cost['params_m'], seeds=len(top1),
