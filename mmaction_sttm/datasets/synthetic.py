@@ -1,9 +1,9 @@
 """A synthetic motion dataset: classes that only motion can tell apart.
 
 Every video shows the same kind of scene: a static cluttered background
-(random coloured rectangles and discs), per-frame sensor noise, a few static
-distractor objects and one moving object whose shape, colour and size are drawn
-from one distribution for all classes. Classes differ only in how the object
+(random coloured rectangles and discs, the static distractors), per-frame
+sensor noise, and one bright moving object whose shape, colour and size are
+drawn from one distribution for all classes. Classes differ only in how the object
 moves (direction, speed or sense of rotation). Positions wrap around the frame
 border and start uniformly at random, so the object's position in any single
 frame has the same distribution in every class: one frame carries no label
@@ -23,16 +23,16 @@ import numpy as np
 # (name, (dx, dy) in frame widths per frame, angular speed in turns per frame)
 # Translations wrap around the border; rotations circle a random centre.
 MOTIONS: Tuple[Tuple[str, Tuple[float, float], float], ...] = (
-    ('moving right slowly', (0.025, 0.0), 0.0),
-    ('moving left slowly', (-0.025, 0.0), 0.0),
-    ('moving down slowly', (0.0, 0.025), 0.0),
-    ('moving up slowly', (0.0, -0.025), 0.0),
-    ('moving right fast', (0.06, 0.0), 0.0),
-    ('moving left fast', (-0.06, 0.0), 0.0),
-    ('moving down fast', (0.0, 0.06), 0.0),
-    ('moving up fast', (0.0, -0.06), 0.0),
-    ('turning clockwise', (0.0, 0.0), 1 / 24),
-    ('turning anticlockwise', (0.0, 0.0), -1 / 24),
+    ('moving right slowly', (0.035, 0.0), 0.0),
+    ('moving left slowly', (-0.035, 0.0), 0.0),
+    ('moving down slowly', (0.0, 0.035), 0.0),
+    ('moving up slowly', (0.0, -0.035), 0.0),
+    ('moving right fast', (0.08, 0.0), 0.0),
+    ('moving left fast', (-0.08, 0.0), 0.0),
+    ('moving down fast', (0.0, 0.08), 0.0),
+    ('moving up fast', (0.0, -0.08), 0.0),
+    ('turning clockwise', (0.0, 0.0), 1 / 16),
+    ('turning anticlockwise', (0.0, 0.0), -1 / 16),
 )
 
 
@@ -80,6 +80,14 @@ def _random_colour(rng: np.random.Generator) -> np.ndarray:
     return rng.integers(30, 226, size=3).astype(np.float32)
 
 
+def _object_colour(rng: np.random.Generator) -> np.ndarray:
+    """A saturated, bright colour: the moving object stands out from the
+    (darker, duller) clutter in every class alike."""
+    colour = np.full(3, 40.0, dtype=np.float32)
+    colour[rng.permutation(3)[:2]] = (255.0, rng.uniform(40, 255))
+    return colour
+
+
 def _draw_shape(canvas: np.ndarray, shape: int, cx: float, cy: float,
                 radius: float, colour: np.ndarray) -> None:
     """Draw a disc (0), square (1) or diamond (2) in place, wrapping around
@@ -106,11 +114,11 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
         x0, y0 = rng.integers(0, size, size=2)
         x1 = min(size, x0 + int(rng.integers(size // 10, size // 3)))
         y1 = min(size, y0 + int(rng.integers(size // 10, size // 3)))
-        canvas[y0:y1, x0:x1] = _random_colour(rng)
+        canvas[y0:y1, x0:x1] = _random_colour(rng) * 0.6
     for _ in range(int(rng.integers(2, 5))):
         _draw_shape(canvas, int(rng.integers(0, 3)), *rng.uniform(0, size, 2),
                     rng.uniform(size * 0.04, size * 0.08),
-                    _random_colour(rng))
+                    _random_colour(rng) * 0.6)
     return canvas
 
 
@@ -132,12 +140,12 @@ def render_video(label: int, rng: np.random.Generator, resolution: int,
     size = resolution
     background = _background(rng, size)
     shape = int(rng.integers(0, 3))
-    radius = rng.uniform(size * 0.08, size * 0.12)
-    colour = _random_colour(rng)
+    radius = rng.uniform(size * 0.11, size * 0.15)
+    colour = _object_colour(rng)
     x0, y0 = rng.uniform(0, size, 2)
     phase = rng.uniform(0, 2 * np.pi)
     orbit = rng.uniform(size * 0.15, size * 0.3)
-    noise_std = rng.uniform(6, 14)
+    noise_std = rng.uniform(2, 6)
     frames = np.empty((num_frames, size, size, 3), dtype=np.uint8)
     for t in range(num_frames):
         if omega:

@@ -1,6 +1,6 @@
 # TimeSformer counterpart of the study's ViT base: same data, size and
 # schedule; TimeSformerSTTM without a merger is MMAction2's TimeSformer.
-_base_ = ['./study_spacetime-vit-tiny-p8_scratch_1xb16-8x2x1-30e_synthetic-motion-rgb.py']
+_base_ = ['./study_vit-tiny-p8_scratch_1xb32-8x2x1-12e_synthetic-motion-rgb.py']
 
 model = dict(
     backbone=dict(

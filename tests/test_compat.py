@@ -1,0 +1,280 @@
+"""mmaction_sttm.compat: MMEngine checkpoints load with weights_only=True,
+foreign pickles are refused without running, distributed setup on CPU."""
+import os
+import os.path as osp
+import pickle
+
+import pytest
+import torch
+import torch.distributed as torch_dist
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.config import Config
+from mmengine.logging import HistoryBuffer
+from mmengine.model import BaseModel
+from mmengine.runner import Runner
+from mmengine.runner.checkpoint import _load_checkpoint
+from torch.utils.data import Dataset
+
+from mmaction_sttm import compat
+from mmaction_sttm.compat import (CHECKPOINT_SAFE_GLOBALS,
+                                  UnsafeCheckpointError, setup_distributed)
+
+
+class ToyModel(BaseModel):
+    """Linear classifier with a BatchNorm (buffers in the state dict)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.norm = nn.BatchNorm1d(4)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, inputs, labels, mode='tensor'):
+        logits = self.fc(self.norm(torch.stack(inputs)))
+        if mode == 'loss':
+            return dict(loss=F.cross_entropy(logits, torch.as_tensor(labels)))
+        return list(logits.argmax(1) == torch.as_tensor(labels))
+
+
+class ToyDataset(Dataset):
+    metainfo = dict(classes=('a', 'b'))
+
+    def __len__(self) -> int:
+        return 16
+
+    def __getitem__(self, index: int) -> dict:
+        generator = torch.Generator().manual_seed(index)
+        label = index % 2
+        return dict(
+            inputs=torch.randn(4, generator=generator) + 2 * label,
+            labels=label)
+
+
+def toy_runner(work_dir: str, max_epochs: int, **kwargs) -> Runner:
+    """A Runner with everything a real one saves: AdamW state, two parameter
+    schedulers, EMA weights, validation metrics and a best checkpoint."""
+    from mmengine.evaluator import BaseMetric
+
+    class Accuracy(BaseMetric):
+
+        def process(self, data_batch, data_samples):
+            self.results.extend(bool(x) for x in data_samples)
+
+        def compute_metrics(self, results):
+            import numpy as np
+            return dict(acc=np.float64(np.mean(results)))
+
+    loader = dict(
+        dataset=ToyDataset(),
+        sampler=dict(type='DefaultSampler', shuffle=True),
+        batch_size=4)
+    return Runner(
+        model=ToyModel(),
+        work_dir=work_dir,
+        train_dataloader=loader,
+        val_dataloader=dict(loader, sampler=dict(type='DefaultSampler')),
+        val_cfg=dict(),
+        val_evaluator=dict(type=Accuracy),
+        optim_wrapper=dict(optimizer=dict(type='AdamW', lr=1e-2)),
+        param_scheduler=[
+            dict(type='LinearLR', start_factor=0.1, end=1,
+                 convert_to_iter_based=True),
+            dict(type='CosineAnnealingLR', T_max=2, begin=1, end=3)
+        ],
+        train_cfg=dict(by_epoch=True, max_epochs=max_epochs),
+        default_hooks=dict(
+            checkpoint=dict(type='CheckpointHook', save_best='auto')),
+        custom_hooks=[dict(type='EMAHook')],
+        randomness=dict(seed=0),
+        **kwargs)
+
+
+@pytest.fixture(scope='module')
+def runner_checkpoint(tmp_path_factory) -> str:
+    """A checkpoint written by mmengine's own Runner after 2 epochs."""
+    work_dir = str(tmp_path_factory.mktemp('toy_runner'))
+    toy_runner(work_dir, max_epochs=2).train()
+    return osp.join(work_dir, 'epoch_2.pth')
+
+
+def test_runner_checkpoint_needs_exactly_the_allow_list(runner_checkpoint):
+    """The allow-list is what a Runner writes: nothing is missing and no
+    listed global but the numpy dtype classes is unused."""
+    unsafe = torch.serialization.get_unsafe_globals_in_checkpoint
+    assert unsafe(runner_checkpoint) == []
+    # Without our allow-list torch refuses exactly the listed globals.
+    listed = {name for _, name in CHECKPOINT_SAFE_GLOBALS}
+    saved = torch.serialization.get_safe_globals()
+    torch.serialization.clear_safe_globals()
+    try:
+        needed = set(unsafe(runner_checkpoint))
+    finally:
+        torch.serialization.add_safe_globals(saved)
+    assert needed, 'torch allows these globals by itself: compat is obsolete'
+    assert needed <= listed
+    unused = {
+        name
+        for name in listed - needed
+        if not name.startswith('numpy.dtypes.')  # BUILD targets, not globals
+        and not name.startswith('numpy.core.')  # numpy 1's module name
+    }
+    assert unused == set()
+
+
+def test_load_from_and_resume(runner_checkpoint, tmp_path):
+    ckpt = _load_checkpoint(runner_checkpoint, map_location='cpu')
+    history = ckpt['message_hub']['log_scalars']['train/loss']
+    assert isinstance(history, HistoryBuffer)
+    assert history.statistics('min') <= history.mean() <= history.max()
+    assert {'optimizer', 'param_schedulers', 'ema_state_dict'} <= set(ckpt)
+
+    # load_from: weights only, training starts at epoch 0.
+    runner = toy_runner(
+        str(tmp_path / 'load_from'), max_epochs=1,
+        load_from=runner_checkpoint)
+    runner.train()
+    assert runner.epoch == 1
+
+    # resume: optimizer, schedulers and message hub continue at epoch 2.
+    runner = toy_runner(
+        str(tmp_path / 'resume'),
+        max_epochs=3,
+        load_from=runner_checkpoint,
+        resume=True)
+    runner.train()
+    assert runner.epoch == 3
+    assert runner.iter == 3 * 4
+    resumed = _load_checkpoint(
+        str(tmp_path / 'resume' / 'epoch_3.pth'), map_location='cpu')
+    assert resumed['meta']['iter'] == 12
+    assert resumed['optimizer']['state'][0]['step'].item() == 12
+
+
+def test_amp_loss_scaler_state_loads(tmp_path):
+    """AmpOptimWrapper adds the GradScaler's state: plain floats and ints."""
+    scaler = torch.amp.GradScaler('cpu', init_scale=1024.)
+    scaler.scale(torch.ones(1, requires_grad=True))  # creates its state
+    state = dict(state_dict=nn.Linear(2, 2).state_dict(),
+                 optimizer=dict(loss_scaler=scaler.state_dict()))
+    assert state['optimizer']['loss_scaler']['scale'] == 1024.
+    path = str(tmp_path / 'amp.pth')
+    torch.save(state, path)
+    loaded = compat.load_from_local(path)
+    assert loaded['optimizer']['loss_scaler'] == scaler.state_dict()
+
+
+class SystemCall:
+    """Pickles to os.system(command): runs the command when unpickled."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self):
+        return os.system, (self.command, )
+
+
+class Foreign:
+    """A class nobody allow-listed."""
+
+
+class AttributeLookup:
+    """Pickles to getattr(HistoryBuffer, '__init__'): getattr is only allowed
+    for HistoryBuffer's statistics methods."""
+
+    def __reduce__(self):
+        return getattr, (HistoryBuffer, '__init__')
+
+
+@pytest.mark.parametrize('payload, offending', [
+    (lambda marker: SystemCall(f'touch {marker}'), os.system.__module__ +
+     '.system'),
+    (lambda marker: Foreign(), f'{__name__}.Foreign'),
+    (lambda marker: AttributeLookup(), "getattr(<class 'mmengine.logging"),
+])
+@pytest.mark.parametrize('zip_format', [True, False])
+def test_foreign_pickle_is_refused(tmp_path, payload, offending, zip_format):
+    marker = tmp_path / 'code_ran'
+    path = str(tmp_path / 'evil.pth')
+    torch.save(
+        dict(state_dict=nn.Linear(2, 2).state_dict(), meta=payload(marker)),
+        path,
+        _use_new_zipfile_serialization=zip_format)
+    with pytest.raises(UnsafeCheckpointError) as info:
+        _load_checkpoint(path, map_location='cpu')  # mmengine's entry point
+    message = str(info.value)
+    assert path in message
+    assert offending in message
+    assert isinstance(info.value, pickle.UnpicklingError)
+    assert not marker.exists()
+
+
+def test_runner_refuses_foreign_pickle_on_resume(tmp_path):
+    marker = tmp_path / 'code_ran'
+    path = str(tmp_path / 'evil.pth')
+    torch.save(dict(state_dict={}, meta=SystemCall(f'touch {marker}')), path)
+    runner = toy_runner(
+        str(tmp_path / 'work'), max_epochs=1, load_from=path, resume=True)
+    with pytest.raises(UnsafeCheckpointError, match='evil.pth'):
+        runner.train()
+    assert not marker.exists()
+
+
+def test_missing_checkpoint_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match='nope.pth'):
+        compat.load_from_local(str(tmp_path / 'nope.pth'))
+
+
+def test_setup_distributed_cpu(monkeypatch, free_port):
+    """On CPU: gloo group from torchrun's variables, DDP without devices."""
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    monkeypatch.setenv('MASTER_ADDR', '127.0.0.1')
+    monkeypatch.setenv('MASTER_PORT', str(free_port))
+    monkeypatch.setenv('RANK', '0')
+    monkeypatch.setenv('WORLD_SIZE', '1')
+    monkeypatch.setenv('LOCAL_RANK', '0')
+    cfg = Config(dict(env_cfg=dict(dist_cfg=dict(backend='nccl'))))
+    try:
+        setup_distributed(cfg, 'pytorch')
+        assert torch_dist.is_initialized()
+        assert torch_dist.get_backend() == 'gloo'
+        assert cfg.env_cfg.dist_cfg.backend == 'gloo'
+        assert cfg.model_wrapper_cfg.type == 'MMDistributedDataParallel'
+        assert cfg.model_wrapper_cfg.device_ids is None
+
+        # DDP builds with that config on a CPU module.
+        from mmengine.registry import MODEL_WRAPPERS
+        wrapped = MODEL_WRAPPERS.build(
+            cfg.model_wrapper_cfg, default_args=dict(module=ToyModel()))
+        assert wrapped.device_ids is None
+    finally:
+        compat._destroy_process_group()
+    assert not torch_dist.is_initialized()
+
+
+def test_setup_distributed_keeps_user_wrapper(monkeypatch):
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    monkeypatch.setattr(torch_dist, 'is_initialized', lambda: True)
+    cfg = Config(
+        dict(model_wrapper_cfg=dict(
+            type='MMDistributedDataParallel', find_unused_parameters=True)))
+    setup_distributed(cfg, 'pytorch')
+    assert cfg.model_wrapper_cfg.find_unused_parameters is True
+    assert cfg.model_wrapper_cfg.device_ids is None
+
+
+def test_setup_distributed_leaves_gpu_and_none_alone(monkeypatch):
+    cfg = Config(dict(env_cfg=dict(dist_cfg=dict(backend='nccl'))))
+    setup_distributed(cfg, 'none')
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    setup_distributed(cfg, 'pytorch')
+    assert cfg.env_cfg.dist_cfg.backend == 'nccl'
+    assert 'model_wrapper_cfg' not in cfg
+    assert not torch_dist.is_initialized()
+
+
+def test_setup_distributed_without_torchrun_is_clear(monkeypatch):
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    for name in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(RuntimeError, match='torchrun'):
+        setup_distributed(Config(), 'pytorch')

@@ -1,0 +1,158 @@
+# Copyright (c) OpenMMLab. All rights reserved. Adapted for mmaction-sttm.
+"""Test (and evaluate) a recognizer: MMAction2's ``tools/test.py`` plus the
+stack fixes of :mod:`mmaction_sttm.compat`. The final metrics are printed and
+written to ``<work_dir>/test_metrics.json``."""
+import argparse
+import json
+import os
+import os.path as osp
+from typing import Dict
+
+from mmengine.config import Config, DictAction
+from mmengine.dist import is_main_process
+from mmengine.runner import Runner
+
+import mmaction_sttm  # noqa: F401  (registers modules, applies compat)
+from mmaction_sttm.compat import setup_distributed
+
+METRICS_FILE = 'test_metrics.json'
+
+
+def parse_args() -> argparse.Namespace:
+    """Parse the command line (the options of MMAction2 1.1.0)."""
+    parser = argparse.ArgumentParser(
+        description='MMAction2 test (and eval) a model')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        '--work-dir',
+        help='the directory to save the file containing evaluation metrics')
+    parser.add_argument(
+        '--dump',
+        type=str,
+        help='dump predictions to a pickle file for offline evaluation')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override some settings in the used config, the key-value pair '
+        'in xxx=yyy format will be merged into config file. If the value to '
+        'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
+        'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
+        'Note that the quotation marks are necessary and that no white space '
+        'is allowed.')
+    parser.add_argument(
+        '--show-dir',
+        help='directory where the visualization images will be saved.')
+    parser.add_argument(
+        '--show',
+        action='store_true',
+        help='whether to display the prediction results in a window.')
+    parser.add_argument(
+        '--interval',
+        type=int,
+        default=1,
+        help='visualize per interval samples.')
+    parser.add_argument(
+        '--wait-time',
+        type=float,
+        default=2,
+        help='display time of every window. (second)')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
+    """Merge CLI arguments into the config.
+
+    Args:
+        cfg (Config): The loaded config.
+        args (argparse.Namespace): Parsed command line.
+
+    Returns:
+        Config: ``cfg``, updated in place.
+    """
+    if args.show or args.show_dir is not None:
+        if 'visualization' not in cfg.default_hooks:
+            raise ValueError(
+                '--show / --show-dir need `default_hooks.visualization = '
+                'dict(type="VisualizationHook")` in the config')
+        cfg.default_hooks.visualization.enable = True
+        cfg.default_hooks.visualization.show = args.show
+        cfg.default_hooks.visualization.wait_time = args.wait_time
+        cfg.default_hooks.visualization.out_dir = args.show_dir
+        cfg.default_hooks.visualization.interval = args.interval
+
+    if args.dump is not None:
+        if not args.dump.endswith(('.pkl', '.pickle')):
+            raise ValueError(
+                f'--dump must name a .pkl or .pickle file, got {args.dump}')
+        dump_metric = dict(type='DumpResults', out_file_path=args.dump)
+        if isinstance(cfg.test_evaluator, (list, tuple)):
+            cfg.test_evaluator = [*cfg.test_evaluator, dump_metric]
+        else:
+            cfg.test_evaluator = [cfg.test_evaluator, dump_metric]
+
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+
+    # work_dir is determined in this priority: CLI > segment in file > filename
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+
+    if '://' not in args.checkpoint and not osp.isfile(args.checkpoint):
+        raise FileNotFoundError(
+            f'checkpoint {args.checkpoint} does not exist')
+    cfg.load_from = args.checkpoint
+    return cfg
+
+
+def report_metrics(metrics: Dict[str, float], work_dir: str) -> str:
+    """Print the final metrics and write them to ``work_dir`` as JSON.
+
+    Args:
+        metrics (dict[str, float]): What ``Runner.test`` returned.
+        work_dir (str): Where ``test_metrics.json`` goes.
+
+    Returns:
+        str: Path of the JSON file.
+    """
+    # numpy scalars are not JSON serialisable.
+    metrics = {k: float(v) for k, v in metrics.items()}
+    width = max(map(len, metrics), default=0)
+    lines = [f'  {k:<{width}}  {v:.4f}' for k, v in metrics.items()]
+    print('Test metrics:', *lines, sep='\n', flush=True)
+    path = osp.join(work_dir, METRICS_FILE)
+    os.makedirs(work_dir, exist_ok=True)
+    with open(path, 'w') as f:
+        json.dump(metrics, f, indent=2)
+    print(f'Test metrics written to {path}', flush=True)
+    return path
+
+
+def main() -> None:
+    args = parse_args()
+    cfg = Config.fromfile(args.config)
+    cfg = merge_args(cfg, args)
+    # On CPU: gloo process group and DDP without device ids (no-op on GPU).
+    setup_distributed(cfg, args.launcher)
+    runner = Runner.from_cfg(cfg)
+    metrics = runner.test()
+    if is_main_process():
+        report_metrics(metrics, cfg.work_dir)
+
+
+if __name__ == '__main__':
+    main()
