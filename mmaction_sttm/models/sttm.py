@@ -1,5 +1,7 @@
 """The STTM module and the merge schedule that places it in a backbone."""
-from typing import Dict, Optional, Tuple
+import math
+import numbers
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 from mmengine.model import BaseModule
@@ -12,10 +14,20 @@ from mmaction_sttm.registry import MODELS
 
 STAGES = ('spatial', 'spatiotemporal')
 FUSE_INITS = ('random', 'identity')
+# Below this the correspondence logits |cos| / tau overflow float16 (max
+# 65504) under mixed precision and the softmax turns into NaN; at 1e-4 the
+# assignment is already a hard argmax.
+MIN_TAU = 1e-4
+
+
+def _is_real(value: Any) -> bool:
+    """A real number, bools excluded (``True`` is not a ratio)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) \
+        and math.isfinite(value)
 
 
 def _check_ratio(ratio: float, field: str) -> None:
-    if not isinstance(ratio, (int, float)) or not 0 < ratio < 1:
+    if not _is_real(ratio) or not 0 < ratio < 1:
         raise ValueError(f'{field} must be a number in (0, 1), got {ratio!r}')
 
 
@@ -62,14 +74,25 @@ class STTM(BaseModule):
                  tau: float = 0.1,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
+        if not isinstance(embed_dims, int) or isinstance(
+                embed_dims, bool) or embed_dims < 1:
+            raise ValueError(
+                f'embed_dims must be a positive int, got {embed_dims!r}')
         _check_ratio(ratio, 'ratio')
-        if not isinstance(alpha, (int, float)) or alpha < 1:
-            raise ValueError(f'alpha must be >= 1, got {alpha!r}')
+        if not _is_real(alpha) or alpha < 1:
+            raise ValueError(f'alpha must be a finite number >= 1, got '
+                             f'{alpha!r}')
         if fuse_init not in FUSE_INITS:
             raise ValueError(
                 f'fuse_init must be one of {FUSE_INITS}, got {fuse_init!r}')
-        if not tau > 0:
-            raise ValueError(f'tau must be > 0, got {tau!r}')
+        if not _is_real(tau) or tau < MIN_TAU:
+            raise ValueError(f'tau must be a finite number >= {MIN_TAU}, '
+                             f'got {tau!r}')
+        # bool('no') is True: only real booleans, so a typo cannot silently
+        # switch a component on.
+        for name, flag in (('meta_filter', meta_filter), ('motion', motion)):
+            if not isinstance(flag, bool):
+                raise TypeError(f'{name} must be True or False, got {flag!r}')
         self.embed_dims = embed_dims
         self.ratio = float(ratio)
         self.alpha = float(alpha)
@@ -131,6 +154,7 @@ class STTM(BaseModule):
             features ``P`` ``(B, L', D)``, sizes ``(B, L')`` and the source
             map ``(B, L0, L')`` (None if not given).
         """
+        self._check_inputs(x, pos, sizes, ref, sources)
         batch, length, dims = x.shape
         num_meta = self.num_outputs(length)
         pos = pos.expand(batch, -1, -1)
@@ -163,6 +187,32 @@ class STTM(BaseModule):
             return self.fuse(merged), merged[..., dims:], sizes, sources
         motion = pos if num_meta >= length else torch.bmm(weights_t, pos)
         return merged, motion, sizes, sources
+
+    def _check_inputs(self, x: Tensor, pos: Tensor, sizes: Optional[Tensor],
+                      ref: Optional[Tensor],
+                      sources: Optional[Tensor]) -> None:
+        """Shapes only (no pass over the values): a mismatch is reported
+        here, by argument name, and not as a matmul error further down."""
+        dims = self.embed_dims
+        if x.dim() != 3 or x.shape[-1] != dims:
+            raise ValueError(f'STTM: x must be (B, L, {dims}) tokens, got '
+                             f'shape {tuple(x.shape)}')
+        batch, length = x.shape[:2]
+        if pos.dim() != 3 or pos.shape[0] not in (1, batch) \
+                or pos.shape[1:] != x.shape[1:]:
+            raise ValueError(f'STTM: pos must be ({batch} or 1, {length}, '
+                             f'{dims}), got shape {tuple(pos.shape)}')
+        if sizes is not None and tuple(sizes.shape) != (batch, length):
+            raise ValueError(f'STTM: sizes must be ({batch}, {length}), got '
+                             f'shape {tuple(sizes.shape)}')
+        if ref is not None and tuple(ref.shape) != (batch, dims):
+            raise ValueError(f'STTM: ref must be ({batch}, {dims}), got '
+                             f'shape {tuple(ref.shape)}')
+        if sources is not None and (sources.dim() != 3
+                                    or sources.shape[0] != batch
+                                    or sources.shape[2] != length):
+            raise ValueError(f'STTM: sources must be ({batch}, L0, {length}),'
+                             f' got shape {tuple(sources.shape)}')
 
     def extra_repr(self) -> str:
         return (f'ratio={self.ratio}, alpha={self.alpha}, '
@@ -208,7 +258,9 @@ class MergeSchedule(nn.Module):
         if isinstance(layers, int):
             layers = (layers, )
         layers = tuple(layers)
-        if not layers or not all(isinstance(i, int) for i in layers):
+        if not layers or not all(
+                isinstance(i, int) and not isinstance(i, bool)
+                for i in layers):
             raise ValueError(
                 f'merger.layers must be a non-empty list of ints, got '
                 f'{layers!r}')
@@ -221,7 +273,12 @@ class MergeSchedule(nn.Module):
                 f'merger.layers must be strictly increasing, got {layers!r}')
         default_stages = ('spatial', ) + ('spatiotemporal', ) * (
             len(layers) - 1)
-        stages = tuple(cfg.pop('stages', default_stages))
+        stages = cfg.pop('stages', default_stages)
+        if isinstance(stages, str):
+            raise ValueError(f'merger.stages must be a list with one stage '
+                             f'per layer, e.g. ({stages!r}, ), got '
+                             f'{stages!r}')
+        stages = tuple(stages)
         if len(stages) != len(layers):
             raise ValueError(f'merger.stages needs one entry per layer: '
                              f'{len(layers)} layers, {len(stages)} stages')
@@ -241,6 +298,11 @@ class MergeSchedule(nn.Module):
                              f'layer ({len(layers)}), got {ratio!r}')
         for r in ratios:
             _check_ratio(r, 'merger.ratio')
+        merger_type = cfg['type']
+        if isinstance(merger_type, str) and merger_type not in MODELS:
+            raise ValueError(f'merger.type {merger_type!r} is not a '
+                             'registered model (STTM or one of '
+                             'mmaction_sttm.models.mergers)')
         self.track_sources = bool(cfg.pop('track_sources', False))
         self.layers = layers
         self.stages = stages
@@ -251,6 +313,8 @@ class MergeSchedule(nn.Module):
                     dict(cfg, embed_dims=embed_dims, ratio=r))
             except ValueError as err:
                 raise ValueError(f'merger: {err}') from err
+            except TypeError as err:  # an unknown or mistyped key
+                raise TypeError(f'merger: {err}') from err
         self.mergers = nn.ModuleDict(modules)
         self.counts = self._plan(frames, per_frame)
 

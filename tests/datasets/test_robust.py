@@ -5,7 +5,7 @@ Runner."""
 import glob
 import os.path as osp
 import re
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import pytest
@@ -218,8 +218,12 @@ class _RecordSeenSamplesHook(Hook):
                          int(sample.gt_labels.item)))
 
 
-def tiny_runner(work_dir: str, name: str, dataset: dict, num_workers: int,
-                test: bool = False) -> Runner:
+def tiny_runner(work_dir: str,
+                name: str,
+                dataset: dict,
+                num_workers: int,
+                test: bool = False,
+                hook: Optional[dict] = None) -> Runner:
     """SpaceTimeViT (32 channels, 2 blocks, 8 px patches) on 4x32x32 clips,
     one epoch."""
     loader = dict(
@@ -263,7 +267,7 @@ def tiny_runner(work_dir: str, name: str, dataset: dict, num_workers: int,
             logger=dict(type='LoggerHook', interval=1),
             checkpoint=dict(type='CheckpointHook', interval=100)),
         custom_hooks=[
-            dict(type='BadSampleHook'),
+            hook or dict(type='BadSampleHook'),
             dict(type='_RecordSeenSamplesHook')
         ],
         env_cfg=dict(mp_cfg=dict(mp_start_method='fork')),
@@ -318,6 +322,18 @@ def test_training_without_the_option_names_the_file(corrupted, tmp_path):
         runner.train()
     assert info.value.filename in corrupted.bad
     assert info.value.filename in str(info.value)
+
+
+def test_too_many_bad_samples_stop_training(corrupted, tmp_path):
+    # 6 of 16 videos are bad: over a 10% budget, the epoch ends in an error.
+    runner = tiny_runner(
+        str(tmp_path),
+        'robust_train_budget',
+        corrupted.dataset_cfg(on_bad_sample='replace'),
+        0,
+        hook=dict(type='BadSampleHook', max_bad_fraction=0.1))
+    with pytest.raises(RuntimeError, match='max_bad_fraction=0.1'):
+        runner.train()
 
 
 def test_testing_scores_only_good_videos(corrupted, tmp_path):

@@ -19,7 +19,8 @@ from mmaction_sttm.merging.tokens import Tokens
 from mmaction_sttm.models.sttm import (build_merge_schedule,
                                        proportional_bias)
 from mmaction_sttm.registry import MODELS
-from .utils import interpolate_pos_embed, interpolate_time_embed
+from .utils import (check_clip, interpolate_pos_embed,
+                    interpolate_time_embed)
 
 
 class Attention(nn.Module):
@@ -231,6 +232,8 @@ class SpaceTimeViT(BaseModule):
             tuple[Tensor, Tokens]: The CLS token ``(B, 1, D)`` and the patch
             tokens, frame-major, with their position features ``E``.
         """
+        proj = self.patch_embed.proj
+        check_clip(x, type(self).__name__, proj.in_channels, proj.kernel_size)
         patches, grid = self.patch_embed(x)
         batch, frames, per_frame, dims = patches.shape
         pos_s = interpolate_pos_embed(self.pos_embed[:, 1:], self.grid, grid)

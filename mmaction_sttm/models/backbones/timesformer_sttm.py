@@ -23,7 +23,8 @@ from mmaction_sttm.merging.tokens import Tokens
 from mmaction_sttm.models.sttm import (build_merge_schedule,
                                        proportional_bias)
 from mmaction_sttm.registry import MODELS
-from .utils import interpolate_pos_embed, interpolate_time_embed
+from .utils import (check_clip, interpolate_pos_embed,
+                    interpolate_time_embed)
 
 
 def _mha(attn: nn.MultiheadAttention, x: Tensor,
@@ -80,7 +81,13 @@ class TimeSformerSTTM(TimeSformer):
             for layer in self.transformer_layers.layers[self.merge.layers[0]:]:
                 layer.attentions[0] = nn.Identity()
 
+    def _check_input(self, x: Tensor) -> None:
+        check_clip(x, type(self).__name__,
+                   self.patch_embed.projection.in_channels,
+                   self.patch_embed.patch_size)
+
     def _embed(self, x: Tensor) -> Tuple[Tensor, Tokens]:
+        self._check_input(x)
         batch = x.shape[0]
         patches = self.patch_embed(x)
         frames = patches.shape[0] // batch
@@ -177,5 +184,6 @@ class TimeSformerSTTM(TimeSformer):
             Tensor: CLS features ``(B, D)``.
         """
         if self.attention_type != 'divided_space_time':
+            self._check_input(x)
             return super().forward(x)
         return self.forward_tokens(x)[0][:, 0]

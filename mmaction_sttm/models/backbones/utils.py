@@ -1,5 +1,5 @@
-"""Position-embedding resampling shared by the backbones."""
-from typing import Tuple
+"""Position-embedding resampling and input checks shared by the backbones."""
+from typing import Any, Tuple
 
 import torch.nn.functional as F
 from torch import Tensor
@@ -35,3 +35,55 @@ def interpolate_time_embed(time_embed: Tensor, frames: int) -> Tensor:
         time_embed.transpose(1, 2), size=frames, mode='linear',
         align_corners=False)
     return out.transpose(1, 2)
+
+
+def check_clip(x: Any,
+               owner: str,
+               in_channels: int,
+               patch_size: Tuple[int, int],
+               tubelet_size: int = 1) -> None:
+    """Check a backbone's input batch ``(B, C, T, H, W)`` by its shape.
+
+    Called at the top of each backbone's forward, so that a wrong input is
+    reported by name (and with the fix) instead of as a convolution, reshape
+    or einops error further down, or, for sizes that are not a multiple of
+    the patch, silently cropped by the patch convolution. Only the shape and
+    dtype are read, never the values.
+
+    Args:
+        x (Any): The input.
+        owner (str): Backbone name for the message.
+        in_channels (int): Channels the patch embedding takes.
+        patch_size (tuple[int, int]): Patch height and width.
+        tubelet_size (int): Frames per token. Defaults to 1.
+
+    Raises:
+        TypeError: If ``x`` is not a floating-point tensor.
+        ValueError: If its shape does not fit.
+    """
+    if not isinstance(x, Tensor):
+        raise TypeError(f'{owner} expects a tensor (B, C, T, H, W), got '
+                        f'{type(x).__name__}')
+    if not x.is_floating_point():
+        raise TypeError(f'{owner} expects a floating-point clip, got dtype '
+                        f'{x.dtype} (normalise it first, e.g. with '
+                        'ActionDataPreprocessor)')
+    shape = tuple(x.shape)
+    if x.dim() != 5:
+        raise ValueError(f'{owner} expects a 5-D clip batch (B, C, T, H, W) '
+                         f"(format_shape='NCTHW'), got shape {shape}")
+    batch, channels, frames, height, width = shape
+    if channels != in_channels:
+        raise ValueError(f'{owner} expects {in_channels} input channels (dim '
+                         f'1 of (B, C, T, H, W)), got shape {shape}')
+    if min(batch, frames) < 1:
+        raise ValueError(f'{owner} got an empty batch or clip: shape {shape}')
+    if frames % tubelet_size:
+        raise ValueError(f'{owner}: frames T={frames} must be a multiple of '
+                         f'tubelet_size={tubelet_size}, got shape {shape}')
+    patch_h, patch_w = patch_size
+    if height < patch_h or width < patch_w or height % patch_h \
+            or width % patch_w:
+        raise ValueError(f'{owner}: height and width ({height}x{width}) must '
+                         f'be positive multiples of patch_size '
+                         f'{patch_h}x{patch_w}, got shape {shape}')

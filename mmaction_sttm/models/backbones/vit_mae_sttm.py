@@ -21,7 +21,7 @@ from mmaction_sttm.merging.tokens import Tokens
 from mmaction_sttm.models.sttm import (build_merge_schedule,
                                        proportional_bias, size_weighted_mean)
 from mmaction_sttm.registry import MODELS
-from .utils import interpolate_pos_embed
+from .utils import check_clip, interpolate_pos_embed
 
 
 def _attention(attn: nn.Module, x: Tensor, bias: Optional[Tensor]) -> Tensor:
@@ -90,6 +90,11 @@ class VisionTransformerSTTM(VisionTransformer):
                                           self.grid_size[0] *
                                           self.grid_size[1])
 
+    def _check_input(self, x: Tensor) -> None:
+        proj = self.patch_embed.projection
+        check_clip(x, type(self).__name__, proj.in_channels,
+                   proj.kernel_size[1:], tubelet_size=proj.kernel_size[0])
+
     def forward_tokens(self, x: Tensor) -> Tuple[Tensor, List[Tokens]]:
         """Run the blocks and return the final tokens and every stage.
 
@@ -101,6 +106,7 @@ class VisionTransformerSTTM(VisionTransformer):
             ``self.norm``) and the tokens after embedding and after each
             merge.
         """
+        self._check_input(x)
         height = x.shape[-2] // self.patch_size
         width = x.shape[-1] // self.patch_size
         x = self.patch_embed(x)[0]
@@ -141,6 +147,7 @@ class VisionTransformerSTTM(VisionTransformer):
             merging).
         """
         if self.return_feat_map:
+            self._check_input(x)
             return super().forward(x)
         x, stages = self.forward_tokens(x)
         if self.fc_norm is not None:
