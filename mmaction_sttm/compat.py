@@ -45,6 +45,7 @@ import torch
 import torch.distributed as torch_dist
 from mmengine.config import Config, ConfigDict
 from mmengine.logging import HistoryBuffer
+import mmengine.runner.checkpoint as mmengine_checkpoint
 from mmengine.runner.checkpoint import CheckpointLoader
 
 __all__ = [
@@ -194,6 +195,53 @@ def load_from_local(filename: str,
             f'{_unpickler_reason(error)})') from None
 
 
+def load_from_http(filename: str,
+                   map_location: Optional[Any] = None,
+                   model_dir: Optional[str] = None,
+                   progress: bool = False) -> Dict[str, Any]:
+    """Download and load a checkpoint with ``weights_only=True``.
+
+    Replaces MMEngine's http(s) loader (also behind ``modelzoo://``,
+    ``torchvision://`` and ``open-mmlab://``), which calls
+    ``torch.hub.load_state_dict_from_url`` with torch's default and so would
+    unpickle arbitrary objects from a remote file. Rank 0 downloads first, as
+    in MMEngine.
+
+    Args:
+        filename (str): URL of the checkpoint.
+        map_location (Any, optional): Same as :func:`torch.load`.
+        model_dir (str, optional): Download folder (torch hub's default).
+        progress (bool): Show a download progress bar.
+
+    Returns:
+        dict: The loaded checkpoint.
+
+    Raises:
+        UnsafeCheckpointError: If the file pickles a global outside the
+            allow-lists.
+    """
+    from mmengine.dist import get_dist_info
+
+    def load() -> Dict[str, Any]:
+        try:
+            return torch.hub.load_state_dict_from_url(
+                filename, model_dir=model_dir, map_location=map_location,
+                progress=progress, weights_only=True)
+        except pickle.UnpicklingError as error:
+            raise UnsafeCheckpointError(
+                f'Refusing to load checkpoint {filename}: '
+                f'{_unpickler_reason(error)}. Loading it could run code '
+                'from the file; nothing of it was run.') from None
+
+    rank, world_size = get_dist_info()
+    checkpoint = load() if rank == 0 else None
+    if world_size > 1:
+        torch.distributed.barrier()
+        if rank > 0:
+            checkpoint = load()
+    return checkpoint
+
+
 def _filter_mmcv_lite_warning() -> None:
     warnings.filterwarnings(
         'ignore',
@@ -205,6 +253,10 @@ def _patch_checkpoint_loading() -> None:
     torch.serialization.add_safe_globals(list(CHECKPOINT_SAFE_GLOBALS))
     CheckpointLoader.register_scheme(
         prefixes='', loader=load_from_local, force=True)
+    CheckpointLoader.register_scheme(
+        prefixes=('http://', 'https://'), loader=load_from_http, force=True)
+    # torchvision:// and open-mmlab:// call the module-level function.
+    mmengine_checkpoint.load_from_http = load_from_http
 
 
 # --------------------------------------------------------------------------

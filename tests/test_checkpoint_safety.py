@@ -40,7 +40,7 @@ from mmaction_sttm.models.backbones import SpaceTimeViT
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = osp.join(REPO, 'configs', 'synthetic',
-                  'vit-tiny_scratch_2xb8-8x2x1-20e_synthetic-motion-rgb.py')
+                  'vit-tiny_scratch_2xb8-8x2x1-3e_synthetic-motion-rgb.py')
 
 
 # ----------------------------------------------------------------------
@@ -322,13 +322,6 @@ def served(tmp_path, monkeypatch):
     thread.join()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason='mmaction_sttm.compat replaces only the local-file loader; '
-    "MMEngine's http(s):// loader (also behind modelzoo://, torchvision://, "
-    'open-mmlab://) calls torch.hub.load_state_dict_from_url, whose '
-    'weights_only defaults to False, so the payload runs (reported to the '
-    'lead; remove this mark once compat registers a safe URL loader)')
 def test_url_checkpoint_refuses(tmp_path, served):
     # The payload is our own harmless `touch` in tmp_path.
     path, marker = _evil_checkpoint(tmp_path, SystemCall)

@@ -15,9 +15,10 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
+# The ViT baseline and the same ViT with STTM, side by side.
 DEFAULT_CONFIGS=(
-    configs/synthetic/vit-tiny_scratch_2xb8-8x2x1-20e_synthetic-motion-rgb.py
-    configs/synthetic/timesformer-tiny_scratch_2xb8-8x2x1-20e_synthetic-motion-rgb.py
+    configs/synthetic/vit-tiny_scratch_2xb8-8x2x1-3e_synthetic-motion-rgb.py
+    configs/synthetic/sttm_vit-tiny_scratch_2xb8-8x2x1-3e_synthetic-motion-rgb.py
 )
 read -r -a CONFIG_LIST <<< "${CONFIGS:-${DEFAULT_CONFIGS[*]}}"
 NPROC=${NPROC:-2}

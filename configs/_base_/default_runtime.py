@@ -14,6 +14,9 @@ default_hooks = dict(
     sampler_seed=dict(type='DistSamplerSeedHook'),
     sync_buffers=dict(type='SyncBuffersHook'))
 
+# Reports the bad videos RobustVideoDataset replaced, per epoch.
+custom_hooks = [dict(type='BadSampleHook')]
+
 env_cfg = dict(
     cudnn_benchmark=False,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),

@@ -55,10 +55,11 @@ class STTM(BaseModule):
         motion (bool): Aggregate motion features and fuse them (Table 1). If
             False the output is the appearance ``A`` alone and the module has
             no fusion layer. Defaults to True.
-        fuse_init (str): ``'random'`` (the paper: both layers randomly
-            initialised) or ``'identity'`` (``phi = I`` and ``Y = A`` at the
+        fuse_init (str): ``'identity'`` (``phi = I`` and ``Y = A`` at the
             start, so the module drops into a trained backbone without
-            disturbing it). Defaults to ``'random'``.
+            disturbing it) or ``'random'`` (the paper: both layers randomly
+            initialised). Defaults to ``'identity'``, which the ablation
+            study (docs/results/study) found far better.
         tau (float): Temperature of the correspondence softmax. Defaults to
             0.1.
         init_cfg (dict, optional): MMEngine initialisation config.
@@ -70,7 +71,7 @@ class STTM(BaseModule):
                  alpha: float = 1.5,
                  meta_filter: bool = True,
                  motion: bool = True,
-                 fuse_init: str = 'random',
+                 fuse_init: str = 'identity',
                  tau: float = 0.1,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)

@@ -17,7 +17,7 @@ from mmaction.registry import DATASETS
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO_ROOT, 'configs', 'synthetic',
-                  'vit-tiny_scratch_2xb8-8x2x1-20e_synthetic-motion-rgb.py')
+                  'vit-tiny_scratch_2xb8-8x2x1-3e_synthetic-motion-rgb.py')
 
 # A one-block, 32-wide ViT and batches of 2: each of the 2 processes sees
 # 2 iterations per epoch of the 8 tiny training videos, so epochs and
@@ -114,7 +114,11 @@ def test_test_pipeline_has_three_views(tiny_dataset):
     dataset_cfg.ann_file = f'{tiny_dataset}/val_list_videos.txt'
     dataset_cfg.data_prefix.video = f'{tiny_dataset}/videos'
     inputs = DATASETS.build(dataset_cfg)[0]['inputs']
-    assert tuple(inputs.shape) == (3, 3, 8, 56, 56)  # views, C, T, H, W
+    crop = cfg.crop_size
+    assert tuple(inputs.shape) == (3, 3, 8, crop, crop)  # views, C, T, H, W
+    # Three different crops, not one crop three times.
+    assert not torch.equal(inputs[0], inputs[1])
+    assert not torch.equal(inputs[1], inputs[2])
 
 
 def test_resume_continues_interrupted_run(one_epoch, train, tmp_path,

@@ -37,7 +37,7 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(ROOT, 'tools', 'visualize_merging.py')
 BASE_CONFIG = osp.join(
     ROOT, 'configs', 'synthetic',
-    'vit-tiny_scratch_2xb8-8x2x1-20e_synthetic-motion-rgb.py')
+    'vit-tiny_scratch_2xb8-8x2x1-3e_synthetic-motion-rgb.py')
 
 DIMS, FRAMES, SIZE = 32, 4, 32
 # Every merging backbone, tiny: 3 blocks, 4 frames of 4 x 4 patches.

@@ -7,7 +7,12 @@
 # left/right). Test: the paper's 1 clip x 3 crops at 224 (sec. 4.2, "a
 # fixed-length clip ... three different spatial views"); the head averages
 # the three views' scores.
-dataset_type = 'VideoDataset'
+# MMAction2's VideoDataset that survives unreadable videos: in training a bad
+# sample is replaced by another one (logged with its file, counted per
+# epoch by BadSampleHook), in testing it is listed and left out, and the
+# metrics say how many videos were scored (mmaction_sttm/datasets/robust.py).
+dataset_type = 'RobustVideoDataset'
+on_bad_sample = 'replace'
 data_root = 'data/kinetics400/videos_train'
 data_root_val = 'data/kinetics400/videos_val'
 ann_file_train = 'data/kinetics400/kinetics400_train_list_videos.txt'
@@ -63,6 +68,7 @@ train_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(
         type=dataset_type,
+        on_bad_sample=on_bad_sample,
         ann_file=ann_file_train,
         data_prefix=dict(video=data_root),
         pipeline=train_pipeline))
@@ -73,6 +79,7 @@ val_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
         type=dataset_type,
+        on_bad_sample=on_bad_sample,
         ann_file=ann_file_val,
         data_prefix=dict(video=data_root_val),
         pipeline=val_pipeline,
@@ -84,6 +91,7 @@ test_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
         type=dataset_type,
+        on_bad_sample=on_bad_sample,
         ann_file=ann_file_test,
         data_prefix=dict(video=data_root_val),
         pipeline=test_pipeline,

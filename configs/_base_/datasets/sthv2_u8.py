@@ -9,7 +9,12 @@
 # NO horizontal flip: SSv2 labels name directions ("pushing something from
 # left to right"), so flipping would swap classes. Test: the paper's 1 clip x
 # 3 crops at 224 (sec. 4.2).
-dataset_type = 'VideoDataset'
+# MMAction2's VideoDataset that survives unreadable videos: in training a bad
+# sample is replaced by another one (logged with its file, counted per
+# epoch by BadSampleHook), in testing it is listed and left out, and the
+# metrics say how many videos were scored (mmaction_sttm/datasets/robust.py).
+dataset_type = 'RobustVideoDataset'
+on_bad_sample = 'replace'
 data_root = 'data/sthv2/videos'
 data_root_val = 'data/sthv2/videos'
 ann_file_train = 'data/sthv2/sthv2_train_list_videos.txt'
@@ -54,6 +59,7 @@ train_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(
         type=dataset_type,
+        on_bad_sample=on_bad_sample,
         ann_file=ann_file_train,
         data_prefix=dict(video=data_root),
         pipeline=train_pipeline))
@@ -64,6 +70,7 @@ val_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
         type=dataset_type,
+        on_bad_sample=on_bad_sample,
         ann_file=ann_file_val,
         data_prefix=dict(video=data_root_val),
         pipeline=val_pipeline,
@@ -75,6 +82,7 @@ test_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
         type=dataset_type,
+        on_bad_sample=on_bad_sample,
         ann_file=ann_file_test,
         data_prefix=dict(video=data_root_val),
         pipeline=test_pipeline,

@@ -13,12 +13,18 @@
 # AdamW, 30 epochs, 64 videos per step): 1e-3 for new layers, x0.1 = 1e-4 for
 # the pretrained backbone. The STTM modules are new, randomly initialised
 # layers (sec. 4.2), so they get the full rate like the head. Weight decay
-# stays at the paper's 1e-4 (it is weak for AdamW, not harmful). Readers who
-# take the paper's numbers as TimeSformer's SGD recipe can use
-#   optim_wrapper = dict(optimizer=dict(
-#       _delete_=True, type='SGD', lr=0.005, momentum=0.9,
-#       weight_decay=1e-4, nesterov=True))
-# in their config; everything else here stays the same.
+# stays at the paper's 1e-4 (weak for AdamW, not harmful). To use the
+# paper's numbers as TimeSformer's SGD recipe instead (one rate for all
+# parameters), replace the whole optimizer wrapper in a config:
+#   optim_wrapper = dict(
+#       _delete_=True,
+#       optimizer=dict(type='SGD', lr=0.005, momentum=0.9,
+#                      weight_decay=1e-4, nesterov=True),
+#       paramwise_cfg=dict(custom_keys={
+#           k: dict(decay_mult=0.0) for k in (
+#               'backbone.cls_token', 'backbone.pos_embed',
+#               'backbone.time_embed')}),
+#       clip_grad=dict(max_norm=40, norm_type=2))
 max_epochs = 30
 # A short linear warm-up: Adam's first steps on the random STTM and head
 # layers are large and would otherwise disturb the pretrained blocks.
@@ -34,7 +40,14 @@ test_cfg = dict(type='TestLoop')
 
 optim_wrapper = dict(
     optimizer=dict(
-        type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=1e-4),
+        type='AdamW',
+        lr=1e-3,
+        betas=(0.9, 0.999),
+        weight_decay=1e-4,
+        # One fused kernel per tensor instead of about ten element-wise
+        # passes: the same update, about half the optimizer time on CPU and
+        # GPU alike (torch >= 2.4).
+        fused=True),
     paramwise_cfg=dict(
         # The longest matching key wins. No key starts with '.', so that they
         # match both 'backbone.x' and DDP's 'module.backbone.x'.

@@ -1,6 +1,6 @@
 # STTM in MMAction2's (VideoMAE) ViT: no CLS token, so the meta filter ranks
 # by similarity to the mean token and pooling is size-weighted.
-_base_ = ['./vit-tiny_scratch_2xb8-8x2x1-20e_synthetic-motion-rgb.py']
+_base_ = ['./vit-tiny_scratch_2xb8-8x2x1-3e_synthetic-motion-rgb.py']
 
 model = dict(
     backbone=dict(

@@ -1,0 +1,8 @@
+# ViT-B/16 + STTM (merges after blocks 6 and 9, ratio 0.5) on Kinetics-400, 8
+# frames (paper Table 6).
+_base_ = [
+    '../_base_/models/vit-base-p16_sttm.py',
+    '../_base_/datasets/kinetics400_8x8x1.py',
+    '../_base_/schedules/adamw_linear_30e.py',
+    '../_base_/default_runtime.py'
+]

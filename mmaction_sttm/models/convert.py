@@ -1,0 +1,630 @@
+"""Convert ImageNet ViT checkpoints into the video backbones' layouts.
+
+The paper initialises every backbone with ImageNet-1K weights (sec. 4.2).
+Those come in three layouts, and the video backbones want three others; all
+conversion goes through one neutral layout (timm's parameter names), so each
+source needs one reader and each target one writer:
+
+======================  =====================================================
+source (``src_format``)  what it is
+======================  =====================================================
+``timm``                 timm ``VisionTransformer`` / DeiT ``state_dict``
+                         (``patch_embed.proj``, ``blocks.i.attn.qkv``, ...),
+                         bare or under ``'model'`` / ``'state_dict'``.
+``mmpretrain``           mmpretrain ``VisionTransformer`` (``backbone.layers.i
+                         .ln1``, ``ffn.layers.0.0``, ``backbone.ln1``, ...).
+``mmaction-timesformer`` MMAction2's ``TimeSformer``: the 2D file its recipes
+                         pass as ``pretrained`` (``norms.0``, ``attentions.0``)
+                         or a divided space-time checkpoint (``attentions.1``
+                         spatial, ``attentions.0`` temporal + ``temporal_fc``).
+======================  =====================================================
+
+======================  =====================================================
+target (``dst``)         loads into
+======================  =====================================================
+``spacetime-vit``        :class:`~mmaction_sttm.models.SpaceTimeViT` (the
+                         paper's ViT), timm names.
+``timesformer``          MMAction2's ``TimeSformer`` and
+                         :class:`~mmaction_sttm.models.TimeSformerSTTM`, full
+                         divided space-time layout.
+``videomae-vit``         MMAction2's ``VisionTransformer`` and
+                         :class:`~mmaction_sttm.models.VisionTransformerSTTM`.
+======================  =====================================================
+
+What maps exactly and what does not:
+
+* Image weights carry no temporal information. ``time_embed`` is written only
+  when the source has one (an MMAction2 TimeSformer); otherwise the backbone
+  keeps its zero initialisation, under which a static clip gives the image
+  features.
+* ``timesformer``: the temporal attention of each block is initialised as
+  MMAction2's ``TimeSformer.init_weights`` does it, as a copy of the spatial
+  attention and its norm, and ``temporal_fc`` as zeros
+  (``DividedTemporalAttentionWithNorm.init_weights``), so the temporal branch
+  adds nothing until it is trained.
+* ``videomae-vit`` (tubelet ``Conv3d``, no CLS token, q/v biases only, mean
+  pooling): the 2D patch kernel is inflated over the tubelet and divided by
+  its length, so a static tubelet gives the 2D response; the k part of the qkv
+  bias is dropped, which is exact (it adds ``q . b_k`` to every logit of a
+  query alike, and softmax ignores that); the final ``norm`` becomes
+  ``fc_norm`` (on the mean token); the spatial position embedding is tiled
+  over the tubelet slices (set ``use_learnable_pos_emb=True``, or ask for
+  ``videomae_pos_embed='sincos'`` to keep VideoMAE's fixed table). The CLS
+  token and its position do not map: without them the network computes a
+  different function, so the result is an initialisation, not an equivalent.
+* Classification heads (``head``, ``pre_logits``, ``head_dist``) are dropped.
+
+Unsupported sources (LayerScale, pre-norm CLIP-style ViTs, average-pooling
+ViTs, register tokens, q/k norms) raise ``ValueError`` naming the keys,
+rather than converting into something that silently computes another
+function.
+"""
+import os
+import os.path as osp
+import re
+from typing import Callable, Dict, List, Optional, Tuple
+
+import torch
+from torch import Tensor
+
+from .backbones.utils import interpolate_time_embed
+
+__all__ = [
+    'SRC_FORMATS', 'DST_FORMATS', 'VIDEOMAE_POS_EMBEDS', 'load_state_dict',
+    'to_neutral', 'from_neutral', 'convert_state_dict', 'convert_checkpoint'
+]
+
+StateDict = Dict[str, Tensor]
+
+SRC_FORMATS = ('timm', 'mmpretrain', 'mmaction-timesformer')
+DST_FORMATS = ('spacetime-vit', 'videomae-vit', 'timesformer')
+VIDEOMAE_POS_EMBEDS = ('learned', 'sincos')
+
+# Parameters of one block in the neutral (timm) layout, after 'blocks.i.'.
+_BLOCK_KEYS = ('norm1', 'attn.qkv', 'attn.proj', 'norm2', 'mlp.fc1',
+               'mlp.fc2')
+# Optional temporal attention of a block (from a divided TimeSformer).
+_TEMPORAL_KEYS = ('temporal_norm', 'temporal_attn.qkv', 'temporal_attn.proj',
+                  'temporal_fc')
+_HEAD_PREFIXES = ('head.', 'head_dist.', 'pre_logits.', 'cls_head.', 'neck.',
+                  'data_preprocessor.')
+
+
+# --------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------
+
+
+def load_state_dict(path: str) -> StateDict:
+    """Read the tensors of a checkpoint file safely.
+
+    Loads with ``weights_only=True`` (no code in the file can run) and
+    unwraps the containers that training frameworks put around the weights
+    (``'state_dict'``, ``'model'``, ``'module'``, DDP's ``module.`` prefix).
+
+    Args:
+        path (str): Checkpoint file.
+
+    Returns:
+        dict[str, Tensor]: The weights.
+    """
+    ckpt = torch.load(path, map_location='cpu', weights_only=True)
+    for key in ('state_dict', 'model', 'module'):
+        if isinstance(ckpt, dict) and isinstance(ckpt.get(key), dict):
+            ckpt = ckpt[key]
+            break
+    if not isinstance(ckpt, dict):
+        raise ValueError(f'{path} holds no state_dict (got {type(ckpt)})')
+    state = {k: v for k, v in ckpt.items() if isinstance(v, Tensor)}
+    if state and all(k.startswith('module.') for k in state):
+        state = {k[len('module.'):]: v for k, v in state.items()}
+    return state
+
+
+# --------------------------------------------------------------------------
+# Readers: source layout -> neutral layout
+# --------------------------------------------------------------------------
+
+
+def _strip_prefix(state: StateDict, prefix: str) -> StateDict:
+    """Keep the keys under ``prefix`` (without it) if there are any."""
+    if any(k.startswith(prefix) for k in state):
+        return {
+            k[len(prefix):]: v
+            for k, v in state.items() if k.startswith(prefix)
+        }
+    return dict(state)
+
+
+def _drop_heads(state: StateDict, notes: List[str]) -> StateDict:
+    dropped = sorted({
+        k.split('.')[0]
+        for k in state if k.startswith(_HEAD_PREFIXES)
+    })
+    if dropped:
+        notes.append(f'dropped {", ".join(dropped)}: not part of the '
+                     'backbone (the video config has its own head)')
+    return {k: v for k, v in state.items() if not k.startswith(_HEAD_PREFIXES)}
+
+
+def _reject(state: StateDict, patterns: Dict[str, str]) -> None:
+    """Raise for keys of features the video backbones do not have."""
+    for pattern, what in patterns.items():
+        found = sorted(k for k in state if re.search(pattern, k))
+        if found:
+            raise ValueError(
+                f'unsupported checkpoint: it has {what} ({found[0]}, ...), '
+                'which the video backbones do not implement')
+
+
+def _drop_dist_token(state: StateDict, notes: List[str]) -> None:
+    """DeiT's distilled models have a second prefix token: drop it and its
+    position slot, keeping the CLS token's."""
+    if 'dist_token' in state:
+        del state['dist_token']
+        pos = state['pos_embed']
+        state['pos_embed'] = torch.cat([pos[:, :1], pos[:, 2:]], dim=1)
+        notes.append('dropped DeiT\'s distillation token and its position')
+
+
+def _fill_qkv_bias(state: StateDict, depth: int, notes: List[str]) -> None:
+    """Add zero qkv biases for ViTs trained without them (the backbones use
+    ``qkv_bias=True``; a zero bias is the same function)."""
+    missing = False
+    for i in range(depth):
+        key = f'blocks.{i}.attn.qkv.bias'
+        if key not in state:
+            weight = state[f'blocks.{i}.attn.qkv.weight']
+            state[key] = weight.new_zeros(weight.shape[0])
+            missing = True
+    if missing:
+        notes.append('the source has no qkv bias: wrote zeros (same function)')
+
+
+def _depth(state: StateDict) -> int:
+    indices = {int(m.group(1)) for k in state
+               for m in [re.match(r'blocks\.(\d+)\.', k)] if m}
+    if not indices or sorted(indices) != list(range(len(indices))):
+        raise ValueError('no consecutive blocks.<i> found after conversion')
+    return len(indices)
+
+
+def _check_neutral(state: StateDict) -> int:
+    """Check that every parameter of the neutral layout is present."""
+    depth = _depth(state)
+    required = ['patch_embed.proj.weight', 'cls_token', 'pos_embed',
+                'norm.weight', 'norm.bias']
+    for i in range(depth):
+        for name in _BLOCK_KEYS:
+            required.append(f'blocks.{i}.{name}.weight')
+            if name != 'attn.qkv':
+                required.append(f'blocks.{i}.{name}.bias')
+    missing = [k for k in required if k not in state]
+    if missing:
+        raise ValueError(f'the checkpoint lacks {len(missing)} ViT '
+                         f'parameters, e.g. {missing[:3]}; is src_format '
+                         'right?')
+    return depth
+
+
+def _from_timm(state: StateDict, notes: List[str]) -> StateDict:
+    _reject(state, {
+        r'\.ls[12]\.gamma$': 'LayerScale',
+        r'^norm_pre\.': 'a pre-norm (CLIP-style ViT)',
+        r'^fc_norm\.': 'average pooling (fc_norm)',
+        r'^reg_token$': 'register tokens',
+        r'\.(q|k)_norm\.': 'q/k normalisation',
+    })
+    state = _drop_heads(state, notes)
+    _drop_dist_token(state, notes)
+    return state
+
+
+_MMPRETRAIN_RULES: Tuple[Tuple[str, str], ...] = (
+    (r'^patch_embed\.projection\.', 'patch_embed.proj.'),
+    (r'^layers\.(\d+)\.ln1\.', r'blocks.\1.norm1.'),
+    (r'^layers\.(\d+)\.ln2\.', r'blocks.\1.norm2.'),
+    (r'^layers\.(\d+)\.attn\.', r'blocks.\1.attn.'),
+    (r'^layers\.(\d+)\.ffn\.layers\.0\.0\.', r'blocks.\1.mlp.fc1.'),
+    (r'^layers\.(\d+)\.ffn\.layers\.1\.', r'blocks.\1.mlp.fc2.'),
+    # mmpretrain's final norm is ``ln1`` (``final_norm=True``).
+    (r'^ln1\.', 'norm.'),
+)
+
+
+def _rename(state: StateDict, rules: Tuple[Tuple[str, str], ...]) -> StateDict:
+    out = {}
+    for key, value in state.items():
+        for pattern, repl in rules:
+            new, count = re.subn(pattern, repl, key)
+            if count:
+                key = new
+                break
+        out[key] = value
+    return out
+
+
+def _from_mmpretrain(state: StateDict, notes: List[str]) -> StateDict:
+    state = _strip_prefix(_drop_heads(state, notes), 'backbone.')
+    if 'patch_embed.projection.weight' not in state:
+        raise KeyError('patch_embed.projection.weight')
+    _reject(state, {
+        r'\.gamma[12]\.': 'LayerScale',
+        r'^pre_norm\.': 'a pre-norm (CLIP-style ViT)',
+        r'^ln2\.': "out_type='avg_featmap' (a second final norm)",
+    })
+    state = _rename(state, _MMPRETRAIN_RULES)
+    _drop_dist_token(state, notes)
+    return state
+
+
+def _from_mmaction_timesformer(state: StateDict,
+                               notes: List[str]) -> StateDict:
+    state = _strip_prefix(_drop_heads(state, notes), 'backbone.')
+    out: StateDict = {}
+    layer = 'transformer_layers.layers.'
+    indices = sorted({
+        int(k[len(layer):].split('.')[0])
+        for k in state if k.startswith(layer)
+    })
+    for key in ('cls_token', 'pos_embed', 'time_embed'):
+        if key in state:
+            out[key] = state[key]
+    for name in ('weight', 'bias'):
+        out[f'patch_embed.proj.{name}'] = state[
+            f'patch_embed.projection.{name}']
+        out[f'norm.{name}'] = state[f'norm.{name}']
+    divided = temporal = False
+    for i in indices:
+        src, dst = f'{layer}{i}.', f'blocks.{i}.'
+        # Divided space-time blocks keep the spatial attention (with its own
+        # norm) at index 1 and the FFN norm inside the FFN; the 2D and joint
+        # layouts (MMAction2's pretrained file) have attentions.0 + norms.
+        if f'{src}attentions.1.attn.in_proj_weight' in state:
+            divided = True
+            spatial, norm1, norm2 = (f'{src}attentions.1.attn.',
+                                     f'{src}attentions.1.norm.',
+                                     f'{src}ffns.0.norm.')
+            if f'{src}attentions.0.attn.in_proj_weight' in state:
+                temporal = True
+                t = f'{src}attentions.0.'
+                for name in ('weight', 'bias'):
+                    out[f'{dst}temporal_norm.{name}'] = state[
+                        f'{t}norm.{name}']
+                    out[f'{dst}temporal_attn.qkv.{name}'] = state[
+                        f'{t}attn.in_proj_{name}']
+                    out[f'{dst}temporal_attn.proj.{name}'] = state[
+                        f'{t}attn.out_proj.{name}']
+                    out[f'{dst}temporal_fc.{name}'] = state[
+                        f'{t}temporal_fc.{name}']
+        else:
+            spatial, norm1, norm2 = (f'{src}attentions.0.attn.',
+                                     f'{src}norms.0.', f'{src}norms.1.')
+        for name in ('weight', 'bias'):
+            out[f'{dst}norm1.{name}'] = state[f'{norm1}{name}']
+            out[f'{dst}attn.qkv.{name}'] = state[f'{spatial}in_proj_{name}']
+            out[f'{dst}attn.proj.{name}'] = state[f'{spatial}out_proj.{name}']
+            out[f'{dst}norm2.{name}'] = state[f'{norm2}{name}']
+            out[f'{dst}mlp.fc1.{name}'] = state[
+                f'{src}ffns.0.layers.0.0.{name}']
+            out[f'{dst}mlp.fc2.{name}'] = state[f'{src}ffns.0.layers.1.{name}']
+    if divided:
+        notes.append('read a divided space-time TimeSformer: spatial '
+                     'attention from attentions.1' +
+                     (', temporal attention from attentions.0'
+                      if temporal else ''))
+    return out
+
+
+_READERS: Dict[str, Callable[[StateDict, List[str]], StateDict]] = {
+    'timm': _from_timm,
+    'mmpretrain': _from_mmpretrain,
+    'mmaction-timesformer': _from_mmaction_timesformer,
+}
+
+
+def to_neutral(state: StateDict, src_format: str,
+               notes: Optional[List[str]] = None) -> StateDict:
+    """Convert a source checkpoint to the neutral (timm) layout.
+
+    Args:
+        state (dict[str, Tensor]): Source weights (see
+            :func:`load_state_dict`).
+        src_format (str): One of :data:`SRC_FORMATS`.
+        notes (list[str], optional): Receives what was dropped or filled in.
+
+    Returns:
+        dict[str, Tensor]: timm-named ViT weights without head; a divided
+        TimeSformer source adds ``time_embed`` and per-block
+        ``temporal_{norm,attn.qkv,attn.proj,fc}``.
+    """
+    if src_format not in _READERS:
+        raise ValueError(f'src_format must be one of {SRC_FORMATS}, '
+                         f'got {src_format!r}')
+    notes = [] if notes is None else notes
+    try:
+        state = _READERS[src_format](dict(state), notes)
+    except KeyError as err:
+        raise ValueError(f'the checkpoint lacks {err} of the {src_format} '
+                         'layout; is src_format right?') from None
+    depth = _check_neutral(state)
+    _fill_qkv_bias(state, depth, notes)
+    return state
+
+
+# --------------------------------------------------------------------------
+# Writers: neutral layout -> target layout
+# --------------------------------------------------------------------------
+
+
+def _is_temporal(key: str) -> bool:
+    return any(f'.{name}.' in key for name in _TEMPORAL_KEYS)
+
+
+def _time_embed(state: StateDict, num_frames: Optional[int],
+                notes: List[str]) -> Optional[Tensor]:
+    """The source's temporal embedding resampled to ``num_frames``."""
+    if 'time_embed' not in state:
+        notes.append('the source has no temporal embedding: time_embed is '
+                     'left to the backbone (zeros), so a static clip gives '
+                     'the image features')
+        return None
+    time_embed = state['time_embed']
+    if num_frames and time_embed.shape[1] != num_frames:
+        notes.append(f'resampled time_embed from {time_embed.shape[1]} to '
+                     f'{num_frames} frames')
+        time_embed = interpolate_time_embed(time_embed, num_frames)
+    return time_embed
+
+
+def _to_spacetime_vit(state: StateDict, depth: int, notes: List[str],
+                      num_frames: Optional[int], **_) -> StateDict:
+    out = {
+        k: v
+        for k, v in state.items()
+        if k != 'time_embed' and not _is_temporal(k)
+    }
+    if any(_is_temporal(k) for k in state):
+        notes.append('dropped the temporal attention of the divided blocks: '
+                     'SpaceTimeViT attends jointly and has none')
+    time_embed = _time_embed(state, num_frames, notes)
+    if time_embed is not None:
+        out['time_embed'] = time_embed
+    return out
+
+
+def _to_timesformer(state: StateDict, depth: int, notes: List[str],
+                    num_frames: Optional[int], **_) -> StateDict:
+    out = {
+        'cls_token': state['cls_token'],
+        'pos_embed': state['pos_embed'],
+    }
+    time_embed = _time_embed(state, num_frames, notes)
+    if time_embed is not None:
+        out['time_embed'] = time_embed
+    for name in ('weight', 'bias'):
+        out[f'patch_embed.projection.{name}'] = state[
+            f'patch_embed.proj.{name}']
+        out[f'norm.{name}'] = state[f'norm.{name}']
+    copied = False
+    for i in range(depth):
+        src, dst = f'blocks.{i}.', f'transformer_layers.layers.{i}.'
+        spatial, temporal = f'{dst}attentions.1.', f'{dst}attentions.0.'
+        for name in ('weight', 'bias'):
+            out[f'{spatial}norm.{name}'] = state[f'{src}norm1.{name}']
+            out[f'{spatial}attn.in_proj_{name}'] = state[
+                f'{src}attn.qkv.{name}']
+            out[f'{spatial}attn.out_proj.{name}'] = state[
+                f'{src}attn.proj.{name}']
+            out[f'{dst}ffns.0.norm.{name}'] = state[f'{src}norm2.{name}']
+            out[f'{dst}ffns.0.layers.0.0.{name}'] = state[
+                f'{src}mlp.fc1.{name}']
+            out[f'{dst}ffns.0.layers.1.{name}'] = state[f'{src}mlp.fc2.{name}']
+        if f'{src}temporal_fc.weight' in state:
+            for name in ('weight', 'bias'):
+                out[f'{temporal}norm.{name}'] = state[
+                    f'{src}temporal_norm.{name}']
+                out[f'{temporal}attn.in_proj_{name}'] = state[
+                    f'{src}temporal_attn.qkv.{name}']
+                out[f'{temporal}attn.out_proj.{name}'] = state[
+                    f'{src}temporal_attn.proj.{name}']
+                out[f'{temporal}temporal_fc.{name}'] = state[
+                    f'{src}temporal_fc.{name}']
+            continue
+        # MMAction2's TimeSformer.init_weights: the temporal attention (and
+        # its norm) starts as a copy of the spatial one ...
+        copied = True
+        for name in ('weight', 'bias'):
+            out[f'{temporal}norm.{name}'] = state[
+                f'{src}norm1.{name}'].clone()
+            out[f'{temporal}attn.in_proj_{name}'] = state[
+                f'{src}attn.qkv.{name}'].clone()
+            out[f'{temporal}attn.out_proj.{name}'] = state[
+                f'{src}attn.proj.{name}'].clone()
+        # ... and DividedTemporalAttentionWithNorm.init_weights zeroes
+        # temporal_fc, so the temporal branch adds nothing at first.
+        dims = state[f'{src}attn.proj.weight'].shape[0]
+        like = state[f'{src}attn.proj.weight']
+        out[f'{temporal}temporal_fc.weight'] = like.new_zeros(dims, dims)
+        out[f'{temporal}temporal_fc.bias'] = like.new_zeros(dims)
+    if copied:
+        notes.append('temporal attention initialised as a copy of the '
+                     'spatial one, temporal_fc as zeros (as MMAction2\'s '
+                     'TimeSformer.init_weights)')
+    return out
+
+
+def _to_videomae_vit(state: StateDict, depth: int, notes: List[str],
+                     num_frames: Optional[int], tubelet_size: int,
+                     videomae_pos_embed: str, **_) -> StateDict:
+    if videomae_pos_embed not in VIDEOMAE_POS_EMBEDS:
+        raise ValueError(f'videomae_pos_embed must be one of '
+                         f'{VIDEOMAE_POS_EMBEDS}, got {videomae_pos_embed!r}')
+    num_frames = num_frames or 16
+    if num_frames % tubelet_size:
+        raise ValueError(f'num_frames ({num_frames}) must be a multiple of '
+                         f'tubelet_size ({tubelet_size})')
+    slices = num_frames // tubelet_size
+    dims = state['cls_token'].shape[-1]
+    out: StateDict = {}
+    # Inflate the 2D kernel over the tubelet, divided by its length: a
+    # static tubelet then gives exactly the 2D patch embedding.
+    kernel = state['patch_embed.proj.weight']
+    out['patch_embed.projection.weight'] = (
+        kernel.unsqueeze(2).repeat(1, 1, tubelet_size, 1, 1) / tubelet_size)
+    out['patch_embed.projection.bias'] = state['patch_embed.proj.bias']
+    if videomae_pos_embed == 'learned':
+        spatial = state['pos_embed'][:, 1:]
+        pos = spatial.unsqueeze(1).repeat(1, slices, 1, 1)
+        if 'time_embed' in state:
+            # Each tubelet slice gets the mean temporal embedding of its
+            # frames.
+            time_embed = interpolate_time_embed(state['time_embed'],
+                                                num_frames)
+            time_embed = time_embed.reshape(1, slices, tubelet_size,
+                                            dims).mean(2)
+            pos = pos + time_embed.unsqueeze(2)
+        out['pos_embed'] = pos.reshape(1, -1, dims)
+        notes.append(f'tiled the spatial position embedding over {slices} '
+                     'tubelet slices: build the backbone with '
+                     f'use_learnable_pos_emb=True, num_frames={num_frames}')
+    else:
+        notes.append('left pos_embed out: the backbone keeps its fixed '
+                     'sinusoidal table (ImageNet positions are not used)')
+    for i in range(depth):
+        src = f'blocks.{i}.'
+        for name in ('norm1', 'norm2', 'attn.proj'):
+            for p in ('weight', 'bias'):
+                out[f'{src}{name}.{p}'] = state[f'{src}{name}.{p}']
+        out[f'{src}attn.qkv.weight'] = state[f'{src}attn.qkv.weight']
+        q_bias, _, v_bias = state[f'{src}attn.qkv.bias'].chunk(3)
+        out[f'{src}attn.q_bias'] = q_bias
+        out[f'{src}attn.v_bias'] = v_bias
+        for name, mm in (('mlp.fc1', 'mlp.layers.0.0'),
+                         ('mlp.fc2', 'mlp.layers.1')):
+            for p in ('weight', 'bias'):
+                out[f'{src}{mm}.{p}'] = state[f'{src}{name}.{p}']
+    for p in ('weight', 'bias'):
+        out[f'fc_norm.{p}'] = state[f'norm.{p}']
+    notes.append('dropped cls_token and its position (VideoMAE has no CLS '
+                 'token) and the k part of the qkv bias (exact: softmax '
+                 'ignores it); norm became fc_norm on the mean token. Without '
+                 'the CLS token this is an initialisation, not the image '
+                 'model\'s function')
+    if any(_is_temporal(k) for k in state):
+        notes.append('dropped the temporal attention of the divided blocks')
+    return out
+
+
+_WRITERS: Dict[str, Callable[..., StateDict]] = {
+    'spacetime-vit': _to_spacetime_vit,
+    'timesformer': _to_timesformer,
+    'videomae-vit': _to_videomae_vit,
+}
+
+
+def from_neutral(state: StateDict,
+                 dst: str,
+                 num_frames: Optional[int] = None,
+                 tubelet_size: int = 2,
+                 videomae_pos_embed: str = 'learned',
+                 notes: Optional[List[str]] = None) -> StateDict:
+    """Write neutral-layout weights in a target backbone's layout.
+
+    Args:
+        state (dict[str, Tensor]): Output of :func:`to_neutral`.
+        dst (str): One of :data:`DST_FORMATS`.
+        num_frames (int, optional): Frames of the target backbone. Resamples
+            a source ``time_embed``; sets the tubelet slices of
+            ``videomae-vit`` (default 16 there). None keeps the source's.
+        tubelet_size (int): Tubelet length of ``videomae-vit``. Defaults
+            to 2.
+        videomae_pos_embed (str): ``'learned'`` tiles the ImageNet position
+            embedding (for ``use_learnable_pos_emb=True``); ``'sincos'``
+            leaves it out. Defaults to ``'learned'``.
+        notes (list[str], optional): Receives what was dropped or made up.
+
+    Returns:
+        dict[str, Tensor]: Weights for the target backbone (no prefix).
+    """
+    if dst not in _WRITERS:
+        raise ValueError(f'dst must be one of {DST_FORMATS}, got {dst!r}')
+    notes = [] if notes is None else notes
+    depth = _check_neutral(state)
+    return _WRITERS[dst](
+        state,
+        depth,
+        notes,
+        num_frames=num_frames,
+        tubelet_size=tubelet_size,
+        videomae_pos_embed=videomae_pos_embed)
+
+
+def convert_state_dict(state: StateDict,
+                       src_format: str,
+                       dst: str,
+                       num_frames: Optional[int] = None,
+                       tubelet_size: int = 2,
+                       videomae_pos_embed: str = 'learned'
+                       ) -> Tuple[StateDict, List[str]]:
+    """Convert source weights into a target backbone's layout.
+
+    Args:
+        state (dict[str, Tensor]): Source weights.
+        src_format (str): One of :data:`SRC_FORMATS`.
+        dst (str): One of :data:`DST_FORMATS`.
+        num_frames (int, optional): See :func:`from_neutral`.
+        tubelet_size (int): See :func:`from_neutral`.
+        videomae_pos_embed (str): See :func:`from_neutral`.
+
+    Returns:
+        tuple[dict[str, Tensor], list[str]]: The converted weights and notes
+        on what was dropped, filled in or initialised.
+    """
+    notes: List[str] = []
+    neutral = to_neutral(state, src_format, notes)
+    out = from_neutral(neutral, dst, num_frames, tubelet_size,
+                       videomae_pos_embed, notes)
+    return out, notes
+
+
+def convert_checkpoint(src: str,
+                       out: str,
+                       src_format: str,
+                       dst: str,
+                       num_frames: Optional[int] = None,
+                       tubelet_size: int = 2,
+                       videomae_pos_embed: str = 'learned') -> List[str]:
+    """Convert a checkpoint file and save the result.
+
+    The output is ``{'state_dict': ..., 'meta': ...}``, which MMEngine's
+    ``Pretrained`` initialisation, ``load_checkpoint`` and MMAction2's
+    ``TimeSformer(pretrained=...)`` all read. ``meta`` records the source
+    file name (not its directory) and the conversion arguments.
+
+    Args:
+        src (str): Source checkpoint.
+        out (str): Output file; its directory is created.
+        src_format (str): One of :data:`SRC_FORMATS`.
+        dst (str): One of :data:`DST_FORMATS`.
+        num_frames (int, optional): See :func:`from_neutral`.
+        tubelet_size (int): See :func:`from_neutral`.
+        videomae_pos_embed (str): See :func:`from_neutral`.
+
+    Returns:
+        list[str]: Notes on what was dropped, filled in or initialised.
+    """
+    state, notes = convert_state_dict(
+        load_state_dict(src), src_format, dst, num_frames, tubelet_size,
+        videomae_pos_embed)
+    meta = dict(
+        converted_from=osp.basename(src),
+        src_format=src_format,
+        dst=dst,
+        num_frames=num_frames,
+        tubelet_size=tubelet_size if dst == 'videomae-vit' else None,
+        videomae_pos_embed=videomae_pos_embed
+        if dst == 'videomae-vit' else None)
+    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
+    torch.save(dict(state_dict=state, meta=meta), out)
+    return notes

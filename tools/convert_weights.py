@@ -1,0 +1,77 @@
+"""Convert ImageNet ViT weights for the video backbones.
+
+Examples::
+
+    # DeiT-B (timm) for the paper's ViT-B (SpaceTimeViT)
+    python tools/convert_weights.py deit_base_patch16_224.pth \
+        checkpoints/vit-base-p16_in1k_spacetime-vit.pth \
+        --src-format timm --dst spacetime-vit
+
+    # the same weights for TimeSformer / TimeSformerSTTM
+    python tools/convert_weights.py deit_base_patch16_224.pth \
+        checkpoints/vit-base-p16_in1k_timesformer.pth \
+        --src-format timm --dst timesformer
+
+    # an mmpretrain ViT-B for MMAction2's VideoMAE VisionTransformer
+    python tools/convert_weights.py vit-base-p16_in1k.pth \
+        checkpoints/vit-base-p16_in1k_videomae-vit.pth \
+        --src-format mmpretrain --dst videomae-vit --num-frames 16
+
+What maps and what does not is documented in
+:mod:`mmaction_sttm.models.convert`; the tool prints it for each conversion.
+"""
+import argparse
+import os.path as osp
+import sys
+from typing import List, Optional
+
+sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
+
+from mmaction_sttm.models.convert import (DST_FORMATS, SRC_FORMATS,  # noqa
+                                          VIDEOMAE_POS_EMBEDS,
+                                          convert_checkpoint)
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Convert ImageNet ViT weights for the video backbones')
+    parser.add_argument('src', help='source checkpoint')
+    parser.add_argument('dst_file', metavar='DST', help='output checkpoint')
+    parser.add_argument(
+        '--src-format', required=True, choices=SRC_FORMATS,
+        help='layout of the source checkpoint')
+    parser.add_argument(
+        '--dst', required=True, choices=DST_FORMATS,
+        help='backbone the output is for')
+    parser.add_argument(
+        '--num-frames', type=int, default=None,
+        help='frames of the target backbone: resamples a source time_embed; '
+        'number of tubelet slices for videomae-vit (default 16 there)')
+    parser.add_argument(
+        '--tubelet-size', type=int, default=2,
+        help='tubelet length of videomae-vit (default 2)')
+    parser.add_argument(
+        '--videomae-pos-embed', choices=VIDEOMAE_POS_EMBEDS,
+        default='learned',
+        help='videomae-vit: tile the ImageNet positions (learned, needs '
+        'use_learnable_pos_emb=True) or keep the sinusoidal table')
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    args = parse_args(argv)
+    notes = convert_checkpoint(
+        args.src,
+        args.dst_file,
+        src_format=args.src_format,
+        dst=args.dst,
+        num_frames=args.num_frames,
+        tubelet_size=args.tubelet_size,
+        videomae_pos_embed=args.videomae_pos_embed)
+    print(f'{args.src} ({args.src_format}) -> {args.dst_file} ({args.dst})')
+    for note in notes:
+        print(f'  - {note}')
+
+
+if __name__ == '__main__':
+    main()
