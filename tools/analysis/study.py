@@ -34,8 +34,10 @@ TSF = 'configs/synthetic/study/study_timesformer-tiny-p8_scratch_1xb32-8x2x1-12e
 
 
 def _sttm(**kwargs) -> Dict:
+    # The paper's setting, random fusion init, unless a variant says not.
     merger = dict(type='STTM', layers=(2, 3),
-                  stages=('spatial', 'spatiotemporal'), ratio=0.5)
+                  stages=('spatial', 'spatiotemporal'), ratio=0.5,
+                  fuse_init='random')
     merger.update(kwargs)
     return {'model.backbone.merger': merger}
 
