@@ -1,6 +1,6 @@
 # STTM in the tiny TimeSformer: divided attention up to block 2, then a
 # spatial merge; blocks 3-4 attend globally with their spatial weights.
-_base_ = ['./timesformer-tiny_scratch_2xb8-8x2x1-20e_synthetic-motion-rgb.py']
+_base_ = ['./timesformer-tiny_scratch_2xb8-8x2x1-6e_synthetic-motion-rgb.py']
 
 model = dict(
     backbone=dict(
