@@ -277,7 +277,8 @@ def _tool(name: str):
 TINY = [
     'model.backbone.embed_dims=32', 'model.backbone.depth=1',
     'model.backbone.num_heads=2', 'model.cls_head.in_channels=32',
-    'model.cls_head.num_classes=2', 'train_dataloader.num_workers=0',
+    'model.cls_head.num_classes=2', 'train_dataloader.batch_size=2',
+    'train_dataloader.num_workers=0',
     'val_dataloader.num_workers=0', 'test_dataloader.num_workers=0',
     'train_dataloader.persistent_workers=False',
     'val_dataloader.persistent_workers=False',

@@ -295,11 +295,12 @@ def test_load_clip_any_size_and_length(videos, models):
     cfg = Config.fromfile(models['sttm'][0])
     mean = torch.tensor(cfg.model.data_preprocessor.mean).view(3, 1, 1, 1)
     std = torch.tensor(cfg.model.data_preprocessor.std).view(3, 1, 1, 1)
+    crop = cfg.crop_size
     for name in ('synthetic', 'wide', 'short'):
         clip, frames = load_clip(cfg, videos[name])
-        # val pipeline: 8 frames (looped for the 5-frame video), 56 crop.
-        assert clip.shape == (1, 3, 8, 56, 56)
-        assert frames.shape == (8, 56, 56, 3) and frames.dtype == np.uint8
+        # val pipeline: 8 frames (looped for the 5-frame video), centre crop.
+        assert clip.shape == (1, 3, 8, crop, crop)
+        assert frames.shape == (8, crop, crop, 3) and frames.dtype == np.uint8
         # The frames are what the network saw, before normalisation.
         seen = torch.from_numpy(frames).permute(3, 0, 1, 2).float()
         torch.testing.assert_close(clip[0], (seen - mean) / std)
@@ -307,14 +308,9 @@ def test_load_clip_any_size_and_length(videos, models):
     _, frames = load_clip(cfg, videos['wide'])
     disc = frames[0][frames[0].sum(-1) > 300].mean(0)
     assert disc[0] > disc[2] + 100  # (240, 180, 20) less codec blur
-    # Multi-view test pipeline (ThreeCrop): pick a view. MMAction2's
-    # ThreeCrop needs the crop to span the short side, so resize to it.
-    cfg.test_pipeline = [
-        dict(t, scale=(-1, 56)) if t['type'] == 'Resize' else t
-        for t in cfg.test_pipeline
-    ]
+    # Multi-view test pipeline (ThreeCrop): pick a view.
     clip, frames = load_clip(cfg, videos['wide'], pipeline='test', view=2)
-    assert clip.shape == (1, 3, 8, 56, 56)
+    assert clip.shape == (1, 3, 8, crop, crop)
     with pytest.raises(ValueError, match='view 3 out of range'):
         load_clip(cfg, videos['wide'], pipeline='test', view=3)
 
