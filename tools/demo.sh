@@ -89,8 +89,9 @@ for config in "${CONFIG_LIST[@]}"; do
 
     # GFLOPs of one view; the test averages 3 of them.
     read -r -a shape <<< "$(view_shape "$config")"
+    # --json prints one JSON line last; the model's init report may precede it.
     "$PYTHON" tools/analysis/get_flops.py "$config" --shape "${shape[@]}" \
-        --json > "$work/flops.json"
+        --json 2>/dev/null | tail -n 1 > "$work/flops.json"
 done
 
 echo "== 3. Summary"
