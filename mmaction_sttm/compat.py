@@ -1,6 +1,6 @@
 """Workarounds for the torch / MMEngine / MMAction2 stack, in one place.
 
-Importing :mod:`mmaction_sttm` applies the checkpoint fix below once; the
+Importing :mod:`mmaction_sttm` applies the checkpoint fixes below once; the
 distributed fix is a function that the tools call. Each fix states the
 problem it solves, so it can be deleted when the stack no longer has it.
 
@@ -17,7 +17,20 @@ problem it solves, so it can be deleted when the stack no longer has it.
    the file and the offending globals. Nothing of a refused pickle runs: the
    weights-only unpickler refuses the global before anything is called.
 
-2. **Distributed runs on CPU.** MMEngine's ``pytorch`` / ``slurm`` / ``mpi``
+2. **Checkpoint writes that a kill cannot corrupt.** MMEngine writes a
+   checkpoint straight to its final name, writes ``last_checkpoint`` in
+   place, and with ``max_keep_ckpts`` deletes the oldest checkpoint *before*
+   saving the new one (the previous best one too, before saving a new best).
+   A run killed during a save (pre-emption, out of memory) could be left with
+   a truncated newest checkpoint and, with ``max_keep_ckpts=1``, with no
+   usable checkpoint at all. Local files are now written to a temporary file
+   in the same folder, flushed to disk and renamed over the target
+   (:func:`atomic_write`), and :class:`~mmengine.hooks.CheckpointHook`
+   deletes outdated checkpoints only after the new one and
+   ``last_checkpoint`` are in place. A kill at any moment leaves the previous
+   checkpoint and a ``last_checkpoint`` that points to a complete file.
+
+3. **Distributed runs on CPU.** MMEngine's ``pytorch`` / ``slurm`` / ``mpi``
    launchers call ``torch.cuda.set_device`` and the Runner gives DDP
    ``device_ids``; both fail without CUDA. :func:`setup_distributed`
    initialises a gloo process group from the launcher's environment before
@@ -25,11 +38,12 @@ problem it solves, so it can be deleted when the stack no longer has it.
    own init) and sets ``model_wrapper_cfg`` so that DDP gets no device ids.
    With CUDA it changes nothing and MMEngine's usual (nccl) path runs.
 
-3. **A misleading warning.** mmcv-lite has no compiled ops, and importing
+4. **A misleading warning.** mmcv-lite has no compiled ops, and importing
    MMAction2 warns that ``MultiScaleDeformableAttention`` is missing; no
    recognizer uses it, so that one warning is filtered.
 """
 import atexit
+import contextlib
 import datetime
 import inspect
 import os
@@ -37,6 +51,7 @@ import os.path as osp
 import pickle
 import re
 import subprocess
+import tempfile
 import warnings
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -44,13 +59,16 @@ import numpy as np
 import torch
 import torch.distributed as torch_dist
 from mmengine.config import Config, ConfigDict
+from mmengine.dist import is_main_process
+from mmengine.fileio.backends import LocalBackend
+from mmengine.hooks import CheckpointHook
 from mmengine.logging import HistoryBuffer
 import mmengine.runner.checkpoint as mmengine_checkpoint
 from mmengine.runner.checkpoint import CheckpointLoader
 
 __all__ = [
     'UnsafeCheckpointError', 'CHECKPOINT_SAFE_GLOBALS', 'load_from_local',
-    'setup_distributed', 'apply'
+    'setup_distributed', 'atomic_write', 'apply'
 ]
 
 # --------------------------------------------------------------------------
@@ -260,7 +278,169 @@ def _patch_checkpoint_loading() -> None:
 
 
 # --------------------------------------------------------------------------
-# 2. Distributed runs on CPU
+# 2. Checkpoint writes that a kill cannot corrupt
+# --------------------------------------------------------------------------
+
+
+def atomic_write(data: Any, filepath: str, encoding: str = 'utf-8') -> None:
+    """Write a file so that it is either complete or left as it was.
+
+    The data goes to a temporary file in the target's folder, which is
+    flushed to disk and renamed over the target (``os.replace`` is atomic
+    within one file system). A process killed half-way leaves only the
+    temporary file (``.NAME.*.tmp``), never a truncated ``NAME``.
+
+    Args:
+        data (bytes | str): Contents; ``str`` is encoded with ``encoding``.
+        filepath (str): Target path; missing folders are created.
+        encoding (str): Encoding of ``str`` data. Defaults to 'utf-8'.
+    """
+    if isinstance(data, str):
+        data = data.encode(encoding)
+    filepath = os.fspath(filepath)
+    folder = osp.dirname(osp.abspath(filepath))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        dir=folder, prefix=f'.{osp.basename(filepath)}.', suffix='.tmp')
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # as open() would have created it
+        os.replace(tmp, filepath)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    # Make the rename itself durable (a power cut, not only a kill).
+    with contextlib.suppress(OSError):
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _local_put(self: LocalBackend, obj: bytes, filepath: Any) -> None:
+    atomic_write(obj, filepath)
+
+
+def _local_put_text(self: LocalBackend, obj: str, filepath: Any,
+                    encoding: str = 'utf-8') -> None:
+    atomic_write(obj, filepath, encoding)
+
+
+def _remove_dead_temporaries(filepath: str) -> None:
+    """Delete what :func:`atomic_write` left of ``filepath`` in a process
+    that was killed while writing it (called once it is written again)."""
+    folder, name = osp.split(filepath)
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder or '.'):
+            if entry.name.startswith(f'.{name}.') and entry.name.endswith(
+                    '.tmp'):
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+
+
+def _remove_checkpoint(backend: Any, path: str) -> None:
+    if backend.isfile(path):
+        backend.remove(path)
+    elif backend.isdir(path):  # DeepSpeed saves folders
+        backend.rmtree(path)
+
+
+def _save_checkpoint_with_step(self: CheckpointHook, runner: Any, step: int,
+                               meta: dict) -> None:
+    """``CheckpointHook._save_checkpoint_with_step`` in a crash-safe order:
+    save the new checkpoint, point ``last_checkpoint`` at it, and only then
+    delete checkpoints beyond ``max_keep_ckpts``."""
+    outdated = []
+    # keep_ckpt_ids exists only with max_keep_ckpts > 0; a step already kept
+    # was saved earlier in this epoch (regular and best checkpoints).
+    if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids and
+                                        self.keep_ckpt_ids[-1] == step):
+        if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
+            outdated.append(self.keep_ckpt_ids.popleft())
+        self.keep_ckpt_ids.append(step)
+        runner.message_hub.update_info('keep_ckpt_ids',
+                                       list(self.keep_ckpt_ids))
+    filename = self.filename_tmpl.format(step)
+    self.last_ckpt = self.file_backend.join_path(self.out_dir, filename)
+    runner.message_hub.update_info('last_ckpt', self.last_ckpt)
+    runner.save_checkpoint(
+        self.out_dir,
+        filename,
+        self.file_client_args,
+        save_optimizer=self.save_optimizer,
+        save_param_scheduler=self.save_param_scheduler,
+        meta=meta,
+        by_epoch=self.by_epoch,
+        backend_args=self.backend_args,
+        **self.args)
+    if not is_main_process():
+        return
+    atomic_write(self.last_ckpt, osp.join(runner.work_dir, 'last_checkpoint'))
+    _remove_dead_temporaries(self.last_ckpt)
+    for old in outdated:
+        _remove_checkpoint(self.file_backend,
+                           self.file_backend.join_path(
+                               self.out_dir, self.filename_tmpl.format(old)))
+
+
+class _DeferredRemoval:
+    """A file backend whose ``remove`` / ``rmtree`` only note the path."""
+
+    def __init__(self, backend: Any) -> None:
+        self.backend = backend
+        self.paths: List[str] = []
+
+    def remove(self, path: str) -> None:
+        self.paths.append(path)
+
+    def rmtree(self, path: str) -> None:
+        self.paths.append(path)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.backend, name)
+
+
+_save_best_checkpoint_unsafe = CheckpointHook._save_best_checkpoint
+
+
+def _save_best_checkpoint(self: CheckpointHook, runner: Any,
+                          metrics: dict) -> None:
+    """``CheckpointHook._save_best_checkpoint``, deleting the previous best
+    checkpoint after the new one is saved instead of before."""
+    backend = self.file_backend
+    deferred = _DeferredRemoval(backend)
+    self.file_backend = deferred
+    try:
+        _save_best_checkpoint_unsafe(self, runner, metrics)
+    finally:
+        self.file_backend = backend
+    current = {getattr(self, 'best_ckpt_path', None),
+               *getattr(self, 'best_ckpt_path_dict', {}).values()}
+    for path in deferred.paths:
+        if path not in current:
+            _remove_checkpoint(backend, path)
+
+
+def _patch_checkpoint_saving() -> None:
+    LocalBackend.put = _local_put
+    LocalBackend.put_text = _local_put_text
+    CheckpointHook._save_checkpoint_with_step = _save_checkpoint_with_step
+    CheckpointHook._save_best_checkpoint = _save_best_checkpoint
+
+
+# --------------------------------------------------------------------------
+# 3. Distributed runs on CPU
 # --------------------------------------------------------------------------
 
 _DEFAULT_MASTER_PORT = '29500'
@@ -392,6 +572,7 @@ def apply() -> None:
     global _applied
     if not _applied:
         _patch_checkpoint_loading()
+        _patch_checkpoint_saving()
         _filter_mmcv_lite_warning()
         _applied = True
 

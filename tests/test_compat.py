@@ -278,3 +278,33 @@ def test_setup_distributed_without_torchrun_is_clear(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(RuntimeError, match='torchrun'):
         setup_distributed(Config(), 'pytorch')
+
+
+# --------------------------------------------------------------------------
+# Atomic checkpoint writes (the real kill is in tests/tools/test_interruption)
+# --------------------------------------------------------------------------
+
+
+def test_atomic_write_replaces_whole_files(tmp_path):
+    import os
+    from mmengine.fileio import get_file_backend
+
+    from mmaction_sttm.compat import atomic_write
+    target = tmp_path / 'sub' / 'epoch_1.pth'
+    atomic_write(b'first', str(target))
+    assert target.read_bytes() == b'first'
+    # A write that fails half-way leaves the old file and no temporary.
+    with pytest.raises(TypeError):
+        atomic_write(object(), str(target))
+    assert target.read_bytes() == b'first'
+    assert os.listdir(target.parent) == ['epoch_1.pth']
+    # Permissions as open() would give.
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~mask
+    # MMEngine's local backend (checkpoints, last_checkpoint) goes through it.
+    backend = get_file_backend(str(target))
+    backend.put(b'second', str(target))
+    backend.put_text('third', str(tmp_path / 'last_checkpoint'))
+    assert target.read_bytes() == b'second'
+    assert (tmp_path / 'last_checkpoint').read_text() == 'third'

@@ -14,8 +14,11 @@ default_hooks = dict(
     sampler_seed=dict(type='DistSamplerSeedHook'),
     sync_buffers=dict(type='SyncBuffersHook'))
 
-# Reports the bad videos RobustVideoDataset replaced, per epoch.
-custom_hooks = [dict(type='BadSampleHook')]
+# BadSampleHook reports the bad videos RobustVideoDataset replaced, per
+# epoch. EpochSeedHook reseeds every generator from (seed, epoch) at the start
+# of each epoch, so that `--resume` continues exactly as the uninterrupted run
+# would have (mmaction_sttm/engine/epoch_seed_hook.py).
+custom_hooks = [dict(type='BadSampleHook'), dict(type='EpochSeedHook')]
 
 env_cfg = dict(
     cudnn_benchmark=False,
