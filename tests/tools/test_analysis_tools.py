@@ -46,25 +46,30 @@ def test_benchmark_smoke(tmp_path):
 
 
 def test_study_smoke_trains_and_tests_through_the_tools(tmp_path):
-    """One epoch of ViT+STTM and TimeSformer+STTM through tools/train.py and
-    a 3-crop tools/test.py, then the table and the plot."""
+    """One epoch of TimeSformer+STTM and of the ViT through tools/train.py
+    and a 3-crop tools/test.py, ToMe put into the trained ViT off the shelf,
+    then the table and the plot."""
     study = _tool('study')
     out = tmp_path / 'out'
     study.main([
-        '--smoke', '--variants', 'vit+sttm', 'timesformer+sttm', '--seeds',
+        '--smoke', '--variants', 'timesformer+sttm', 'ots-tome', '--seeds',
         '0', '--data', str(tmp_path / 'data'), '--work-dir',
-        str(tmp_path / 'work'), '--out', str(out)
+        str(tmp_path / 'work'), '--out', str(out), '--name', 'smoke'
     ])
-    table = (out / 'study.md').read_text()
-    assert '| vit+sttm |' in table and '| timesformer+sttm |' in table
-    assert (out / 'study.png').stat().st_size > 1000
-    with open(out / 'study.csv') as f:
+    table = (out / 'smoke.md').read_text()
+    assert '| timesformer+sttm |' in table and '| ots-tome |' in table
+    assert (out / 'smoke.png').stat().st_size > 1000
+    with open(out / 'smoke.csv') as f:
         rows = list(csv.DictReader(f))
     assert all(0 <= float(r['top1_mean']) <= 100 for r in rows)
-    metrics = json.loads(
-        (tmp_path / 'work' / 'vit+sttm' / 'seed0' /
-         'test_metrics.json').read_text())
-    assert 'acc/top1' in metrics
+    work = tmp_path / 'work'
+    # The off-the-shelf variant tested the ViT's checkpoint, untrained.
+    assert (work / 'vit' / 'seed0' / 'train.log').exists()
+    assert not (work / 'ots-tome' / 'seed0' / 'train.log').exists()
+    for name in ('timesformer+sttm', 'vit', 'ots-tome'):
+        metrics = json.loads(
+            (work / name / 'seed0' / 'test_metrics.json').read_text())
+        assert 'acc/top1' in metrics
 
 
 @pytest.mark.parametrize('value,text', [((2, 3), '(2,3)'), ((6, ), '(6,)'),
@@ -76,3 +81,19 @@ def test_study_cfg_options_round_trip(value, text):
     assert _tool('study')._literal(value) == text
     parsed = DictAction._parse_iterable(text)
     assert parsed == value or str(parsed) == str(value)
+
+
+def test_cpu_peak_memory_counts_each_allocation_once():
+    """Eight 1024-wide linear layers on 4096 rows (16 MiB per activation):
+    at inference at most two activations are alive at once."""
+    import torch
+    bench = _tool('benchmark')
+    model = torch.nn.Sequential(*[torch.nn.Linear(1024, 1024) for _ in range(8)])
+    x = torch.randn(4096, 1024)
+
+    def forward():
+        with torch.inference_mode():
+            model(x)
+
+    peak = bench._peak_memory(forward, torch.device('cpu'))
+    assert 16 <= peak <= 48

@@ -158,15 +158,17 @@ def _peak_memory(fn: Callable[[], None], device: torch.device) -> float:
         fn()
         torch.cuda.synchronize(device)
         return (torch.cuda.max_memory_allocated(device) - base) / 2**20
-    # On CPU, replay the profiler's allocation events in time order.
+    # On CPU, replay the profiler's allocations and frees in time order.
+    # Each event's *self* figure: the inclusive one counts an allocation
+    # again in every enclosing op (aten::linear and its aten::addmm).
     with torch.profiler.profile(activities=[
             torch.profiler.ProfilerActivity.CPU], profile_memory=True) as prof:
         fn()
-    events = sorted((e for e in prof.events() if e.cpu_memory_usage),
+    events = sorted((e for e in prof.events() if e.self_cpu_memory_usage),
                     key=lambda e: e.time_range.start)
     current = peak = 0
     for event in events:
-        current += event.cpu_memory_usage
+        current += event.self_cpu_memory_usage
         peak = max(peak, current)
     return peak / 2**20
 

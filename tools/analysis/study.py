@@ -35,9 +35,15 @@ TSF = 'configs/synthetic/study/study_timesformer-tiny-p8_scratch_1xb32-8x2x1-12e
 
 def _sttm(**kwargs) -> Dict:
     # The paper's setting, random fusion init, unless a variant says not.
-    merger = dict(type='STTM', layers=(2, 3),
-                  stages=('spatial', 'spatiotemporal'), ratio=0.5,
-                  fuse_init='random')
+    return _merger('STTM', **dict(dict(ratio=0.5, fuse_init='random'),
+                                  **kwargs))
+
+
+def _merger(merger_type: str, **kwargs) -> Dict:
+    """Overrides that put a merger after blocks 2 and 3 (the paper's 6 and
+    9), spatial then spatio-temporal, as STTM's default schedule."""
+    merger = dict(type=merger_type, layers=(2, 3),
+                  stages=('spatial', 'spatiotemporal'))
     merger.update(kwargs)
     return {'model.backbone.merger': merger}
 
@@ -59,13 +65,39 @@ VARIANTS = {
     'layers-early': (VIT, _sttm(layers=(1, 2)), 'Table 4, [3,6]'),
     'identity-init': (VIT, _sttm(fuse_init='identity'),
                       'fusion initialised to Y = A'),
+    # Other mergers at STTM's GFLOPs (within 3%): their ratio is lower
+    # because STTM's encoder and fusion layer cost FLOPs that theirs do not
+    # (docs/mergers.md; the table prints the GFLOPs of each).
+    'tome': (VIT, _merger('ToMe', ratio=0.36), 'ToMe, equal GFLOPs'),
+    'evit': (VIT, _merger('EViT', ratio=0.42), 'EViT, equal GFLOPs'),
+    'random-drop': (VIT, _merger('RandomDrop', ratio=0.36),
+                    'random token drop, equal GFLOPs'),
+    'uniform-pool': (VIT, _merger('UniformPool', ratio=0.36),
+                     'uniform spatial pooling, equal GFLOPs'),
+}
+
+# Off the shelf: no training; the merger is put into the trained weights of
+# another variant and tested (the merger's own weights keep their init).
+# name -> (variant whose last checkpoint is loaded, overrides, note)
+OFF_THE_SHELF = {
+    'ots-sttm-identity': ('vit', _sttm(fuse_init='identity'),
+                          'STTM (identity fusion) in the trained ViT'),
+    'ots-sttm-random': ('vit', _sttm(),
+                        'STTM (paper fusion init) in the trained ViT'),
+    'ots-tome': ('vit', _merger('ToMe', ratio=0.5),
+                 'ToMe (same token counts) in the trained ViT'),
+    'ots-tome-equal': ('vit', _merger('ToMe', ratio=0.36),
+                       'ToMe (equal GFLOPs) in the trained ViT'),
 }
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--variants', nargs='+', default=list(VARIANTS),
-                        choices=list(VARIANTS))
+    parser.add_argument('--variants', nargs='+', default=list(VARIANTS)[:12],
+                        choices=[*VARIANTS, *OFF_THE_SHELF],
+                        help='trained variants, and off-the-shelf ones '
+                        '(ots-*: the trained weights of another variant, '
+                        'tested with a merger put in)')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1])
     parser.add_argument('--epochs', type=int, default=None,
                         help='override the base configs\' epochs')
@@ -75,6 +107,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--val-per-class', type=int, default=20)
     parser.add_argument('--work-dir', default='work_dirs/study')
     parser.add_argument('--out', default='docs/results/study')
+    parser.add_argument('--name', default='study',
+                        help='file stem of the table, CSV and plot')
+    parser.add_argument('--title',
+                        default='Ablation study on the synthetic motion '
+                        'dataset')
     parser.add_argument('--jobs', type=int, default=1,
                         help='runs at a time, each with cores / jobs threads '
                         '(small models use cores better this way)')
@@ -139,7 +176,8 @@ def _gflops(config: str, overrides: Dict) -> Dict[str, float]:
     from mmengine.logging import MMLogger
     from mmengine.registry import init_default_scope
     init_default_scope('mmaction')
-    MMLogger.get_instance('mmengine', log_level='WARNING')
+    if not MMLogger.check_instance_created('mmengine'):
+        MMLogger.get_instance('mmengine', log_level='WARNING')
     import mmaction_sttm  # noqa: F401
     from mmaction_sttm.analysis import complexity
     from mmaction_sttm.registry import MODELS
@@ -149,6 +187,11 @@ def _gflops(config: str, overrides: Dict) -> Dict[str, float]:
     size = cfg.crop_size
     result = complexity(model, (1, 3, 8, size, size))
     return dict(gflops=result['flops'] / 1e9, params_m=result['params'] / 1e6)
+
+
+def _last_checkpoint(work_dir: str) -> str:
+    with open(osp.join(work_dir, 'last_checkpoint')) as f:
+        return f.read().strip()
 
 
 def _read_metrics(work_dir: str) -> Dict[str, float]:
@@ -177,18 +220,24 @@ def run_study(args: argparse.Namespace) -> List[Dict]:
     threads = max(1, (os.cpu_count() or 1) // args.jobs)
 
     def train_and_test(name: str, seed: int) -> Dict[str, float]:
-        config, overrides, _ = VARIANTS[name]
         wd = osp.abspath(osp.join(args.work_dir, name, f'seed{seed}'))
         os.makedirs(wd, exist_ok=True)
         start = time.time()
         if args.resume and osp.exists(osp.join(wd, 'test_metrics.json')):
             return _read_metrics(wd)
-        opts = _options(overrides, data, epochs)
-        _run([sys.executable, 'tools/train.py', config, '--work-dir', wd,
-              '--seed', str(seed), '--deterministic'] + opts,
-             osp.join(wd, 'train.log'), threads)
-        with open(osp.join(wd, 'last_checkpoint')) as f:
-            ckpt = f.read().strip()
+        if name in OFF_THE_SHELF:
+            source, overrides, _ = OFF_THE_SHELF[name]
+            config = VARIANTS[source][0]
+            opts = _options(overrides, data, epochs)
+            ckpt = _last_checkpoint(
+                osp.join(args.work_dir, source, f'seed{seed}'))
+        else:
+            config, overrides, _ = VARIANTS[name]
+            opts = _options(overrides, data, epochs)
+            _run([sys.executable, 'tools/train.py', config, '--work-dir', wd,
+                  '--seed', str(seed), '--deterministic'] + opts,
+                 osp.join(wd, 'train.log'), threads)
+            ckpt = _last_checkpoint(wd)
         _run([sys.executable, 'tools/test.py', config, ckpt, '--work-dir',
               wd] + opts, osp.join(wd, 'test.log'), threads)
         result = _read_metrics(wd)
@@ -196,13 +245,25 @@ def run_study(args: argparse.Namespace) -> List[Dict]:
               f'({time.time() - start:.0f} s)', flush=True)
         return result
 
-    jobs = [(name, seed) for name in args.variants for seed in args.seeds]
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        results = dict(zip(jobs, pool.map(lambda j: train_and_test(*j),
-                                          jobs)))
+    trained = [n for n in args.variants if n in VARIANTS]
+    # Off-the-shelf variants need their source's checkpoint: train missing
+    # sources first.
+    sources = [OFF_THE_SHELF[n][0] for n in args.variants
+               if n in OFF_THE_SHELF]
+    trained += [n for n in dict.fromkeys(sources) if n not in trained]
+    results = {}
+    for group in (trained, [n for n in args.variants if n in OFF_THE_SHELF]):
+        jobs = [(name, seed) for name in group for seed in args.seeds]
+        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+            results.update(zip(jobs, pool.map(lambda j: train_and_test(*j),
+                                              jobs)))
     rows = []
     for name in args.variants:
-        config, overrides, note = VARIANTS[name]
+        if name in OFF_THE_SHELF:
+            source, overrides, note = OFF_THE_SHELF[name]
+            config = VARIANTS[source][0]
+        else:
+            config, overrides, note = VARIANTS[name]
         cost = _gflops(config, overrides)
         top1 = [results[(name, seed)]['top1'] for seed in args.seeds]
         top5 = [results[(name, seed)]['top5'] for seed in args.seeds]
@@ -223,7 +284,7 @@ def write_results(rows: List[Dict], args: argparse.Namespace,
                             cwd=ROOT, capture_output=True,
                             text=True).stdout.strip() or 'unknown'
     lines = [
-        '# Ablation study on the synthetic motion dataset', '',
+        f'# {args.title}', '',
         f'Measured here with `{command}` at commit `{commit}`. '
         f'Seeds: {args.seeds}. Top-1/top-5 on the validation split, '
         '1 clip x 3 crops; GFLOPs per view at 1x3x8x32x32.', '',
@@ -237,9 +298,9 @@ def write_results(rows: List[Dict], args: argparse.Namespace,
             f'| {r["variant"]} | {r["note"]} | {r["gflops"]:.4f} | '
             f'{r["params_m"]:.3f} | {r["top1_mean"]:.1f} +- '
             f'{r["top1_std"]:.1f} | {r["top5_mean"]:.1f} | {seeds} |')
-    with open(osp.join(args.out, 'study.md'), 'w') as f:
+    with open(osp.join(args.out, f'{args.name}.md'), 'w') as f:
         f.write('\n'.join(lines) + '\n')
-    with open(osp.join(args.out, 'study.csv'), 'w', newline='') as f:
+    with open(osp.join(args.out, f'{args.name}.csv'), 'w', newline='') as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
@@ -257,7 +318,7 @@ def write_results(rows: List[Dict], args: argparse.Namespace,
     ax.set_title('Synthetic motion dataset: top-1 against GFLOPs')
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(osp.join(args.out, 'study.png'), dpi=110)
+    fig.savefig(osp.join(args.out, f'{args.name}.png'), dpi=110)
     plt.close(fig)
 
 
