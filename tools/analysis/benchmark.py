@@ -60,6 +60,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='torch CPU threads (default: torch default)')
     parser.add_argument('--out', default=None,
                         help='folder for benchmark.md / .csv / .json')
+    parser.add_argument('--memory-only', action='store_true',
+                        help='only peak memory (one profiled step each): '
+                        'unlike timings it does not depend on the load of '
+                        'the machine')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings of every config')
     return parser.parse_args(argv)
@@ -193,6 +197,8 @@ def benchmark(args: argparse.Namespace) -> List[Dict]:
     timer = _timer(device)
     rows = []
     plan = [(mode, bs) for mode in args.modes for bs in args.batch_sizes]
+    if args.memory_only:
+        return _memory_rows(entries, plan, args, device, autocast, gflops)
     bar = tqdm(total=len(plan) * len(entries) * (args.warmup + args.repeats),
                desc='benchmark', unit='run')
     for mode, batch in plan:
@@ -237,11 +243,44 @@ def benchmark(args: argparse.Namespace) -> List[Dict]:
     return rows
 
 
+def _memory_rows(entries: List, plan: List, args: argparse.Namespace,
+                 device: torch.device, autocast: Optional[torch.dtype],
+                 gflops: Dict[str, float]) -> List[Dict]:
+    rows = []
+    for mode, batch in tqdm(plan, desc='memory', unit='setting'):
+        gen = torch.Generator().manual_seed(0)
+        clips = torch.randn(batch, *args.shape, generator=gen).to(device)
+        labels = torch.zeros(batch, dtype=torch.long, device=device)
+        for e in entries:
+            step = _step(e, clips, labels, mode, autocast)
+            step()  # warm-up: lazily built buffers are not the step's
+            rows.append(dict(config=e.name, mode=mode, batch=batch,
+                             peak_mem_mib=_peak_memory(step, device),
+                             gflops=gflops[e.name]))
+    return rows
+
+
 def to_markdown(rows: List[Dict], args: argparse.Namespace) -> str:
     """Format rows as a markdown table with the run's settings."""
     device = args.device
     if device.startswith('cuda') and torch.cuda.is_available():
         device += f' ({torch.cuda.get_device_name(0)})'
+    if args.memory_only:
+        lines = [
+            f'Device: {device}, torch {torch.__version__}, amp {args.amp}, '
+            f'clip {tuple(args.shape)}. Peak memory of one step, after one '
+            'warm-up step.', '',
+            '| config | mode | batch | GFLOPs/clip | peak MiB | vs. first |',
+            '| --- | --- | ---: | ---: | ---: | ---: |'
+        ]
+        for r in rows:
+            base = next(b for b in rows if b['mode'] == r['mode']
+                        and b['batch'] == r['batch'])
+            lines.append(
+                f'| {r["config"]} | {r["mode"]} | {r["batch"]} | '
+                f'{r["gflops"]:.1f} | {r["peak_mem_mib"]:.0f} | '
+                f'{r["peak_mem_mib"] / base["peak_mem_mib"]:.2f}x |')
+        return '\n'.join(lines) + '\n'
     lines = [
         f'Device: {device}, torch {torch.__version__}, threads '
         f'{torch.get_num_threads()}, amp {args.amp}, clip '
