@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from . import greedy_triton
+
 
 def num_meta_tokens(num_tokens: int, ratio: float) -> int:
     """Output count ``L' = round(L * (1 - ratio))`` of one merge (eq. 1).
@@ -51,6 +53,8 @@ def most_orthogonal_select(x_norm: Tensor, num: int, start: Tensor) -> Tensor:
     maximum over the picked set keeps every step O(L): the pairwise
     similarities are one batched matrix product, and a step is an argmin, a
     row gather and an in-place maximum, batched over all samples (and frames).
+    On CUDA with Triton the whole loop is one kernel
+    (:mod:`~mmaction_sttm.merging.greedy_triton`).
 
     Args:
         x_norm (Tensor): L2-normalised tokens ``(B, L, D)``.
@@ -68,6 +72,12 @@ def most_orthogonal_select(x_norm: Tensor, num: int, start: Tensor) -> Tensor:
     # infinite, so it is never picked again (even among exact duplicates).
     sim = torch.bmm(x_norm, x_norm.transpose(1, 2)).float().abs_()
     sim.diagonal(dim1=1, dim2=2).fill_(float('inf'))
+    if greedy_triton.supports(sim):
+        # The whole loop below in one kernel launch (same picks).
+        try:
+            return greedy_triton.greedy_select(sim, start, num)
+        except Exception as error:  # noqa: BLE001  (compiler / driver)
+            greedy_triton.disable(error)
     rows = sim.view(batch * length, length)
     offsets = torch.arange(batch, device=x_norm.device) * length
     max_sim = rows.index_select(0, start + offsets)
