@@ -19,6 +19,7 @@ import csv
 import json
 import os
 import os.path as osp
+import shlex
 import statistics
 import subprocess
 import sys
@@ -324,7 +325,7 @@ def write_results(rows: List[Dict], args: argparse.Namespace,
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
-    command = 'python tools/analysis/study.py ' + ' '.join(
+    command = 'python tools/analysis/study.py ' + shlex.join(
         argv if argv is not None else sys.argv[1:])
     rows = run_study(args)
     write_results(rows, args, command.strip())
