@@ -66,6 +66,9 @@ VARIANTS = {
     'layers-early': (VIT, _sttm(layers=(1, 2)), 'Table 4, [3,6]'),
     'identity-init': (VIT, _sttm(fuse_init='identity'),
                       'fusion initialised to Y = A'),
+    # Diagnosis of the above: identity phi, soft merge, no fusion layer.
+    'identity-no-motion': (VIT, _sttm(fuse_init='identity', motion=False),
+                           'appearance only, phi initialised to I'),
     # Other mergers at STTM's GFLOPs (within 3%): their ratio is lower
     # because STTM's encoder and fusion layer cost FLOPs that theirs do not
     # (docs/mergers.md; the table prints the GFLOPs of each).
