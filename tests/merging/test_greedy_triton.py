@@ -13,8 +13,6 @@ import torch
 
 from mmaction_sttm.merging import greedy_triton, sttm
 
-pytest.importorskip('triton')
-
 SCRIPT = textwrap.dedent('''
     import torch
     from mmaction_sttm.merging import greedy_triton, sttm
@@ -44,6 +42,9 @@ SCRIPT = textwrap.dedent('''
 
 
 def test_kernel_picks_what_the_loop_picks():
+    # Triton comes with the pinned CUDA build of torch (setup.py), so this
+    # runs wherever the project is installed as documented.
+    assert greedy_triton.triton is not None, 'Triton is not installed'
     env = dict(os.environ, TRITON_INTERPRET='1', OMP_NUM_THREADS='1')
     proc = subprocess.run([sys.executable, '-c', SCRIPT], env=env,
                           capture_output=True, text=True, timeout=300)

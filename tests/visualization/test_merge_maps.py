@@ -30,6 +30,7 @@ from mmaction_sttm.visualization import (attention_rollout,
 from mmaction_sttm.visualization.drawing import _merge_overlay
 from mmaction_sttm.visualization.rollout import (_mha_attention,
                                                  _qkv_attention)
+from tiny_backbones import BACKBONES, DIMS, FRAMES, SIZE
 
 register_all_modules()
 
@@ -39,33 +40,6 @@ BASE_CONFIG = osp.join(
     ROOT, 'configs', 'synthetic',
     'vit-tiny_scratch_2xb8-8x2x1-3e_synthetic-motion-rgb.py')
 
-DIMS, FRAMES, SIZE = 32, 4, 32
-# Every merging backbone, tiny: 3 blocks, 4 frames of 4 x 4 patches.
-BACKBONES = {
-    'vit':
-    dict(type='SpaceTimeViT', img_size=SIZE, patch_size=8,
-         num_frames=FRAMES, embed_dims=DIMS, depth=3, num_heads=2),
-    'timesformer':
-    dict(type='TimeSformerSTTM', num_frames=FRAMES, img_size=SIZE,
-         patch_size=8, embed_dims=DIMS, num_heads=2,
-         num_transformer_layers=3),
-    'videomae':
-    dict(type='VisionTransformerSTTM', img_size=SIZE, patch_size=8,
-         embed_dims=DIMS, depth=3, num_heads=2, num_frames=FRAMES,
-         tubelet_size=2),
-    'mmpretrain':
-    dict(type='MMPretrainViTSTTM',
-         vit=dict(type='mmpretrain.VisionTransformer',
-                  arch=dict(embed_dims=DIMS, num_layers=3, num_heads=2,
-                            feedforward_channels=2 * DIMS),
-                  img_size=SIZE, patch_size=8),
-         num_frames=FRAMES),
-    'timm':
-    dict(type='TimmViTSTTM', model_name='vit_tiny_patch16_224',
-         model_kwargs=dict(img_size=SIZE, patch_size=8, embed_dim=DIMS,
-                           depth=3, num_heads=2),
-         num_frames=FRAMES),
-}
 # Families whose blocks take the proportional-attention bias.
 PROP_ATTN = ('vit', 'timesformer', 'videomae', 'timm')
 
@@ -164,16 +138,18 @@ def test_trace_partitions_patches_and_agrees_with_sizes(backbone, merger):
                                trace.frame_map(index, 1))
 
 
-@pytest.mark.parametrize('backbone,merger',
-                         CASES + [(b, None) for b in BACKBONES])
+# With a merger, only the families whose blocks take the attention bias.
+UNIFORM_CASES = [(b, m) for b, m in CASES if b in PROP_ATTN]
+UNIFORM_CASES += [(b, None) for b in BACKBONES]
+
+
+@pytest.mark.parametrize('backbone,merger', UNIFORM_CASES)
 def test_rollout_of_uniform_attention_is_uniform(backbone, merger):
     """With zero queries and keys every block attends uniformly, and with
     proportional attention a merged token counts as many tokens as it
     stands for: then every input patch is exactly as relevant as every
     other, through any merge, if (and only if) the merges are carried back
     to the patches with the right weights."""
-    if merger is not None and backbone not in PROP_ATTN:
-        pytest.skip(f'{backbone} blocks take no attention bias')
     model = _build(backbone, merger, prop_attn=merger is not None)
     with torch.no_grad():
         for name, param in model.named_parameters():

@@ -11,37 +11,12 @@ from mmengine.optim import OptimWrapper
 import mmaction_sttm  # noqa: F401
 from mmaction_sttm.analysis import complexity
 from mmaction_sttm.registry import MODELS
+from tiny_backbones import BACKBONES, DIMS, FRAMES, SIZE
 
 register_all_modules()
 
 MERGERS = ['STTM', 'ToMe', 'EViT', 'RandomDrop', 'UniformPool']
-DIMS, FRAMES, SIZE = 32, 4, 32
-# Tiny versions of every backbone: 3 blocks, 4 frames of 4 x 4 patches.
-BACKBONES = {
-    'vit':
-    dict(type='SpaceTimeViT', img_size=SIZE, patch_size=8,
-         num_frames=FRAMES, embed_dims=DIMS, depth=3, num_heads=2),
-    'timesformer':
-    dict(type='TimeSformerSTTM', num_frames=FRAMES, img_size=SIZE,
-         patch_size=8, embed_dims=DIMS, num_heads=2,
-         num_transformer_layers=3),
-    'videomae':
-    dict(type='VisionTransformerSTTM', img_size=SIZE, patch_size=8,
-         embed_dims=DIMS, depth=3, num_heads=2, num_frames=FRAMES,
-         tubelet_size=2),
-    'mmpretrain':
-    dict(type='MMPretrainViTSTTM',
-         vit=dict(type='mmpretrain.VisionTransformer',
-                  arch=dict(embed_dims=DIMS, num_layers=3, num_heads=2,
-                            feedforward_channels=2 * DIMS),
-                  img_size=SIZE, patch_size=8),
-         num_frames=FRAMES),
-    'timm':
-    dict(type='TimmViTSTTM', model_name='vit_tiny_patch16_224',
-         model_kwargs=dict(img_size=SIZE, patch_size=8, embed_dim=DIMS,
-                           depth=3, num_heads=2),
-         num_frames=FRAMES),
-}
+
 BASE = dict(
     model=dict(
         type='Recognizer3D',
