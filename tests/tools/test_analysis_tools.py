@@ -45,6 +45,26 @@ def test_benchmark_smoke(tmp_path):
                                                     'benchmark.md')).read()
 
 
+
+def test_benchmark_memory_only(tmp_path):
+    """--memory-only: one profiled step per setting, no timings; merging
+    saves training memory."""
+    bench = _tool('benchmark')
+    out = str(tmp_path / 'mem')
+    bench.main([
+        osp.join(ROOT, VIT), osp.join(ROOT, STTM), '--shape', '3', '8', '56',
+        '56', '--batch-sizes', '2', '--modes', 'train', '--device', 'cpu',
+        '--memory-only', '--out', out
+    ])
+    with open(osp.join(out, 'benchmark.csv')) as f:
+        rows = list(csv.DictReader(f))
+    assert [r['mode'] for r in rows] == ['train', 'train']
+    assert 'clips_per_s' not in rows[0]
+    base, merged = (float(r['peak_mem_mib']) for r in rows)
+    assert 0 < merged < base
+    assert '| peak MiB | vs. first |' in open(osp.join(out,
+                                                      'benchmark.md')).read()
+
 def test_study_smoke_trains_and_tests_through_the_tools(tmp_path):
     """One epoch of TimeSformer+STTM and of the ViT through tools/train.py
     and a 3-crop tools/test.py, ToMe put into the trained ViT off the shelf,

@@ -26,7 +26,7 @@ import platform
 import statistics
 import sys
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
 
@@ -153,6 +153,14 @@ def _step(entry: _Model, clips: torch.Tensor, labels: torch.Tensor,
     return train
 
 
+def _inputs(batch: int, shape: List[int],
+            device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
+    """A fixed random batch of clips and its labels."""
+    gen = torch.Generator().manual_seed(0)
+    clips = torch.randn(batch, *shape, generator=gen).to(device)
+    return clips, torch.zeros(batch, dtype=torch.long, device=device)
+
+
 def _peak_memory(fn: Callable[[], None], device: torch.device) -> float:
     """Peak memory (MiB) allocated while ``fn`` runs."""
     if device.type == 'cuda':
@@ -202,9 +210,7 @@ def benchmark(args: argparse.Namespace) -> List[Dict]:
     bar = tqdm(total=len(plan) * len(entries) * (args.warmup + args.repeats),
                desc='benchmark', unit='run')
     for mode, batch in plan:
-        gen = torch.Generator().manual_seed(0)
-        clips = torch.randn(batch, *args.shape, generator=gen).to(device)
-        labels = torch.zeros(batch, dtype=torch.long, device=device)
+        clips, labels = _inputs(batch, args.shape, device)
         steps = {e.name: _step(e, clips, labels, mode, autocast)
                  for e in entries}
         times: Dict[str, List[float]] = {e.name: [] for e in entries}
@@ -248,9 +254,7 @@ def _memory_rows(entries: List, plan: List, args: argparse.Namespace,
                  gflops: Dict[str, float]) -> List[Dict]:
     rows = []
     for mode, batch in tqdm(plan, desc='memory', unit='setting'):
-        gen = torch.Generator().manual_seed(0)
-        clips = torch.randn(batch, *args.shape, generator=gen).to(device)
-        labels = torch.zeros(batch, dtype=torch.long, device=device)
+        clips, labels = _inputs(batch, args.shape, device)
         for e in entries:
             step = _step(e, clips, labels, mode, autocast)
             step()  # warm-up: lazily built buffers are not the step's
