@@ -1,13 +1,28 @@
-"""A synthetic motion dataset: classes that only motion can tell apart.
+"""A synthetic motion dataset: classes that only one object's motion tells.
 
-Every video shows the same kind of scene: a static cluttered background
-(random coloured rectangles and discs, the static distractors), per-frame
-sensor noise, and one bright moving object whose shape, colour and size are
-drawn from one distribution for all classes. Classes differ only in how the object
-moves (direction, speed or sense of rotation). Positions wrap around the frame
-border and start uniformly at random, so the object's position in any single
-frame has the same distribution in every class: one frame carries no label
-information and a single-frame classifier is at chance level.
+Every video shows the same kind of scene:
+
+- a textured background (random periodic colour waves and blobs) that drifts
+  as a whole, in a random direction and at a random speed of its own;
+- a **marked** object (a bright shape with a white core) whose motion is the
+  label: direction and speed (or sense of rotation) from :data:`MOTIONS`;
+- distractor objects, drawn from the same shape, size and colour
+  distributions but with a dark core, each moving with a motion drawn from
+  :data:`MOTIONS` independently of the label;
+- per-frame sensor noise.
+
+So the label is in the motion of one object among several moving things:
+neither "where does anything move" nor the global flow tells the class, and
+a model has to find the marked object and follow it. Positions wrap around
+the frame border and start uniformly at random, so the object's position in
+any single frame has the same distribution in every class: one frame carries
+no label information and a single-frame classifier is at chance level
+(``tests/datasets/test_synthetic.py``).
+
+``task='shape'`` renders the same scenes with still objects (the background
+still drifts) and labels each video by the marked object's shape and the
+quadrant it sits in: a frame-level task on the same renderer, the analogue of
+ImageNet pre-training for the study's pretrain-then-fine-tune regime.
 
 The videos are written as mp4 (MPEG-4 part 2) with OpenCV and read back by
 decord, so they go through MMAction2's real ``DecordInit`` pipelines. The
@@ -35,14 +50,24 @@ MOTIONS: Tuple[Tuple[str, Tuple[float, float], float], ...] = (
     ('turning anticlockwise', (0.0, 0.0), -1 / 16),
 )
 
+SHAPES = ('disc', 'square', 'diamond')
+QUADRANTS = ('top left', 'top right', 'bottom left', 'bottom right')
+TASKS = ('motion', 'shape')
+#: Classes of ``task='shape'``: the marked object's shape x its quadrant.
+SHAPE_CLASSES = tuple(f'{s} in the {q}' for s in SHAPES for q in QUADRANTS)
+# Largest background drift, in frame widths per frame: about the slow
+# classes' speed, so the global flow is as strong as the label's motion.
+MAX_DRIFT = 0.035
+
 
 @dataclass
 class SyntheticSpec:
     """What to generate.
 
     Args:
-        num_classes (int): Number of motion classes, taken in order from
-            :data:`MOTIONS` (at most ``len(MOTIONS)``).
+        num_classes (int): Number of classes: motion classes taken in order
+            from :data:`MOTIONS` (at most ``len(MOTIONS)``) for
+            ``task='motion'``; ``len(SHAPE_CLASSES)`` for ``task='shape'``.
         train_per_class (int): Training videos per class.
         val_per_class (int): Validation videos per class.
         resolution (int): Frame height and width in pixels.
@@ -50,6 +75,10 @@ class SyntheticSpec:
         seed (int): Seed of the whole dataset; the same seed gives the same
             videos.
         fps (int): Frame rate written into the mp4 container.
+        num_distractors (int): Moving objects besides the marked one.
+        task (str): ``'motion'`` (the label is the marked object's motion)
+            or ``'shape'`` (still objects; the label is the marked object's
+            shape and quadrant).
     """
     num_classes: int = 8
     train_per_class: int = 40
@@ -58,10 +87,18 @@ class SyntheticSpec:
     num_frames: int = 24
     seed: int = 0
     fps: int = 12
+    num_distractors: int = 2
+    task: str = 'motion'
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first invalid field."""
-        if not 2 <= self.num_classes <= len(MOTIONS):
+        if self.task not in TASKS:
+            raise ValueError(f'task must be one of {TASKS}, got {self.task!r}')
+        if self.task == 'shape':
+            if self.num_classes != len(SHAPE_CLASSES):
+                raise ValueError(f"num_classes must be {len(SHAPE_CLASSES)} "
+                                 f"for task='shape', got {self.num_classes}")
+        elif not 2 <= self.num_classes <= len(MOTIONS):
             raise ValueError(f'num_classes must be in [2, {len(MOTIONS)}], '
                              f'got {self.num_classes}')
         for name in ('train_per_class', 'val_per_class'):
@@ -74,89 +111,197 @@ class SyntheticSpec:
         if self.num_frames < 2:
             raise ValueError(
                 f'num_frames must be >= 2, got {self.num_frames}')
+        if self.num_distractors < 0:
+            raise ValueError(f'num_distractors must be >= 0, got '
+                             f'{self.num_distractors}')
+
+    @property
+    def class_names(self) -> Tuple[str, ...]:
+        """Names of the classes, in label order."""
+        if self.task == 'shape':
+            return SHAPE_CLASSES
+        return tuple(MOTIONS[i][0] for i in range(self.num_classes))
 
 
-def _random_colour(rng: np.random.Generator) -> np.ndarray:
-    return rng.integers(30, 226, size=3).astype(np.float32)
+def _dull_colour(rng: np.random.Generator) -> np.ndarray:
+    """A background colour: never bright, never saturated."""
+    return rng.uniform(50, 140, size=3).astype(np.float32)
 
 
 def _object_colour(rng: np.random.Generator) -> np.ndarray:
-    """A saturated, bright colour: the moving object stands out from the
-    (darker, duller) clutter in every class alike."""
+    """A saturated, bright colour (two channels high, one low), the same
+    distribution for the marked object and the distractors."""
     colour = np.full(3, 40.0, dtype=np.float32)
-    colour[rng.permutation(3)[:2]] = (255.0, rng.uniform(40, 255))
+    colour[rng.permutation(3)[:2]] = (rng.uniform(200, 240),
+                                      rng.uniform(40, 240))
     return colour
 
 
-def _draw_shape(canvas: np.ndarray, shape: int, cx: float, cy: float,
-                radius: float, colour: np.ndarray) -> None:
-    """Draw a disc (0), square (1) or diamond (2) in place, wrapping around
-    the border so a shape crossing it appears on the other side."""
-    h, w = canvas.shape[:2]
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    # Smallest displacement on the torus.
-    dx = (xs - cx + w / 2) % w - w / 2
-    dy = (ys - cy + h / 2) % h - h / 2
-    if shape == 0:
-        mask = dx**2 + dy**2 <= radius**2
-    elif shape == 1:
-        mask = (np.abs(dx) <= radius) & (np.abs(dy) <= radius)
-    else:
-        mask = np.abs(dx) + np.abs(dy) <= radius * 1.3
-    canvas[mask] = colour
+class _Canvas:
+    """Pixel coordinates of one frame size, computed once per video."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
+        self.xs, self.ys = xs, ys
+
+    def offsets(self, cx: float, cy: float) -> Tuple[np.ndarray, np.ndarray]:
+        """Smallest displacement of every pixel from ``(cx, cy)`` on the
+        torus, so that shapes wrap around the border."""
+        half = self.size / 2
+        dx = (self.xs - cx + half) % self.size - half
+        dy = (self.ys - cy + half) % self.size - half
+        return dx, dy
+
+    def mask(self, shape: int, cx: float, cy: float,
+             radius: float) -> np.ndarray:
+        """Pixels of a disc (0), square (1) or diamond (2)."""
+        dx, dy = self.offsets(cx, cy)
+        if shape == 0:
+            return dx**2 + dy**2 <= radius**2
+        if shape == 1:
+            return (np.abs(dx) <= radius) & (np.abs(dy) <= radius)
+        return np.abs(dx) + np.abs(dy) <= radius * 1.3
 
 
-def _background(rng: np.random.Generator, size: int) -> np.ndarray:
-    """Static clutter: a colour gradient plus random rectangles and discs."""
-    base = _random_colour(rng) * 0.5
-    canvas = np.broadcast_to(base, (size, size, 3)).copy()
-    for _ in range(int(rng.integers(6, 12))):
-        x0, y0 = rng.integers(0, size, size=2)
-        x1 = min(size, x0 + int(rng.integers(size // 10, size // 3)))
-        y1 = min(size, y0 + int(rng.integers(size // 10, size // 3)))
-        canvas[y0:y1, x0:x1] = _random_colour(rng) * 0.6
-    for _ in range(int(rng.integers(2, 5))):
-        _draw_shape(canvas, int(rng.integers(0, 3)), *rng.uniform(0, size, 2),
-                    rng.uniform(size * 0.04, size * 0.08),
-                    _random_colour(rng) * 0.6)
-    return canvas
+class _Background:
+    """A periodic texture that drifts as a whole.
+
+    Colour waves with whole numbers of periods per frame (so the texture is
+    seamless on the torus) plus dull blobs, evaluated at the drifted
+    coordinates of each frame.
+    """
+
+    def __init__(self, rng: np.random.Generator, canvas: _Canvas) -> None:
+        self.canvas = canvas
+        self.base = _dull_colour(rng)
+        num_waves = 3
+        self.freqs = rng.integers(1, 4, size=(num_waves, 2)) * \
+            rng.choice([-1, 1], size=(num_waves, 2))
+        self.phases = rng.uniform(0, 2 * np.pi, size=num_waves)
+        self.amps = rng.uniform(10, 25, size=(num_waves, 3)).astype(
+            np.float32)
+        size = canvas.size
+        self.blobs = [(int(rng.integers(0, 3)), *rng.uniform(0, size, 2),
+                       rng.uniform(size * 0.05, size * 0.1),
+                       _dull_colour(rng))
+                      for _ in range(int(rng.integers(3, 6)))]
+        angle = rng.uniform(0, 2 * np.pi)
+        speed = rng.uniform(0, MAX_DRIFT) * size
+        self.velocity = (speed * np.cos(angle), speed * np.sin(angle))
+
+    def render(self, t: int) -> np.ndarray:
+        canvas = self.canvas
+        size = canvas.size
+        shift_x, shift_y = self.velocity[0] * t, self.velocity[1] * t
+        xs = (canvas.xs - shift_x) / size
+        ys = (canvas.ys - shift_y) / size
+        frame = np.broadcast_to(self.base, (size, size, 3)).copy()
+        for (fx, fy), phase, amp in zip(self.freqs, self.phases, self.amps):
+            wave = np.sin(2 * np.pi * (fx * xs + fy * ys) + phase)
+            frame += wave[..., None] * amp
+        for shape, bx, by, radius, colour in self.blobs:
+            mask = canvas.mask(shape, (bx + shift_x) % size,
+                               (by + shift_y) % size, radius)
+            frame[mask] = colour
+        return frame
 
 
-def render_video(label: int, rng: np.random.Generator, resolution: int,
-                 num_frames: int) -> np.ndarray:
+class _MovingObject:
+    """A shape with a core, moving by one of :data:`MOTIONS` (or still)."""
+
+    def __init__(self, rng: np.random.Generator, canvas: _Canvas,
+                 motion: Optional[int], core: np.ndarray) -> None:
+        size = canvas.size
+        self.canvas = canvas
+        self.shape = int(rng.integers(0, len(SHAPES)))
+        self.radius = rng.uniform(size * 0.12, size * 0.16)
+        self.colour = _object_colour(rng)
+        self.core = core
+        self.x0, self.y0 = rng.uniform(0, size, 2)
+        self.phase = rng.uniform(0, 2 * np.pi)
+        self.orbit = rng.uniform(size * 0.15, size * 0.3)
+        if motion is None:
+            self.velocity, self.omega = (0.0, 0.0), 0.0
+        else:
+            _, self.velocity, self.omega = MOTIONS[motion]
+
+    def centre(self, t: int) -> Tuple[float, float]:
+        size = self.canvas.size
+        if self.omega:
+            angle = self.phase + 2 * np.pi * self.omega * t
+            cx = self.x0 + self.orbit * np.cos(angle)
+            cy = self.y0 + self.orbit * np.sin(angle)
+        else:
+            cx = self.x0 + self.velocity[0] * size * t
+            cy = self.y0 + self.velocity[1] * size * t
+        return cx % size, cy % size
+
+    def draw(self, frame: np.ndarray, t: int) -> None:
+        cx, cy = self.centre(t)
+        frame[self.canvas.mask(self.shape, cx, cy, self.radius)] = \
+            self.colour
+        # The core: a disc of half the radius, white on the marked object.
+        frame[self.canvas.mask(0, cx, cy, self.radius * 0.5)] = self.core
+
+
+WHITE = np.full(3, 255.0, dtype=np.float32)
+DARK = np.full(3, 15.0, dtype=np.float32)
+
+
+def render_video(label: int,
+                 rng: np.random.Generator,
+                 resolution: int,
+                 num_frames: int,
+                 num_distractors: int = 2,
+                 task: str = 'motion',
+                 num_classes: int = len(MOTIONS)) -> np.ndarray:
     """Render one video of class ``label``.
 
     Args:
-        label (int): Index into :data:`MOTIONS`.
+        label (int): Index into :data:`MOTIONS` (``task='motion'``) or
+            :data:`SHAPE_CLASSES` (``task='shape'``).
         rng (np.random.Generator): Source of all randomness of the video.
         resolution (int): Frame height and width.
         num_frames (int): Number of frames.
+        num_distractors (int): Moving objects besides the marked one.
+            Defaults to 1.
+        task (str): ``'motion'`` or ``'shape'``. Defaults to ``'motion'``.
+        num_classes (int): Motions the distractors draw from (the dataset's
+            classes). Defaults to all of :data:`MOTIONS`.
 
     Returns:
         np.ndarray: ``(num_frames, resolution, resolution, 3)`` uint8 frames
         in RGB order.
     """
-    _, (vx, vy), omega = MOTIONS[label]
-    size = resolution
-    background = _background(rng, size)
-    shape = int(rng.integers(0, 3))
-    radius = rng.uniform(size * 0.11, size * 0.15)
-    colour = _object_colour(rng)
-    x0, y0 = rng.uniform(0, size, 2)
-    phase = rng.uniform(0, 2 * np.pi)
-    orbit = rng.uniform(size * 0.15, size * 0.3)
+    canvas = _Canvas(resolution)
+    background = _Background(rng, canvas)
+    distractors = [
+        _MovingObject(rng, canvas,
+                      None if task == 'shape' else int(
+                          rng.integers(0, num_classes)), DARK)
+        for _ in range(num_distractors)
+    ]
+    if task == 'shape':
+        target = _MovingObject(rng, canvas, None, WHITE)
+        target.shape = label // len(QUADRANTS)
+        # A random position inside the labelled quadrant, kept clear of its
+        # edges so that the object is inside it.
+        quadrant = label % len(QUADRANTS)
+        half = resolution / 2
+        margin = target.radius * 0.5
+        target.x0 = (quadrant % 2) * half + rng.uniform(margin, half - margin)
+        target.y0 = (quadrant // 2) * half + rng.uniform(margin, half - margin)
+    else:
+        target = _MovingObject(rng, canvas, label, WHITE)
     noise_std = rng.uniform(2, 6)
-    frames = np.empty((num_frames, size, size, 3), dtype=np.uint8)
+    frames = np.empty((num_frames, resolution, resolution, 3), dtype=np.uint8)
     for t in range(num_frames):
-        if omega:
-            angle = phase + 2 * np.pi * omega * t
-            cx = x0 + orbit * np.cos(angle)
-            cy = y0 + orbit * np.sin(angle)
-        else:
-            cx = x0 + vx * size * t
-            cy = y0 + vy * size * t
-        frame = background.copy()
-        _draw_shape(frame, shape, cx % size, cy % size, radius, colour)
+        frame = background.render(t)
+        for obj in distractors:
+            obj.draw(frame, t)
+        # The marked object is drawn last: it is never hidden.
+        target.draw(frame, t)
         frame += rng.normal(0, noise_std, frame.shape).astype(np.float32)
         frames[t] = np.clip(frame, 0, 255).astype(np.uint8)
     return frames
@@ -203,7 +348,7 @@ def make_synthetic_dataset(out_dir: str,
     spec.validate()
     os.makedirs(osp.join(out_dir, 'videos'), exist_ok=True)
     with open(osp.join(out_dir, 'classes.txt'), 'w') as f:
-        f.writelines(f'{MOTIONS[i][0]}\n' for i in range(spec.num_classes))
+        f.writelines(f'{name}\n' for name in spec.class_names)
     ann_files = []
     for split_id, split in enumerate(('train', 'val')):
         per_class = getattr(spec, f'{split}_per_class')
@@ -218,7 +363,8 @@ def make_synthetic_dataset(out_dir: str,
         for index, label in enumerate(labels):
             name = f'{split}_{index:05d}.mp4'
             frames = render_video(int(label), rng, spec.resolution,
-                                  spec.num_frames)
+                                  spec.num_frames, spec.num_distractors,
+                                  spec.task, spec.num_classes)
             write_video(osp.join(out_dir, 'videos', name), frames, spec.fps)
             lines.append(f'{name} {int(label)}\n')
         ann_file = osp.join(out_dir, f'{split}_list_videos.txt')

@@ -18,7 +18,9 @@ from . import greedy_triton
 
 
 def num_meta_tokens(num_tokens: int, ratio: float) -> int:
-    """Output count ``L' = round(L * (1 - ratio))`` of one merge (eq. 1).
+    """Output count ``L' = round(L * (1 - ratio))`` of one merge (eq. 1),
+    halves rounded up (Python's ``round`` would give L=5 -> 2, L=7 -> 4 at
+    ratio 0.5).
 
     Args:
         num_tokens (int): Input count ``L``.
@@ -27,7 +29,7 @@ def num_meta_tokens(num_tokens: int, ratio: float) -> int:
     Returns:
         int: The number of meta (output) tokens, at least 1.
     """
-    return max(1, int(round(num_tokens * (1.0 - ratio))))
+    return max(1, int(math.floor(num_tokens * (1.0 - ratio) + 0.5)))
 
 
 def num_candidates(num_tokens: int, num_meta: int, alpha: float) -> int:
@@ -67,10 +69,14 @@ def most_orthogonal_select(x_norm: Tensor, num: int, start: Tensor) -> Tensor:
     batch, length, _ = x_norm.shape
     if num > length:
         raise ValueError(f'cannot pick {num} tokens out of {length}')
-    # |cos| between all pairs, in float32 so that the argmin is stable under
-    # autocast. An infinite diagonal makes a picked token's running maximum
-    # infinite, so it is never picked again (even among exact duplicates).
-    sim = torch.bmm(x_norm, x_norm.transpose(1, 2)).float().abs_()
+    # |cos| between all pairs in float32, autocast off: under bf16 autocast
+    # the product itself would run in bf16 and near-ties would pick other
+    # tokens than in float32. An infinite diagonal makes a picked token's
+    # running maximum infinite, so it is never picked again (even among exact
+    # duplicates).
+    with torch.autocast(x_norm.device.type, enabled=False):
+        x_float = x_norm.float()
+        sim = torch.bmm(x_float, x_float.transpose(1, 2)).abs_()
     sim.diagonal(dim1=1, dim2=2).fill_(float('inf'))
     if greedy_triton.supports(sim):
         # The whole loop below in one kernel launch (same picks).

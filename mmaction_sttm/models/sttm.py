@@ -13,7 +13,7 @@ from mmaction_sttm.merging.tokens import Tokens
 from mmaction_sttm.registry import MODELS
 
 STAGES = ('spatial', 'spatiotemporal')
-FUSE_INITS = ('random', 'identity')
+FUSE_INITS = ('trunc_normal', 'orthogonal', 'identity', 'residual')
 # Below this the correspondence logits |cos| / tau overflow float16 (max
 # 65504) under mixed precision and the softmax turns into NaN; at 1e-4 the
 # assignment is already a hard argmax.
@@ -55,11 +55,15 @@ class STTM(BaseModule):
         motion (bool): Aggregate motion features and fuse them (Table 1). If
             False the output is the appearance ``A`` alone and the module has
             no fusion layer. Defaults to True.
-        fuse_init (str): ``'identity'`` (``phi = I`` and ``Y = A`` at the
-            start, so the module drops into a trained backbone without
-            disturbing it) or ``'random'`` (the paper: both layers randomly
-            initialised). Defaults to ``'identity'``, which the ablation
-            study (docs/results/study) found far better.
+        fuse_init (str): Our reading of the paper's "randomly initialised"
+            (docs/method.md): ``'trunc_normal'`` (std 0.02 for ``phi`` and
+            the fusion layer), ``'orthogonal'`` (``phi`` orthogonal; the
+            fusion layer orthogonal on ``A`` and std 0.02 on ``P``, so token
+            norms are kept), ``'identity'`` (``phi = I`` and ``Y = A`` at
+            the start, so the module drops into a trained backbone without
+            disturbing it) or ``'residual'`` (``Y = A + fuse([A, P])``,
+            ``phi`` orthogonal, ``fuse`` std 0.02). Defaults to
+            ``'identity'``.
         tau (float): Temperature of the correspondence softmax. Defaults to
             0.1.
         init_cfg (dict, optional): MMEngine initialisation config.
@@ -84,8 +88,10 @@ class STTM(BaseModule):
             raise ValueError(f'alpha must be a finite number >= 1, got '
                              f'{alpha!r}')
         if fuse_init not in FUSE_INITS:
-            raise ValueError(
-                f'fuse_init must be one of {FUSE_INITS}, got {fuse_init!r}')
+            hint = (" ('random' was ambiguous: 'trunc_normal' is the old "
+                    "std-0.02 init)" if fuse_init == 'random' else '')
+            raise ValueError(f'fuse_init must be one of {FUSE_INITS}, got '
+                             f'{fuse_init!r}{hint}')
         if not _is_real(tau) or tau < MIN_TAU:
             raise ValueError(f'tau must be a finite number >= {MIN_TAU}, '
                              f'got {tau!r}')
@@ -106,20 +112,35 @@ class STTM(BaseModule):
         self._reset_parameters()
 
     def _reset_parameters(self) -> None:
-        if self.fuse_init == 'identity':
-            nn.init.eye_(self.phi.weight)
-            nn.init.zeros_(self.phi.bias)
-            if self.fuse is not None:
-                nn.init.zeros_(self.fuse.weight)
-                nn.init.zeros_(self.fuse.bias)
-                with torch.no_grad():
-                    self.fuse.weight[:, :self.embed_dims].copy_(
-                        torch.eye(self.embed_dims))
-        else:
+        """Apply ``fuse_init``, our reading of the paper's "randomly
+        initialised" (docs/method.md, "Fusion-layer init")."""
+        dims = self.embed_dims
+        for layer in (self.phi, self.fuse):
+            if layer is not None:
+                nn.init.zeros_(layer.bias)
+        if self.fuse_init == 'trunc_normal':
             for layer in (self.phi, self.fuse):
                 if layer is not None:
                     nn.init.trunc_normal_(layer.weight, std=0.02)
-                    nn.init.zeros_(layer.bias)
+            return
+        if self.fuse_init == 'identity':
+            nn.init.eye_(self.phi.weight)
+        else:
+            nn.init.orthogonal_(self.phi.weight)
+        if self.fuse is None:
+            return
+        with torch.no_grad():
+            appearance, motion = self.fuse.weight.split(dims, dim=1)
+            if self.fuse_init == 'identity':
+                appearance.copy_(torch.eye(dims))
+                motion.zero_()
+            elif self.fuse_init == 'orthogonal':
+                # Norm-preserving on A, small on P: Y starts as a random
+                # rotation of the appearance, plus a little motion.
+                nn.init.orthogonal_(appearance)
+                nn.init.trunc_normal_(motion, std=0.02)
+            else:  # residual: Y = A + fuse([A, P]), fuse small
+                nn.init.trunc_normal_(self.fuse.weight, std=0.02)
 
     def init_weights(self) -> None:
         """Keep the chosen ``fuse_init`` unless an ``init_cfg`` is given."""
@@ -185,7 +206,10 @@ class STTM(BaseModule):
             if sources is not None:
                 sources = torch.bmm(sources, assign)
         if self.motion:
-            return self.fuse(merged), merged[..., dims:], sizes, sources
+            fused = self.fuse(merged)
+            if self.fuse_init == 'residual':
+                fused = fused + merged[..., :dims]
+            return fused, merged[..., dims:], sizes, sources
         motion = pos if num_meta >= length else torch.bmm(weights_t, pos)
         return merged, motion, sizes, sources
 

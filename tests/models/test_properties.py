@@ -64,7 +64,7 @@ def _tokens(batch: int, length: int, dims: int, scale: float,
     with_cls=st.booleans(),
     seed=st.integers(0, 2**16))
 @example(
-    args=dict(ratio=0.5, alpha=1.5, tau=0.1, fuse_init='random',
+    args=dict(ratio=0.5, alpha=1.5, tau=0.1, fuse_init='trunc_normal',
               meta_filter=True, motion=True),
     batch=2, length=1, dims=8, scale=1.0, duplicates=False, with_cls=True,
     seed=0)

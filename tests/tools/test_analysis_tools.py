@@ -1,5 +1,5 @@
-"""Seconds-long runs of the benchmark and the ablation-study tools, so that
-both keep working (their real runs are documented in docs/)."""
+"""Seconds-long runs of the benchmark tool, so that it keeps working (its
+real runs are documented in docs/benchmark.md)."""
 import csv
 import importlib.util
 import json
@@ -64,43 +64,6 @@ def test_benchmark_memory_only(tmp_path):
     assert 0 < merged < base
     assert '| peak MiB | vs. first |' in open(osp.join(out,
                                                       'benchmark.md')).read()
-
-def test_study_smoke_trains_and_tests_through_the_tools(tmp_path):
-    """One epoch of TimeSformer+STTM and of the ViT through tools/train.py
-    and a 3-crop tools/test.py, ToMe put into the trained ViT off the shelf,
-    then the table and the plot."""
-    study = _tool('study')
-    out = tmp_path / 'out'
-    study.main([
-        '--smoke', '--variants', 'timesformer+sttm', 'ots-tome', '--seeds',
-        '0', '--data', str(tmp_path / 'data'), '--work-dir',
-        str(tmp_path / 'work'), '--out', str(out), '--name', 'smoke'
-    ])
-    table = (out / 'smoke.md').read_text()
-    assert '| timesformer+sttm |' in table and '| ots-tome |' in table
-    assert (out / 'smoke.png').stat().st_size > 1000
-    with open(out / 'smoke.csv') as f:
-        rows = list(csv.DictReader(f))
-    assert all(0 <= float(r['top1_mean']) <= 100 for r in rows)
-    work = tmp_path / 'work'
-    # The off-the-shelf variant tested the ViT's checkpoint, untrained.
-    assert (work / 'vit' / 'seed0' / 'train.log').exists()
-    assert not (work / 'ots-tome' / 'seed0' / 'train.log').exists()
-    for name in ('timesformer+sttm', 'vit', 'ots-tome'):
-        metrics = json.loads(
-            (work / name / 'seed0' / 'test_metrics.json').read_text())
-        assert 'acc/top1' in metrics
-
-
-@pytest.mark.parametrize('value,text', [((2, 3), '(2,3)'), ((6, ), '(6,)'),
-                                        (('spatial', 'spatiotemporal'),
-                                         '(spatial,spatiotemporal)'),
-                                        (False, 'False'), (0.5, '0.5')])
-def test_study_cfg_options_round_trip(value, text):
-    from mmengine.config import DictAction
-    assert _tool('study')._literal(value) == text
-    parsed = DictAction._parse_iterable(text)
-    assert parsed == value or str(parsed) == str(value)
 
 
 def test_cpu_peak_memory_counts_each_allocation_once():

@@ -1,21 +1,35 @@
-"""Small-scale reproduction of the paper's ablations on the motion dataset.
+"""The ablation study on the synthetic motion dataset, in the paper's regimes.
 
-Trains and tests every variant below with several seeds through the project's
-own ``tools/train.py`` and ``tools/test.py`` (1 clip x 3 crops), counts its
-GFLOPs, and writes a results table (mean +- std top-1, GFLOPs), a CSV and a
-plot of top-1 against GFLOPs.
+Every variant is a config under ``configs/synthetic/study/``; its ``study``
+dict says what it is. The folder is the regime:
 
-Example (about an hour on 2 CPU cores)::
+- ``pretrain/``: the frame-level pre-training (the analogue of ImageNet-1K):
+  the backbone learns the marked object's shape and quadrant on still scenes
+  of the same renderer (``task='shape'``);
+- ``finetune/``: (b) a merger inserted into that pre-trained backbone, then
+  the whole model fine-tuned on the motion classes, the paper's regime;
+  also (e), more input frames at the baseline's GFLOPs (paper Table 7);
+- ``ots/``: (c) off the shelf, a merger inserted into the fine-tuned
+  baseline and tested with no training (``study.source`` names the
+  baseline);
+- ``scratch/``: (d) trained from scratch on the motion classes.
 
-    python tools/analysis/study.py --out docs/results/study
+For each seed, pre-training runs first (the fine-tune configs load its
+backbone through ``model.backbone.init_cfg``), then the trained variants,
+then the off-the-shelf ones. Each run goes through the project's own
+``tools/train.py`` and ``tools/test.py``; its checkpoint is tested on the
+validation split (1 clip x 3 crops); its train accuracy is measured on as
+many training videos (1 centre crop), so under- and over-fitting show. GFLOPs are counted
+per view at each config's own clip shape.
 
-The variants are config overrides on two small base configs (MMAction2's ViT
-with 2-frame tubelets, and TimeSformer, at 32x32, 8 frames); each one mirrors
-a row of the paper's tables, scaled from 12 blocks to 4: merges after blocks
-(6, 9) become (2, 3), and Table 4's [3, 6] becomes (1, 2).
+Example (about 1.5 hours on 2 CPU cores)::
+
+    python tools/analysis/study.py --regimes finetune ots scratch \\
+        --seeds 0 1 2 --jobs 2 --out docs/results/study
 """
 import argparse
 import csv
+import glob
 import json
 import os
 import os.path as osp
@@ -25,97 +39,82 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Dict, List, Optional
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 sys.path.insert(0, ROOT)
 
-VIT = 'configs/synthetic/study/study_vit-tiny-p8_scratch_1xb32-8x2x1-12e_synthetic-motion-rgb.py'  # noqa: E501
-TSF = 'configs/synthetic/study/study_timesformer-tiny-p8_scratch_1xb32-8x2x1-12e_synthetic-motion-rgb.py'  # noqa: E501
-
-
-def _sttm(**kwargs) -> Dict:
-    # The paper's setting, random fusion init, unless a variant says not.
-    return _merger('STTM', **dict(dict(ratio=0.5, fuse_init='random'),
-                                  **kwargs))
-
-
-def _merger(merger_type: str, **kwargs) -> Dict:
-    """Overrides that put a merger after blocks 2 and 3 (the paper's 6 and
-    9), spatial then spatio-temporal, as STTM's default schedule."""
-    merger = dict(type=merger_type, layers=(2, 3),
-                  stages=('spatial', 'spatiotemporal'))
-    merger.update(kwargs)
-    return {'model.backbone.merger': merger}
-
-
-# name -> (base config, overrides, what it reproduces)
-VARIANTS = {
-    'vit': (VIT, {}, 'ViT baseline (Table 6)'),
-    'vit+sttm': (VIT, _sttm(), 'ViT + STTM, two-stage, ratio 0.5'),
-    'timesformer': (TSF, {}, 'TimeSformer baseline (Table 6)'),
-    'timesformer+sttm': (TSF, _sttm(), 'TimeSformer + STTM (Table 6)'),
-    'ratio-0.2': (VIT, _sttm(ratio=0.2), 'Table 3'),
-    'ratio-0.8': (VIT, _sttm(ratio=0.8), 'Table 3'),
-    'no-motion': (VIT, _sttm(motion=False), 'Table 1, appearance only'),
-    'no-meta-filter': (VIT, _sttm(meta_filter=False), 'Table 2'),
-    'spatial-only': (VIT, _sttm(stages=('spatial', 'spatial')),
-                     'Table 5, spatial'),
-    'global-only': (VIT, _sttm(stages=('spatiotemporal', 'spatiotemporal')),
-                    'Table 5, global'),
-    'layers-early': (VIT, _sttm(layers=(1, 2)), 'Table 4, [3,6]'),
-    'identity-init': (VIT, _sttm(fuse_init='identity'),
-                      'fusion initialised to Y = A'),
-    # Diagnosis of the above: identity phi, soft merge, no fusion layer.
-    'identity-no-motion': (VIT, _sttm(fuse_init='identity', motion=False),
-                           'appearance only, phi initialised to I'),
-    # Other mergers at STTM's GFLOPs (within 3%): their ratio is lower
-    # because STTM's encoder and fusion layer cost FLOPs that theirs do not
-    # (docs/mergers.md; the table prints the GFLOPs of each).
-    'tome': (VIT, _merger('ToMe', ratio=0.36), 'ToMe, equal GFLOPs'),
-    'evit': (VIT, _merger('EViT', ratio=0.42), 'EViT, equal GFLOPs'),
-    'random-drop': (VIT, _merger('RandomDrop', ratio=0.36),
-                    'random token drop, equal GFLOPs'),
-    'uniform-pool': (VIT, _merger('UniformPool', ratio=0.36),
-                     'uniform spatial pooling, equal GFLOPs'),
+CONFIG_DIR = osp.join('configs', 'synthetic', 'study')
+REGIMES = ('finetune', 'ots', 'scratch')
+TITLES = {
+    'finetune': '(b) Pre-trained backbone, merger inserted, fine-tuned',
+    'ots': '(c) Off the shelf: merger inserted into the fine-tuned '
+    'baseline, no training',
+    'scratch': '(d) From scratch',
 }
 
-# Off the shelf: no training; the merger is put into the trained weights of
-# another variant and tested (the merger's own weights keep their init).
-# name -> (variant whose last checkpoint is loaded, overrides, note)
-OFF_THE_SHELF = {
-    'ots-sttm-identity': ('vit', _sttm(fuse_init='identity'),
-                          'STTM (identity fusion) in the trained ViT'),
-    'ots-sttm-random': ('vit', _sttm(),
-                        'STTM (paper fusion init) in the trained ViT'),
-    'ots-tome': ('vit', _merger('ToMe', ratio=0.5),
-                 'ToMe (same token counts) in the trained ViT'),
-    'ots-tome-equal': ('vit', _merger('ToMe', ratio=0.36),
-                       'ToMe (equal GFLOPs) in the trained ViT'),
-}
+
+@dataclass
+class Variant:
+    """One config of the study."""
+    regime: str
+    name: str
+    config: str
+    note: str
+    curve: str
+    source: Optional[str] = None
+    gflops: float = 0.0
+    params_m: float = 0.0
+    results: Dict[int, Dict[str, float]] = field(default_factory=dict)
+
+
+def load_variants(regimes: Sequence[str],
+                  names: Optional[Sequence[str]] = None) -> List[Variant]:
+    """The study configs of ``regimes`` (all, or those in ``names``)."""
+    from mmengine.config import Config
+    variants = []
+    for regime in regimes:
+        paths = sorted(glob.glob(osp.join(ROOT, CONFIG_DIR, regime, '*.py')))
+        for path in paths:
+            study = Config.fromfile(path).get('study')
+            if study is None:
+                raise ValueError(f'{path}: a study config needs a `study` '
+                                 'dict (name, note, curve)')
+            name = study['name']
+            if names and name not in names and \
+                    f'{regime}/{name}' not in names:
+                continue
+            variants.append(
+                Variant(regime, name, osp.relpath(path, ROOT),
+                        study.get('note', ''), study.get('curve', name),
+                        study.get('source')))
+    if names:
+        known = {v.name for v in variants} | \
+            {f'{v.regime}/{v.name}' for v in variants}
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise ValueError(f'--variants: unknown {unknown}')
+    return variants
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--variants', nargs='+', default=list(VARIANTS)[:12],
-                        choices=[*VARIANTS, *OFF_THE_SHELF],
-                        help='trained variants, and off-the-shelf ones '
-                        '(ots-*: the trained weights of another variant, '
-                        'tested with a merger put in)')
-    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1])
-    parser.add_argument('--epochs', type=int, default=None,
-                        help='override the base configs\' epochs')
-    parser.add_argument('--data', default='data/synthetic_motion_study',
-                        help='dataset folder (generated when missing)')
-    parser.add_argument('--train-per-class', type=int, default=80)
-    parser.add_argument('--val-per-class', type=int, default=20)
+    parser.add_argument('--regimes', nargs='+', default=list(REGIMES),
+                        choices=REGIMES)
+    parser.add_argument('--variants', nargs='+', default=None,
+                        help='only these variants (study.name, or '
+                        'regime/name); default: all of the regimes')
+    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    parser.add_argument('--data-root', default='data/study',
+                        help='motion/ and shape/ datasets (generated when '
+                        'missing)')
     parser.add_argument('--work-dir', default='work_dirs/study')
     parser.add_argument('--out', default='docs/results/study')
     parser.add_argument('--name', default='study',
                         help='file stem of the table, CSV and plot')
-    parser.add_argument('--title',
-                        default='Ablation study on the synthetic motion '
-                        'dataset')
+    parser.add_argument('--title', default='Ablation study on the synthetic '
+                        'motion dataset')
     parser.add_argument('--jobs', type=int, default=1,
                         help='runs at a time, each with cores / jobs threads '
                         '(small models use cores better this way)')
@@ -124,6 +123,48 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--smoke', action='store_true',
                         help='seconds-long run: tiny data, 1 epoch')
     return parser.parse_args(argv)
+
+
+# -- datasets ---------------------------------------------------------------
+
+
+def make_datasets(data_root: str, smoke: bool) -> Dict[str, str]:
+    """Generate the study's motion and shape datasets when missing."""
+    from mmaction_sttm.datasets.synthetic import (SHAPE_CLASSES,
+                                                  SyntheticSpec,
+                                                  make_synthetic_dataset)
+    common = dict(resolution=32, num_frames=24, num_distractors=2)
+    if smoke:
+        specs = dict(
+            motion=SyntheticSpec(num_classes=10, train_per_class=1,
+                                 val_per_class=1, **common),
+            shape=SyntheticSpec(num_classes=len(SHAPE_CLASSES),
+                                train_per_class=1, val_per_class=1,
+                                task='shape', **common))
+    else:
+        specs = dict(
+            motion=SyntheticSpec(num_classes=10, train_per_class=160,
+                                 val_per_class=20, **common),
+            shape=SyntheticSpec(num_classes=len(SHAPE_CLASSES),
+                                train_per_class=120, val_per_class=20,
+                                task='shape', **common))
+    roots = {}
+    for task, spec in specs.items():
+        root = osp.abspath(osp.join(data_root, task))
+        if not osp.exists(osp.join(root, 'val_list_videos.txt')):
+            make_synthetic_dataset(root, spec)
+        # As many training videos as validation ones, for train accuracy.
+        with open(osp.join(root, 'val_list_videos.txt')) as f:
+            count = sum(1 for line in f if line.strip())
+        with open(osp.join(root, 'train_list_videos.txt')) as f:
+            lines = [line for line in f if line.strip()][:count]
+        with open(osp.join(root, 'train_subset_list_videos.txt'), 'w') as f:
+            f.writelines(lines)
+        roots[task] = root
+    return roots
+
+
+# -- running the tools -----------------------------------------------------
 
 
 def _run(cmd: List[str], log: str, threads: Optional[int] = None) -> None:
@@ -141,56 +182,19 @@ def _run(cmd: List[str], log: str, threads: Optional[int] = None) -> None:
         raise RuntimeError(f'{" ".join(cmd)} failed ({log}):\n{tail}')
 
 
-def _options(overrides: Dict, data: str, epochs: Optional[int]) -> List[str]:
-    opts = dict(overrides)
-    for split, ann in (('train', 'train'), ('val', 'val'), ('test', 'val')):
+def _data_options(root: str, test_list: str = 'val') -> Dict[str, str]:
+    opts = {}
+    for split, ann in (('train', 'train'), ('val', 'val'),
+                       ('test', test_list)):
         opts[f'{split}_dataloader.dataset.ann_file'] = osp.join(
-            data, f'{ann}_list_videos.txt')
+            root, f'{ann}_list_videos.txt')
         opts[f'{split}_dataloader.dataset.data_prefix.video'] = osp.join(
-            data, 'videos')
-    if epochs is not None:
-        opts['train_cfg.max_epochs'] = epochs
-    args = ['--cfg-options']
-    for key, value in _flatten(opts).items():
-        args.append(f'{key}={_literal(value)}')
-    return args
+            root, 'videos')
+    return opts
 
 
-def _flatten(opts: Dict, prefix: str = '') -> Dict:
-    """Dotted keys for ``--cfg-options`` (it takes no dict literals)."""
-    flat = {}
-    for key, value in opts.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f'{prefix}{key}.'))
-        else:
-            flat[f'{prefix}{key}'] = value
-    return flat
-
-
-def _literal(value) -> str:
-    """A value as MMEngine's ``DictAction`` parses it back."""
-    if isinstance(value, (list, tuple)):
-        inner = ','.join(_literal(v) for v in value)
-        return f'({inner},)' if len(value) == 1 else f'({inner})'
-    return str(value)
-
-
-def _gflops(config: str, overrides: Dict) -> Dict[str, float]:
-    from mmengine.config import Config
-    from mmengine.logging import MMLogger
-    from mmengine.registry import init_default_scope
-    init_default_scope('mmaction')
-    if not MMLogger.check_instance_created('mmengine'):
-        MMLogger.get_instance('mmengine', log_level='WARNING')
-    import mmaction_sttm  # noqa: F401
-    from mmaction_sttm.analysis import complexity
-    from mmaction_sttm.registry import MODELS
-    cfg = Config.fromfile(osp.join(ROOT, config))
-    cfg.merge_from_dict(overrides)
-    model = MODELS.build(cfg.model)
-    size = cfg.crop_size
-    result = complexity(model, (1, 3, 8, size, size))
-    return dict(gflops=result['flops'] / 1e9, params_m=result['params'] / 1e6)
+def _cli(opts: Dict[str, object]) -> List[str]:
+    return ['--cfg-options'] + [f'{k}={v}' for k, v in opts.items()]
 
 
 def _last_checkpoint(work_dir: str) -> str:
@@ -205,124 +209,277 @@ def _read_metrics(work_dir: str) -> Dict[str, float]:
                 top5=100 * metrics['acc/top5'])
 
 
-def run_study(args: argparse.Namespace) -> List[Dict]:
-    """Train and test every (variant, seed); return one row per variant."""
-    from mmaction_sttm.datasets.synthetic import (SyntheticSpec,
-                                                  make_synthetic_dataset)
-    data = osp.abspath(args.data)
-    if args.smoke:
-        spec = SyntheticSpec(num_classes=4, train_per_class=2,
-                             val_per_class=1, resolution=32, num_frames=24)
-    else:
-        spec = SyntheticSpec(num_classes=8,
-                             train_per_class=args.train_per_class,
-                             val_per_class=args.val_per_class,
-                             resolution=32, num_frames=24)
-    if not osp.exists(osp.join(data, 'val_list_videos.txt')):
-        make_synthetic_dataset(data, spec)
-    epochs = 1 if args.smoke else args.epochs
-    threads = max(1, (os.cpu_count() or 1) // args.jobs)
+def _commit() -> str:
+    """The checked-out commit (``+`` if the tree has changes)."""
+    def git(*cmd: str) -> str:
+        return subprocess.run(['git', *cmd], cwd=ROOT, capture_output=True,
+                              text=True).stdout.strip()
+    dirty = git('status', '--porcelain', '--untracked-files=no')
+    return (git('rev-parse', '--short', 'HEAD') or 'unknown') + \
+        ('+' if dirty else '')
 
-    def train_and_test(name: str, seed: int) -> Dict[str, float]:
-        wd = osp.abspath(osp.join(args.work_dir, name, f'seed{seed}'))
+
+def _last_val_metrics(work_dir: str) -> Dict[str, float]:
+    """The last validation metrics a training run logged (MMEngine's
+    ``vis_data/scalars.json`` of its newest timestamped folder)."""
+    logs = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
+                                     'scalars.json')))
+    last = None
+    with open(logs[-1]) as f:
+        for line in f:
+            record = json.loads(line)
+            if 'acc/top1' in record:
+                last = record
+    if last is None:
+        raise RuntimeError(f'{logs[-1]}: the run logged no validation')
+    return dict(top1=100 * last['acc/top1'], top5=100 * last['acc/top5'])
+
+
+class StudyRunner:
+    """Trains and tests the variants of one study.
+
+    A trained variant validates on the training subset at its last epoch
+    (its train accuracy, 1 centre crop) and is then tested on the
+    validation split with ``tools/test.py`` (1 clip x 3 crops); an
+    off-the-shelf one is tested on both.
+    """
+
+    def __init__(self, args: argparse.Namespace,
+                 data: Dict[str, str]) -> None:
+        self.args = args
+        self.data = data
+        self.threads = max(1, (os.cpu_count() or 1) // args.jobs)
+        self.epochs = {'train_cfg.max_epochs': 1} if args.smoke else {}
+        self.pretrained: Dict[int, str] = {}
+
+    def work_dir(self, regime: str, name: str, seed: int) -> str:
+        return osp.abspath(
+            osp.join(self.args.work_dir, regime, name, f'seed{seed}'))
+
+    def _train(self, config: str, wd: str, seed: int, data: str,
+               opts: Dict[str, object]) -> str:
+        """Train ``config`` (validating on the training subset); return
+        its last checkpoint."""
+        opts = dict(opts, **_data_options(data), **self.epochs)
+        for key in ('ann_file', 'data_prefix.video'):
+            opts[f'val_dataloader.dataset.{key}'] = \
+                opts[f'test_dataloader.dataset.{key}']
+        opts['val_dataloader.dataset.ann_file'] = osp.join(
+            data, 'train_subset_list_videos.txt')
+        _run([sys.executable, 'tools/train.py', config, '--work-dir', wd,
+              '--seed', str(seed), '--deterministic'] + _cli(opts),
+             osp.join(wd, 'train.log'), self.threads)
+        return _last_checkpoint(wd)
+
+    def pretrain(self, seed: int) -> str:
+        """Pre-train the backbone of ``seed`` on the shape task (once);
+        return its checkpoint."""
+        if seed not in self.pretrained:
+            config = glob.glob(
+                osp.join(ROOT, CONFIG_DIR, 'pretrain', '*.py'))[0]
+            wd = self.work_dir('pretrain', 'vit', seed)
+            os.makedirs(wd, exist_ok=True)
+            if self.args.resume and osp.exists(
+                    osp.join(wd, 'last_checkpoint')):
+                self.pretrained[seed] = _last_checkpoint(wd)
+            else:
+                self.pretrained[seed] = self._train(
+                    config, wd, seed, self.data['shape'], {})
+        return self.pretrained[seed]
+
+    def _test(self, config: str, ckpt: str, wd: str, test_list: str,
+              opts: Dict[str, object]) -> Dict[str, float]:
         os.makedirs(wd, exist_ok=True)
-        start = time.time()
-        if args.resume and osp.exists(osp.join(wd, 'test_metrics.json')):
-            return _read_metrics(wd)
-        if name in OFF_THE_SHELF:
-            source, overrides, _ = OFF_THE_SHELF[name]
-            config = VARIANTS[source][0]
-            opts = _options(overrides, data, epochs)
-            ckpt = _last_checkpoint(
-                osp.join(args.work_dir, source, f'seed{seed}'))
-        else:
-            config, overrides, _ = VARIANTS[name]
-            opts = _options(overrides, data, epochs)
-            _run([sys.executable, 'tools/train.py', config, '--work-dir', wd,
-                  '--seed', str(seed), '--deterministic'] + opts,
-                 osp.join(wd, 'train.log'), threads)
-            ckpt = _last_checkpoint(wd)
+        opts = dict(opts, **_data_options(self.data['motion'], test_list))
         _run([sys.executable, 'tools/test.py', config, ckpt, '--work-dir',
-              wd] + opts, osp.join(wd, 'test.log'), threads)
-        result = _read_metrics(wd)
-        print(f'{name} seed {seed}: top-1 {result["top1"]:.1f} '
-              f'({time.time() - start:.0f} s)', flush=True)
+              wd] + _cli(opts), osp.join(wd, 'test.log'), self.threads)
+        return _read_metrics(wd)
+
+    def run(self, variant: Variant, seed: int) -> Dict[str, float]:
+        wd = self.work_dir(variant.regime, variant.name, seed)
+        os.makedirs(wd, exist_ok=True)
+        done = osp.join(wd, 'study_result.json')
+        if self.args.resume and osp.exists(done):
+            with open(done) as f:
+                return json.load(f)
+        start = time.time()
+        opts: Dict[str, object] = {}
+        if variant.regime == 'ots':
+            ckpt = _last_checkpoint(
+                self.work_dir('finetune', variant.source, seed))
+            train = self._test(variant.config, ckpt,
+                               osp.join(wd, 'train_eval'), 'train_subset',
+                               opts)
+        else:
+            if variant.regime == 'finetune':
+                opts['model.backbone.init_cfg.checkpoint'] = \
+                    self.pretrain(seed)
+            ckpt = self._train(variant.config, wd, seed,
+                               self.data['motion'], opts)
+            train = _last_val_metrics(wd)
+        val = self._test(variant.config, ckpt, wd, 'val', opts)
+        result = dict(val_top1=val['top1'], val_top5=val['top5'],
+                      train_top1=train['top1'], train_top5=train['top5'],
+                      seconds=time.time() - start, commit=_commit())
+        with open(done, 'w') as f:
+            json.dump(result, f)
+        print(f'{variant.regime}/{variant.name} seed {seed}: val top-1 '
+              f'{result["val_top1"]:.1f}, train top-1 '
+              f'{result["train_top1"]:.1f} ({result["seconds"]:.0f} s)',
+              flush=True)
         return result
 
-    trained = [n for n in args.variants if n in VARIANTS]
-    # Off-the-shelf variants need their source's checkpoint: train missing
-    # sources first.
-    sources = [OFF_THE_SHELF[n][0] for n in args.variants
-               if n in OFF_THE_SHELF]
-    trained += [n for n in dict.fromkeys(sources) if n not in trained]
-    results = {}
-    for group in (trained, [n for n in args.variants if n in OFF_THE_SHELF]):
-        jobs = [(name, seed) for name in group for seed in args.seeds]
-        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-            results.update(zip(jobs, pool.map(lambda j: train_and_test(*j),
-                                              jobs)))
+
+def _complexity(variant: Variant) -> None:
+    """GFLOPs per view and params of a variant at its own clip shape."""
+    from mmengine.config import Config
+    from mmengine.logging import MMLogger
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmaction')
+    if not MMLogger.check_instance_created('mmengine'):
+        MMLogger.get_instance('mmengine', log_level='WARNING')
+    import mmaction_sttm  # noqa: F401
+    from mmaction_sttm.analysis import complexity
+    from mmaction_sttm.registry import MODELS
+    cfg = Config.fromfile(osp.join(ROOT, variant.config))
+    cfg.model.backbone.pop('init_cfg', None)
+    sample = [s for s in cfg.test_pipeline if s['type'] == 'SampleFrames'][0]
+    model = MODELS.build(cfg.model)
+    shape = (1, 3, sample['clip_len'], cfg.crop_size, cfg.crop_size)
+    result = complexity(model, shape)
+    variant.gflops = result['flops'] / 1e9
+    variant.params_m = result['params'] / 1e6
+
+
+def run_study(args: argparse.Namespace) -> List[Variant]:
+    """Train and test every (variant, seed)."""
+    variants = load_variants(args.regimes, args.variants)
+    if not variants:
+        raise ValueError('no study configs selected')
+    # Off-the-shelf variants test a fine-tuned source of the same seed.
+    finetuned = {v.name for v in variants if v.regime == 'finetune'}
+    for source in {v.source for v in variants if v.regime == 'ots'}:
+        if source not in finetuned:
+            variants += load_variants(['finetune'], [source])
+            finetuned.add(source)
+    data = make_datasets(args.data_root, args.smoke)
+    runner = StudyRunner(args, data)
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        if any(v.regime == 'finetune' for v in variants):
+            list(pool.map(runner.pretrain, args.seeds))
+        for stage in (('finetune', 'scratch'), ('ots', )):
+            jobs = [(v, s) for v in variants if v.regime in stage
+                    for s in args.seeds]
+            for (variant, seed), result in zip(
+                    jobs, pool.map(lambda job: runner.run(*job), jobs)):
+                variant.results[seed] = result
+    for variant in variants:
+        _complexity(variant)
+    return variants
+
+
+# -- results ---------------------------------------------------------------
+
+
+def _stats(values: List[float]) -> str:
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f'{statistics.mean(values):.1f} +- {std:.1f}'
+
+
+def summarise(variants: List[Variant]) -> List[Dict]:
+    """One row per variant: GFLOPs (and against its regime's baseline),
+    val and train top-1 (mean, std, per seed)."""
     rows = []
-    for name in args.variants:
-        if name in OFF_THE_SHELF:
-            source, overrides, note = OFF_THE_SHELF[name]
-            config = VARIANTS[source][0]
-        else:
-            config, overrides, note = VARIANTS[name]
-        cost = _gflops(config, overrides)
-        top1 = [results[(name, seed)]['top1'] for seed in args.seeds]
-        top5 = [results[(name, seed)]['top5'] for seed in args.seeds]
+    for v in sorted(variants, key=lambda v: v.curve != 'baseline'):
+        seeds = sorted(v.results)
+        val = [v.results[s]['val_top1'] for s in seeds]
+        train = [v.results[s]['train_top1'] for s in seeds]
         rows.append(dict(
-            variant=name, note=note, gflops=cost['gflops'],
-            params_m=cost['params_m'], seeds=len(top1),
-            top1_mean=statistics.mean(top1),
-            top1_std=statistics.stdev(top1) if len(top1) > 1 else 0.0,
-            top5_mean=statistics.mean(top5), top1_all=top1))
+            regime=v.regime, variant=v.name, curve=v.curve, note=v.note,
+            config=v.config, gflops=v.gflops, params_m=v.params_m,
+            seeds=len(seeds),
+            val_top1_mean=statistics.mean(val),
+            val_top1_std=statistics.stdev(val) if len(val) > 1 else 0.0,
+            train_top1_mean=statistics.mean(train),
+            train_top1_std=statistics.stdev(train) if len(train) > 1
+            else 0.0,
+            val_top1_per_seed=' '.join(f'{x:.1f}' for x in val),
+            commits=' '.join(sorted({v.results[s].get('commit', '?')
+                                     for s in seeds}))))
     return rows
 
 
 def write_results(rows: List[Dict], args: argparse.Namespace,
                   command: str) -> None:
-    """Write ``study.md``, ``study.csv`` and ``study.png`` to ``args.out``."""
+    """Write ``NAME.md``, ``NAME.csv`` and ``NAME.png`` to ``args.out``."""
     os.makedirs(args.out, exist_ok=True)
-    commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'],
-                            cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip() or 'unknown'
+    commit = _commit()
     lines = [
         f'# {args.title}', '',
-        f'Measured here with `{command}` at commit `{commit}`. '
-        f'Seeds: {args.seeds}. Top-1/top-5 on the validation split, '
-        '1 clip x 3 crops; GFLOPs per view at 1x3x8x32x32.', '',
-        '| variant | reproduces | GFLOPs | params (M) | top-1 (mean +- std) '
-        '| top-5 | top-1 per seed |',
-        '| --- | --- | ---: | ---: | ---: | ---: | --- |'
+        f'Measured here with `{command}`; table written at commit '
+        f'`{commit}`, each run at the commit in the CSV (`commits`). '
+        f'Seeds: {args.seeds}. Top-1 in %, mean +- std over seeds: val on '
+        'the validation split with 1 clip x 3 crops, train on as many '
+        'training videos with 1 centre crop. GFLOPs per view at each config\'s '
+        'clip shape (1x3xTx32x32).', ''
     ]
-    for r in rows:
-        seeds = ', '.join(f'{v:.1f}' for v in r['top1_all'])
-        lines.append(
-            f'| {r["variant"]} | {r["note"]} | {r["gflops"]:.4f} | '
-            f'{r["params_m"]:.3f} | {r["top1_mean"]:.1f} +- '
-            f'{r["top1_std"]:.1f} | {r["top5_mean"]:.1f} | {seeds} |')
+    for regime in REGIMES:
+        part = [r for r in rows if r['regime'] == regime]
+        if not part:
+            continue
+        base = next((r['gflops'] for r in part if r['curve'] == 'baseline'),
+                    None)
+        lines += [
+            f'## {TITLES[regime]}', '',
+            '| variant | what it is | GFLOPs | vs baseline | params (M) '
+            '| val top-1 | train top-1 | val per seed |',
+            '| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |'
+        ]
+        for r in part:
+            saving = (f'{100 * (r["gflops"] / base - 1):+.1f}%'
+                      if base else '')
+            lines.append(
+                f'| {r["variant"]} | {r["note"]} | {r["gflops"]:.5f} | '
+                f'{saving} | {r["params_m"]:.3f} | '
+                f'{r["val_top1_mean"]:.1f} +- {r["val_top1_std"]:.1f} | '
+                f'{r["train_top1_mean"]:.1f} +- {r["train_top1_std"]:.1f} | '
+                f'{r["val_top1_per_seed"]} |')
+        lines.append('')
+    lines.append(f'![val top-1 against GFLOPs]({args.name}.png)')
     with open(osp.join(args.out, f'{args.name}.md'), 'w') as f:
         f.write('\n'.join(lines) + '\n')
     with open(osp.join(args.out, f'{args.name}.csv'), 'w', newline='') as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
+    plot(rows, osp.join(args.out, f'{args.name}.png'))
+
+
+def plot(rows: List[Dict], path: str) -> None:
+    """Val top-1 against GFLOPs, one curve per merger, per regime."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for r in rows:
-        ax.errorbar(r['gflops'], r['top1_mean'], yerr=r['top1_std'],
-                    fmt='o', capsize=3)
-        ax.annotate(r['variant'], (r['gflops'], r['top1_mean']),
-                    textcoords='offset points', xytext=(4, 4), fontsize=7)
-    ax.set_xlabel('GFLOPs per view')
-    ax.set_ylabel('top-1 (%)')
-    ax.set_title('Synthetic motion dataset: top-1 against GFLOPs')
-    ax.grid(alpha=0.3)
+    regimes = [r for r in REGIMES if any(x['regime'] == r for x in rows)]
+    fig, axes = plt.subplots(1, len(regimes), figsize=(6 * len(regimes), 4.5),
+                             squeeze=False)
+    for ax, regime in zip(axes[0], regimes):
+        part = [r for r in rows if r['regime'] == regime]
+        for curve in dict.fromkeys(r['curve'] for r in part):
+            points = sorted((r for r in part if r['curve'] == curve),
+                            key=lambda r: r['gflops'])
+            style = 'k*' if curve == 'baseline' else 'o-'
+            ax.errorbar([p['gflops'] for p in points],
+                        [p['val_top1_mean'] for p in points],
+                        yerr=[p['val_top1_std'] for p in points],
+                        fmt=style, capsize=3, label=curve, markersize=6)
+        ax.set_title(TITLES[regime].split(':')[0], fontsize=9)
+        ax.set_xlabel('GFLOPs per view')
+        ax.set_ylabel('val top-1 (%)')
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(osp.join(args.out, f'{args.name}.png'), dpi=110)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
@@ -330,8 +487,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
     command = 'python tools/analysis/study.py ' + shlex.join(
         argv if argv is not None else sys.argv[1:])
-    rows = run_study(args)
-    write_results(rows, args, command.strip())
+    variants = run_study(args)
+    write_results(summarise(variants), args, command.strip())
     print(f'results written to {args.out}')
 
 

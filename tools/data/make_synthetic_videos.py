@@ -2,7 +2,8 @@
 
     python tools/data/make_synthetic_videos.py [OUT_DIR] [--num-classes 8]
         [--train-per-class 500] [--val-per-class 25] [--resolution 32]
-        [--num-frames 24] [--seed 0] [--force]
+        [--num-frames 24] [--seed 0] [--num-distractors 1]
+        [--task {motion,shape}] [--force]
 
 The defaults are what the configs in ``configs/synthetic/`` expect. Many
 short, small videos rather than few large ones: every video has its own
@@ -10,6 +11,9 @@ static background, and with a few dozen videos per class a transformer
 trained from scratch learns to recognise the backgrounds (memorising the
 training set) long before it learns the motion; with 500 per class it learns
 the motion within an epoch or two.
+
+``--task shape`` writes the frame-level pre-training set of the ablation
+study (still objects, 12 classes: the marked object's shape x quadrant).
 
 The spec is written to ``OUT_DIR/synthetic_spec.json`` once everything else
 is written; a later run with the same spec and the same generator code finds
@@ -37,7 +41,8 @@ SPLITS = ('train', 'val')
 
 # What configs/synthetic/ expects (the rest is SyntheticSpec's default).
 DEFAULT_SPEC = SyntheticSpec(
-    train_per_class=500, val_per_class=25, resolution=32, num_frames=24)
+    num_classes=10, train_per_class=500, val_per_class=25, resolution=32,
+    num_frames=24)
 
 
 def parse_args() -> argparse.Namespace:
@@ -78,6 +83,18 @@ def parse_args() -> argparse.Namespace:
         help='frames per video')
     parser.add_argument(
         '--seed', type=int, default=default.seed, help='dataset seed')
+    parser.add_argument(
+        '--num-distractors',
+        type=int,
+        default=default.num_distractors,
+        help='moving objects besides the marked one')
+    parser.add_argument(
+        '--task',
+        choices=synthetic.TASKS,
+        default=default.task,
+        help="'motion': the label is the marked object's motion; 'shape': "
+        'still objects, the label is its shape and quadrant (the '
+        'pre-training task; implies --num-classes 12)')
     parser.add_argument(
         '--force',
         action='store_true',
@@ -154,7 +171,11 @@ def main() -> None:
         val_per_class=args.val_per_class,
         resolution=args.resolution,
         num_frames=args.num_frames,
-        seed=args.seed)
+        seed=args.seed,
+        num_distractors=args.num_distractors,
+        task=args.task)
+    if args.task == 'shape':
+        spec.num_classes = len(synthetic.SHAPE_CLASSES)
     try:
         spec.validate()
     except ValueError as error:

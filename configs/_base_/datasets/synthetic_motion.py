@@ -11,7 +11,7 @@ data_root = 'data/synthetic_motion'
 ann_file_train = f'{data_root}/train_list_videos.txt'
 ann_file_val = f'{data_root}/val_list_videos.txt'
 ann_file_test = f'{data_root}/val_list_videos.txt'
-num_classes = 8
+num_classes = 10
 # Frames are resized to `scale` and cropped to `crop_size`: a few pixels of
 # random translation in training, three distinct crops at test time.
 scale = 36

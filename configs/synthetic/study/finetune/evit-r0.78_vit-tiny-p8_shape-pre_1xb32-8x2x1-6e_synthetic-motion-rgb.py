@@ -1,0 +1,14 @@
+# (b) EViT at the GFLOPs of STTM (orthogonal) at ratio 0.8.
+_base_ = ['../study_vit-tiny-p8_shape-pre_1xb32-8x2x1-6e_synthetic-motion-rgb.py']
+
+model = dict(
+    backbone=dict(
+        merger=dict(
+            type='EViT',
+            layers=(2, 3),
+            stages=('spatial', 'spatiotemporal'),
+            ratio=0.78)))
+study = dict(
+    name='evit-r0.78',
+    note='EViT, equal GFLOPs to STTM r0.8',
+    curve='EViT')

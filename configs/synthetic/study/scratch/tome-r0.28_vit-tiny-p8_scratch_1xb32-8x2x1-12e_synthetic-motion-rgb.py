@@ -1,0 +1,14 @@
+# (d) ToMe at the GFLOPs of STTM r0.7, from scratch.
+_base_ = ['../study_vit-tiny-p8_scratch_1xb32-8x2x1-12e_synthetic-motion-rgb.py']
+
+model = dict(
+    backbone=dict(
+        merger=dict(
+            type='ToMe',
+            layers=(1, 2, 3),
+            stages=('spatiotemporal', ) * 3,
+            ratio=0.28)))
+study = dict(
+    name='tome-r0.28',
+    note='ToMe, equal GFLOPs',
+    curve='ToMe')

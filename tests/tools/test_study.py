@@ -1,0 +1,93 @@
+"""tools/analysis/study.py: every study config is a valid, described
+variant; the peers really are at the GFLOPs of the STTM point they are
+compared with; and a seconds-long run goes pretrain -> fine-tune -> off the
+shelf through the real tools and writes the table, CSV and plot."""
+import csv
+import importlib.util
+import json
+import os.path as osp
+
+import pytest
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+@pytest.fixture(scope='module')
+def study():
+    path = osp.join(ROOT, 'tools', 'analysis', 'study.py')
+    spec = importlib.util.spec_from_file_location('tool_study', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_config_is_a_described_variant(study):
+    variants = study.load_variants(study.REGIMES)
+    names = [(v.regime, v.name) for v in variants]
+    assert len(names) == len(set(names))
+    for regime in study.REGIMES:
+        assert ('baseline' in
+                [v.curve for v in variants if v.regime == regime]), regime
+    finetuned = {v.name for v in variants if v.regime == 'finetune'}
+    for v in variants:
+        assert v.note, v.config
+        if v.regime == 'ots':
+            assert v.source in finetuned, v.config
+    with pytest.raises(ValueError, match='unknown'):
+        study.load_variants(['finetune'], ['no-such-variant'])
+
+
+def _gflops(study, regime, name):
+    variant = study.load_variants([regime], [name])[0]
+    study._complexity(variant)
+    return variant.gflops
+
+
+@pytest.mark.parametrize('peer,at', [('tome-r0.28', 'sttm-orthogonal-r0.7'),
+                                     ('evit-r0.64', 'sttm-orthogonal-r0.7'),
+                                     ('random-drop-r0.56',
+                                      'sttm-orthogonal-r0.7'),
+                                     ('tome-r0.18', 'sttm-orthogonal-r0.5'),
+                                     ('uniform-pool-r0.68',
+                                      'sttm-orthogonal-r0.8')])
+def test_peers_are_at_equal_gflops(study, peer, at):
+    """The comparison is at equal GFLOPs: within 3% of the STTM point."""
+    assert _gflops(study, 'finetune', peer) == pytest.approx(
+        _gflops(study, 'finetune', at), rel=0.03)
+
+
+def test_more_frames_cost_the_baseline(study):
+    """(e): STTM on 10 frames costs what the 8-frame baseline costs."""
+    assert _gflops(study, 'finetune', 'sttm-orthogonal-r0.5-10f') == \
+        pytest.approx(_gflops(study, 'finetune', 'vit'), rel=0.03)
+
+
+def test_smoke_pretrain_finetune_off_the_shelf(study, tmp_path):
+    out = tmp_path / 'out'
+    work = tmp_path / 'work'
+    study.main([
+        '--smoke', '--regimes', 'finetune', 'ots', '--variants',
+        'sttm-orthogonal-r0.7', '--seeds', '0', '--data-root',
+        str(tmp_path / 'data'), '--work-dir', str(work), '--out', str(out),
+        '--name', 'smoke', '--jobs', '2'
+    ])
+    table = (out / 'smoke.md').read_text()
+    assert '| sttm-orthogonal-r0.7 |' in table
+    # The off-the-shelf variant needs the fine-tuned baseline: trained too.
+    assert '| vit |' in table
+    assert (out / 'smoke.png').stat().st_size > 1000
+    with open(out / 'smoke.csv') as f:
+        rows = list(csv.DictReader(f))
+    assert {(r['regime'], r['variant']) for r in rows} == {
+        ('finetune', 'sttm-orthogonal-r0.7'), ('finetune', 'vit'),
+        ('ots', 'sttm-orthogonal-r0.7')
+    }
+    # Pre-trained once, fine-tuned from it; off the shelf is not trained.
+    assert len(list((work / 'pretrain' / 'vit' / 'seed0').glob(
+        '*/vis_data'))) == 1
+    assert (work / 'finetune' / 'vit' / 'seed0' / 'train.log').exists()
+    ots = work / 'ots' / 'sttm-orthogonal-r0.7' / 'seed0'
+    assert not (ots / 'train.log').exists()
+    result = json.loads((ots / 'study_result.json').read_text())
+    assert 0 <= result['val_top1'] <= 100
+    assert 0 <= result['train_top1'] <= 100
