@@ -25,7 +25,8 @@ __all__ = [
 
 #: Kinds of :class:`VideoProblem`, in the order the checks run.
 PROBLEM_KINDS = ('missing', 'empty', 'unreadable', 'too-short',
-                 'decode-error', 'inconsistent-size', 'wrong-size')
+                 'decode-error', 'inconsistent-size', 'wrong-size',
+                 'timeout')
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from mmengine.runner import Runner
 from mmaction.registry import DATASETS, HOOKS
 from mmaction_sttm.datasets import (BadVideoError, RobustVideoDataset,
                                     SyntheticSpec, make_synthetic_dataset)
-from mmaction_sttm.datasets.bad_videos import BAD_KINDS, corrupt_videos
+from bad_videos import BAD_KINDS, corrupt_videos
 
 # 16 training videos of 32 px, 16 frames; the first 6 are broken, one way
 # each, so the good ones stay a clear majority (a replacement is drawn at

@@ -9,7 +9,7 @@ import pytest
 
 from mmaction_sttm.datasets import (SyntheticSpec, make_synthetic_dataset,
                                     probe_video)
-from mmaction_sttm.datasets.bad_videos import BAD_KINDS, corrupt_videos
+from bad_videos import BAD_KINDS, corrupt_videos
 from mmaction_sttm.datasets.synthetic import render_video, write_video
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
