@@ -185,8 +185,12 @@ class DecoderChain:
         names = [e[0] for e in entries]
         if len(set(names)) != len(names):
             raise ValueError(f'decoders: names repeat in {names}')
-        init_types = {e[1]['type'] for e in entries}
-        decode_types = {e[2]['type'] for e in entries}
+        # The built-in decoders too, so that a pipeline decoding with one
+        # that the chain leaves out is found and named.
+        init_types = {e[1]['type'] for e in entries} | {
+            b[0] for b in BUILTIN_DECODERS.values()}
+        decode_types = {e[2]['type'] for e in entries} | {
+            b[1] for b in BUILTIN_DECODERS.values()}
         types = [_type_name(t) for t in transforms]
         self.init_pos = next(
             (i for i, t in enumerate(types) if t in init_types), None)

@@ -236,7 +236,7 @@ class RobustVideoDataset(VideoDataset):
         #: directory. None: the log only.
         self.bad_sample_file: Optional[str] = None
         self._bad_samples = _SharedCounter()
-        self.decoder_spec = None if decoders is None else list(decoders)
+        self.decoder_spec = decoders
         self.decode_timeout = decode_timeout
         self.strict_scoring = strict_scoring
         self._chain: Optional[DecoderChain] = None
