@@ -216,8 +216,8 @@ class RobustVideoDataset(VideoDataset):
             raise ValueError('decode_timeout must be a positive number of '
                              f'seconds or None, got {decode_timeout!r}')
         if not isinstance(strict_scoring, bool):
-            raise ValueError(
-                f'strict_scoring must be True or False, got {strict_scoring!r}')
+            raise ValueError('strict_scoring must be True or False, got '
+                             f'{strict_scoring!r}')
         # Set before the base class's __init__, which loads and filters the
         # annotation list (filter_data below reads these).
         self.on_bad_sample = on_bad_sample

@@ -9,8 +9,9 @@ import pytest
 
 from mmaction_sttm.datasets import (SyntheticSpec, make_synthetic_dataset,
                                     probe_video)
-from bad_videos import BAD_KINDS, corrupt_videos, write_decord_unreadable
-from mmaction_sttm.datasets.synthetic import render_video, write_video
+from bad_videos import (BAD_KINDS, corrupt_videos, write_decord_unreadable,
+                        write_video)
+from mmaction_sttm.datasets.synthetic import render_video
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(REPO, 'tools', 'data', 'check_videos.py')
@@ -164,7 +165,8 @@ def test_reports_which_decoders_read_each_file(tool, tmp_path, capsys):
     names = write_decord_unreadable(str(video_dir), 2, num_frames=8)
     (video_dir / 'text.mp4').write_text('not a video\n')
     write_video(str(video_dir / 'good.mp4'),
-                render_video(0, np.random.default_rng(0), 32, 8), 12)
+                np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3),
+                                                  dtype=np.uint8))
     ann = tmp_path / 'list.txt'
     ann.write_text(''.join(f'{n} 0\n'
                            for n in names + ['text.mp4', 'good.mp4']))
