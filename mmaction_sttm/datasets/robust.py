@@ -406,7 +406,8 @@ class RobustVideoDataset(VideoDataset):
             if results is None:
                 return None
             transforms = transforms[chain.decode_pos + 1:]
-        results = self._run(transforms, results, filename, label)
+        results = self._run(transforms, results, filename, label,
+                            decoded=bool(chain))
         if results is None:
             return None
         if self.input_shape is not None:
@@ -419,9 +420,15 @@ class RobustVideoDataset(VideoDataset):
                     f'expected input_shape={self.input_shape}')
         return results
 
-    def _run(self, transforms: Sequence[Callable], results: Optional[dict],
-             filename: Any, label: Any) -> Optional[dict]:
-        """Apply ``transforms`` in turn, naming the one that fails."""
+    def _run(self,
+             transforms: Sequence[Callable],
+             results: Optional[dict],
+             filename: Any,
+             label: Any,
+             decoded: bool = False) -> Optional[dict]:
+        """Apply ``transforms`` in turn, naming the one that fails, and
+        check the frames right after they are decoded (unless ``decoded``
+        says the chain has checked them)."""
         for transform in transforms:
             try:
                 results = transform(results)
@@ -435,14 +442,11 @@ class RobustVideoDataset(VideoDataset):
                 return None
             if 'total_frames' in results and 'imgs' not in results:
                 self._check_total(results, filename, label)
-            if results.get('imgs') is not None and not results.get(
-                    '_robust_checked'):
-                results['_robust_checked'] = True
+            if results.get('imgs') is not None and not decoded:
+                decoded = True
                 problem = self._decoded_problem(results)
                 if problem is not None:
                     raise self._error(filename, label, problem)
-        if isinstance(results, dict):
-            results.pop('_robust_checked', None)
         return results
 
     def _plain_reason(self, filename: Any, reason: str) -> str:
@@ -524,7 +528,6 @@ class RobustVideoDataset(VideoDataset):
             if problem is not None:
                 failures.append(f'{decoder.name}: {problem}')
                 continue
-            decoded['_robust_checked'] = True
             decoded['decoder'] = decoder.name
             self._served[decoder.name].add(1)
             return decoded
