@@ -63,6 +63,12 @@ def parse_args() -> argparse.Namespace:
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
         help='job launcher')
+    parser.add_argument(
+        '--strict-scoring',
+        action='store_true',
+        help='fail, listing the files, if any test video cannot be scored '
+        '(sets test_dataloader.dataset.strict_scoring=True of a '
+        'RobustVideoDataset) instead of scoring the others')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
     if 'LOCAL_RANK' not in os.environ:
@@ -104,6 +110,8 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    if getattr(args, 'strict_scoring', False):
+        set_strict_scoring(cfg)
 
     # work_dir is determined in this priority: CLI > segment in file > filename
     if args.work_dir is not None:
@@ -117,6 +125,24 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
             f'checkpoint {args.checkpoint} does not exist')
     cfg.load_from = args.checkpoint
     return cfg
+
+
+def set_strict_scoring(cfg: Config) -> None:
+    """Make every unscored test video an error (``--strict-scoring``).
+
+    Args:
+        cfg (Config): The config; its test dataset (or the dataset inside a
+            dataset wrapper) must be a ``RobustVideoDataset``.
+    """
+    dataset = cfg.test_dataloader.dataset
+    while dataset.get('type') != 'RobustVideoDataset' and isinstance(
+            dataset.get('dataset'), dict):
+        dataset = dataset.dataset
+    if dataset.get('type') != 'RobustVideoDataset':
+        raise ValueError('--strict-scoring needs test_dataloader.dataset of '
+                         f"type 'RobustVideoDataset', got "
+                         f"{dataset.get('type')!r}")
+    dataset.strict_scoring = True
 
 
 def report_metrics(metrics: Dict[str, float], work_dir: str) -> str:

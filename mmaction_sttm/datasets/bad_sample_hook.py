@@ -1,6 +1,7 @@
 """Reports what :class:`~mmaction_sttm.datasets.RobustVideoDataset` did
-with bad videos: replacements per training epoch, and how many videos each
-validation / test epoch scored out of how many."""
+with bad videos: replacements per training epoch, how many videos each
+validation / test epoch scored out of how many, and per epoch which decoder
+of the fallback chain served how many samples."""
 import os.path as osp
 from typing import Dict, List, Optional
 
@@ -10,6 +11,8 @@ from mmengine.hooks import Hook
 
 from mmaction.registry import HOOKS
 from .robust import RobustVideoDataset
+
+DecoderCounts = Dict[str, int]
 
 __all__ = ['BadSampleHook']
 
@@ -40,6 +43,10 @@ class BadSampleHook(Hook):
     - After each validation / test epoch: ``scored: N of M videos`` joins the
       metrics line (MMEngine's ``LoggerHook`` prints it), where ``M - N``
       videos were excluded by the load-time check.
+    - After each epoch (training, validation, test): how many samples each
+      decoder of the fallback chain served, summed over ranks and
+      dataloader workers, e.g. ``decoders: decord 10, pyav 6 (fallback
+      37.5%)``.
 
     Harmless without a :class:`RobustVideoDataset` (it then does nothing),
     so it can sit in a default runtime config.
@@ -67,6 +74,7 @@ class BadSampleHook(Hook):
         self.max_bad_fraction = max_bad_fraction
         self.max_listed = max_listed
         self._epoch_start = 0
+        self._decoders_start: Dict[str, DecoderCounts] = {}
         self._file_offset = 0
         self._record_file: Optional[str] = None
 
@@ -91,8 +99,56 @@ class BadSampleHook(Hook):
         for dataset in datasets:
             dataset.bad_sample_file = self._record_file
 
+    # ------------------------------------------------------------------
+    # Decoders: samples served per decoder and epoch
+
+    @staticmethod
+    def _decoder_counts(datasets: List[RobustVideoDataset]) -> DecoderCounts:
+        counts: DecoderCounts = {}
+        for dataset in datasets:
+            for name, count in dataset.decoder_counts.items():
+                counts[name] = counts.get(name, 0) + count
+        return counts
+
+    def _start_decoders(self, mode: str, dataloader) -> None:
+        self._decoders_start[mode] = self._decoder_counts(
+            find_robust_datasets(dataloader.dataset))
+
+    def _report_decoders(self, runner, mode: str, dataloader) -> None:
+        """Log the samples each decoder served since ``_start_decoders``."""
+        counts = self._decoder_counts(find_robust_datasets(dataloader.dataset))
+        if not counts:
+            return
+        start = self._decoders_start.get(mode, {})
+        names = sorted(counts)
+        # Every rank counts its own workers' samples; sum over ranks.
+        served = torch.tensor([counts[n] - start.get(n, 0) for n in names],
+                              dtype=torch.int64)
+        all_reduce(served)
+        served = dict(zip(names, served.tolist()))
+        # In chain order (the order the dataset tries them).
+        order = [n for d in find_robust_datasets(dataloader.dataset)
+                 for n in d.decoder_chain.names]
+        order = list(dict.fromkeys(order))
+        total = sum(served.values())
+        first = order[0]
+        share = 100.0 * (total - served[first]) / total if total else 0.0
+        listed = ', '.join(f'{n} {served[n]}' for n in order)
+        when = f'Epoch {runner.epoch + 1}' if mode == 'train' else mode
+        runner.logger.info(f'{when}: samples served per decoder: {listed} '
+                           f'(fallback share {share:.1f}%).')
+
+    def before_val_epoch(self, runner) -> None:
+        """Remember the decoder counts at the start of validation."""
+        self._start_decoders('val', runner.val_dataloader)
+
+    def before_test_epoch(self, runner) -> None:
+        """Remember the decoder counts at the start of testing."""
+        self._start_decoders('test', runner.test_dataloader)
+
     def before_train_epoch(self, runner) -> None:
         """Remember the counts at the start of the epoch."""
+        self._start_decoders('train', runner.train_dataloader)
         self._epoch_start = sum(
             d.num_bad_samples for d in self._train_datasets(runner))
         if self._record_file and osp.isfile(self._record_file):
@@ -123,6 +179,7 @@ class BadSampleHook(Hook):
             message += (f' Files{where}: {listed}; all replacements are '
                         f'listed in {self._record_file}.')
         runner.logger.info(message)
+        self._report_decoders(runner, 'train', runner.train_dataloader)
         if (self.max_bad_fraction is not None and size
                 and total > self.max_bad_fraction * size):
             raise RuntimeError(
@@ -173,9 +230,11 @@ class BadSampleHook(Hook):
                         metrics: Optional[Dict[str, float]] = None) -> None:
         """Add ``scored: N of M videos`` to the validation metrics line."""
         self._report_scored(runner, 'val', runner.val_dataloader)
+        self._report_decoders(runner, 'val', runner.val_dataloader)
 
     def after_test_epoch(self,
                          runner,
                          metrics: Optional[Dict[str, float]] = None) -> None:
         """Add ``scored: N of M videos`` to the test metrics line."""
         self._report_scored(runner, 'test', runner.test_dataloader)
+        self._report_decoders(runner, 'test', runner.test_dataloader)

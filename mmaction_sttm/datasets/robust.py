@@ -22,19 +22,27 @@ Besides exceptions, a sample counts as bad when its video has fewer than
 ``min_frames`` frames, when its decoded frames differ in size from each other
 (or from ``frame_size``), or when the packed ``inputs`` tensor differs from
 ``input_shape`` (which would otherwise break batch collation).
+
+A video is bad only when every decoder of the fallback chain (``decoders``:
+decord, then PyAV, then OpenCV) fails on it, and each decoder gets at most
+``decode_timeout`` seconds per video; see :mod:`.decoders`.
 """
 import logging
 import multiprocessing
-import os.path as osp
+import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
+import numpy as np
 from mmaction.datasets import VideoDataset
 from mmengine.logging import print_log
 
 from mmaction_sttm.registry import DATASETS
+from .decoders import (DecodeTimeout, Decoder, DecoderChain, DecoderSpec,
+                       call_with_timeout, num_abandoned_decodes,
+                       probe_with_decoder, with_extension)
 from .video_probe import (VideoProblem, check_frame_sizes, file_problem,
-                          probe_video, quiet_stderr, short_error)
+                          quiet_stderr, short_error)
 
 __all__ = ['BadVideoError', 'RobustVideoDataset']
 
@@ -149,6 +157,25 @@ class RobustVideoDataset(VideoDataset):
             samples in a row are replaced before giving up with an error (so
             that a broken pipeline or data root fails fast instead of
             replacing every sample). Defaults to 10.
+        decoders (Sequence, optional): The decoder fallback chain: a sample
+            that one decoder cannot read (an exception, or frames of the
+            wrong count or size) is decoded again, with the same frame
+            indices, by the next one. Names (``'decord'``, ``'pyav'``,
+            ``'opencv'``, MMAction2's ``DecordInit/DecordDecode``,
+            ``PyAVInit/PyAVDecode``, ``OpenCVInit/OpenCVDecode``) or
+            ``dict(name=..., init=dict(type=...), decode=dict(type=...))``.
+            The pipeline's own decoder must be one of them. None: decord,
+            PyAV, OpenCV, those installed. ``['decord']``: no fallback.
+            Defaults to None.
+        decode_timeout (float, optional): Seconds each decoder gets to open
+            and decode one video; a decoder that takes longer counts as
+            failed on it (and the next one is tried). None: no limit.
+            Defaults to None.
+        strict_scoring (bool): Test mode: check every video when the
+            annotation list is loaded (``test_precheck``, ``'open'`` if
+            None) and raise a :class:`BadVideoError` listing all the videos
+            that cannot be scored, instead of scoring the others. Defaults
+            to False.
         **kwargs: Arguments of ``VideoDataset``.
     """
 
@@ -162,6 +189,9 @@ class RobustVideoDataset(VideoDataset):
                  test_precheck: Optional[str] = 'open',
                  precheck_workers: int = 8,
                  max_refetch: int = 10,
+                 decoders: Optional[Sequence[DecoderSpec]] = None,
+                 decode_timeout: Optional[float] = None,
+                 strict_scoring: bool = False,
                  **kwargs) -> None:
         if on_bad_sample not in ON_BAD_SAMPLE:
             raise ValueError(f'on_bad_sample must be one of {ON_BAD_SAMPLE}, '
@@ -179,6 +209,15 @@ class RobustVideoDataset(VideoDataset):
         if not isinstance(max_refetch, int) or max_refetch < 0:
             raise ValueError(
                 f'max_refetch must be an int >= 0, got {max_refetch!r}')
+        if decode_timeout is not None and (
+                isinstance(decode_timeout, bool)
+                or not isinstance(decode_timeout, (int, float))
+                or not decode_timeout > 0):
+            raise ValueError('decode_timeout must be a positive number of '
+                             f'seconds or None, got {decode_timeout!r}')
+        if not isinstance(strict_scoring, bool):
+            raise ValueError('strict_scoring must be True or False, got '
+                             f'{strict_scoring!r}')
         # Set before the base class's __init__, which loads and filters the
         # annotation list (filter_data below reads these).
         self.on_bad_sample = on_bad_sample
@@ -197,8 +236,38 @@ class RobustVideoDataset(VideoDataset):
         #: directory. None: the log only.
         self.bad_sample_file: Optional[str] = None
         self._bad_samples = _SharedCounter()
+        self.decoder_spec = decoders
+        self.decode_timeout = decode_timeout
+        self.strict_scoring = strict_scoring
+        self._chain: Optional[DecoderChain] = None
+        #: Samples each decoder served (name: count over all processes).
+        self._served: Dict[str, _SharedCounter] = {}
         super().__init__(
             ann_file, pipeline=pipeline, max_refetch=max_refetch, **kwargs)
+        # Built by filter_data already unless lazy_init; invalid chains fail
+        # here, when the dataset is built.
+        self.decoder_chain
+
+    @property
+    def decoder_chain(self) -> DecoderChain:
+        """The decoders tried on each video, in order (empty for a pipeline
+        without a video decoder)."""
+        if self._chain is None:
+            self._chain = DecoderChain(self.decoder_spec,
+                                       self.pipeline.transforms)
+            # Created here, in the main process, before any dataloader
+            # worker starts (see _SharedCounter).
+            self._served = {
+                name: _SharedCounter()
+                for name in self._chain.names
+            }
+        return self._chain
+
+    @property
+    def decoder_counts(self) -> Dict[str, int]:
+        """Samples served by each decoder so far, over all dataloader
+        workers (training and test alike)."""
+        return {name: c.value for name, c in self._served.items()}
 
     # ------------------------------------------------------------------
     # Counting (read by BadSampleHook in the main process)
@@ -228,10 +297,19 @@ class RobustVideoDataset(VideoDataset):
         data_list = super().filter_data()
         self.num_listed = len(data_list)
         self.excluded = []
-        if not (self.test_mode and self.on_bad_sample == 'replace'
-                and self.test_precheck):
+        if not (self.test_mode and (self.strict_scoring or (
+                self.on_bad_sample == 'replace' and self.test_precheck))):
             return data_list
         problems = self._precheck([info['filename'] for info in data_list])
+        if self.strict_scoring and any(problems):
+            bad = [(info['filename'], problem)
+                   for info, problem in zip(data_list, problems) if problem]
+            listed = '\n'.join(f'  {name}: {problem}' for name, problem in bad)
+            raise BadVideoError(
+                f'strict_scoring: {len(bad)} of {self.num_listed} videos of '
+                f'{self.ann_file} cannot be scored:\n{listed}\nFix or '
+                'remove them, or turn strict_scoring off to score the '
+                'others.')
         kept = []
         for info, problem in zip(data_list, problems):
             if problem is None:
@@ -260,13 +338,29 @@ class RobustVideoDataset(VideoDataset):
         return kept
 
     def _precheck(self, filenames: List[str]) -> List[Optional[VideoProblem]]:
-        num_decode = 3 if self.test_precheck == 'decode' else (
-            1 if self.frame_size is not None else 0)
+        num_decode = 3 if self.test_precheck == 'decode' else 0
+        decoders = self.decoder_chain.decoders
 
         def check(filename: str) -> Optional[VideoProblem]:
-            return probe_video(
-                _with_extension(filename), self.min_frames, self.frame_size,
-                num_decode)
+            # Usable if one decoder of the chain reads it; otherwise the
+            # first decoder's problem, with the others' details.
+            problem = file_problem(with_extension(filename))
+            if problem is not None or not decoders:
+                return problem
+            problems = []
+            for decoder in decoders:
+                problem = probe_with_decoder(decoder, filename,
+                                             self.min_frames,
+                                             self.frame_size, num_decode,
+                                             self.decode_timeout)
+                if problem is None:
+                    return None
+                problems.append(problem)
+            if len(problems) == 1:
+                return problems[0]
+            return VideoProblem(
+                problems[0].kind, 'no decoder reads it: ' +
+                '; '.join(p.detail for p in problems))
 
         # FFmpeg prints a line per broken file to fd 2, without the file
         # name; filter_data's warnings say the same with it.
@@ -282,7 +376,8 @@ class RobustVideoDataset(VideoDataset):
 
         The transforms run one by one, as ``Compose`` runs them, so that a
         failure names its transform and the frames can be checked right
-        after decoding.
+        after decoding. The pipeline's open and decode transforms are
+        replaced by the decoder chain (:meth:`_decode`).
 
         Args:
             idx (int): Index into the (filtered) annotation list.
@@ -292,36 +387,29 @@ class RobustVideoDataset(VideoDataset):
             (the base class then draws another sample, as for any dataset).
 
         Raises:
-            BadVideoError: If a transform raises or the sample is invalid.
+            BadVideoError: If a transform raises, the sample is invalid or
+                no decoder reads the video.
         """
         results = self.get_data_info(idx)
         filename, label = results.get('filename'), results.get('label')
-        frames_checked = decode_checked = False
-        for transform in self.pipeline.transforms:
-            try:
-                results = transform(results)
-            except Exception as err:
-                reason = f'{type(transform).__name__} failed: ' \
-                    f'{short_error(err)}'
-                # Decoders word a missing or empty file obscurely ("Error
-                # reading 0 bytes"); say it plainly when that is the cause.
-                problem = file_problem(_with_extension(filename)) \
-                    if isinstance(filename, str) else None
-                if problem is not None:
-                    reason = f'{problem} ({reason})'
-                raise self._error(filename, label, reason) from err
+        transforms = self.pipeline.transforms
+        chain = self.decoder_chain
+        if chain:
+            results = self._run(transforms[:chain.init_pos], results,
+                                filename, label)
             if results is None:
                 return None
-            if not frames_checked and 'total_frames' in results:
-                frames_checked = True
-                total = results['total_frames']
-                if total < self.min_frames:
-                    raise self._error(
-                        filename, label, f'the video has {total} frame(s), '
-                        f'fewer than min_frames={self.min_frames}')
-            if not decode_checked and results.get('imgs') is not None:
-                decode_checked = True
-                self._check_decoded(results, filename, label)
+            results = self._decode(results,
+                                   transforms[chain.init_pos +
+                                              1:chain.decode_pos], filename,
+                                   label)
+            if results is None:
+                return None
+            transforms = transforms[chain.decode_pos + 1:]
+        results = self._run(transforms, results, filename, label,
+                            decoded=bool(chain))
+        if results is None:
+            return None
         if self.input_shape is not None:
             inputs = results.get('inputs') if isinstance(results,
                                                          dict) else None
@@ -332,18 +420,163 @@ class RobustVideoDataset(VideoDataset):
                     f'expected input_shape={self.input_shape}')
         return results
 
-    def _check_decoded(self, results: dict, filename: str,
-                       label: Any) -> None:
+    def _run(self,
+             transforms: Sequence[Callable],
+             results: Optional[dict],
+             filename: Any,
+             label: Any,
+             decoded: bool = False) -> Optional[dict]:
+        """Apply ``transforms`` in turn, naming the one that fails, and
+        check the frames right after they are decoded (unless ``decoded``
+        says the chain has checked them)."""
+        for transform in transforms:
+            try:
+                results = transform(results)
+            except Exception as err:
+                reason = f'{type(transform).__name__} failed: ' \
+                    f'{short_error(err)}'
+                raise self._error(
+                    filename, label, self._plain_reason(filename,
+                                                        reason)) from err
+            if results is None:
+                return None
+            if 'total_frames' in results and 'imgs' not in results:
+                self._check_total(results, filename, label)
+            if results.get('imgs') is not None and not decoded:
+                decoded = True
+                problem = self._decoded_problem(results)
+                if problem is not None:
+                    raise self._error(filename, label, problem)
+        return results
+
+    def _plain_reason(self, filename: Any, reason: str) -> str:
+        # Decoders word a missing or empty file obscurely ("Error reading 0
+        # bytes"); say it plainly when that is the cause.
+        problem = file_problem(with_extension(filename)) \
+            if isinstance(filename, str) else None
+        return reason if problem is None else f'{problem} ({reason})'
+
+    def _check_total(self, results: dict, filename: Any, label: Any) -> None:
+        total = results['total_frames']
+        if total < self.min_frames:
+            raise self._error(
+                filename, label, f'the video has {total} frame(s), fewer '
+                f'than min_frames={self.min_frames}')
+
+    def _decode(self, results: dict, sampling: Sequence[Callable],
+                filename: Any, label: Any) -> Optional[dict]:
+        """Open and decode the video with the first decoder of the chain
+        that reads it.
+
+        The first decoder that opens the video (and counts at least
+        ``min_frames`` frames) gives ``total_frames``, from which the
+        ``sampling`` transforms (``SampleFrames``) draw the frame indices,
+        once. Every decoder then decodes those same indices: the clip and
+        the label do not depend on which decoder served it. A later
+        decoder that counts fewer frames than the indices need fails
+        rather than wrapping around.
+        """
+        failures: List[str] = []
+        elapsed: Dict[str, float] = {}
+        decoders = self.decoder_chain.decoders
+        opened = None
+        for pos, decoder in enumerate(decoders):
+            attempt, spent = self._timed(decoder, decoder.init, dict(results),
+                                         0.0, failures, 'open')
+            elapsed[decoder.name] = spent
+            if attempt is None:
+                continue
+            total = attempt['total_frames']
+            if total < self.min_frames:
+                failures.append(
+                    f'{decoder.name}: counts {total} frame(s), fewer than '
+                    f'min_frames={self.min_frames}')
+                continue
+            opened = pos
+            break
+        if opened is None:
+            raise self._error(filename, label,
+                              self._all_failed(filename, failures))
+        sampled = self._run(sampling, attempt, filename, label)
+        if sampled is None:
+            return None
+        inds = np.asarray(sampled.get('frame_inds', [])).reshape(-1)
+        for decoder in decoders[opened:]:
+            spent = elapsed[decoder.name] if decoder is decoders[opened] \
+                else 0.0
+            if decoder is decoders[opened]:
+                attempt = dict(sampled)
+            else:
+                attempt, spent = self._timed(decoder, decoder.init,
+                                             _without_reader(sampled), spent,
+                                             failures, 'open')
+                if attempt is None:
+                    continue
+                own_total = attempt['total_frames']
+                # Sampling used the first opener's count; keep it.
+                attempt['total_frames'] = sampled['total_frames']
+                if own_total > 0 and inds.size and inds.max() >= own_total:
+                    failures.append(
+                        f'{decoder.name}: counts {own_total} frames, the '
+                        f'indices reach {int(inds.max())}')
+                    continue
+            decoded, spent = self._timed(decoder, decoder.decode, attempt,
+                                         spent, failures, 'decode')
+            if decoded is None:
+                continue
+            problem = self._decoded_problem(decoded)
+            if problem is not None:
+                failures.append(f'{decoder.name}: {problem}')
+                continue
+            decoded['decoder'] = decoder.name
+            self._served[decoder.name].add(1)
+            return decoded
+        raise self._error(filename, label,
+                          self._all_failed(filename, failures))
+
+    def _timed(self, decoder: Decoder, step: Callable[[dict], dict],
+               results: dict, spent: float, failures: List[str],
+               what: str) -> Tuple[Optional[dict], float]:
+        """Run one step of a decoder within what is left of its time limit;
+        on failure append the reason to ``failures`` and return None."""
+        left = None if self.decode_timeout is None else \
+            self.decode_timeout - spent
+        start = time.monotonic()
+        try:
+            if left is not None and left <= 0:
+                raise DecodeTimeout(f'timed out after {spent:.1f} s')
+            out = call_with_timeout(lambda: step(results), left)
+        except DecodeTimeout:
+            spent += time.monotonic() - start
+            stuck = num_abandoned_decodes()
+            failures.append(
+                f'{decoder.name}: gave up after {spent:.1f} s '
+                f'(decode_timeout={self.decode_timeout:g} s; {stuck} '
+                'timed-out decode(s) of this process still running)')
+            return None, spent
+        except Exception as err:
+            failures.append(
+                f'{decoder.name}: {type(step).__name__} failed: '
+                f'{short_error(err)}')
+            return None, spent + time.monotonic() - start
+        return out, spent + time.monotonic() - start
+
+    def _all_failed(self, filename: Any, failures: List[str]) -> str:
+        if len(self.decoder_chain.decoders) == 1:
+            reason = failures[0].split(': ', 1)[1] if failures else 'failed'
+        else:
+            reason = 'no decoder reads it (' + '; '.join(failures) + ')'
+        return self._plain_reason(filename, reason)
+
+    def _decoded_problem(self, results: dict) -> Optional[str]:
         imgs = results['imgs']
         inds = results.get('frame_inds')
-        if inds is not None and len(imgs) != len(inds):
-            raise self._error(
-                filename, label, f'{len(imgs)} frames decoded for '
-                f'{len(inds)} frame indices')
+        if inds is not None and len(imgs) != np.asarray(inds).size:
+            return (f'{len(imgs)} frames decoded for '
+                    f'{np.asarray(inds).size} frame indices')
         problem = check_frame_sizes([img.shape for img in imgs],
                                     self.frame_size)
-        if problem is not None:
-            raise self._error(filename, label, str(problem))
+        return None if problem is None else str(problem)
 
     def _error(self, filename: str, label: Any, reason: str) -> BadVideoError:
         return BadVideoError(
@@ -420,7 +653,8 @@ class RobustVideoDataset(VideoDataset):
                     level=logging.WARNING)
 
 
-def _with_extension(filename: str) -> str:
-    # DecordInit reads "<name>.mp4" for a name without extension.
-    return filename + '.mp4' if osp.splitext(filename)[0] == filename \
-        else filename
+def _without_reader(results: dict) -> dict:
+    """A copy of ``results`` for another decoder to open the video again."""
+    copy = dict(results)
+    copy.pop('video_reader', None)
+    return copy

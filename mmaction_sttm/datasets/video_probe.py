@@ -1,12 +1,13 @@
 """Cheap checks of one video file, shared by the dataset and the scanner.
 
-:func:`probe_video` answers "can MMAction2's decord pipeline read this file,
-and is it a usable clip?" without running the pipeline: it checks that the
-file exists and is not empty, that decord opens it and counts enough frames,
-and (optionally) that a few frames spread over the video decode to one
-consistent size. :class:`~mmaction_sttm.datasets.RobustVideoDataset` runs it
-on test sets at load time and ``tools/data/check_videos.py`` on whole
-annotation lists.
+The pieces every check uses: :class:`VideoProblem` (why a video cannot be
+used), :func:`file_problem` (missing or empty), :func:`check_frame_sizes`,
+:func:`short_error` and :func:`quiet_stderr`. The checks with each decoder of
+the fallback chain, which :class:`~mmaction_sttm.datasets.RobustVideoDataset`
+runs on test sets at load time and ``tools/data/check_videos.py`` on whole
+annotation lists, are in :mod:`.decoders` (``probe_with_decoder``).
+:func:`probe_video` is the same check with decord alone, read directly (no
+MMAction2 transform, no torch import).
 """
 import contextlib
 import io
@@ -25,7 +26,8 @@ __all__ = [
 
 #: Kinds of :class:`VideoProblem`, in the order the checks run.
 PROBLEM_KINDS = ('missing', 'empty', 'unreadable', 'too-short',
-                 'decode-error', 'inconsistent-size', 'wrong-size')
+                 'decode-error', 'inconsistent-size', 'wrong-size',
+                 'timeout')
 
 
 @dataclass(frozen=True)

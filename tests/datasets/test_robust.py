@@ -16,7 +16,7 @@ from mmengine.runner import Runner
 from mmaction.registry import DATASETS, HOOKS
 from mmaction_sttm.datasets import (BadVideoError, RobustVideoDataset,
                                     SyntheticSpec, make_synthetic_dataset)
-from mmaction_sttm.datasets.bad_videos import BAD_KINDS, corrupt_videos
+from bad_videos import BAD_KINDS, corrupt_videos, write_decord_unreadable
 
 # 16 training videos of 32 px, 16 frames; the first 6 are broken, one way
 # each, so the good ones stay a clear majority (a replacement is drawn at
@@ -354,3 +354,60 @@ def test_testing_scores_only_good_videos(corrupted, tmp_path):
     assert re.search(rf'Epoch\(test\).*acc/top1.*scored: {scored} of '
                      rf'{total} videos', log)
     assert f'the metrics score {scored} of {total} videos' in log
+
+
+# ----------------------------------------------------------------------
+# A folder decord cannot decode at all: nothing is lost
+
+
+@pytest.fixture(scope='module')
+def undecordable(tmp_path_factory) -> Corrupted:
+    """16 videos (2 classes) of encodings decord 0.6 fails on, 4 frames
+    of 16 or 48 pixels wide (resized to 32 by the pipeline)."""
+    root = str(tmp_path_factory.mktemp('undecordable'))
+    video_dir = osp.join(root, 'videos')
+    names = write_decord_unreadable(video_dir, 16, num_frames=16)
+    with open(osp.join(root, 'train_list_videos.txt'), 'w') as f:
+        f.writelines(f'{name} {i % 2}\n' for i, name in enumerate(names))
+    return Corrupted(root, {})
+
+
+def undecordable_cfg(data: Corrupted, test: bool = False) -> dict:
+    resize = [
+        dict(type='Resize', scale=(32, 32), keep_ratio=False)
+        if step['type'] == 'Resize' else step
+        for step in (TEST_PIPELINE if test else PIPELINE)
+    ]
+    return data.dataset_cfg(
+        pipeline=resize, frame_size=None, on_bad_sample='replace',
+        decode_timeout=30, test_mode=test)
+
+
+@pytest.mark.parametrize('num_workers', [0, 2])
+def test_training_loses_no_decord_unreadable_video(undecordable, tmp_path,
+                                                   num_workers):
+    SEEN.clear()
+    runner = tiny_runner(str(tmp_path), f'undecordable_train_w{num_workers}',
+                         undecordable_cfg(undecordable), num_workers)
+    runner.train()
+    # Every video once, with its own label; none reported bad.
+    assert sorted(SEEN) == sorted(undecordable.labels.items())
+    assert runner.train_dataloader.dataset.num_bad_samples == 0
+    log = read_log(runner)
+    assert 'Bad video' not in log
+    assert 'Epoch 1: 0 bad training sample(s) replaced' in log
+    # The fallback decoder's share, counted over the worker processes.
+    assert ('Epoch 1: samples served per decoder: decord 0, pyav 16, '
+            'opencv 0 (fallback share 100.0%).') in log
+
+
+def test_testing_loses_no_decord_unreadable_video(undecordable, tmp_path):
+    runner = tiny_runner(
+        str(tmp_path), 'undecordable_test',
+        undecordable_cfg(undecordable, test=True), num_workers=1, test=True)
+    runner.test()
+    log = read_log(runner)
+    assert 'excluding' not in log
+    assert re.search(r'Epoch\(test\).*scored: 16 of 16 videos', log)
+    assert ('test: samples served per decoder: decord 0, pyav 16, '
+            'opencv 0 (fallback share 100.0%).') in log

@@ -1,55 +1,69 @@
-"""Find the videos of an annotation list that decord cannot use.
+"""Find the videos of an annotation list that no decoder can use.
 
 Scans an MMAction2 video list (``path label`` per line, as read by
-``VideoDataset``): each video must exist, be non-empty, open in decord with
-at least ``--min-frames`` frames, and decode ``--num-decode`` frames (first to
-last) to one size (``--frame-size`` if given)::
+``VideoDataset``) with each decoder of the dataset's fallback chain
+(MMAction2's decord, PyAV and OpenCV transforms, see
+``mmaction_sttm/datasets/decoders.py``): each video must exist, be non-empty,
+open with at least ``--min-frames`` frames, and decode ``--num-decode``
+frames (first to last) to one size (``--frame-size`` if given)::
 
     python tools/data/check_videos.py \
         data/kinetics400/kinetics400_val_list_videos.txt \
-        data/kinetics400/videos_val --out bad_val.tsv --workers 8
+        data/kinetics400/videos_val --out bad_val.tsv --report decoders.tsv
 
-The bad entries are written to ``--out`` (``path<TAB>kind<TAB>detail``, the
-path as in the list), a summary by kind is printed, and ``--clean-out`` writes
-the list without them. The exit code is 0, or 1 with ``--strict`` when there
-are bad entries (for CI or data-preparation scripts). The same checks run in
-``RobustVideoDataset`` (``mmaction_sttm/datasets/robust.py``); see
+``--report`` gets, per file, which decoders read it
+(``path<TAB>decord<TAB>pyav<TAB>opencv``, each ``ok`` or the problem's
+kind). The files that no decoder reads, which ``RobustVideoDataset`` would
+skip, are written to ``--out`` (``path<TAB>kind<TAB>detail``, the path as in
+the list, the kind and detail of the first decoder's problem with all
+decoders' details) and ``--clean-out`` writes the list without them. The exit
+code is 0, or 1 with ``--strict`` when there are such files. See
 docs/reliability.md.
 """
 import argparse
 import collections
-import importlib.util
+import importlib
+import logging
 import os
 import os.path as osp
 import sys
+import types
 from concurrent.futures import ThreadPoolExecutor
-from types import ModuleType
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from tqdm import tqdm
 
 
-def _load_video_probe() -> ModuleType:
-    """``mmaction_sttm/datasets/video_probe.py``, loaded on its own.
+def _load_probes() -> Tuple[types.ModuleType, types.ModuleType]:
+    """``decoders.py`` and ``video_probe.py`` of
+    ``mmaction_sttm/datasets``, loaded without the package.
 
-    Importing it through the package would first import the package's
-    models (torch, MMAction2): about 20 times the start-up time of this scan
-    for code it never runs. The module depends on nothing of the package.
+    Importing them through the package would first import its models: twice
+    the start-up time of this scan, for code it never runs. The two modules
+    need only each other (and MMAction2's transforms, when a decoder is
+    built), so they are loaded as a package of their own.
     """
-    path = osp.join(
-        osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
-        'mmaction_sttm', 'datasets', 'video_probe.py')
-    spec = importlib.util.spec_from_file_location('_video_probe', path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    name = '_sttm_video_probes'
+    if name not in sys.modules:
+        package = types.ModuleType(name)
+        package.__path__ = [
+            osp.join(
+                osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
+                'mmaction_sttm', 'datasets')
+        ]
+        sys.modules[name] = package
+    return (importlib.import_module(f'{name}.decoders'),
+            importlib.import_module(f'{name}.video_probe'))
 
 
-_probe = _load_video_probe()
+_decoders, _probe = _load_probes()
+BUILTIN_DECODERS = _decoders.BUILTIN_DECODERS
+DEFAULT_DECODERS = _decoders.DEFAULT_DECODERS
+Decoder = _decoders.Decoder
+probe_with_decoder = _decoders.probe_with_decoder
 PROBLEM_KINDS = _probe.PROBLEM_KINDS
 VideoProblem = _probe.VideoProblem
-probe_video = _probe.probe_video
+file_problem = _probe.file_problem
 quiet_stderr = _probe.quiet_stderr
 
 Entry = Tuple[str, str]  # (path as listed, the whole line)
@@ -86,22 +100,40 @@ def video_path(root: str, path: str) -> str:
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description='Find the videos of an MMAction2 video list that '
-        'cannot be decoded.')
+        description='Find the videos of an MMAction2 video list that no '
+        'decoder can read, and report which decoders read each file.')
     parser.add_argument('ann_file', help='video list (path label per line)')
     parser.add_argument(
         'root', help="folder the paths are relative to (the config's "
         'data_prefix.video)')
     parser.add_argument(
-        '--out', help='write the bad entries here (path<TAB>kind<TAB>detail)')
+        '--out',
+        help='write the entries no decoder reads here '
+        '(path<TAB>kind<TAB>detail)')
     parser.add_argument(
-        '--clean-out', help='write the list without the bad entries here')
+        '--clean-out', help='write the list without those entries here')
+    parser.add_argument(
+        '--report',
+        help='write which decoders read each file here '
+        '(path<TAB>one column per decoder: ok or the kind of problem)')
+    parser.add_argument(
+        '--decoders',
+        nargs='+',
+        choices=sorted(BUILTIN_DECODERS),
+        help='decoders to try, in order (default: decord pyav opencv, '
+        'those installed; the order of the zoo configs)')
+    parser.add_argument(
+        '--timeout',
+        type=float,
+        default=60,
+        help='seconds each decoder gets per file (default 60; the '
+        "dataset's decode_timeout)")
     parser.add_argument(
         '--workers',
         type=int,
         default=4,
-        help='parallel decoding threads (decord releases the GIL); '
-        'default 4')
+        help='parallel threads (the decoders release the GIL while they '
+        'read); default 4')
     parser.add_argument(
         '--min-frames',
         type=int,
@@ -127,7 +159,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--strict',
         action='store_true',
-        help='exit with 1 when there are bad entries')
+        help='exit with 1 when some entries no decoder reads')
     parser.add_argument(
         '--no-progress', action='store_true', help='no progress bar')
     args = parser.parse_args(argv)
@@ -135,29 +167,93 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         parser.error('--workers must be >= 1')
     if args.min_frames < 1:
         parser.error('--min-frames must be >= 1')
+    if args.timeout <= 0:
+        parser.error('--timeout must be > 0')
     return args
+
+
+def build_decoders(names: Optional[Sequence[str]] = None) -> List[Decoder]:
+    """MMAction2's transforms of the named decoders (None: the installed
+    ones of ``decord, pyav, opencv``).
+
+    Raises:
+        SystemExit: If a named decoder's package is missing.
+    """
+    import importlib.util
+
+    from mmaction.registry import TRANSFORMS
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmaction')
+    decoders = []
+    for name in names or DEFAULT_DECODERS:
+        init, decode, module = BUILTIN_DECODERS[name]
+        if importlib.util.find_spec(module) is None:
+            if names:
+                sys.exit(f'--decoders: {name} needs the Python package '
+                         f'{module!r}, which is not installed')
+            continue
+        decoders.append(
+            Decoder(name, TRANSFORMS.build(dict(type=init)),
+                    TRANSFORMS.build(dict(type=decode))))
+    return decoders
+
+
+Result = Tuple[Optional[VideoProblem], Dict[str, Optional[VideoProblem]]]
+
+
+def check_file(filename: str, decoders: Sequence[Decoder],
+               min_frames: int = 2,
+               frame_size: Optional[Sequence[int]] = None,
+               num_decode: int = 3,
+               timeout: Optional[float] = 60) -> Result:
+    """Probe one file with every decoder.
+
+    Returns:
+        tuple: The problem if no decoder reads the file (else None), and
+        each decoder's problem (None: it reads the file).
+    """
+    problem = file_problem(filename)
+    if problem is not None:
+        return problem, {d.name: problem for d in decoders}
+    each = {
+        d.name: probe_with_decoder(d, filename, min_frames, frame_size,
+                                   num_decode, timeout)
+        for d in decoders
+    }
+    problems = [p for p in each.values() if p is not None]
+    if len(problems) < len(each):
+        return None, each
+    if len(problems) == 1:
+        return problems[0], each
+    return VideoProblem(
+        problems[0].kind,
+        'no decoder reads it: ' + '; '.join(p.detail for p in problems)), each
 
 
 def check_entries(entries: Sequence[Entry],
                   root: str,
+                  decoders: Sequence[Decoder],
                   workers: int = 4,
                   min_frames: int = 2,
                   frame_size: Optional[Sequence[int]] = None,
                   num_decode: int = 3,
-                  progress: bool = True
-                  ) -> List[Optional[VideoProblem]]:
-    """Probe every entry (see :func:`probe_video`).
+                  timeout: Optional[float] = 60,
+                  progress: bool = True) -> List[Result]:
+    """:func:`check_file` on every entry, in threads.
 
     Returns:
-        list[VideoProblem or None]: One result per entry, in order.
+        list[tuple]: One result per entry, in order.
     """
 
-    def check(entry: Entry) -> Optional[VideoProblem]:
-        return probe_video(
-            video_path(root, entry[0]), min_frames, frame_size, num_decode)
+    def check(entry: Entry) -> Result:
+        return check_file(
+            video_path(root, entry[0]), decoders, min_frames, frame_size,
+            num_decode, timeout)
 
-    # FFmpeg writes a line per broken file to fd 2, which would bury the
-    # progress bar: silence fd 2 and give the bar a copy of the original.
+    # FFmpeg writes a line per broken file to fd 2, and PyAV logs it once
+    # more: both would bury the progress bar. Silence fd 2 and PyAV's logger
+    # and give the bar a copy of the original fd 2.
+    logging.getLogger('libav').setLevel(logging.CRITICAL)
     bar_fd = os.dup(2)
     with os.fdopen(bar_fd, 'w') as bar_file, quiet_stderr(), \
             ThreadPoolExecutor(workers) as pool:
@@ -176,38 +272,60 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the scan; returns the exit code."""
     args = parse_args(argv)
     entries = read_entries(args.ann_file, args.delimiter)
-    results = check_entries(entries, args.root, args.workers,
-                            args.min_frames, args.frame_size, args.num_decode,
+    decoders = build_decoders(args.decoders)
+    results = check_entries(entries, args.root, decoders, args.workers,
+                            args.min_frames, args.frame_size,
+                            args.num_decode, args.timeout,
                             not args.no_progress)
-    bad = [(entry, problem) for entry, problem in zip(entries, results)
+    bad = [(entry, problem) for entry, (problem, _) in zip(entries, results)
            if problem is not None]
+    for path in (args.out, args.clean_out, args.report):
+        if path:
+            os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     if args.out:
-        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
         with open(args.out, 'w') as f:
             f.writelines(f'{path}\t{problem.kind}\t{problem.detail}\n'
                          for (path, _), problem in bad)
     if args.clean_out:
-        os.makedirs(osp.dirname(osp.abspath(args.clean_out)), exist_ok=True)
         with open(args.clean_out, 'w') as f:
             f.writelines(f'{line}\n'
-                         for (_, line), problem in zip(entries, results)
+                         for (_, line), (problem, _) in zip(entries, results)
                          if problem is None)
+    names = [d.name for d in decoders]
+    if args.report:
+        with open(args.report, 'w') as f:
+            f.write('\t'.join(['path', *names]) + '\n')
+            for (path, _), (_, each) in zip(entries, results):
+                cells = ['ok' if each[n] is None else each[n].kind
+                         for n in names]
+                f.write('\t'.join([path, *cells]) + '\n')
 
     for (path, _), problem in bad[:20]:
         print(f'BAD {path}: {problem}')
     if len(bad) > 20:
         print(f'... and {len(bad) - 20} more'
               + (f' (all in {args.out})' if args.out else ''))
+    readable = {
+        n: sum(each[n] is None for _, each in results)
+        for n in names
+    }
+    fallback_only = sum(
+        1 for problem, each in results
+        if problem is None and each[names[0]] is not None)
+    print('read by ' + ', '.join(f'{n} {readable[n]}' for n in names)
+          + f'; {fallback_only} only by a decoder after {names[0]}')
     kinds = collections.Counter(problem.kind for _, problem in bad)
     by_kind = ', '.join(f'{kinds[k]} {k}' for k in PROBLEM_KINDS if kinds[k])
     print(f'checked {len(entries)} videos of {args.ann_file}: '
           f'{len(entries) - len(bad)} ok, {len(bad)} bad'
           + (f' ({by_kind})' if bad else ''))
     if args.out:
-        print(f'bad entries written to {args.out}')
+        print(f'entries no decoder reads written to {args.out}')
     if args.clean_out:
         print(f'{len(entries) - len(bad)} good entries written to '
               f'{args.clean_out}')
+    if args.report:
+        print(f'decoders per file written to {args.report}')
     return 1 if (args.strict and bad) else 0
 
 

@@ -13,6 +13,15 @@
 # metrics say how many videos were scored (mmaction_sttm/datasets/robust.py).
 dataset_type = 'RobustVideoDataset'
 on_bad_sample = 'replace'
+# A video that decord cannot read is decoded again, with the same frame
+# indices, by PyAV, then OpenCV; it is bad only when all three fail. Each
+# decoder gets decode_timeout seconds per video (a file that hangs one is
+# given to the next). strict_scoring=True (or tools/test.py
+# --strict-scoring) makes any video that cannot be scored an error listing
+# them, for benchmark runs that must score every video.
+decoders = ['decord', 'pyav', 'opencv']
+decode_timeout = 60
+strict_scoring = False
 data_root = 'data/kinetics400/videos_train'
 data_root_val = 'data/kinetics400/videos_val'
 ann_file_train = 'data/kinetics400/kinetics400_train_list_videos.txt'
@@ -69,6 +78,8 @@ train_dataloader = dict(
     dataset=dict(
         type=dataset_type,
         on_bad_sample=on_bad_sample,
+        decoders=decoders,
+        decode_timeout=decode_timeout,
         ann_file=ann_file_train,
         data_prefix=dict(video=data_root),
         pipeline=train_pipeline))
@@ -80,6 +91,9 @@ val_dataloader = dict(
     dataset=dict(
         type=dataset_type,
         on_bad_sample=on_bad_sample,
+        decoders=decoders,
+        decode_timeout=decode_timeout,
+        strict_scoring=strict_scoring,
         ann_file=ann_file_val,
         data_prefix=dict(video=data_root_val),
         pipeline=val_pipeline,
@@ -92,6 +106,9 @@ test_dataloader = dict(
     dataset=dict(
         type=dataset_type,
         on_bad_sample=on_bad_sample,
+        decoders=decoders,
+        decode_timeout=decode_timeout,
+        strict_scoring=strict_scoring,
         ann_file=ann_file_test,
         data_prefix=dict(video=data_root_val),
         pipeline=test_pipeline,

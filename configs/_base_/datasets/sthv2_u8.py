@@ -15,6 +15,15 @@
 # metrics say how many videos were scored (mmaction_sttm/datasets/robust.py).
 dataset_type = 'RobustVideoDataset'
 on_bad_sample = 'replace'
+# A video that decord cannot read is decoded again, with the same frame
+# indices, by PyAV, then OpenCV; it is bad only when all three fail. Each
+# decoder gets decode_timeout seconds per video (a file that hangs one is
+# given to the next). strict_scoring=True (or tools/test.py
+# --strict-scoring) makes any video that cannot be scored an error listing
+# them, for benchmark runs that must score every video.
+decoders = ['decord', 'pyav', 'opencv']
+decode_timeout = 60
+strict_scoring = False
 data_root = 'data/sthv2/videos'
 data_root_val = 'data/sthv2/videos'
 ann_file_train = 'data/sthv2/sthv2_train_list_videos.txt'
@@ -60,6 +69,8 @@ train_dataloader = dict(
     dataset=dict(
         type=dataset_type,
         on_bad_sample=on_bad_sample,
+        decoders=decoders,
+        decode_timeout=decode_timeout,
         ann_file=ann_file_train,
         data_prefix=dict(video=data_root),
         pipeline=train_pipeline))
@@ -71,6 +82,9 @@ val_dataloader = dict(
     dataset=dict(
         type=dataset_type,
         on_bad_sample=on_bad_sample,
+        decoders=decoders,
+        decode_timeout=decode_timeout,
+        strict_scoring=strict_scoring,
         ann_file=ann_file_val,
         data_prefix=dict(video=data_root_val),
         pipeline=val_pipeline,
@@ -83,6 +97,9 @@ test_dataloader = dict(
     dataset=dict(
         type=dataset_type,
         on_bad_sample=on_bad_sample,
+        decoders=decoders,
+        decode_timeout=decode_timeout,
+        strict_scoring=strict_scoring,
         ann_file=ann_file_test,
         data_prefix=dict(video=data_root_val),
         pipeline=test_pipeline,

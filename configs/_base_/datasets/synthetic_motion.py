@@ -7,6 +7,15 @@
 # metrics say how many videos were scored (mmaction_sttm/datasets/robust.py).
 dataset_type = 'RobustVideoDataset'
 on_bad_sample = 'replace'
+# A video that decord cannot read is decoded again, with the same frame
+# indices, by PyAV, then OpenCV; it is bad only when all three fail. Each
+# decoder gets decode_timeout seconds per video (a file that hangs one is
+# given to the next). strict_scoring=True (or tools/test.py
+# --strict-scoring) makes any video that cannot be scored an error listing
+# them, for benchmark runs that must score every video.
+decoders = ['decord', 'pyav', 'opencv']
+decode_timeout = 60
+strict_scoring = False
 data_root = 'data/synthetic_motion'
 ann_file_train = f'{data_root}/train_list_videos.txt'
 ann_file_val = f'{data_root}/val_list_videos.txt'
@@ -72,6 +81,8 @@ train_dataloader = dict(
     dataset=dict(
         type=dataset_type,
         on_bad_sample=on_bad_sample,
+        decoders=decoders,
+        decode_timeout=decode_timeout,
         ann_file=ann_file_train,
         data_prefix=dict(video=f'{data_root}/videos'),
         pipeline=train_pipeline))
@@ -83,6 +94,9 @@ val_dataloader = dict(
     dataset=dict(
         type=dataset_type,
         on_bad_sample=on_bad_sample,
+        decoders=decoders,
+        decode_timeout=decode_timeout,
+        strict_scoring=strict_scoring,
         ann_file=ann_file_val,
         data_prefix=dict(video=f'{data_root}/videos'),
         pipeline=val_pipeline,
@@ -95,6 +109,9 @@ test_dataloader = dict(
     dataset=dict(
         type=dataset_type,
         on_bad_sample=on_bad_sample,
+        decoders=decoders,
+        decode_timeout=decode_timeout,
+        strict_scoring=strict_scoring,
         ann_file=ann_file_test,
         data_prefix=dict(video=f'{data_root}/videos'),
         pipeline=test_pipeline,

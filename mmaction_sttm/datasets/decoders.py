@@ -1,0 +1,320 @@
+"""The decoder fallback chain and the per-video decode time limit of
+:class:`~mmaction_sttm.datasets.RobustVideoDataset`.
+
+A decoder is a pair of MMAction2 transforms, one that opens a video
+(``*Init``: sets ``video_reader`` and ``total_frames``) and one that decodes
+the sampled frames (``*Decode``: reads ``frame_inds``, sets ``imgs``).
+MMAction2 ships three: decord, PyAV and OpenCV. Each fails on files the
+others read (decord 0.6, for instance, cannot copy out the frames of videos
+16 or 48 pixels wide, whatever the codec), so the dataset tries them in turn
+(:class:`DecoderChain`).
+
+A decoder that hangs is cut off by :func:`call_with_timeout`, which runs it
+in a daemon thread: it needs no signal (signals only reach the main thread of
+the main process, and dataloader workers decode outside it), and works the
+same in the main process and in worker processes.
+"""
+import importlib.util
+import os.path as osp
+import threading
+import time
+from dataclasses import dataclass
+from typing import (Any, Callable, Dict, List, Optional, Sequence, Tuple,
+                    Union)
+
+import numpy as np
+
+from .video_probe import VideoProblem, check_frame_sizes, short_error
+
+__all__ = [
+    'BUILTIN_DECODERS', 'DEFAULT_DECODERS', 'DecodeTimeout', 'Decoder',
+    'DecoderChain', 'call_with_timeout', 'num_abandoned_decodes',
+    'probe_with_decoder'
+]
+
+#: name: (open transform, decode transform, Python module it needs).
+BUILTIN_DECODERS: Dict[str, Tuple[str, str, str]] = {
+    'decord': ('DecordInit', 'DecordDecode', 'decord'),
+    'pyav': ('PyAVInit', 'PyAVDecode', 'av'),
+    'opencv': ('OpenCVInit', 'OpenCVDecode', 'cv2'),
+}
+#: The chain of ``decoders=None``: the installed ones of these, in order.
+DEFAULT_DECODERS = ('decord', 'pyav', 'opencv')
+
+DecoderSpec = Union[str, dict]
+
+
+class DecodeTimeout(RuntimeError):
+    """A decoder took longer than the time limit."""
+
+
+@dataclass
+class Decoder:
+    """One decoder of a chain.
+
+    Args:
+        name (str): Name used in logs and counts.
+        init (Callable): The transform that opens the video.
+        decode (Callable): The transform that decodes ``frame_inds``.
+    """
+    name: str
+    init: Callable[[dict], dict]
+    decode: Callable[[dict], dict]
+
+
+# ----------------------------------------------------------------------
+# Time limit
+
+_abandoned: List[threading.Thread] = []
+_abandoned_lock = threading.Lock()
+
+
+def num_abandoned_decodes() -> int:
+    """Timed-out decodes of this process whose thread is still running."""
+    with _abandoned_lock:
+        _abandoned[:] = [t for t in _abandoned if t.is_alive()]
+        return len(_abandoned)
+
+
+def call_with_timeout(fn: Callable[[], Any],
+                      timeout: Optional[float]) -> Any:
+    """Call ``fn()``, giving up after ``timeout`` seconds.
+
+    ``fn`` runs in a new daemon thread that the caller waits for. On time-out
+    the thread cannot be stopped (Python has no way to kill a thread, and the
+    decoders run in C without checking for interruption): it is left running
+    and ends when the decoder returns, its result thrown away. Being a daemon
+    thread, it never keeps its process alive. :func:`num_abandoned_decodes`
+    counts those still running.
+
+    Args:
+        fn (Callable): What to run.
+        timeout (float, optional): Seconds. None runs ``fn`` directly, in the
+            calling thread.
+
+    Returns:
+        What ``fn`` returned; its exception is raised as is.
+
+    Raises:
+        DecodeTimeout: If ``fn`` did not finish in time.
+    """
+    if timeout is None:
+        return fn()
+    box: Dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box['value'] = fn()
+        except BaseException as err:  # handed to the caller
+            box['error'] = err
+
+    thread = threading.Thread(target=target, name='video-decode', daemon=True)
+    thread.start()
+    thread.join(max(timeout, 0.0))
+    if thread.is_alive():
+        with _abandoned_lock:
+            _abandoned.append(thread)
+        raise DecodeTimeout(f'timed out after {timeout:g} s')
+    if 'error' in box:
+        raise box['error']
+    return box['value']
+
+
+# ----------------------------------------------------------------------
+# The chain
+
+
+def _type_name(transform: Any) -> str:
+    return type(transform).__name__
+
+
+def _entry(spec: DecoderSpec) -> Tuple[str, dict, dict, Optional[str]]:
+    """``(name, init cfg, decode cfg, module needed)`` of a chain entry."""
+    if isinstance(spec, str):
+        if spec not in BUILTIN_DECODERS:
+            raise ValueError(
+                f'decoders: unknown decoder {spec!r}; the built-in ones are '
+                f'{sorted(BUILTIN_DECODERS)}, or give '
+                "dict(name=..., init=dict(type=...), decode=dict(type=...))")
+        init, decode, module = BUILTIN_DECODERS[spec]
+        return spec, dict(type=init), dict(type=decode), module
+    if isinstance(spec, dict) and {'name', 'init', 'decode'} <= set(spec) \
+            and isinstance(spec['init'], dict) \
+            and isinstance(spec['decode'], dict) \
+            and 'type' in spec['init'] and 'type' in spec['decode']:
+        return str(spec['name']), dict(spec['init']), dict(
+            spec['decode']), None
+    raise ValueError(
+        'decoders: each entry is a name '
+        f'({sorted(BUILTIN_DECODERS)}) or dict(name=..., init=dict(type=...),'
+        f' decode=dict(type=...)), got {spec!r}')
+
+
+class DecoderChain:
+    """The decoders a dataset tries, in order, and where they sit in its
+    pipeline.
+
+    The pipeline keeps its own decoder (e.g. ``DecordInit`` ...
+    ``DecordDecode``); that decoder must be in the chain, and its transform
+    instances (with their arguments) are the ones used for it. The other
+    decoders are built with the ``io_backend`` (and file-client arguments)
+    of the pipeline's open transform.
+
+    Args:
+        decoders (Sequence, optional): Names (``'decord'``, ``'pyav'``,
+            ``'opencv'``) or ``dict(name=..., init=dict(type=...),
+            decode=dict(type=...))``. None: :data:`DEFAULT_DECODERS` that
+            are installed.
+        transforms (Sequence[Callable]): The built pipeline.
+
+    Raises:
+        ValueError: If an entry is invalid, an explicitly named decoder's
+            package is missing, or the pipeline's decoder is not in the
+            chain.
+    """
+
+    def __init__(self, decoders: Optional[Sequence[DecoderSpec]],
+                 transforms: Sequence[Callable]) -> None:
+        from mmaction.registry import TRANSFORMS
+        explicit = decoders is not None
+        if explicit and (isinstance(decoders, (str, dict))
+                         or len(decoders) == 0):
+            raise ValueError('decoders must be a non-empty list of decoder '
+                             f'names or dicts, got {decoders!r}')
+        entries = [_entry(d) for d in (decoders or DEFAULT_DECODERS)]
+        names = [e[0] for e in entries]
+        if len(set(names)) != len(names):
+            raise ValueError(f'decoders: names repeat in {names}')
+        # The built-in decoders too, so that a pipeline decoding with one
+        # that the chain leaves out is found and named.
+        init_types = {e[1]['type'] for e in entries} | {
+            b[0] for b in BUILTIN_DECODERS.values()}
+        decode_types = {e[2]['type'] for e in entries} | {
+            b[1] for b in BUILTIN_DECODERS.values()}
+        types = [_type_name(t) for t in transforms]
+        self.init_pos = next(
+            (i for i, t in enumerate(types) if t in init_types), None)
+        self.decode_pos = None if self.init_pos is None else next(
+            (i for i, t in enumerate(types)
+             if i > self.init_pos and t in decode_types), None)
+        self.decoders: List[Decoder] = []
+        if self.decode_pos is None:
+            if explicit:
+                raise ValueError(
+                    f'decoders={list(decoders)!r}: the pipeline ({types}) '
+                    'has no open and decode transform of these decoders')
+            return  # e.g. a raw-frame pipeline: nothing to fall back on
+        own_init = transforms[self.init_pos]
+        own_decode = transforms[self.decode_pos]
+        own = next((e for e in entries if e[1]['type'] == types[
+            self.init_pos]), None)
+        if own is None or own[2]['type'] != types[self.decode_pos]:
+            raise ValueError(
+                f'decoders={names}: the pipeline decodes with '
+                f'{types[self.init_pos]} / {types[self.decode_pos]}, which '
+                'is not one of the chain; list it in decoders')
+        backend = dict(getattr(own_init, 'kwargs', None) or {})
+        backend['io_backend'] = getattr(own_init, 'io_backend', 'disk')
+        for name, init_cfg, decode_cfg, module in entries:
+            if name == own[0]:
+                self.decoders.append(Decoder(name, own_init, own_decode))
+                continue
+            if module is not None and importlib.util.find_spec(
+                    module) is None:
+                if explicit:
+                    raise ValueError(
+                        f'decoders: {name!r} needs the Python package '
+                        f'{module!r}, which is not installed')
+                continue
+            if module is not None:
+                # Built-in open transforms all take the file client
+                # arguments; custom ones get only what their dict says.
+                init_cfg = {**backend, **init_cfg}
+            self.decoders.append(
+                Decoder(name, TRANSFORMS.build(init_cfg),
+                        TRANSFORMS.build(decode_cfg)))
+
+    @property
+    def names(self) -> List[str]:
+        """Names of the decoders, in the order they are tried."""
+        return [d.name for d in self.decoders]
+
+    def __bool__(self) -> bool:
+        return bool(self.decoders)
+
+
+# ----------------------------------------------------------------------
+# Probing one file with one decoder (test-time check, check_videos.py)
+
+
+def with_extension(filename: str) -> str:
+    """The file ``DecordInit`` reads: it appends ``.mp4`` to a name without
+    extension; the other decoders are given the same file."""
+    return filename + '.mp4' if osp.splitext(filename)[0] == filename \
+        else filename
+
+
+def probe_with_decoder(decoder: Decoder,
+                       filename: str,
+                       min_frames: int = 2,
+                       frame_size: Optional[Sequence[int]] = None,
+                       num_decode: int = 3,
+                       timeout: Optional[float] = None
+                       ) -> Optional[VideoProblem]:
+    """Check that ``decoder`` reads a usable clip from ``filename``.
+
+    The decoder opens the file and must count at least ``min_frames``
+    frames; then ``num_decode`` frames spread from the first to the last
+    (one if only ``frame_size`` asks for decoding) must decode to one size,
+    ``frame_size`` if given.
+
+    Args:
+        decoder (Decoder): The decoder.
+        filename (str): The video (name as in the annotation list).
+        min_frames (int): Fewest frames. Defaults to 2.
+        frame_size (Sequence[int], optional): Expected ``(height, width)``.
+        num_decode (int): Frames to decode; 0 only opens. Defaults to 3.
+        timeout (float, optional): Seconds for opening and decoding.
+
+    Returns:
+        VideoProblem or None: What is wrong, or None.
+    """
+    start = time.monotonic()
+
+    def run() -> Optional[VideoProblem]:
+        try:
+            results = decoder.init(dict(filename=with_extension(filename)))
+            total = int(results['total_frames'])
+        except Exception as err:
+            return VideoProblem(
+                'unreadable',
+                f'{decoder.name} cannot open it ({short_error(err)})')
+        if total < min_frames:
+            return VideoProblem(
+                'too-short', f'{decoder.name} counts {total} frame(s), fewer '
+                f'than min_frames={min_frames}')
+        count = num_decode if num_decode > 0 else (
+            1 if frame_size is not None else 0)
+        if count == 0:
+            return None
+        inds = np.array(
+            sorted(set(np.linspace(0, total - 1, count).round().astype(int))))
+        results['frame_inds'] = inds
+        try:
+            imgs = decoder.decode(results)['imgs']
+        except Exception as err:
+            return VideoProblem(
+                'decode-error', f'{decoder.name} fails on frames '
+                f'{inds.tolist()} of {total} ({short_error(err)})')
+        if len(imgs) != len(inds):
+            return VideoProblem(
+                'decode-error', f'{decoder.name} returns {len(imgs)} frames '
+                f'for {len(inds)} indices')
+        return check_frame_sizes([img.shape for img in imgs], frame_size)
+
+    try:
+        return call_with_timeout(run, timeout)
+    except DecodeTimeout:
+        return VideoProblem(
+            'timeout', f'{decoder.name} took over {timeout:g} s '
+            f'(stopped waiting after {time.monotonic() - start:.1f} s)')
