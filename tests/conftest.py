@@ -11,7 +11,7 @@ from typing import Callable, Dict, List, Sequence
 
 import pytest
 
-from mmaction_sttm.datasets import SyntheticSpec, make_synthetic_dataset
+from mmaction_sttm.generators import SyntheticSpec, make_synthetic_dataset
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 

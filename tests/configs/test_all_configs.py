@@ -40,7 +40,7 @@ from mmengine.runner import Runner
 from torch import nn
 
 import mmaction_sttm  # noqa: F401  (registers modules, applies compat)
-from mmaction_sttm.datasets import SyntheticSpec, make_synthetic_dataset
+from mmaction_sttm.generators import SyntheticSpec, make_synthetic_dataset
 from mmaction_sttm.registry import MODELS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

@@ -14,8 +14,8 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
 from mmaction.registry import DATASETS, HOOKS
-from mmaction_sttm.datasets import (BadVideoError, RobustVideoDataset,
-                                    SyntheticSpec, make_synthetic_dataset)
+from mmaction_sttm.datasets import BadVideoError, RobustVideoDataset
+from mmaction_sttm.generators import SyntheticSpec, make_synthetic_dataset
 from bad_videos import BAD_KINDS, corrupt_videos, write_decord_unreadable
 
 # 16 training videos of 32 px, 16 frames; the first 6 are broken, one way

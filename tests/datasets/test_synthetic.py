@@ -15,9 +15,8 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 from mmaction.registry import DATASETS
-from mmaction_sttm.datasets.synthetic import (MOTIONS, SHAPE_CLASSES,
-                                              SyntheticSpec,
-                                              make_synthetic_dataset)
+from mmaction_sttm.generators import (MOTIONS, SHAPE_CLASSES, SyntheticSpec,
+                                      make_synthetic_dataset)
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 BASE_DATASET = osp.join(REPO_ROOT, 'configs', '_base_', 'datasets',

@@ -7,11 +7,11 @@ import sys
 import numpy as np
 import pytest
 
-from mmaction_sttm.datasets import (SyntheticSpec, make_synthetic_dataset,
-                                    probe_video)
+from mmaction_sttm.datasets import probe_video
+from mmaction_sttm.generators import (SyntheticSpec, make_synthetic_dataset,
+                                      render_video)
 from bad_videos import (BAD_KINDS, corrupt_videos, write_decord_unreadable,
                         write_video)
-from mmaction_sttm.datasets.synthetic import render_video
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(REPO, 'tools', 'data', 'check_videos.py')

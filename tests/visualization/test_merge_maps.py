@@ -19,8 +19,7 @@ from PIL import Image
 from torch import nn
 
 import mmaction_sttm  # noqa: F401
-from mmaction_sttm.datasets.synthetic import (SyntheticSpec,
-                                              make_synthetic_dataset)
+from mmaction_sttm.generators import SyntheticSpec, make_synthetic_dataset
 from mmaction_sttm.registry import MODELS
 from mmaction_sttm.visualization import (attention_rollout,
                                          draw_attention_sheet,

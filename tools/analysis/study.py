@@ -130,9 +130,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def make_datasets(data_root: str, smoke: bool) -> Dict[str, str]:
     """Generate the study's motion and shape datasets when missing."""
-    from mmaction_sttm.datasets.synthetic import (SHAPE_CLASSES,
-                                                  SyntheticSpec,
-                                                  make_synthetic_dataset)
+    from mmaction_sttm.generators import (SHAPE_CLASSES, SyntheticSpec,
+                                          make_synthetic_dataset)
     common = dict(resolution=32, num_frames=24, num_distractors=2)
     if smoke:
         specs = dict(

@@ -31,9 +31,9 @@ import sys
 import threading
 from typing import Any, Dict
 
-from mmaction_sttm.datasets import synthetic
-from mmaction_sttm.datasets.synthetic import (SyntheticSpec,
-                                              make_synthetic_dataset)
+from mmaction_sttm.generators import synthetic_motion as synthetic
+from mmaction_sttm.generators.synthetic_motion import (
+    SyntheticSpec, make_synthetic_dataset)
 
 SPEC_FILE = 'synthetic_spec.json'
 SPLITS = ('train', 'val')
