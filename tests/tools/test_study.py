@@ -37,6 +37,20 @@ def test_every_config_is_a_described_variant(study):
         study.load_variants(['finetune'], ['no-such-variant'])
 
 
+def test_every_variant_builds(study):
+    """Each variant's model builds (an invalid merger config fails here,
+    not an hour into the study)."""
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    import mmaction_sttm  # noqa: F401
+    from mmaction_sttm.registry import MODELS
+    init_default_scope('mmaction')
+    for variant in study.load_variants(
+            study.REGIMES) + study.load_variants(['pretrain']):
+        cfg = Config.fromfile(osp.join(ROOT, variant.config))
+        MODELS.build(cfg.model)
+
+
 def _gflops(study, regime, name):
     variant = study.load_variants([regime], [name])[0]
     study._complexity(variant)

@@ -4,6 +4,7 @@ _base_ = ['../study_vit-tiny-p8_shape-pre_1xb32-8x2x1-6e_synthetic-motion-rgb.py
 
 model = dict(
     backbone=dict(
+        num_frames=10,
         merger=dict(
             type='STTM',
             layers=(2, 3),
@@ -36,7 +37,6 @@ test_pipeline = [
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs')
 ]
-model = dict(backbone=dict(num_frames=10))
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=val_pipeline))
 test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
