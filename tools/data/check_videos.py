@@ -46,7 +46,19 @@ def _load_video_probe() -> ModuleType:
     return module
 
 
+def _load_cli() -> ModuleType:
+    """``mmaction_sttm/cli.py`` (the tools' one-line errors), loaded on its
+    own for the same reason."""
+    path = osp.join(osp.dirname(osp.abspath(__file__)), '..', '..',
+                    'mmaction_sttm', 'cli.py')
+    spec = importlib.util.spec_from_file_location('_sttm_cli', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 _probe = _load_video_probe()
+cli = _load_cli()
 PROBLEM_KINDS = _probe.PROBLEM_KINDS
 VideoProblem = _probe.VideoProblem
 probe_video = _probe.probe_video
@@ -175,6 +187,8 @@ def check_entries(entries: Sequence[Entry],
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the scan; returns the exit code."""
     args = parse_args(argv)
+    cli.require_file(args.ann_file, 'video list')
+    cli.require_dir(args.root, 'video root')
     entries = read_entries(args.ann_file, args.delimiter)
     results = check_entries(entries, args.root, args.workers,
                             args.min_frames, args.frame_size, args.num_decode,
@@ -212,4 +226,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    cli.run(main)
