@@ -201,3 +201,20 @@ def test_run_reports_one_line(capsys):
     assert exit_info.value.code == cli.EXIT_USAGE
     assert capsys.readouterr().err.strip().endswith(
         'error: x.mp4 does not exist')
+
+
+@pytest.mark.parametrize('script,args,name', [
+    ('tools/dist_train.sh', ['configs/nope.py', '2'], 'config'),
+    ('tools/dist_test.sh', [SYNTHETIC, 'nope.pth', '2'], 'checkpoint'),
+    ('tools/slurm_train.sh', ['p', 'job', 'configs/nope.py'], 'config'),
+    ('tools/slurm_test.sh', ['p', 'job', SYNTHETIC, 'nope.pth'],
+     'checkpoint'),
+])
+def test_launch_scripts_check_paths_first(script, args, name, tmp_path):
+    """The shell launchers stop before torchrun / srun starts."""
+    proc = subprocess.run(['bash', osp.join(ROOT, script), *args],
+                          cwd=str(tmp_path), capture_output=True, text=True,
+                          timeout=60)
+    line = _assert_one_line(proc, f'{name} ')
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert line.endswith('does not exist')
