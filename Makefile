@@ -1,18 +1,27 @@
 # Two commands for a newcomer: `make demo` and `make test`. Each one creates
-# the virtual environment and installs the project first when needed.
+# the virtual environment and installs the project first when needed, with
+# the exact versions of constraints.txt (setup.py itself declares ranges, so
+# that `pip install -e .` also joins an existing MMAction2 environment).
+# `make test-low` checks the low end of setup.py's ranges in .venv-low.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LOW_VENV ?= .venv-low
+LOW_STAMP := $(LOW_VENV)/.installed
+# A quick subset for the low end: the stack fixes, checkpoint loading, the
+# merging models, and real distributed train / test / resume runs.
+LOW_TESTS ?= tests/test_compat.py tests/test_checkpoint_safety.py \
+	tests/models/test_sttm.py tests/tools/test_train_test.py
 
-.PHONY: install demo test clean
+.PHONY: install demo test test-low clean
 
 install: $(STAMP)
 
-$(STAMP): setup.py
+$(STAMP): setup.py constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade 'pip>=24' 'setuptools<82' wheel
-	$(BIN)/python -m pip install -q -e '.[tests]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[tests,lite]'
 	touch $(STAMP)
 
 demo: install
@@ -21,5 +30,14 @@ demo: install
 test: install
 	$(BIN)/python -m pytest tests
 
+$(LOW_STAMP): setup.py constraints-low.txt
+	$(PYTHON) -m venv $(LOW_VENV)
+	$(LOW_VENV)/bin/python -m pip install -q --upgrade 'pip>=24' 'setuptools<82' wheel
+	$(LOW_VENV)/bin/python -m pip install -q -c constraints-low.txt -e '.[tests,lite]'
+	touch $(LOW_STAMP)
+
+test-low: $(LOW_STAMP)
+	$(LOW_VENV)/bin/python -m pytest -q $(LOW_TESTS)
+
 clean:
-	rm -rf $(VENV) work_dirs data/synthetic
+	rm -rf $(VENV) $(LOW_VENV) work_dirs data/synthetic_motion data/study

@@ -3,7 +3,18 @@
 Importing the package registers its modules in MMAction2's registries; configs
 do it with ``custom_imports = dict(imports=['mmaction_sttm'])``.
 """
-from . import compat  # noqa: F401  (torch / mmengine fixes, applied once)
-from . import datasets, engine, models  # noqa: F401
+import importlib.util
+
+# mmcv is an extra, not a requirement (see setup.py: full mmcv and mmcv-lite
+# ship the same package); say how to get it before MMAction2's import fails.
+if importlib.util.find_spec('mmcv') is None:
+    raise ImportError(
+        'mmaction-sttm needs mmcv 2.0.x, the full build or mmcv-lite; '
+        "neither is installed. Run `pip install 'mmcv-lite>=2.0.1,<2.1.0'` "
+        "(or `pip install -e '.[lite]'`): the recognizers use no compiled "
+        'ops.')
+
+from . import compat  # noqa: F401,E402  (torch / mmengine fixes, once)
+from . import datasets, engine, models  # noqa: F401,E402
 
 __version__ = '0.1.0'

@@ -27,6 +27,7 @@ from typing import List, Optional
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
+from mmaction_sttm import cli  # noqa: E402
 from mmaction_sttm.models.convert import (DST_FORMATS, SRC_FORMATS,  # noqa
                                           VIDEOMAE_POS_EMBEDS,
                                           convert_checkpoint)
@@ -60,6 +61,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
+    cli.require_file(args.src, 'source checkpoint')
     notes = convert_checkpoint(
         args.src,
         args.dst_file,
@@ -74,4 +76,4 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 if __name__ == '__main__':
-    main()
+    cli.run(main)

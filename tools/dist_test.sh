@@ -19,6 +19,17 @@ MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
 PYTHON=${PYTHON:-python}
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
+# A missing file is one line and status 2 here, before torchrun starts
+# (as the Python tools do), instead of one traceback per process.
+if [ ! -f "$CONFIG" ]; then
+    echo "$(basename "$0"): error: config $CONFIG does not exist" >&2
+    exit 2
+fi
+if [[ "$CHECKPOINT" != *://* && ! -f "$CHECKPOINT" ]]; then
+    echo "$(basename "$0"): error: checkpoint $CHECKPOINT does not exist" >&2
+    exit 2
+fi
+
 set -x
 PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" \
 "$PYTHON" -m torch.distributed.run --nnodes="$NNODES" --node_rank="$NODE_RANK" \

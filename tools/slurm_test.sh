@@ -21,6 +21,16 @@ SRUN_ARGS=${SRUN_ARGS:-""}
 PYTHON=${PYTHON:-python}
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
+# A missing file is one line and status 2 here, before srun queues a job.
+if [ ! -f "$CONFIG" ]; then
+    echo "$(basename "$0"): error: config $CONFIG does not exist" >&2
+    exit 2
+fi
+if [[ "$CHECKPOINT" != *://* && ! -f "$CHECKPOINT" ]]; then
+    echo "$(basename "$0"): error: checkpoint $CHECKPOINT does not exist" >&2
+    exit 2
+fi
+
 set -x
 # SRUN_ARGS is split on purpose: it holds several srun options.
 # shellcheck disable=SC2086

@@ -1,24 +1,27 @@
 # Copyright (c) OpenMMLab. All rights reserved. Adapted for mmaction-sttm.
 """Test (and evaluate) a recognizer: MMAction2's ``tools/test.py`` plus the
 stack fixes of :mod:`mmaction_sttm.compat`. The final metrics are printed and
-written to ``<work_dir>/test_metrics.json``."""
+written to ``<work_dir>/test_metrics.json``. A missing config, checkpoint or
+data path is one line on stderr and exit status 2 (:mod:`mmaction_sttm.cli`).
+"""
 import argparse
 import json
 import os
 import os.path as osp
-from typing import Dict
+from typing import Dict, List, Optional
 
 from mmengine.config import Config, DictAction
 from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
 import mmaction_sttm  # noqa: F401  (registers modules, applies compat)
+from mmaction_sttm import cli
 from mmaction_sttm.compat import setup_distributed
 
 METRICS_FILE = 'test_metrics.json'
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     """Parse the command line (the options of MMAction2 1.1.0)."""
     parser = argparse.ArgumentParser(
         description='MMAction2 test (and eval) a model')
@@ -70,7 +73,7 @@ def parse_args() -> argparse.Namespace:
         '(sets test_dataloader.dataset.strict_scoring=True of a '
         'RobustVideoDataset) instead of scoring the others')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
@@ -120,9 +123,7 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
 
-    if '://' not in args.checkpoint and not osp.isfile(args.checkpoint):
-        raise FileNotFoundError(
-            f'checkpoint {args.checkpoint} does not exist')
+    cli.require_file(args.checkpoint, 'checkpoint')
     cfg.load_from = args.checkpoint
     return cfg
 
@@ -168,10 +169,13 @@ def report_metrics(metrics: Dict[str, float], work_dir: str) -> str:
     return path
 
 
-def main() -> None:
-    args = parse_args()
-    cfg = Config.fromfile(args.config)
+def main(argv: Optional[List[str]] = None) -> None:
+    args = parse_args(argv)
+    cfg = cli.load_config(args.config)
     cfg = merge_args(cfg, args)
+    # Runner.test loads the checkpoint without initialising the model, so
+    # pretrained files are not read and not checked.
+    cli.check_data_paths(cfg, ['test'])
     # On CPU: gloo process group and DDP without device ids (no-op on GPU).
     setup_distributed(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)
@@ -181,4 +185,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    cli.run(main)

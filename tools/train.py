@@ -1,19 +1,23 @@
 # Copyright (c) OpenMMLab. All rights reserved. Adapted for mmaction-sttm.
 """Train a recognizer: MMAction2's ``tools/train.py`` plus the stack fixes
 of :mod:`mmaction_sttm.compat` (safe checkpoint loading on torch >= 2.6,
-distributed runs on CPU with gloo)."""
+distributed runs on CPU with gloo). A missing config, checkpoint, data or
+pretrained-weights path is one line on stderr and exit status 2
+(:mod:`mmaction_sttm.cli`)."""
 import argparse
 import os
 import os.path as osp
+from typing import List, Optional
 
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import mmaction_sttm  # noqa: F401  (registers modules, applies compat)
+from mmaction_sttm import cli
 from mmaction_sttm.compat import setup_distributed
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     """Parse the command line (the options of MMAction2 1.1.0)."""
     parser = argparse.ArgumentParser(description='Train a action recognizer')
     parser.add_argument('config', help='train config file path')
@@ -64,7 +68,7 @@ def parse_args() -> argparse.Namespace:
         default='none',
         help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
@@ -108,15 +112,13 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
         cfg.resume = True
         cfg.load_from = None
     elif args.resume is not None:
-        if '://' not in args.resume and not osp.isfile(args.resume):
-            raise FileNotFoundError(
-                f'--resume: checkpoint {args.resume} does not exist')
+        cli.require_file(args.resume, '--resume checkpoint')
         cfg.resume = True
         cfg.load_from = args.resume
 
     if args.auto_scale_lr:
         if cfg.get('auto_scale_lr') is None:
-            raise ValueError(
+            raise cli.ToolError(
                 '--auto-scale-lr needs `auto_scale_lr = dict(enable=False, '
                 'base_batch_size=...)` in the config; '
                 f'{args.config} has none')
@@ -133,10 +135,26 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     return cfg
 
 
-def main() -> None:
-    args = parse_args()
-    cfg = Config.fromfile(args.config)
+def check_paths(cfg: Config) -> None:
+    """Check every file the run will read before anything is built.
+
+    Args:
+        cfg (Config): The merged config.
+    """
+    load_from = cfg.get('load_from')
+    if isinstance(load_from, str) and load_from:
+        cli.require_file(load_from, 'load_from checkpoint')
+    # Runner.train initialises the model (reading pretrained files) before
+    # it loads `load_from`, so those files are needed even when fine-tuning.
+    cli.check_pretrained(cfg)
+    cli.check_data_paths(cfg, ['train', 'val'])
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    args = parse_args(argv)
+    cfg = cli.load_config(args.config)
     cfg = merge_args(cfg, args)
+    check_paths(cfg)
     # On CPU: gloo process group and DDP without device ids (no-op on GPU).
     setup_distributed(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)
@@ -144,4 +162,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    cli.run(main)

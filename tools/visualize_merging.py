@@ -36,6 +36,7 @@ from mmengine.runner import load_checkpoint
 from torch import Tensor, nn
 
 import mmaction_sttm  # noqa: F401  (registers modules, applies compat)
+from mmaction_sttm import cli
 from mmaction_sttm.visualization import (attention_rollout,
                                          draw_attention_sheet,
                                          draw_merge_sheet, load_clip,
@@ -101,9 +102,7 @@ def parse_args() -> argparse.Namespace:
 def load_config(path: str, options: Optional[dict] = None) -> Config:
     """Read a config and apply ``--cfg-options``; a missing file is a clear
     error."""
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'config file not found: {path}')
-    cfg = Config.fromfile(path)
+    cfg = cli.load_config(path)
     if options:
         cfg.merge_from_dict(options)
     return cfg
@@ -123,8 +122,7 @@ def build_model(cfg: Config, checkpoint: str, device: str) -> nn.Module:
     """
     from mmaction.registry import MODELS
     from mmaction.utils import register_all_modules
-    if not osp.isfile(checkpoint):
-        raise FileNotFoundError(f'checkpoint file not found: {checkpoint}')
+    cli.require_file(checkpoint, 'checkpoint')
     register_all_modules(init_default_scope=False)
     init_default_scope(cfg.get('default_scope', 'mmaction'))
     model_cfg = cfg.model.copy()
@@ -165,10 +163,11 @@ def main() -> int:
                       f'is stretched over the model\'s frames',
                       file=sys.stderr)
             heatmaps['baseline'] = attention_rollout(base, base_clip)
-    except (FileNotFoundError, ValueError) as err:
-        # Files the user named that cannot be used: one line, no traceback.
-        print(f'error: {err}', file=sys.stderr)
-        return 1
+    except (cli.ToolError, FileNotFoundError, ValueError) as err:
+        # Files the user named that cannot be used: one line, no traceback;
+        # a missing one exits with the tools' usage status (2).
+        print(f'error: {cli.error_line(err)}', file=sys.stderr)
+        return 1 if isinstance(err, ValueError) else cli.EXIT_USAGE
     if not trace.merges:
         print('note: the model has no merger; the merge sheet shows the '
               'input only', file=sys.stderr)

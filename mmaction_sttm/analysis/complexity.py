@@ -6,11 +6,12 @@ fused attention as zero. :func:`sdpa_flop_jit` counts it like the two matrix
 products it replaces (``Q K^T`` and ``A V``), so fused and explicit attention
 give the same figure.
 """
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 from mmengine.analysis import FlopAnalyzer, parameter_count
 from mmengine.analysis.jit_handles import get_shape
+from mmengine.analysis.print_helper import complexity_stats_table
 from torch import nn
 
 
@@ -45,7 +46,8 @@ class _HeadForward(nn.Module):
 
 
 def complexity(model: nn.Module,
-               shape: Sequence[int] = (1, 3, 8, 224, 224)) -> Dict[str, Any]:
+               shape: Sequence[int] = (1, 3, 8, 224, 224),
+               table_depth: Optional[int] = None) -> Dict[str, Any]:
     """Count FLOPs and parameters of a recognizer or backbone.
 
     Args:
@@ -53,10 +55,12 @@ def complexity(model: nn.Module,
             ``_forward(inputs, stage='head')``) or a bare backbone.
         shape (Sequence[int]): Input ``(N, C, T, H, W)``; the FLOPs are for
             these ``N`` clips (one view each).
+        table_depth (int, optional): Also make MMEngine's per-module table
+            of parameters and FLOPs, this many module levels deep.
 
     Returns:
-        dict: ``flops`` (total), ``params``, and ``by_module`` (FLOPs per
-        top-level module name).
+        dict: ``flops`` (total), ``params``, ``by_module`` (FLOPs per
+        top-level module name) and, with ``table_depth``, ``table``.
     """
     if len(shape) != 5:
         raise ValueError(f'shape must be (N, C, T, H, W), got {tuple(shape)}')
@@ -73,6 +77,12 @@ def complexity(model: nn.Module,
     with torch.no_grad():
         flops = analyzer.total()
         by_module = analyzer.by_module()
+        table = (complexity_stats_table(
+            analyzer, max_depth=table_depth, show_param_shapes=False)
+                 if table_depth is not None else None)
     model.train(was_training)
-    return dict(
+    result = dict(
         flops=flops, params=parameter_count(model)[''], by_module=by_module)
+    if table is not None:
+        result['table'] = table
+    return result

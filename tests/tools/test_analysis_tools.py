@@ -80,3 +80,88 @@ def test_cpu_peak_memory_counts_each_allocation_once():
 
     peak = bench._peak_memory(forward, torch.device('cpu'))
     assert 16 <= peak <= 48
+
+
+# --- get_flops.py ----------------------------------------------------------
+
+def _zoo_rows():
+    spec = importlib.util.spec_from_file_location(
+        'check_zoo_readme',
+        osp.join(ROOT, 'tools', 'analysis', 'check_zoo_readme.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return {row.config: row for row in module.parse_readme()}
+
+
+def test_get_flops_view_of_every_zoo_config():
+    """The shape read from each zoo config's test pipeline is the one its
+    backbone is built for: the README's frames at 224x224, 3 crops."""
+    from mmengine.config import Config
+    get_flops = _tool('get_flops')
+    for config in _zoo_rows():
+        cfg = Config.fromfile(osp.join(ROOT, config))
+        view = get_flops.pipeline_view(cfg)
+        assert view == dict(clip_len=cfg.model.backbone.num_frames,
+                            crop=(224, 224), views=3), config
+        shape, source = get_flops.input_shape(None, view)
+        assert shape == (1, 3, cfg.model.backbone.num_frames, 224, 224)
+        assert source == 'from the test pipeline'
+
+
+@pytest.mark.parametrize('shape,expected', [
+    ([1, 3, 8, 224, 224], (1, 3, 8, 224, 224)),  # MMAction2's form
+    ([2, 3, 8, 160, 160], (2, 3, 8, 160, 160)),
+    ([3, 16, 224, 224], (1, 3, 16, 224, 224)),
+    ([16, 224, 224], (1, 3, 16, 224, 224)),
+    ([160, 128], (1, 3, 13, 160, 128)),  # frames from the pipeline
+    ([160], (1, 3, 13, 160, 160)),
+])
+def test_get_flops_shape_forms(shape, expected):
+    get_flops = _tool('get_flops')
+    view = dict(clip_len=13, crop=(224, 224), views=3)
+    assert get_flops.input_shape(shape, view)[0] == expected
+
+
+def test_get_flops_shape_errors():
+    from mmaction_sttm.cli import ToolError
+    get_flops = _tool('get_flops')
+    with pytest.raises(ToolError, match='1 to 5 numbers'):
+        get_flops.input_shape([1, 1, 3, 8, 224, 224], {})
+    with pytest.raises(ToolError, match='no clip len'):
+        get_flops.input_shape(None, dict(clip_len=None, crop=(224, 224)))
+
+
+@pytest.mark.parametrize('config', [
+    'configs/sttm/sttm_vit-small-p16_in1k-pre_8xb8-8x8x1-30e_'
+    'kinetics400-rgb.py',
+    'configs/sttm/sttm_vit-base-p16_in1k-pre_8xb8-11x8x1-30e_'
+    'kinetics400-rgb.py',
+    'configs/sttm/sttm_vit-small-p16_in1k-pre_8xb8-13x8x1-30e_'
+    'kinetics400-rgb.py',
+])
+def test_get_flops_zoo_configs_without_arguments(config, capsys, tmp_path,
+                                                 monkeypatch):
+    """`get_flops.py CONFIG` alone: no checkpoint needed (none exists here),
+    the frames of the config, the README's GFLOPs within 2%."""
+    monkeypatch.chdir(tmp_path)  # no checkpoints/ folder in reach
+    row = _zoo_rows()[config]
+    _tool('get_flops').main([osp.join(ROOT, config), '--json'])
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    frames = result['shape'][2]
+    assert result['shape'] == [1, 3, frames, 224, 224]
+    assert str(frames) + 'x8x1' in config
+    assert result['gflops'] == pytest.approx(row.gflops, rel=0.02)
+    assert result['params_m'] == pytest.approx(row.params, rel=0.01)
+    assert result['views'] == 3
+
+
+def test_get_flops_table_and_text(capsys, monkeypatch):
+    get_flops = _tool('get_flops')
+    get_flops.main([
+        osp.join(ROOT, VIT), '--shape', '1', '3', '8', '32', '32', '--table',
+        '1'
+    ])
+    out = capsys.readouterr().out
+    assert '| module' in out and 'backbone' in out
+    assert 'input counted: 1x3x8x32x32 (N C T H W, --shape N C T H W)' in out
+    assert 'GFLOPs per view: ' in out

@@ -384,5 +384,6 @@ def test_tool_short_video_and_bad_files(videos, models, tmp_path, capsys,
         err = capsys.readouterr().err
         assert f'error: cannot read video {videos[name]!r}' in err
         assert 'Traceback' not in err
-    assert run(str(tmp_path / 'missing.mp4')) == 1
+    # A missing file is the tools' usage error (exit status 2).
+    assert run(str(tmp_path / 'missing.mp4')) == 2
     assert 'video file not found' in capsys.readouterr().err

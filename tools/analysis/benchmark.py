@@ -32,10 +32,12 @@ sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402
 from mmengine.logging import MMLogger  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 from tqdm import tqdm  # noqa: E402
+
+from mmaction_sttm import cli  # noqa: E402
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -75,9 +77,13 @@ class _Model:
     def __init__(self, path: str, cfg_options: Optional[dict],
                  device: torch.device) -> None:
         from mmaction_sttm.registry import MODELS
-        cfg = Config.fromfile(path)
+        cfg = cli.load_config(path)
         if cfg_options:
             cfg.merge_from_dict(cfg_options)
+        # init_weights below reads pretrained files: a missing one is one
+        # line naming the converter (or `--cfg-options
+        # model.backbone.pretrained=None`).
+        cli.check_pretrained(cfg)
         self.name = osp.splitext(osp.basename(path))[0]
         self.model = MODELS.build(cfg.model)
         self.model.init_weights()
@@ -309,6 +315,8 @@ def to_markdown(rows: List[Dict], args: argparse.Namespace) -> str:
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
+    for path in args.configs:
+        cli.require_file(path, 'config')
     rows = benchmark(args)
     table = to_markdown(rows, args)
     print(table)
@@ -326,4 +334,4 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 if __name__ == '__main__':
-    main()
+    cli.run(main)

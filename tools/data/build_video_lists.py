@@ -28,6 +28,7 @@ to each template (with its ``[something]`` brackets removed).
 """
 import argparse
 import csv
+import importlib.util
 import json
 import os
 import os.path as osp
@@ -113,6 +114,21 @@ def sthv2_list(json_file: str, labels_file: str,
     return lines, missing
 
 
+def _load_cli():
+    """``mmaction_sttm/cli.py`` (the tools' one-line errors) on its own:
+    importing the package would import MMAction2, which this tool does not
+    need."""
+    path = osp.join(osp.dirname(osp.abspath(__file__)), '..', '..',
+                    'mmaction_sttm', 'cli.py')
+    spec = importlib.util.spec_from_file_location('_sttm_cli', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+cli = _load_cli()
+
+
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Build MMAction2 video lists for K400 / SSv2')
@@ -138,6 +154,14 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
     if args.dataset == 'kinetics400':
+        cli.require_file(args.csv, '--csv')
+        cli.require_file(args.classes_from, '--classes-from')
+    else:
+        cli.require_file(args.json, '--json')
+        cli.require_file(args.labels, '--labels')
+    if args.video_dir is not None:
+        cli.require_dir(args.video_dir, '--video-dir')
+    if args.dataset == 'kinetics400':
         lines, missing = kinetics_list(args.csv, args.video_dir,
                                        kinetics_classes(args.classes_from))
     else:
@@ -150,4 +174,4 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 if __name__ == '__main__':
-    main()
+    cli.run(main)

@@ -23,6 +23,7 @@ docs/reliability.md.
 import argparse
 import collections
 import importlib
+import importlib.util
 import logging
 import os
 import os.path as osp
@@ -56,11 +57,23 @@ def _load_probes() -> Tuple[types.ModuleType, types.ModuleType]:
             importlib.import_module(f'{name}.video_probe'))
 
 
+def _load_cli() -> types.ModuleType:
+    """``mmaction_sttm/cli.py`` (the tools' one-line errors), loaded on its
+    own for the same reason."""
+    path = osp.join(osp.dirname(osp.abspath(__file__)), '..', '..',
+                    'mmaction_sttm', 'cli.py')
+    spec = importlib.util.spec_from_file_location('_sttm_cli', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 _decoders, _probe = _load_probes()
 BUILTIN_DECODERS = _decoders.BUILTIN_DECODERS
 DEFAULT_DECODERS = _decoders.DEFAULT_DECODERS
 Decoder = _decoders.Decoder
 probe_with_decoder = _decoders.probe_with_decoder
+cli = _load_cli()
 PROBLEM_KINDS = _probe.PROBLEM_KINDS
 VideoProblem = _probe.VideoProblem
 file_problem = _probe.file_problem
@@ -271,6 +284,8 @@ def check_entries(entries: Sequence[Entry],
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the scan; returns the exit code."""
     args = parse_args(argv)
+    cli.require_file(args.ann_file, 'video list')
+    cli.require_dir(args.root, 'video root')
     entries = read_entries(args.ann_file, args.delimiter)
     decoders = build_decoders(args.decoders)
     results = check_entries(entries, args.root, decoders, args.workers,
@@ -330,4 +345,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    cli.run(main)

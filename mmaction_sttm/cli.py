@@ -1,0 +1,292 @@
+"""One-line errors for the command-line tools in ``tools/``.
+
+A missing config, checkpoint, data or pretrained-weights path is a usage
+error, not a bug: the tools report it as one line that names the path and
+exit with status 2 (argparse's status for bad usage), instead of a traceback
+from deep inside MMEngine. They check what they will read before building
+anything, and :func:`run` turns what slips through (a ``FileNotFoundError``
+raised later) into the same one line.
+
+Typical use in a tool::
+
+    from mmaction_sttm import cli
+
+    def main(argv=None):
+        args = parse_args(argv)
+        cfg = cli.load_config(args.config)
+        cli.require_file(args.checkpoint, 'checkpoint')
+        cli.check_data_paths(cfg, ['test'])
+        ...
+
+    if __name__ == '__main__':
+        cli.run(main)
+"""
+import os.path as osp
+import sys
+from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
+
+#: Exit status of a tool that was pointed at something that is not there.
+EXIT_USAGE = 2
+
+
+class ToolError(Exception):
+    """A user-facing error of a tool, reported as one line (exit status 2)."""
+
+
+def _is_remote(path: str) -> bool:
+    # s3://, http(s)://, open-mmlab://, torchvision:// ...: MMEngine's file
+    # backends resolve them; only local files can be checked up front.
+    return '://' in path
+
+
+def require_file(path: str, what: str) -> None:
+    """Raise :class:`ToolError` unless ``path`` is an existing local file
+    (remote URIs pass unchecked).
+
+    Args:
+        path (str): The path given by the user.
+        what (str): What it is, for the message (``'config'``,
+            ``'checkpoint'``, ``'--resume checkpoint'`` ...).
+    """
+    if _is_remote(path):
+        return
+    if osp.isdir(path):
+        raise ToolError(f'{what} {path} is a folder, not a file')
+    if not osp.isfile(path):
+        raise ToolError(f'{what} {path} does not exist')
+
+
+def require_dir(path: str, what: str) -> None:
+    """Raise :class:`ToolError` unless ``path`` is an existing local folder
+    (remote URIs pass unchecked).
+
+    Args:
+        path (str): The path given by the user.
+        what (str): What it is, for the message.
+    """
+    if not _is_remote(path) and not osp.isdir(path):
+        raise ToolError(f'{what} {path} does not exist')
+
+
+def load_config(path: str) -> Any:
+    """``Config.fromfile`` with a one-line error for a missing file.
+
+    A config whose ``_base_`` names a missing file fails the same way, with
+    the missing base named.
+
+    Args:
+        path (str): Config file.
+
+    Returns:
+        mmengine.config.Config: The loaded config.
+    """
+    from mmengine.config import Config
+    require_file(path, 'config')
+    try:
+        return Config.fromfile(path)
+    except FileNotFoundError as error:
+        missing = getattr(error, 'filename', None) or str(error)
+        raise ToolError(f'config {path}: {missing} (in its _base_) does not '
+                        'exist') from None
+
+
+def _datasets(dataset: Any) -> Iterator[Any]:
+    """The dataset configs in ``dataset``, through MMEngine's wrappers
+    (``RepeatDataset``, ``ClassBalancedDataset``, ``ConcatDataset``)."""
+    if not isinstance(dataset, dict):
+        return
+    if isinstance(dataset.get('datasets'), (list, tuple)):
+        for inner in dataset['datasets']:
+            yield from _datasets(inner)
+    elif isinstance(dataset.get('dataset'), dict):
+        yield from _datasets(dataset['dataset'])
+    else:
+        yield dataset
+
+
+def _joined(data_root: str, path: str) -> str:
+    # MMEngine's BaseDataset joins relative paths to data_root the same way.
+    if data_root and not osp.isabs(path) and not _is_remote(path):
+        return osp.join(data_root, path)
+    return path
+
+
+def check_data_paths(cfg: Any, loaders: Sequence[str]) -> None:
+    """Check the annotation files and video folders a run will read.
+
+    Args:
+        cfg (Config): The full config.
+        loaders (Sequence[str]): Which dataloaders the tool uses, e.g.
+            ``['train', 'val']`` or ``['test']``; one missing from the config
+            (``--no-validate``) is skipped.
+    """
+    for loader in loaders:
+        loader_cfg = cfg.get(f'{loader}_dataloader')
+        if not loader_cfg:
+            continue
+        for dataset in _datasets(loader_cfg.get('dataset')):
+            data_root = dataset.get('data_root') or ''
+            ann_file = dataset.get('ann_file')
+            if isinstance(ann_file, str) and ann_file:
+                require_file(
+                    _joined(data_root, ann_file),
+                    f'{loader}_dataloader.dataset.ann_file')
+            prefix = dataset.get('data_prefix')
+            if isinstance(prefix, dict):
+                for key, folder in prefix.items():
+                    if isinstance(folder, str) and folder:
+                        require_dir(
+                            _joined(data_root, folder),
+                            f'{loader}_dataloader.dataset.data_prefix.{key}')
+
+
+# The converter's --dst for each backbone type that loads converted weights.
+_CONVERTER_DST = {
+    'SpaceTimeViT': 'spacetime-vit',
+    'TimeSformer': 'timesformer',
+    'TimeSformerSTTM': 'timesformer',
+    'VisionTransformer': 'videomae-vit',
+    'VisionTransformerSTTM': 'videomae-vit',
+}
+
+# An ImageNet source file by width (timm's DeiT file names, the weights the
+# zoo's configs assume), for the message only.
+_SOURCE_NAMES = {192: 'deit_tiny_patch16_224.pth',
+                 384: 'deit_small_patch16_224.pth',
+                 768: 'deit_base_patch16_224.pth'}
+
+
+def _weight_paths(node: Any, key: str = 'model'
+                  ) -> Iterator[Tuple[str, str, Any]]:
+    """``(config key, path, owning dict)`` of every local weights file in a
+    model config: ``pretrained='...'`` and
+    ``init_cfg=dict(type='Pretrained', checkpoint='...')``."""
+    if isinstance(node, dict):
+        pretrained = node.get('pretrained')
+        if isinstance(pretrained, str) and pretrained:
+            yield f'{key}.pretrained', pretrained, node
+        init_cfgs = node.get('init_cfg')
+        if isinstance(init_cfgs, dict):
+            init_cfgs = [init_cfgs]
+        for i, init in enumerate(init_cfgs or []):
+            if (isinstance(init, dict) and init.get('type') == 'Pretrained'
+                    and isinstance(init.get('checkpoint'), str)):
+                name = f'{key}.init_cfg' + (
+                    f'[{i}]' if isinstance(node['init_cfg'], list) else '')
+                yield f'{name}.checkpoint', init['checkpoint'], node
+        for name, value in node.items():
+            if name not in ('pretrained', 'init_cfg'):
+                yield from _weight_paths(value, f'{key}.{name}')
+    elif isinstance(node, (list, tuple)):
+        for i, value in enumerate(node):
+            yield from _weight_paths(value, f'{key}[{i}]')
+
+
+def converter_command(backbone: dict, out: str) -> Optional[str]:
+    """The ``tools/convert_weights.py`` command that writes ``out`` for a
+    backbone config, or None for a backbone the converter does not serve.
+
+    Args:
+        backbone (dict): The backbone's config (``type`` and its arguments).
+        out (str): The weights file the config expects.
+
+    Returns:
+        str | None: A command line; its source file name is an example (an
+        ImageNet ViT of the backbone's width in timm's layout; use
+        ``--src-format mmpretrain`` for an mmpretrain file).
+    """
+    dst = _CONVERTER_DST.get(str(backbone.get('type', '')).split('.')[-1])
+    if dst is None:
+        return None
+    source = _SOURCE_NAMES.get(
+        backbone.get('embed_dims', 768), 'imagenet_vit.pth')
+    command = (f'python tools/convert_weights.py {source} {out} '
+               f'--src-format timm --dst {dst}')
+    if dst == 'videomae-vit':
+        command += (f' --num-frames {backbone.get("num_frames", 16)}'
+                    f' --tubelet-size {backbone.get("tubelet_size", 2)}')
+        if not backbone.get('use_learnable_pos_emb', False):
+            command += ' --videomae-pos-embed sincos'
+    return command
+
+
+def check_pretrained(cfg: Any) -> None:
+    """Check that the local weights files named in ``cfg.model`` exist.
+
+    A missing file raises :class:`ToolError` naming the config key and the
+    ``tools/convert_weights.py`` command that makes the file.
+
+    Args:
+        cfg (Config): The full config.
+    """
+    for key, path, owner in _weight_paths(cfg.get('model')):
+        if _is_remote(path) or osp.isfile(path):
+            continue
+        command = converter_command(owner, path)
+        hint = (f'; make it from an ImageNet ViT checkpoint with: {command} '
+                '(or --src-format mmpretrain; docs/getting_started.md)'
+                if command else '')
+        raise ToolError(f'pretrained weights file {path} ({key}) does not '
+                        f'exist{hint}; or set {key}=None to start without it')
+
+
+def _dicts(node: Any) -> Iterator[dict]:
+    """Every dict in a nested config, outermost first."""
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _dicts(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            yield from _dicts(value)
+
+
+def disable_pretrained(model_cfg: Any) -> None:
+    """Switch off every weights file in a model config, in place, so that
+    building the model reads no file (``pretrained=None``, ``Pretrained``
+    entries dropped from ``init_cfg``).
+
+    Args:
+        model_cfg (dict): ``cfg.model``.
+    """
+    for owner in list(_dicts(model_cfg)):
+        if owner.get('pretrained'):
+            # None for a path, False for timm's `pretrained=True`.
+            owner['pretrained'] = (
+                None if isinstance(owner['pretrained'], str) else False)
+        init_cfgs = owner.get('init_cfg')
+        if isinstance(init_cfgs, dict):
+            if init_cfgs.get('type') == 'Pretrained':
+                owner['init_cfg'] = None
+        elif isinstance(init_cfgs, (list, tuple)):
+            owner['init_cfg'] = [
+                init for init in init_cfgs
+                if not (isinstance(init, dict)
+                        and init.get('type') == 'Pretrained')
+            ] or None
+
+
+def error_line(error: BaseException) -> str:
+    """The one-line message for an error :func:`run` reports."""
+    if isinstance(error, FileNotFoundError) and error.filename:
+        return f'{error.filename} does not exist'
+    return ' '.join(str(error).split())
+
+
+def run(main: Callable[..., Any], argv: Optional[List[str]] = None) -> None:
+    """Run a tool's ``main`` and exit with its status; a :class:`ToolError`
+    or a ``FileNotFoundError`` becomes one line on stderr and status 2.
+
+    Args:
+        main (Callable): The tool's entry point; called with ``argv`` when
+            given, else without arguments. An int it returns is the status.
+        argv (list[str], optional): Command line without the program name.
+    """
+    try:
+        status = main(argv) if argv is not None else main()
+    except (ToolError, FileNotFoundError) as error:
+        prog = osp.basename(sys.argv[0]) or 'tool'
+        print(f'{prog}: error: {error_line(error)}', file=sys.stderr,
+              flush=True)
+        sys.exit(EXIT_USAGE)
+    sys.exit(status if isinstance(status, int) else 0)
