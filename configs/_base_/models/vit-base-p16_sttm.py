@@ -17,5 +17,5 @@ model = dict(
             alpha=1.5,
             meta_filter=True,
             motion=True,
-            fuse_init='random',
+            fuse_init='trunc_normal',
             tau=0.1)))
