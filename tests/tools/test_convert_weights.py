@@ -1,4 +1,4 @@
-"""Tests of ``tools/convert_weights.py`` and ``mmaction_sttm.models.convert``.
+"""Tests of ``tools/convert_weights.py`` and ``mmaction_sttm.offline.weights``.
 
 Every parameter of the image models is randomised (LayerNorm scales and all
 biases too), so a mapping that mixes up two tensors of the same shape changes
@@ -35,7 +35,7 @@ from torch import Tensor, nn
 import mmaction_sttm  # noqa: F401  (registers the backbones)
 from mmaction.models.backbones import TimeSformer, VisionTransformer
 from mmaction_sttm.models import SpaceTimeViT, TimeSformerSTTM
-from mmaction_sttm.models.convert import (convert_checkpoint,
+from mmaction_sttm.offline.weights import (convert_checkpoint,
                                           convert_state_dict, load_state_dict)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

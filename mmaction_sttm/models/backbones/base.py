@@ -121,7 +121,9 @@ def attention_extras(q: Tensor, k: Tensor, scale: float,
 
 class MergingBackbone(metaclass=ABCMeta):
     """Mixin that owns the block loop of every merging backbone; see the
-    module docstring for what a family implements."""
+    module docstring for what a family implements. It comes first in a
+    family's bases, so that its :meth:`forward` is the family's unless the
+    family defines one."""
 
     # -- what a family provides -------------------------------------------
     @property
@@ -190,6 +192,17 @@ class MergingBackbone(metaclass=ABCMeta):
         return attention_probs(q, k, scale, bias).mean(dim=1)
 
     # -- the loop ------------------------------------------------------------
+    def forward(self, x: Tensor) -> Tensor:
+        """Args:
+            x (Tensor): Clips ``(B, C, T, H, W)``.
+
+        Returns:
+            Tensor: Features ``(B, D)`` (:meth:`pool` of the final
+            sequence).
+        """
+        x, stages = self.forward_tokens(x)
+        return self.pool(x, stages[-1])
+
     def forward_tokens(
             self,
             x: Tensor,

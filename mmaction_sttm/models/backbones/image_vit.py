@@ -47,7 +47,7 @@ def qk_heads(qkv: nn.Linear, x: Tensor,
     return q, k
 
 
-class ImageViTVideo(BaseModule, MergingBackbone):
+class ImageViTVideo(MergingBackbone, BaseModule):
     """Video ViT with joint space-time attention around an image ViT.
 
     Subclasses build the image model and say where its parts are; this
@@ -210,13 +210,3 @@ class ImageViTVideo(BaseModule, MergingBackbone):
         seq = self.pre_blocks(torch.cat([cls, patches], dim=1))
         return seq[:, :1], Tokens.from_patches(seq[:, 1:], pos, frames,
                                                track_sources)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Args:
-            x (Tensor): Clips ``(B, C, T, H, W)``.
-
-        Returns:
-            Tensor: CLS features ``(B, D)``.
-        """
-        x, stages = self.forward_tokens(x)
-        return self.pool(x, stages[-1])

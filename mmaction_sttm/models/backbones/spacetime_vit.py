@@ -152,7 +152,7 @@ class PatchEmbed(nn.Module):
 
 
 @MODELS.register_module()
-class SpaceTimeViT(BaseModule, MergingBackbone):
+class SpaceTimeViT(MergingBackbone, BaseModule):
     """Video ViT with joint space-time attention and optional merging.
 
     Without ``merger`` it is the paper's ViT baseline; with it, merge modules
@@ -298,13 +298,3 @@ class SpaceTimeViT(BaseModule, MergingBackbone):
 
     def final_norm(self, x: Tensor) -> Tensor:
         return self.norm(x)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Args:
-            x (Tensor): Clips ``(B, C, T, H, W)``.
-
-        Returns:
-            Tensor: CLS features ``(B, D)``.
-        """
-        x, stages = self.forward_tokens(x)
-        return self.pool(x, stages[-1])

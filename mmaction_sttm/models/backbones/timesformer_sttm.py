@@ -82,7 +82,7 @@ def _mha(attn: nn.MultiheadAttention, x: Tensor,
 
 
 @MODELS.register_module()
-class TimeSformerSTTM(TimeSformer, MergingBackbone):
+class TimeSformerSTTM(MergingBackbone, TimeSformer):
     """TimeSformer (divided space-time) with optional merging.
 
     Takes every argument of MMAction2's ``TimeSformer`` and loads the same
@@ -266,6 +266,7 @@ class TimeSformerSTTM(TimeSformer, MergingBackbone):
         """
         if self.attention_type != 'divided_space_time':
             self._check_input(x)
-            return super().forward(x)
+            # The parent's own forward (MergingBackbone's comes first).
+            return TimeSformer.forward(self, x)
         x, stages = self.forward_tokens(x)
         return self.pool(x, stages[-1])

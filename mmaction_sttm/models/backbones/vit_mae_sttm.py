@@ -63,7 +63,7 @@ def _block(block: nn.Module, x: Tensor, bias: Optional[Tensor]
 
 
 @MODELS.register_module()
-class VisionTransformerSTTM(VisionTransformer, MergingBackbone):
+class VisionTransformerSTTM(MergingBackbone, VisionTransformer):
     """VideoMAE-style ViT with optional merging.
 
     Takes every argument of MMAction2's ``VisionTransformer`` and loads the
@@ -179,7 +179,8 @@ class VisionTransformerSTTM(VisionTransformer, MergingBackbone):
         """
         if self.return_feat_map:
             self._check_input(x)
-            return super().forward(x)
+            # The parent's own forward (MergingBackbone's comes first).
+            return VisionTransformer.forward(self, x)
         x, stages = self.forward_tokens(x)
         if self.fc_norm is not None:
             return self.fc_norm(self.pool(x, stages[-1]))
