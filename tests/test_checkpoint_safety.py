@@ -3,7 +3,8 @@ loads checkpoints in this project, and nothing of it runs.
 
 Each payload, if unpickled by the plain ``pickle`` module, creates a marker
 file; the tests check that the load fails with
-:class:`~mmaction_sttm.engine.checkpoint_loading.UnsafeCheckpointError` naming the file and that
+:class:`~mmaction_sttm.engine.checkpoint_loading.UnsafeCheckpointError`
+naming the file and that
 the marker never appears. Paths: MMEngine's ``_load_checkpoint`` /
 ``load_checkpoint`` / ``CheckpointLoader``, the Runner's ``load_from`` and
 ``resume`` (explicit and automatic), a backbone's ``Pretrained`` init, and

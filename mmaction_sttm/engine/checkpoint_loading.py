@@ -164,7 +164,8 @@ def load_from_local(filename: str,
         raise UnsafeCheckpointError(
             f'Refusing to load checkpoint {filename}: it pickles {what}, '
             'outside the allow-list (tensors, Python primitives and the '
-            'mmengine/numpy classes in mmaction_sttm.engine.checkpoint_loading). Loading it '
+            'mmengine/numpy classes in '
+            'mmaction_sttm.engine.checkpoint_loading). Loading it '
             'could run code from the file; nothing of it was run. If you '
             'trust the file, load it with torch.load(..., weights_only=False)'
             ' yourself and save only its state_dict. (torch: '

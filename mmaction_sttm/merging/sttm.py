@@ -1,8 +1,8 @@
 """The STTM merging algorithm (Feng et al., TOMM 2024, section 3.2).
 
 Pure functions over tensors, with no framework in them. The registered
-``nn.Module`` in :mod:`mmaction_sttm.models.mergers.sttm` holds the learned parts
-(the encoder ``phi`` and the fusion layer) and calls these.
+``nn.Module`` in :mod:`mmaction_sttm.models.mergers.sttm` holds the learned
+parts (the encoder ``phi`` and the fusion layer) and calls these.
 
 Shapes: ``B`` samples (or frames, for the spatial stage), ``L`` input tokens,
 ``k`` output (meta) tokens, ``D`` channels.

@@ -52,8 +52,8 @@ def attention_rollout(model: nn.Module,
     one (VideoMAE) the size-weighted mean of the rows of the final tokens,
     which is what the size-weighted mean pooling classifies.
 
-    Each block's attention is the family's own
-    (:meth:`~mmaction_sttm.models.backbones.base.MergingBackbone.block_attention`),
+    Each block's attention is the family's own (``block_attention`` of
+    :class:`~mmaction_sttm.models.backbones.base.MergingBackbone`),
     recomputed in eval mode beside the fused kernels. TimeSformer's
     divided blocks enter by their spatial attention only, as is usual for
     TimeSformer rollout.

@@ -2,8 +2,8 @@
 
 ::
 
-    clip -> embed -> block 1 .. block k -> merge -> block k+1 .. -> norm -> pool
-                     (the family's)   (the schedule's merger)     (the family's)
+    clip -> embed -> block 1 .. k -> merge -> block k+1 .. -> norm -> pool
+                  (the family's)  (a merger)             (the family's)
 
 A family (one file each: the spacetime ViT, MMAction2's VideoMAE ViT,
 TimeSformer, the timm and mmpretrain image ViTs) subclasses its own parent

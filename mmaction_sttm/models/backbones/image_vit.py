@@ -16,7 +16,8 @@ through that library's own loading path and nothing is converted:
 Each adapter is one file of short methods saying where that family keeps
 its parts (as ToMe's per-family patch files do); the video logic lives once
 in :class:`ImageViTVideo`, and the block loop in
-:class:`~mmaction_sttm.models.backbones.base.MergingBackbone`. With ``merger=None``, one frame and the temporal
+:class:`~mmaction_sttm.models.backbones.base.MergingBackbone`. With
+``merger=None``, one frame and the temporal
 embedding at its zero initialisation, the output is the image model's own
 CLS feature.
 """
@@ -60,8 +61,8 @@ class ImageViTVideo(MergingBackbone, BaseModule):
         num_frames (int): Training frames (sets the temporal embedding;
             other clip lengths resample it linearly). Defaults to 8.
         merger (dict, optional): Merge schedule and merger config, see
-            :class:`~mmaction_sttm.models.merge_schedule.MergeSchedule`. None runs the
-            unmerged baseline.
+            :class:`~mmaction_sttm.models.merge_schedule.MergeSchedule`. None
+            runs the unmerged baseline.
         prop_attn (bool): Proportional attention after merges, if the
             family's blocks take an attention bias. Defaults to False.
         init_cfg (dict, optional): Initialisation of the whole wrapper (e.g.

@@ -176,8 +176,8 @@ class SpaceTimeViT(MergingBackbone, BaseModule):
             Defaults to 0.
         norm_eps (float): LayerNorm epsilon. Defaults to 1e-6.
         merger (dict, optional): Merge schedule and merger config, see
-            :class:`~mmaction_sttm.models.merge_schedule.MergeSchedule`. None runs the
-            unmerged baseline.
+            :class:`~mmaction_sttm.models.merge_schedule.MergeSchedule`. None
+            runs the unmerged baseline.
         prop_attn (bool): Proportional attention (``+ log(size)`` on the key
             logits) after merges. Defaults to False.
         pretrained (str, optional): Checkpoint in this layout (see

@@ -81,6 +81,22 @@ def _mha(attn: nn.MultiheadAttention, x: Tensor,
     return out.transpose(0, 1)
 
 
+def _mha_with_qk(attn: nn.MultiheadAttention, x: Tensor,
+                 bias: Optional[Tensor]) -> Tuple[Tensor, Tensor, Tensor]:
+    """:func:`_mha` computed from the MHA's own weights on fused SDPA, also
+    returning its queries and keys ``(B, heads, L, d)``: the block before a
+    merge hands them to the merger without a second projection."""
+    batch, length, dims = x.shape
+    qkv = F.linear(x, attn.in_proj_weight, attn.in_proj_bias)
+    q, k, v = qkv.reshape(batch, length, 3, attn.num_heads,
+                          -1).permute(2, 0, 3, 1, 4).unbind(0)
+    out = F.scaled_dot_product_attention(
+        q, k, v, attn_mask=bias,
+        dropout_p=attn.dropout if attn.training else 0.)
+    out = attn.out_proj(out.transpose(1, 2).reshape(batch, length, dims))
+    return out, q, k
+
+
 @MODELS.register_module()
 class TimeSformerSTTM(MergingBackbone, TimeSformer):
     """TimeSformer (divided space-time) with optional merging.
@@ -90,8 +106,8 @@ class TimeSformerSTTM(MergingBackbone, TimeSformer):
 
     Args:
         merger (dict, optional): Merge schedule and merger config, see
-            :class:`~mmaction_sttm.models.merge_schedule.MergeSchedule`. None runs the
-            unmerged baseline.
+            :class:`~mmaction_sttm.models.merge_schedule.MergeSchedule`. None
+            runs the unmerged baseline.
         prop_attn (bool): Proportional attention after merges. Defaults to
             False.
     """
@@ -185,22 +201,39 @@ class TimeSformerSTTM(MergingBackbone, TimeSformer):
         return module.norm(h)
 
     @classmethod
-    def _spatial(cls, module: nn.Module, x: Tensor, frames: int) -> Tensor:
-        """``DividedSpatialAttentionWithNorm`` on ``x = [cls, b (t p) m]``."""
+    def _spatial(cls,
+                 module: nn.Module,
+                 x: Tensor,
+                 frames: int,
+                 with_qk: bool = False) -> Tuple[Tensor, Optional[tuple]]:
+        """``DividedSpatialAttentionWithNorm`` on ``x = [cls, b (t p) m]``;
+        with ``with_qk`` also its per-frame queries and keys."""
         batch, _, dims = x.shape
         h = cls._spatial_input(module, x, frames)
-        res = module.dropout_layer(module.proj_drop(_mha(module.attn, h)))
+        qk = None
+        if with_qk:
+            res, *qk = _mha_with_qk(module.attn, h, None)
+        else:
+            res = _mha(module.attn, h)
+        res = module.dropout_layer(module.proj_drop(res))
         res_cls = res[:, :1].reshape(batch, frames, dims).mean(1, True)
         res = res[:, 1:].reshape(batch, -1, dims)
-        return x + torch.cat([res_cls, res], dim=1)
+        return x + torch.cat([res_cls, res], dim=1), qk
 
     @staticmethod
-    def _global(module: nn.Module, x: Tensor,
-                bias: Optional[Tensor]) -> Tensor:
+    def _global(module: nn.Module,
+                x: Tensor,
+                bias: Optional[Tensor],
+                with_qk: bool = False) -> Tuple[Tensor, Optional[tuple]]:
         """Joint attention over all tokens with the spatial attention's
-        weights (blocks after the first merge)."""
-        res = _mha(module.attn, module.norm(x), bias)
-        return x + module.dropout_layer(module.proj_drop(res))
+        weights (blocks after the first merge); with ``with_qk`` also its
+        queries and keys."""
+        qk = None
+        if with_qk:
+            res, *qk = _mha_with_qk(module.attn, module.norm(x), bias)
+        else:
+            res = _mha(module.attn, module.norm(x), bias)
+        return x + module.dropout_layer(module.proj_drop(res)), qk
 
     def block(self, index: int, x: Tensor, tokens: Tokens,
               bias: Optional[Tensor]) -> Tensor:
@@ -213,22 +246,17 @@ class TimeSformerSTTM(MergingBackbone, TimeSformer):
         # frames grid, then one joint attention with the spatial weights.
         layer = self.transformer_layers.layers[index]
         temporal, spatial = layer.attentions
-        extras = {}
+        with_qk = 'keys' in need or 'cls_attn' in need
         if tokens.on_grid:
             x = self._temporal(temporal, x, tokens.frames)
-            if 'keys' in need or 'cls_attn' in need:
-                q, k, scale = _mha_qk(
-                    spatial.attn,
-                    self._spatial_input(spatial, x, tokens.frames))
-                extras = attention_extras(q, k, scale, None, True, need,
-                                          x.shape[0])
-            x = self._spatial(spatial, x, tokens.frames)
+            x, qk = self._spatial(spatial, x, tokens.frames, with_qk)
         else:
-            if 'keys' in need or 'cls_attn' in need:
-                q, k, scale = _mha_qk(spatial.attn, spatial.norm(x))
-                extras = attention_extras(q, k, scale, bias, True, need,
-                                          x.shape[0])
-            x = self._global(spatial, x, bias)
+            x, qk = self._global(spatial, x, bias, with_qk)
+        extras = {}
+        if with_qk:
+            scale = (spatial.attn.embed_dim // spatial.attn.num_heads)**-0.5
+            extras = attention_extras(*qk, scale, None if tokens.on_grid else
+                                      bias, True, need, x.shape[0])
         return layer.ffns[0](x), extras
 
     def block_qk(self, index: int, x: Tensor,

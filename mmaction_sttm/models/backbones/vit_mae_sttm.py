@@ -71,8 +71,8 @@ class VisionTransformerSTTM(MergingBackbone, VisionTransformer):
 
     Args:
         merger (dict, optional): Merge schedule and merger config, see
-            :class:`~mmaction_sttm.models.merge_schedule.MergeSchedule`. None runs the
-            unmerged baseline.
+            :class:`~mmaction_sttm.models.merge_schedule.MergeSchedule`. None
+            runs the unmerged baseline.
         prop_attn (bool): Proportional attention after merges. Defaults to
             False.
     """

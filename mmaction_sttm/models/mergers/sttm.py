@@ -1,4 +1,4 @@
-"""STTM: the Spatial-temporal Token Merger (Feng et al., TOMM 2024, sec. 3.2)."""
+"""STTM, the Spatial-temporal Token Merger (Feng et al., TOMM 2024, 3.2)."""
 from typing import Optional
 
 import torch

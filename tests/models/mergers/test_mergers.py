@@ -66,7 +66,8 @@ def test_sizes_add_up_and_sources_stay_stochastic(name, with_sizes, with_ref):
     sizes = sizes if with_sizes else None
     ref = ref if with_ref else None
     with torch.no_grad():
-        y, pos_out, sizes_out, src_out = _call(merger, x, pos, sizes, ref, sources)
+        y, pos_out, sizes_out, src_out = _call(merger, x, pos, sizes, ref,
+                                               sources)
     num_out = merger.num_outputs(16)
     assert num_out < 16
     assert y.shape == pos_out.shape == (3, num_out, DIMS)
@@ -87,8 +88,8 @@ def test_deterministic_at_inference(name):
     x, pos, sizes, ref, sources = _inputs()
     with torch.no_grad():
         first = _call(merger, x, pos, sizes, ref, sources)
-        second = _call(merger, x.clone(), pos.clone(), sizes.clone(), ref.clone(),
-                        sources.clone())
+        second = _call(merger, x.clone(), pos.clone(), sizes.clone(),
+                       ref.clone(), sources.clone())
     for a, b in zip(first, second):
         assert torch.equal(a, b)
 
@@ -100,8 +101,8 @@ def test_batch_independence(name):
     with torch.no_grad():
         batched = _call(merger, x, pos, sizes, ref, sources)
         for i in range(4):
-            alone = _call(merger, x[i:i + 1], pos, sizes[i:i + 1], ref[i:i + 1],
-                           sources[i:i + 1])
+            alone = _call(merger, x[i:i + 1], pos, sizes[i:i + 1],
+                          ref[i:i + 1], sources[i:i + 1])
             for a, b in zip(alone, batched):
                 torch.testing.assert_close(a[0], b[i], atol=1e-5, rtol=1e-5)
 
