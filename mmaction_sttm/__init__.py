@@ -14,7 +14,11 @@ if importlib.util.find_spec('mmcv') is None:
         "(or `pip install -e '.[lite]'`): the recognizers use no compiled "
         'ops.')
 
-from . import compat  # noqa: F401,E402  (torch / mmengine fixes, once)
-from . import datasets, engine, models  # noqa: F401,E402
+from . import compat  # noqa: E402
+
+# Before MMAction2 is imported (by the subpackages), which warns.
+compat.filter_mmcv_lite_warning()
+
+from . import datasets, engine, models  # noqa: E402,F401
 
 __version__ = '0.1.0'

@@ -3,7 +3,8 @@ loads checkpoints in this project, and nothing of it runs.
 
 Each payload, if unpickled by the plain ``pickle`` module, creates a marker
 file; the tests check that the load fails with
-:class:`~mmaction_sttm.compat.UnsafeCheckpointError` naming the file and that
+:class:`~mmaction_sttm.engine.checkpoint_loading.UnsafeCheckpointError`
+naming the file and that
 the marker never appears. Paths: MMEngine's ``_load_checkpoint`` /
 ``load_checkpoint`` / ``CheckpointLoader``, the Runner's ``load_from`` and
 ``resume`` (explicit and automatic), a backbone's ``Pretrained`` init, and
@@ -34,8 +35,8 @@ from mmengine.runner import Runner, load_checkpoint
 from mmengine.runner.checkpoint import CheckpointLoader, _load_checkpoint
 from torch.utils.data import Dataset
 
-import mmaction_sttm  # noqa: F401  (applies the compat loader)
-from mmaction_sttm.compat import UnsafeCheckpointError
+import mmaction_sttm  # noqa: F401  (registers the safe loaders)
+from mmaction_sttm.engine.checkpoint_loading import UnsafeCheckpointError
 from mmaction_sttm.models.backbones import SpaceTimeViT
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))

@@ -17,8 +17,10 @@ from mmengine.runner.checkpoint import _load_checkpoint
 from torch.utils.data import Dataset
 
 from mmaction_sttm import compat
-from mmaction_sttm.compat import (CHECKPOINT_SAFE_GLOBALS,
-                                  UnsafeCheckpointError, setup_distributed)
+from mmaction_sttm.compat import setup_distributed
+from mmaction_sttm.engine import checkpoint_loading
+from mmaction_sttm.engine.checkpoint_loading import (CHECKPOINT_SAFE_GLOBALS,
+                                                     UnsafeCheckpointError)
 
 
 class ToyModel(BaseModel):
@@ -159,7 +161,7 @@ def test_amp_loss_scaler_state_loads(tmp_path):
     assert state['optimizer']['loss_scaler']['scale'] == 1024.
     path = str(tmp_path / 'amp.pth')
     torch.save(state, path)
-    loaded = compat.load_from_local(path)
+    loaded = checkpoint_loading.load_from_local(path)
     assert loaded['optimizer']['loss_scaler'] == scaler.state_dict()
 
 
@@ -221,7 +223,7 @@ def test_runner_refuses_foreign_pickle_on_resume(tmp_path):
 
 def test_missing_checkpoint_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match='nope.pth'):
-        compat.load_from_local(str(tmp_path / 'nope.pth'))
+        checkpoint_loading.load_from_local(str(tmp_path / 'nope.pth'))
 
 
 def test_setup_distributed_cpu(monkeypatch, free_port):
@@ -289,7 +291,8 @@ def test_atomic_write_replaces_whole_files(tmp_path):
     import os
     from mmengine.fileio import get_file_backend
 
-    from mmaction_sttm.compat import atomic_write
+    from mmaction_sttm.engine.safe_checkpoint import (AtomicLocalBackend,
+                                                      atomic_write)
     target = tmp_path / 'sub' / 'epoch_1.pth'
     atomic_write(b'first', str(target))
     assert target.read_bytes() == b'first'
@@ -302,9 +305,82 @@ def test_atomic_write_replaces_whole_files(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert target.stat().st_mode & 0o777 == 0o666 & ~mask
-    # MMEngine's local backend (checkpoints, last_checkpoint) goes through it.
-    backend = get_file_backend(str(target))
+    # The 'atomic_local' backend (checkpoints, last_checkpoint) goes
+    # through it; MMEngine's own local backend is left as it is.
+    backend = get_file_backend(
+        str(target), backend_args=dict(backend='atomic_local'))
+    assert isinstance(backend, AtomicLocalBackend)
     backend.put(b'second', str(target))
     backend.put_text('third', str(tmp_path / 'last_checkpoint'))
     assert target.read_bytes() == b'second'
     assert (tmp_path / 'last_checkpoint').read_text() == 'third'
+    assert type(get_file_backend(str(target))).put is not \
+        AtomicLocalBackend.put
+
+
+def test_safe_checkpoint_hook_writes_through_the_atomic_backend(tmp_path):
+    from mmengine.registry import HOOKS
+
+    from mmaction_sttm.engine.safe_checkpoint import AtomicLocalBackend
+    hook = HOOKS.build(
+        dict(type='mmaction.SafeCheckpointHook', interval=1,
+             max_keep_ckpts=1, save_best='auto'))
+    assert hook.backend_args == dict(backend='atomic_local')
+    work_dir = str(tmp_path / 'run')
+    runner = Runner(
+        model=ToyModel(), work_dir=work_dir,
+        train_dataloader=dict(dataset=ToyDataset(),
+                              sampler=dict(type='DefaultSampler',
+                                           shuffle=True), batch_size=4),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
+        train_cfg=dict(by_epoch=True, max_epochs=2),
+        default_hooks=dict(checkpoint=hook))
+    runner.train()
+    assert isinstance(hook.file_backend, AtomicLocalBackend)
+    # max_keep_ckpts=1: only the newest, and last_checkpoint names it.
+    assert sorted(f for f in os.listdir(work_dir) if f.endswith('.pth')) \
+        == ['epoch_2.pth']
+    with open(osp.join(work_dir, 'last_checkpoint')) as f:
+        assert f.read() == osp.join(work_dir, 'epoch_2.pth')
+
+
+def test_default_runtime_names_the_safe_hook():
+    cfg = Config.fromfile(
+        osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'configs',
+                 '_base_', 'default_runtime.py'))
+    assert cfg.default_hooks.checkpoint.type == 'SafeCheckpointHook'
+
+
+def test_import_replaces_no_method_of_mmengine_classes():
+    """Importing mmaction_sttm (in a fresh interpreter) leaves every
+    attribute of every MMEngine class as it was."""
+    script = r'''
+import importlib, inspect, pkgutil, sys
+import mmengine
+import mmaction  # noqa: F401  (what mmaction_sttm builds on)
+names = [m.name for m in pkgutil.walk_packages(mmengine.__path__, 'mmengine.')]
+def snapshot():
+    state = {}
+    for name in names:
+        try:
+            module = importlib.import_module(name)
+        except Exception:
+            continue
+        for cls_name, cls in vars(module).items():
+            if inspect.isclass(cls) and cls.__module__.startswith('mmengine'):
+                for attr, value in vars(cls).items():
+                    state[(cls.__module__, cls.__qualname__, attr)] = id(value)
+    return state
+before = snapshot()
+import mmaction_sttm  # noqa: F401
+after = snapshot()
+changed = sorted('.'.join(k[1:]) for k in before if after.get(k) != before[k])
+print('CHANGED', changed)
+sys.exit(1 if changed else 0)
+'''
+    import subprocess
+    import sys
+    result = subprocess.run([sys.executable, '-c', script],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[
+        -2000:]

@@ -18,7 +18,7 @@ Examples::
         --src-format mmpretrain --dst videomae-vit --num-frames 16
 
 What maps and what does not is documented in
-:mod:`mmaction_sttm.models.convert`; the tool prints it for each conversion.
+:mod:`mmaction_sttm.offline.weights`; the tool prints it for each conversion.
 """
 import argparse
 import os.path as osp
@@ -28,7 +28,7 @@ from typing import List, Optional
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
 from mmaction_sttm import cli  # noqa: E402
-from mmaction_sttm.models.convert import (DST_FORMATS, SRC_FORMATS,  # noqa
+from mmaction_sttm.offline.weights import (DST_FORMATS, SRC_FORMATS,  # noqa
                                           VIDEOMAE_POS_EMBEDS,
                                           convert_checkpoint)
 

@@ -35,7 +35,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
 from torch import Tensor, nn
 
-import mmaction_sttm  # noqa: F401  (registers modules, applies compat)
+import mmaction_sttm  # noqa: F401  (registers the modules)
 from mmaction_sttm import cli
 from mmaction_sttm.visualization import (attention_rollout,
                                          draw_attention_sheet,

@@ -1,8 +1,9 @@
 # MMAction2's default runtime, with the project's modules loaded.
 default_scope = 'mmaction'
 
-# Registers the project's models and applies mmaction_sttm.compat in every
-# process that builds this config (torchrun children included).
+# Registers the project's models, hooks, file backend and safe checkpoint
+# loaders in every process that builds this config (torchrun children
+# included).
 custom_imports = dict(imports=['mmaction_sttm'], allow_failed_imports=False)
 
 default_hooks = dict(
@@ -10,7 +11,9 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=20, ignore_last=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=1, save_best='auto'),
+    # MMEngine's CheckpointHook, with writes a kill cannot corrupt
+    # (mmaction_sttm/engine/safe_checkpoint.py).
+    checkpoint=dict(type='SafeCheckpointHook', interval=1, save_best='auto'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     sync_buffers=dict(type='SyncBuffersHook'))
 

@@ -4,10 +4,9 @@ sec. 3).
 
 EViT keeps the ``k`` tokens the CLS token attends to most ("attentive"
 tokens) and fuses all the others into one token, a weighted average with
-their CLS attention as weights. The merger here has no access to the
-attention map, so attentiveness is the cosine similarity to the CLS token
-(or to the mean token when the backbone has none), the same score STTM's
-meta filter uses.
+their CLS attention as weights. The backbone hands the CLS attention to the
+merger (see :mod:`mmaction_sttm.models.mergers.base`);
+:func:`attentiveness` is the cosine score kept as an option.
 """
 from typing import Optional, Tuple
 
@@ -42,7 +41,8 @@ def keep_and_fuse(scores: Tensor,
                   sizes: Tensor,
                   num_keep: int,
                   fuse_weights: str = 'attention',
-                  tau: float = 0.1) -> Tuple[Tensor, Tensor]:
+                  tau: float = 0.1,
+                  probabilities: bool = False) -> Tuple[Tensor, Tensor]:
     """Groups and weights of one EViT step.
 
     Kept tokens are their own groups ``0 .. k-1`` in source order; all the
@@ -52,7 +52,9 @@ def keep_and_fuse(scores: Tensor,
     times, as under proportional attention) or ``size`` (``'size'``: a plain
     size-weighted mean, as ToMe averages). EViT sums with unnormalised
     attention weights; normalising keeps the fused token a convex
-    combination, at the scale of the tokens it replaces.
+    combination, at the scale of the tokens it replaces. When the scores
+    are attention probabilities themselves (``probabilities=True``, EViT's
+    CLS attention), the ``'attention'`` weights are the scores.
 
     Args:
         scores (Tensor): Attentiveness ``(B, L)``.
@@ -61,6 +63,7 @@ def keep_and_fuse(scores: Tensor,
             are fused).
         fuse_weights (str): ``'attention'`` or ``'size'``.
         tau (float): Temperature of the attention weights.
+        probabilities (bool): ``scores`` are attention probabilities.
 
     Returns:
         tuple[Tensor, Tensor]: Group of each token ``(B, L)`` in
@@ -80,6 +83,11 @@ def keep_and_fuse(scores: Tensor,
                         torch.full_like(top[:, :1], num_keep))
     if fuse_weights == 'size':
         weights = sizes
+    elif probabilities:
+        # Softmax probabilities can underflow to zero in half precision;
+        # the floor keeps every fused group's weight positive.
+        tiny = torch.finfo(torch.float32).tiny
+        weights = scores.float().clamp_min(tiny).to(sizes.dtype)
     else:
         # Subtract the largest fused score so the largest weight is exp(0):
         # no overflow for small tau, and the fused group's weights never

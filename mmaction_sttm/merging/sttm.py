@@ -1,8 +1,8 @@
 """The STTM merging algorithm (Feng et al., TOMM 2024, section 3.2).
 
 Pure functions over tensors, with no framework in them. The registered
-``nn.Module`` in :mod:`mmaction_sttm.models.sttm` holds the learned parts
-(the encoder ``phi`` and the fusion layer) and calls these.
+``nn.Module`` in :mod:`mmaction_sttm.models.mergers.sttm` holds the learned
+parts (the encoder ``phi`` and the fusion layer) and calls these.
 
 Shapes: ``B`` samples (or frames, for the spatial stage), ``L`` input tokens,
 ``k`` output (meta) tokens, ``D`` channels.
@@ -18,9 +18,11 @@ from . import greedy_triton
 
 
 def num_meta_tokens(num_tokens: int, ratio: float) -> int:
-    """Output count ``L' = round(L * (1 - ratio))`` of one merge (eq. 1),
-    halves rounded up (Python's ``round`` would give L=5 -> 2, L=7 -> 4 at
-    ratio 0.5).
+    """Output count ``L' = round(L * (1 - ratio))`` of one merge (eq. 1).
+
+    Halves round up (``floor(L * (1 - ratio) + 1/2)``), not to the even
+    neighbour as Python's ``round`` does, so that L=5 and L=7 at ratio 0.5
+    give 3 and 4 (not 2 and 4). Every merger counts its outputs with this.
 
     Args:
         num_tokens (int): Input count ``L``.
@@ -29,7 +31,7 @@ def num_meta_tokens(num_tokens: int, ratio: float) -> int:
     Returns:
         int: The number of meta (output) tokens, at least 1.
     """
-    return max(1, int(math.floor(num_tokens * (1.0 - ratio) + 0.5)))
+    return max(1, math.floor(num_tokens * (1.0 - ratio) + 0.5))
 
 
 def num_candidates(num_tokens: int, num_meta: int, alpha: float) -> int:
@@ -69,14 +71,12 @@ def most_orthogonal_select(x_norm: Tensor, num: int, start: Tensor) -> Tensor:
     batch, length, _ = x_norm.shape
     if num > length:
         raise ValueError(f'cannot pick {num} tokens out of {length}')
-    # |cos| between all pairs in float32, autocast off: under bf16 autocast
-    # the product itself would run in bf16 and near-ties would pick other
-    # tokens than in float32. An infinite diagonal makes a picked token's
-    # running maximum infinite, so it is never picked again (even among exact
-    # duplicates).
-    with torch.autocast(x_norm.device.type, enabled=False):
-        x_float = x_norm.float()
-        sim = torch.bmm(x_float, x_float.transpose(1, 2)).abs_()
+    # |cos| between all pairs, computed in float32 with autocast off: under
+    # autocast a half-precision bmm would round the similarities before any
+    # cast, and bf16 could then pick other tokens than fp32. An infinite
+    # diagonal makes a picked token's running maximum infinite, so it is
+    # never picked again (even among exact duplicates).
+    sim = fp32_bmm(x_norm, x_norm.transpose(1, 2)).abs_()
     sim.diagonal(dim1=1, dim2=2).fill_(float('inf'))
     if greedy_triton.supports(sim):
         # The whole loop below in one kernel launch (same picks).
@@ -160,12 +160,21 @@ def correspondence(feats: Tensor,
     """
     meta = feats.gather(
         1, meta_idx.unsqueeze(-1).expand(-1, -1, feats.shape[-1]))
-    logits = torch.bmm(feats, meta.transpose(1, 2)) / tau
+    # float32 logits with autocast off: |cos| / tau (tau = 0.1) magnifies
+    # the rounding of a half-precision product tenfold before the softmax.
+    logits = fp32_bmm(feats, meta.transpose(1, 2)) / tau
     assign = logits.softmax(dim=-1)
     mass = assign if sizes is None else assign * sizes.unsqueeze(-1)
     new_sizes = mass.sum(dim=1)
     weights = mass / new_sizes.unsqueeze(1)
     return weights, assign, new_sizes
+
+
+def fp32_bmm(a: Tensor, b: Tensor) -> Tensor:
+    """``a @ b`` in float32 whatever the autocast state (a similarity whose
+    ranking or softmax must not depend on the training precision)."""
+    with torch.autocast(a.device.type, enabled=False):
+        return torch.bmm(a.float(), b.float())
 
 
 def normalize(x: Tensor) -> Tensor:

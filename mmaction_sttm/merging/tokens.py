@@ -8,6 +8,7 @@ as hidden state on modules.
 from dataclasses import dataclass, replace
 from typing import Optional
 
+import torch
 from torch import Tensor
 
 
@@ -19,20 +20,48 @@ class Tokens:
         x (Tensor): Tokens ``(B, L, D)``. While ``frames`` is set they are
             frame-major: ``L = frames * per_frame``.
         pos (Tensor): Position / motion features ``E`` ``(B or 1, L, D)``.
-        sizes (Tensor, optional): How many input patches each token stands
-            for, ``(B, L)``. None means all ones (before the first merge).
+        sizes (Tensor): How many input patches each token stands for,
+            ``(B, L)``; ones for the patches themselves.
         frames (int, optional): Number of frame groups while tokens are still
             grouped per frame (spatial merges keep the grouping); None after a
             spatio-temporal merge.
+        on_grid (bool): Whether the tokens are still the input patches in
+            their patch-grid order (no merge has run yet). Defaults to False.
         sources (Tensor, optional): Soft map from the input patches to the
             current tokens ``(B, L0, L)`` (rows sum to one); only tracked when
             asked for, for visualisation.
+        assign (Tensor, optional): The last merge's row-stochastic map from
+            its input tokens to these ``(B, L_in, L)``; set with ``sources``.
     """
     x: Tensor
     pos: Tensor
-    sizes: Optional[Tensor] = None
+    sizes: Tensor
     frames: Optional[int] = None
+    on_grid: bool = False
     sources: Optional[Tensor] = None
+    assign: Optional[Tensor] = None
+
+    @classmethod
+    def from_patches(cls,
+                     x: Tensor,
+                     pos: Tensor,
+                     frames: int,
+                     track_sources: bool = False) -> 'Tokens':
+        """The embedded patches of a clip: sizes one, on the patch grid,
+        and (when tracked) each patch its own source.
+
+        Args:
+            x (Tensor): Patch tokens ``(B, L, D)``, frame-major.
+            pos (Tensor): Their position features ``(B or 1, L, D)``.
+            frames (int): Frame groups (``T``, or ``T / tubelet``).
+            track_sources (bool): Start a source map. Defaults to False.
+        """
+        batch, length = x.shape[:2]
+        sources = None
+        if track_sources:
+            sources = torch.eye(
+                length, dtype=x.dtype, device=x.device).expand(batch, -1, -1)
+        return cls(x, pos, x.new_ones(batch, length), frames, True, sources)
 
     @property
     def per_frame(self) -> int:

@@ -8,8 +8,9 @@ and every ``B`` token merges with the ``A`` tokens that chose it. Because
 each removed token is an ``A`` token, one step removes at most
 ``|A| = ceil(L / 2)`` tokens.
 
-ToMe measures similarity on the attention keys; the blocks here do not
-expose them, so the tokens themselves are the metric.
+ToMe measures similarity on the attention keys (mean over heads) of the
+block before the merge; the caller passes them (or the tokens) as
+``metric``.
 """
 import torch
 import torch.nn.functional as F

@@ -1,5 +1,5 @@
 from .backbones import *  # noqa: F401,F403
+from .merge_schedule import MergeSchedule, build_merge_schedule
 from .mergers import *  # noqa: F401,F403
-from .sttm import STTM, MergeSchedule, build_merge_schedule
 
-__all__ = ['STTM', 'MergeSchedule', 'build_merge_schedule']
+__all__ = ['MergeSchedule', 'build_merge_schedule']

@@ -1,17 +1,16 @@
 """Merge maps: which token every input patch belongs to after each merge.
 
 :func:`trace_merging` takes a built model (a recognizer or its backbone) and
-one clip. A backbone qualifies if it has ``forward_tokens(clips) ->
-(sequence, stages)`` (see :class:`~mmaction_sttm.merging.tokens.Tokens`) and a
-``merge`` attribute (a :class:`~mmaction_sttm.models.sttm.MergeSchedule` or
-None): ``SpaceTimeViT``, ``TimeSformerSTTM``, ``VisionTransformerSTTM`` and
-the image ViT wrappers, with STTM or any other registered merger. The helpers
+one clip. A backbone qualifies if it implements the merging-backbone
+contract (:class:`~mmaction_sttm.models.backbones.base.MergingBackbone`:
+``forward_tokens``, ``forward_trace``, ``geometry`` and a ``merge``
+schedule or None), with STTM or any other registered merger. The helpers
 here that find the backbone and the patch grid are shared with
 :mod:`.rollout`.
 """
 import contextlib
 from dataclasses import dataclass
-from typing import Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Iterator, List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -109,11 +108,12 @@ class MergeTrace:
 def _backbone(model: nn.Module) -> nn.Module:
     """The merging backbone of a recognizer, or ``model`` itself."""
     for candidate in (model, getattr(model, 'backbone', None)):
-        if candidate is not None and hasattr(candidate, 'forward_tokens'):
+        if candidate is not None and hasattr(candidate, 'forward_trace'):
             return candidate
-    raise TypeError(f'{type(model).__name__} has no forward_tokens(): pass '
-                    f'a merging backbone (SpaceTimeViT, TimeSformerSTTM, '
-                    f'VisionTransformerSTTM, ...) or a recognizer with one')
+    raise TypeError(f'{type(model).__name__} has no forward_trace(): pass '
+                    f'a merging backbone (one implementing '
+                    f'mmaction_sttm.models.backbones.MergingBackbone) or a '
+                    f'recognizer with one')
 
 
 def _as_batch(clip: Tensor, backbone: nn.Module) -> Tensor:
@@ -141,87 +141,26 @@ def _eval_mode(module: nn.Module) -> Iterator[None]:
         module.train(was_training)
 
 
-@contextlib.contextmanager
-def _tracking_sources(schedule: Optional[nn.Module]) -> Iterator[None]:
-    """Switch the merge schedule's source tracking on, then restore it."""
-    if schedule is None:
-        yield
-        return
-    old = schedule.track_sources
-    schedule.track_sources = True
-    try:
-        yield
-    finally:
-        schedule.track_sources = old
-
-
-def _pair(value: Union[int, Sequence[int]]) -> Tuple[int, int]:
-    if isinstance(value, int):
-        return value, value
-    value = tuple(int(v) for v in value)
-    return value[-2], value[-1]  # 3D patch sizes are (t, h, w)
-
-
-def _patch_grid(backbone: nn.Module, height: int, width: int,
-                per_frame: int) -> Tuple[Tuple[int, int], Tuple[int, int]]:
-    """Patch size and patch grid of a clip of ``height x width`` pixels.
-
-    The families keep their patch size in different places: a
-    ``patch_size`` attribute, or the stride of the patch embedding's
-    convolution (``proj`` in timm and here, ``projection`` in MMAction2 and
-    mmpretrain). If none gives a grid of ``per_frame`` patches, the largest
-    square patch size that does is taken.
-    """
-    embeds = [getattr(backbone, 'patch_embed', None)]
-    embeds.append(
-        getattr(getattr(backbone, 'vit', None), 'patch_embed', None))
-    candidates = [getattr(backbone, 'patch_size', None)]
-    for embed in embeds:
-        candidates.append(getattr(embed, 'patch_size', None))
-        for name in ('proj', 'projection'):
-            candidates.append(
-                getattr(getattr(embed, name, None), 'stride', None))
-    for value in candidates:
-        if value is None:
-            continue
-        patch = _pair(value)
-        grid = (height // patch[0], width // patch[1])
-        if grid[0] * grid[1] == per_frame:
-            return patch, grid
-    for size in range(min(height, width), 0, -1):
-        if (height // size) * (width // size) == per_frame:
-            return (size, size), (height // size, width // size)
-    raise ValueError(f'cannot find a patch grid of {per_frame} patches for a '
-                     f'{height}x{width} clip')
-
-
 def _geometry(backbone: nn.Module, clip: Tensor, embedding: Tokens) -> dict:
-    """Grid, tubelet and patch size of the input tokens of ``clip``."""
+    """Grid, tubelet and patch size of the input tokens of ``clip``, from
+    the backbone's own geometry."""
     num_frames, height, width = clip.shape[2:]
-    groups = embedding.frames or 1
-    per_frame = embedding.x.shape[1] // groups
-    patch, grid = _patch_grid(backbone, height, width, per_frame)
-    if num_frames % groups:
-        raise ValueError(f'{num_frames} frames do not split into {groups} '
-                         f'token groups')
-    return dict(
-        grid=(groups, ) + grid,
-        tubelet=num_frames // groups,
-        patch_size=patch,
-        num_frames=int(num_frames))
-
-
-def _has_cls(sequence: Tensor, tokens: Tokens) -> bool:
-    """The backbones put the CLS token first when they have one."""
-    return sequence.shape[1] == tokens.x.shape[1] + 1
+    patch, tubelet, _ = backbone.geometry
+    grid = (num_frames // tubelet, height // patch[0], width // patch[1])
+    if grid[0] * grid[1] * grid[2] != embedding.x.shape[1]:
+        raise ValueError(f'{type(backbone).__name__}.geometry gives a '
+                         f'{grid} token grid, but the embedding has '
+                         f'{embedding.x.shape[1]} tokens')
+    return dict(grid=grid, tubelet=tubelet, patch_size=tuple(patch),
+                num_frames=int(num_frames))
 
 
 @torch.no_grad()
 def trace_merging(model: nn.Module, clip: Tensor) -> MergeTrace:
     """Which token does every input patch belong to after each merge?
 
-    Runs the backbone's ``forward_tokens`` once in eval mode with the merge
-    schedule's ``track_sources`` switched on (and restored afterwards). Each
+    Runs the backbone's ``forward_tokens`` once in eval mode with sources
+    tracked. Each
     stage's soft source map ``(L0, L)`` (rows sum to one, column sums equal
     the token sizes) becomes a hard map by an argmax over tokens, so every
     patch belongs to exactly one token of every stage.
@@ -254,15 +193,14 @@ def trace_merging(model: nn.Module, clip: Tensor) -> MergeTrace:
     """
     backbone = _backbone(model)
     clip = _as_batch(clip, backbone)
-    schedule = getattr(backbone, 'merge', None)
-    with _eval_mode(backbone), _tracking_sources(schedule):
-        sequence, stages = backbone.forward_tokens(clip)
+    schedule = backbone.merge
+    with _eval_mode(backbone):
+        _, stages = backbone.forward_tokens(clip, track_sources=True)
     geometry = _geometry(backbone, clip, stages[0])
     grid = geometry['grid']
     num_patches = grid[0] * grid[1] * grid[2]
     maps = []
     for index, tokens in enumerate(stages):
-        length = tokens.x.shape[1]
         if index == 0:
             layer, stage = 0, 'embedding'
             sources = torch.eye(num_patches)
@@ -274,11 +212,10 @@ def trace_merging(model: nn.Module, clip: Tensor) -> MergeTrace:
                                  f'source map; it must carry the sources it '
                                  f'is given')
             sources = tokens.sources[0].float().cpu()
-        sizes = (torch.ones(length) if tokens.sizes is None else
-                 tokens.sizes[0].float().cpu())
+        sizes = tokens.sizes[0].float().cpu()
         assignment = sources.argmax(dim=1).reshape(grid)
         maps.append(
             StageMap(layer, stage, assignment, sources, sizes, tokens.frames))
     return MergeTrace(
-        stages=maps, has_cls=_has_cls(sequence, stages[-1]),
+        stages=maps, has_cls=backbone.geometry.has_cls,
         **geometry)

@@ -18,8 +18,10 @@ from mmaction.utils import register_all_modules
 
 import mmaction_sttm  # noqa: F401  (registers the models)
 from mmaction_sttm.merging.sttm import num_meta_tokens
-from mmaction_sttm.models.sttm import (FUSE_INITS, MIN_TAU, STAGES, STTM,
-                                       MergeSchedule)
+from mmaction_sttm.merging.tokens import Tokens
+from mmaction_sttm.models.merge_schedule import STAGES, MergeSchedule
+from mmaction_sttm.models.mergers.sttm import (FUSE_INITS, META_SCORES,
+                                               MIN_TAU, STTM)
 from mmaction_sttm.registry import MODELS
 
 register_all_modules()
@@ -34,8 +36,11 @@ valid_sttm_args = st.fixed_dictionaries(
         alpha=st.floats(1.0, 4.0),
         tau=st.floats(MIN_TAU, 10.0),
         fuse_init=st.sampled_from(FUSE_INITS),
+        meta_score=st.sampled_from(META_SCORES),
         meta_filter=st.booleans(),
-        motion=st.booleans()))
+        motion=st.booleans())).filter(
+            # The residual reading adds to the fusion layer's output.
+            lambda args: args['motion'] or args['fuse_init'] != 'residual')
 
 
 def _tokens(batch: int, length: int, dims: int, scale: float,
@@ -65,12 +70,12 @@ def _tokens(batch: int, length: int, dims: int, scale: float,
     seed=st.integers(0, 2**16))
 @example(
     args=dict(ratio=0.5, alpha=1.5, tau=0.1, fuse_init='trunc_normal',
-              meta_filter=True, motion=True),
+              meta_score='cosine', meta_filter=True, motion=True),
     batch=2, length=1, dims=8, scale=1.0, duplicates=False, with_cls=True,
     seed=0)
 @example(
     args=dict(ratio=0.5, alpha=1.5, tau=0.1, fuse_init='identity',
-              meta_filter=True, motion=False),
+              meta_score='attention', meta_filter=True, motion=False),
     batch=2, length=2, dims=8, scale=1.0, duplicates=True, with_cls=False,
     seed=0)
 def test_sttm_valid_arguments_give_finite_outputs(args, batch, length, dims,
@@ -80,13 +85,16 @@ def test_sttm_valid_arguments_give_finite_outputs(args, batch, length, dims,
     module = STTM(embed_dims=dims, **args)
     x = _tokens(batch, length, dims, scale, duplicates, seed)
     pos = torch.randn(1, length, dims)
-    ref = torch.randn(batch, dims) if with_cls else None
-    y, motion, sizes, sources = module(x, pos, ref=ref)
+    cls = torch.randn(batch, dims) if with_cls else None
+    cls_attn = torch.rand(batch, length).softmax(-1)
+    out_tokens = module(Tokens(x, pos, torch.ones(batch, length)),
+                        cls_attn=cls_attn, cls=cls)
+    y, motion, sizes = out_tokens.x, out_tokens.pos, out_tokens.sizes
     out = min(num_meta_tokens(length, args['ratio']), length)
     assert y.shape == (batch, out, dims)
     assert motion.shape == (batch, out, dims)
     assert sizes.shape == (batch, out)
-    assert sources is None
+    assert out_tokens.sources is None
     for tensor in (y, motion, sizes):
         assert torch.isfinite(tensor).all()
     # Sizes are positive and account for every input token.
@@ -104,17 +112,18 @@ def test_sttm_valid_arguments_give_finite_outputs(args, batch, length, dims,
 def test_sttm_sizes_and_sources_compose(batch, length, ratio, seed):
     # Two merges in a row with sizes and a source map carried along.
     gen = torch.Generator().manual_seed(seed)
-    module = STTM(embed_dims=8, ratio=ratio)
+    module = STTM(embed_dims=8, ratio=ratio, meta_score='cosine')
     x = torch.randn(batch, length, 8, generator=gen)
     sizes = torch.rand(batch, length, generator=gen) + 0.5
     sources = torch.eye(length).expand(batch, -1, -1)
-    y, motion, new_sizes, new_sources = module(x, torch.zeros(1, length, 8),
-                                               sizes, None, sources)
-    assert new_sources.shape == (batch, length, y.shape[1])
-    torch.testing.assert_close(new_sizes.sum(-1), sizes.sum(-1))
-    y2, _, sizes2, sources2 = module(y, motion, new_sizes, None, new_sources)
-    assert torch.isfinite(y2).all() and torch.isfinite(sources2).all()
-    torch.testing.assert_close(sizes2.sum(-1), sizes.sum(-1))
+    once = module(Tokens(x, torch.zeros(1, length, 8), sizes,
+                         sources=sources))
+    assert once.sources.shape == (batch, length, once.x.shape[1])
+    torch.testing.assert_close(once.sizes.sum(-1), sizes.sum(-1))
+    twice = module(once)
+    sources2 = twice.sources
+    assert torch.isfinite(twice.x).all() and torch.isfinite(sources2).all()
+    torch.testing.assert_close(twice.sizes.sum(-1), sizes.sum(-1))
     # Every input patch is fully assigned (rows of the source map sum to 1).
     torch.testing.assert_close(sources2.sum(-1), torch.ones(batch, length))
 
@@ -158,10 +167,11 @@ def _bad_forward_inputs(draw) -> Tuple[str, dict]:
     good = dict(
         x=torch.randn(batch, length, 8),
         pos=torch.randn(1, length, 8),
-        sizes=None,
-        ref=None,
+        sizes=torch.ones(batch, length),
+        cls_attn=torch.rand(batch, length),
         sources=None)
-    field = draw(st.sampled_from(['x', 'pos', 'sizes', 'ref', 'sources']))
+    field = draw(st.sampled_from(['x', 'pos', 'sizes', 'cls_attn',
+                                  'sources']))
     other = draw(st.integers(1, 12))
     bad = {
         'x': [(batch, length, other + 8), (batch, length), (batch, length, 8,
@@ -170,7 +180,8 @@ def _bad_forward_inputs(draw) -> Tuple[str, dict]:
                 (length, 8), (1, length, 8 + other)],
         'sizes': [(batch, length + other), (batch + other, length),
                   (batch, )],
-        'ref': [(batch, 8 + other), (batch + other, 8), (8, )],
+        'cls_attn': [(batch, length + other), (batch + other, length),
+                     (length, )],
         'sources': [(batch, length, length + other),
                     (batch + other, length, length), (length, length)],
     }[field]
@@ -183,8 +194,11 @@ def _bad_forward_inputs(draw) -> Tuple[str, dict]:
 def test_sttm_wrong_shapes_are_named(case):
     field, inputs = case
     module = STTM(embed_dims=8)
-    with pytest.raises(ValueError, match=rf'STTM: {field} must be'):
-        module(**inputs)
+    cls_attn = inputs.pop('cls_attn')
+    tokens = Tokens(**inputs)
+    name = field if field == 'cls_attn' else f'tokens.{field}'
+    with pytest.raises(ValueError, match=rf'STTM: {name} must be'):
+        module(tokens, cls_attn=cls_attn)
 
 
 # ----------------------------------------------------------------------

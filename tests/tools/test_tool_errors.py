@@ -11,7 +11,7 @@ import pytest
 from mmengine.config import Config
 
 from mmaction_sttm import cli
-from mmaction_sttm.models.convert import DST_FORMATS
+from mmaction_sttm.offline.weights import DST_FORMATS
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SYNTHETIC = osp.join(ROOT, 'configs', 'synthetic',

@@ -27,8 +27,7 @@ from mmaction_sttm.visualization import (attention_rollout,
                                          save_animation, token_colours,
                                          trace_merging)
 from mmaction_sttm.visualization.drawing import _merge_overlay
-from mmaction_sttm.visualization.rollout import (_mha_attention,
-                                                 _qkv_attention)
+from mmaction_sttm.merging.tokens import Tokens
 from tiny_backbones import BACKBONES, DIMS, FRAMES, SIZE
 
 register_all_modules()
@@ -173,26 +172,49 @@ def test_rollout_shape_range_and_cleanup(backbone):
                for m in model.modules())
 
 
-def test_recomputed_attention_matches_the_modules_own():
+def _merged_state(length):
+    # A stage after a merge: the joint attention of every family.
+    return Tokens(torch.zeros(1, length, DIMS), torch.zeros(1, length, DIMS),
+                  torch.ones(1, length), None, False)
+
+
+def test_block_attention_matches_the_modules_own():
+    """The attention a backbone reports for rollout is the one its own
+    modules compute (where they can return their weights)."""
     torch.manual_seed(0)
-    x = torch.randn(5, 2, 16)  # sequence-first, as TimeSformer calls it
-    mha = nn.MultiheadAttention(16, 4)
-    mask = torch.randn(2 * 4, 5, 5)
-    expected = mha(x, x, x, need_weights=True, attn_mask=mask)[1]
-    torch.testing.assert_close(_mha_attention(mha, x, mask), expected)
+    seq = torch.randn(2, 1 + 16, DIMS)
+    # TimeSformer after a merge: the spatial MHA over the whole sequence.
+    model = _build('timesformer', 'STTM')
+    spatial = model.transformer_layers.layers[2].attentions[1]
+    h = spatial.norm(seq).transpose(0, 1)
+    expected = spatial.attn(h, h, h, need_weights=True)[1]
+    torch.testing.assert_close(
+        model.block_attention(2, seq, _merged_state(16), None), expected)
     # MMAction2's VideoMAE attention (separate q / v biases) computes its
     # weights explicitly and passes them through attn_drop.
-    from mmaction.models.backbones.vit_mae import Attention
-    attn = Attention(16, num_heads=4, qkv_bias=True).eval()
-    nn.init.normal_(attn.q_bias)
-    nn.init.normal_(attn.v_bias)
+    model = _build('videomae', None)
+    block = model.blocks[0]
+    nn.init.normal_(block.attn.q_bias)
+    nn.init.normal_(block.attn.v_bias)
     seen = []
+    block.attn.attn_drop.register_forward_hook(
+        lambda mod, args, out: seen.append(out))
+    x = torch.randn(2, 16, DIMS)
+    block.attn(block.norm1(x))
+    torch.testing.assert_close(
+        model.block_attention(0, x, _merged_state(16), None),
+        seen[0].mean(1))
+    # timm's attention with its fused kernel off does the same.
+    model = _build('timm', None)
+    attn = model.vit.blocks[0].attn
+    attn.fused_attn = False
+    seen.clear()
     attn.attn_drop.register_forward_hook(
         lambda mod, args, out: seen.append(out))
-    x = torch.randn(2, 7, 16)
-    attn(x)
+    model.vit.blocks[0](seq)
     torch.testing.assert_close(
-        _qkv_attention(attn, x, None), seen[0].mean(1))
+        model.block_attention(0, seq, _merged_state(16), None),
+        seen[0].mean(1))
 
 
 # --------------------------------------------------------------------------

@@ -1,9 +1,12 @@
-from .image_vit import MMPretrainViTSTTM, TimmViTSTTM
+from .base import Geometry, MergingBackbone, Trace
+from .mmpretrain_vit import MMPretrainViTSTTM
 from .spacetime_vit import SpaceTimeViT
 from .timesformer_sttm import TimeSformerSTTM
+from .timm_vit import TimmViTSTTM
 from .vit_mae_sttm import VisionTransformerSTTM
 
 __all__ = [
-    'SpaceTimeViT', 'TimeSformerSTTM', 'VisionTransformerSTTM',
-    'MMPretrainViTSTTM', 'TimmViTSTTM'
+    'Geometry', 'MergingBackbone', 'Trace', 'SpaceTimeViT',
+    'TimeSformerSTTM', 'VisionTransformerSTTM', 'MMPretrainViTSTTM',
+    'TimmViTSTTM'
 ]

@@ -7,7 +7,7 @@ K-centered patch sampling, ref. [41] of the paper). Parameter names follow
 timm's ``VisionTransformer`` (``patch_embed.proj``, ``blocks.i.attn.qkv``,
 ...), so ImageNet weights convert by renaming almost nothing.
 """
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -16,9 +16,9 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from mmaction_sttm.merging.tokens import Tokens
-from mmaction_sttm.models.sttm import (build_merge_schedule,
-                                       proportional_bias)
+from mmaction_sttm.models.merge_schedule import build_merge_schedule
 from mmaction_sttm.registry import MODELS
+from .base import Geometry, MergingBackbone, attention_extras
 from .utils import (check_clip, interpolate_pos_embed,
                     interpolate_time_embed)
 
@@ -45,28 +45,40 @@ class Attention(nn.Module):
             raise ValueError(f'embed_dims ({embed_dims}) must be divisible '
                              f'by num_heads ({num_heads})')
         self.num_heads = num_heads
+        self.scale = (embed_dims // num_heads)**-0.5
         self.qkv = nn.Linear(embed_dims, embed_dims * 3, bias=qkv_bias)
         self.attn_drop = attn_drop
         self.proj = nn.Linear(embed_dims, embed_dims)
         self.proj_drop = nn.Dropout(proj_drop)
 
-    def forward(self, x: Tensor, bias: Optional[Tensor] = None) -> Tensor:
+    def qkv_heads(self, x: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """Queries, keys and values ``(B, heads, L, D / heads)``."""
+        batch, length, _ = x.shape
+        qkv = self.qkv(x).reshape(batch, length, 3, self.num_heads, -1)
+        return qkv.permute(2, 0, 3, 1, 4).unbind(0)
+
+    def forward(self,
+                x: Tensor,
+                bias: Optional[Tensor] = None,
+                return_qk: bool = False):
         """Args:
             x (Tensor): ``(B, L, D)``.
             bias (Tensor, optional): Additive attention bias broadcastable to
                 ``(B, heads, L, L)`` (proportional attention).
+            return_qk (bool): Also return the queries and keys.
 
         Returns:
-            Tensor: ``(B, L, D)``.
+            Tensor | tuple[Tensor, Tensor, Tensor]: ``(B, L, D)`` (and
+            ``q``, ``k``).
         """
         batch, length, dims = x.shape
-        qkv = self.qkv(x).reshape(batch, length, 3, self.num_heads, -1)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
-        x = F.scaled_dot_product_attention(
+        q, k, v = self.qkv_heads(x)
+        out = F.scaled_dot_product_attention(
             q, k, v, attn_mask=bias,
             dropout_p=self.attn_drop if self.training else 0.)
-        x = x.transpose(1, 2).reshape(batch, length, dims)
-        return self.proj_drop(self.proj(x))
+        out = self.proj_drop(
+            self.proj(out.transpose(1, 2).reshape(batch, length, dims)))
+        return (out, q, k) if return_qk else out
 
 
 class Mlp(nn.Module):
@@ -108,6 +120,13 @@ class Block(nn.Module):
         x = x + self.drop_path(self.attn(self.norm1(x), bias))
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
+    def forward_qk(self, x: Tensor, bias: Optional[Tensor]
+                   ) -> Tuple[Tensor, Tensor, Tensor]:
+        """:meth:`forward`, also returning the attention's ``q`` and ``k``."""
+        attn, q, k = self.attn(self.norm1(x), bias, return_qk=True)
+        x = x + self.drop_path(attn)
+        return x + self.drop_path(self.mlp(self.norm2(x))), q, k
+
 
 class PatchEmbed(nn.Module):
     """Per-frame 2D patch embedding: ``(B, C, T, H, W) -> (B, T, N, D)``."""
@@ -133,7 +152,7 @@ class PatchEmbed(nn.Module):
 
 
 @MODELS.register_module()
-class SpaceTimeViT(BaseModule):
+class SpaceTimeViT(MergingBackbone, BaseModule):
     """Video ViT with joint space-time attention and optional merging.
 
     Without ``merger`` it is the paper's ViT baseline; with it, merge modules
@@ -157,8 +176,8 @@ class SpaceTimeViT(BaseModule):
             Defaults to 0.
         norm_eps (float): LayerNorm epsilon. Defaults to 1e-6.
         merger (dict, optional): Merge schedule and merger config, see
-            :class:`~mmaction_sttm.models.sttm.MergeSchedule`. None runs the
-            unmerged baseline.
+            :class:`~mmaction_sttm.models.merge_schedule.MergeSchedule`. None
+            runs the unmerged baseline.
         prop_attn (bool): Proportional attention (``+ log(size)`` on the key
             logits) after merges. Defaults to False.
         pretrained (str, optional): Checkpoint in this layout (see
@@ -222,11 +241,21 @@ class SpaceTimeViT(BaseModule):
         nn.init.zeros_(self.time_embed)
         super().init_weights()
 
-    def embed(self, x: Tensor) -> Tuple[Tensor, Tokens]:
+    @property
+    def geometry(self) -> Geometry:
+        return Geometry((self.patch_embed.patch_size, ) * 2, 1, True)
+
+    @property
+    def num_blocks(self) -> int:
+        return len(self.blocks)
+
+    def embed(self, x: Tensor,
+              track_sources: bool = False) -> Tuple[Tensor, Tokens]:
         """Patch-embed a clip and add position embeddings.
 
         Args:
             x (Tensor): Clips ``(B, C, T, H, W)``.
+            track_sources (bool): Start a source map. Defaults to False.
 
         Returns:
             tuple[Tensor, Tokens]: The CLS token ``(B, 1, D)`` and the patch
@@ -242,39 +271,30 @@ class SpaceTimeViT(BaseModule):
             1, frames * per_frame, dims)
         tokens = patches.reshape(batch, frames * per_frame, dims) + pos
         cls = (self.cls_token + self.pos_embed[:, :1]).expand(batch, -1, -1)
-        return cls, Tokens(self.pos_drop(tokens), pos, frames=frames)
+        return cls, Tokens.from_patches(self.pos_drop(tokens), pos, frames,
+                                        track_sources)
 
-    def forward_tokens(self, x: Tensor) -> Tuple[Tensor, List[Tokens]]:
-        """Run the blocks and return the final sequence and every stage.
+    def block(self, index: int, x: Tensor, tokens: Tokens,
+              bias: Optional[Tensor]) -> Tensor:
+        return self.blocks[index](x, bias)
 
-        Args:
-            x (Tensor): Clips ``(B, C, T, H, W)``.
+    def block_qk(self, index: int, x: Tensor,
+                 tokens: Tokens) -> Tuple[Tensor, Tensor, float]:
+        attn = self.blocks[index].attn
+        q, k, _ = attn.qkv_heads(self.blocks[index].norm1(x))
+        return q, k, attn.scale
 
-        Returns:
-            tuple[Tensor, list[Tokens]]: The normalised sequence
-            ``(B, 1 + L, D)`` (CLS first) and the tokens after embedding and
-            after each merge.
-        """
-        cls, tokens = self.embed(x)
-        stages = [tokens]
-        x = torch.cat([cls, tokens.x], dim=1)
-        bias = None
-        for layer, block in enumerate(self.blocks, start=1):
-            x = block(x, bias)
-            if self.merge is not None and layer in self.merge:
-                tokens = self.merge(layer, tokens.replace(x=x[:, 1:]),
-                                    cls=x[:, 0])
-                stages.append(tokens)
-                x = torch.cat([x[:, :1], tokens.x], dim=1)
-                if self.prop_attn:
-                    bias = proportional_bias(tokens.sizes, True, x.dtype)
-        return self.norm(x), stages
+    def run_block(self, index: int, x: Tensor, tokens: Tokens,
+                  bias: Optional[Tensor],
+                  need: Tuple[str, ...]) -> Tuple[Tensor, Dict[str, Tensor]]:
+        # The keys and the CLS query come out of the block's own qkv
+        # projection: nothing is computed twice.
+        if 'keys' not in need and 'cls_attn' not in need:
+            return self.block(index, x, tokens, bias), {}
+        block = self.blocks[index]
+        x, q, k = block.forward_qk(x, bias)
+        return x, attention_extras(q, k, block.attn.scale, bias, True, need,
+                                   x.shape[0])
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Args:
-            x (Tensor): Clips ``(B, C, T, H, W)``.
-
-        Returns:
-            Tensor: CLS features ``(B, D)``.
-        """
-        return self.forward_tokens(x)[0][:, 0]
+    def final_norm(self, x: Tensor) -> Tensor:
+        return self.norm(x)

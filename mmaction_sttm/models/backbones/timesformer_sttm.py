@@ -11,20 +11,61 @@ All attention goes through ``nn.MultiheadAttention`` with
 ``need_weights=False`` (fused scaled-dot-product kernels) for the baseline and
 the merged model alike, so speed comparisons between them are fair. With the
 same weights, the baseline's output equals MMAction2's ``TimeSformer``.
+
+Tokens are kept frame-major, ``b (t p) m`` (MMAction2 keeps ``b (p t) m``),
+as every merging backbone keeps them; the divided blocks compute the same
+rows in the same batches either way.
+
+A merger that asks for keys or CLS attention after a divided block gets
+those of the block's spatial attention: per frame, the keys of its patches
+and the attention of the frame's copy of the CLS token to them.
 """
-from typing import List, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
+import torch.nn.functional as F
 from einops import rearrange
 from mmaction.models.backbones import TimeSformer
 from torch import Tensor, nn
 
 from mmaction_sttm.merging.tokens import Tokens
-from mmaction_sttm.models.sttm import (build_merge_schedule,
-                                       proportional_bias)
+from mmaction_sttm.models.merge_schedule import build_merge_schedule
 from mmaction_sttm.registry import MODELS
+from .base import Geometry, MergingBackbone, attention_extras, attention_probs
 from .utils import (check_clip, interpolate_pos_embed,
                     interpolate_time_embed)
+
+
+def _mha_qk(attn: nn.MultiheadAttention,
+            x: Tensor) -> Tuple[Tensor, Tensor, float]:
+    """Queries and keys ``(B, heads, L, d)`` of a sequence-first MHA on
+    batch-first ``x`` (its packed input projection, sliced)."""
+    dims, heads = attn.embed_dim, attn.num_heads
+    weight, bias = attn.in_proj_weight, attn.in_proj_bias
+    q, k = (F.linear(x, weight[i * dims:(i + 1) * dims],
+                     None if bias is None else bias[i * dims:(i + 1) * dims])
+            for i in (0, 1))
+    q, k = (t.reshape(x.shape[0], x.shape[1], heads, -1).transpose(1, 2)
+            for t in (q, k))
+    return q, k, (dims // heads)**-0.5
+
+
+def _joint_from_divided(per_frame: Tensor, frames: int) -> Tensor:
+    """Spatial attention per frame ``(B * T, 1 + N, 1 + N)`` (CLS first in
+    every frame) as one map over ``[cls, b (t p)]``: the CLS token's row is
+    its mean over frames (the divided block averages the CLS outputs of the
+    frames)."""
+    batch = per_frame.shape[0] // frames
+    num = per_frame.shape[-1] - 1
+    per_frame = per_frame.reshape(batch, frames, num + 1, num + 1)
+    out = per_frame.new_zeros(batch, 1 + frames * num, 1 + frames * num)
+    out[:, 0, 0] = per_frame[:, :, 0, 0].mean(1)
+    out[:, 0, 1:] = per_frame[:, :, 0, 1:].reshape(batch, -1) / frames
+    for t in range(frames):
+        rows = slice(1 + t * num, 1 + (t + 1) * num)
+        out[:, rows, 0] = per_frame[:, t, 1:, 0]
+        out[:, rows, rows] = per_frame[:, t, 1:, 1:]
+    return out
 
 
 def _mha(attn: nn.MultiheadAttention, x: Tensor,
@@ -40,8 +81,24 @@ def _mha(attn: nn.MultiheadAttention, x: Tensor,
     return out.transpose(0, 1)
 
 
+def _mha_with_qk(attn: nn.MultiheadAttention, x: Tensor,
+                 bias: Optional[Tensor]) -> Tuple[Tensor, Tensor, Tensor]:
+    """:func:`_mha` computed from the MHA's own weights on fused SDPA, also
+    returning its queries and keys ``(B, heads, L, d)``: the block before a
+    merge hands them to the merger without a second projection."""
+    batch, length, dims = x.shape
+    qkv = F.linear(x, attn.in_proj_weight, attn.in_proj_bias)
+    q, k, v = qkv.reshape(batch, length, 3, attn.num_heads,
+                          -1).permute(2, 0, 3, 1, 4).unbind(0)
+    out = F.scaled_dot_product_attention(
+        q, k, v, attn_mask=bias,
+        dropout_p=attn.dropout if attn.training else 0.)
+    out = attn.out_proj(out.transpose(1, 2).reshape(batch, length, dims))
+    return out, q, k
+
+
 @MODELS.register_module()
-class TimeSformerSTTM(TimeSformer):
+class TimeSformerSTTM(MergingBackbone, TimeSformer):
     """TimeSformer (divided space-time) with optional merging.
 
     Takes every argument of MMAction2's ``TimeSformer`` and loads the same
@@ -49,8 +106,8 @@ class TimeSformerSTTM(TimeSformer):
 
     Args:
         merger (dict, optional): Merge schedule and merger config, see
-            :class:`~mmaction_sttm.models.sttm.MergeSchedule`. None runs the
-            unmerged baseline.
+            :class:`~mmaction_sttm.models.merge_schedule.MergeSchedule`. None
+            runs the unmerged baseline.
         prop_attn (bool): Proportional attention after merges. Defaults to
             False.
     """
@@ -86,7 +143,22 @@ class TimeSformerSTTM(TimeSformer):
                    self.patch_embed.projection.in_channels,
                    self.patch_embed.patch_size)
 
-    def _embed(self, x: Tensor) -> Tuple[Tensor, Tokens]:
+    @property
+    def geometry(self) -> Geometry:
+        return Geometry(tuple(self.patch_embed.patch_size), 1, True)
+
+    @property
+    def num_blocks(self) -> int:
+        return len(self.transformer_layers.layers)
+
+    def embed(self, x: Tensor,
+              track_sources: bool = False) -> Tuple[Tensor, Tokens]:
+        """Patch-embed a clip and add the space and time embeddings.
+
+        Returns:
+            tuple[Tensor, Tokens]: The CLS token ``(B, 1, D)`` and the patch
+            tokens, frame-major, with their position features ``E``.
+        """
         self._check_input(x)
         batch = x.shape[0]
         patches = self.patch_embed(x)
@@ -103,78 +175,115 @@ class TimeSformerSTTM(TimeSformer):
         # E of the first merge: spatial + temporal embedding, frame-major.
         pos = (pos_s[:, None] + pos_t[:, :, None]).reshape(1, -1, dims)
         cls = (self.cls_token + self.pos_embed[:, :1]).expand(batch, -1, -1)
-        tokens = Tokens(patches.reshape(batch, -1, dims), pos, frames=frames)
-        return cls, tokens
+        return cls, Tokens.from_patches(
+            patches.reshape(batch, -1, dims), pos, frames, track_sources)
 
     @staticmethod
     def _temporal(module: nn.Module, x: Tensor, frames: int) -> Tensor:
-        """``DividedTemporalAttentionWithNorm`` on ``x = [cls, b (p t) m]``."""
+        """``DividedTemporalAttentionWithNorm`` on ``x = [cls, b (t p) m]``."""
         cls, patches = x[:, :1], x[:, 1:]
         batch, length, dims = patches.shape
-        h = module.norm(patches.reshape(-1, frames, dims))
-        res = module.dropout_layer(module.proj_drop(_mha(module.attn, h)))
-        res = module.temporal_fc(res).reshape(batch, length, dims)
+        h = rearrange(patches, 'b (t p) m -> (b p) t m', t=frames)
+        res = module.dropout_layer(
+            module.proj_drop(_mha(module.attn, module.norm(h))))
+        res = rearrange(
+            module.temporal_fc(res), '(b p) t m -> b (t p) m', b=batch)
         return torch.cat([cls, patches + res], dim=1)
 
     @staticmethod
-    def _spatial(module: nn.Module, x: Tensor, frames: int) -> Tensor:
-        """``DividedSpatialAttentionWithNorm`` on ``x = [cls, b (p t) m]``."""
+    def _spatial_input(module: nn.Module, x: Tensor, frames: int) -> Tensor:
+        """The per-frame sequences ``(b t) (1 + p) m`` of the spatial
+        attention, each led by a copy of the CLS token, normalised."""
         cls, patches = x[:, :1], x[:, 1:]
         batch, _, dims = patches.shape
-        per_frame = rearrange(patches, 'b (p t) m -> (b t) p m', t=frames)
+        per_frame = patches.reshape(batch * frames, -1, dims)
         h = torch.cat([cls.repeat_interleave(frames, dim=0), per_frame], 1)
-        res = module.dropout_layer(
-            module.proj_drop(_mha(module.attn, module.norm(h))))
+        return module.norm(h)
+
+    @classmethod
+    def _spatial(cls,
+                 module: nn.Module,
+                 x: Tensor,
+                 frames: int,
+                 with_qk: bool = False) -> Tuple[Tensor, Optional[tuple]]:
+        """``DividedSpatialAttentionWithNorm`` on ``x = [cls, b (t p) m]``;
+        with ``with_qk`` also its per-frame queries and keys."""
+        batch, _, dims = x.shape
+        h = cls._spatial_input(module, x, frames)
+        qk = None
+        if with_qk:
+            res, *qk = _mha_with_qk(module.attn, h, None)
+        else:
+            res = _mha(module.attn, h)
+        res = module.dropout_layer(module.proj_drop(res))
         res_cls = res[:, :1].reshape(batch, frames, dims).mean(1, True)
-        res = rearrange(res[:, 1:], '(b t) p m -> b (p t) m', b=batch)
-        return x + torch.cat([res_cls, res], dim=1)
+        res = res[:, 1:].reshape(batch, -1, dims)
+        return x + torch.cat([res_cls, res], dim=1), qk
 
     @staticmethod
-    def _global(module: nn.Module, x: Tensor,
-                bias: Optional[Tensor]) -> Tensor:
+    def _global(module: nn.Module,
+                x: Tensor,
+                bias: Optional[Tensor],
+                with_qk: bool = False) -> Tuple[Tensor, Optional[tuple]]:
         """Joint attention over all tokens with the spatial attention's
-        weights (blocks after the first merge)."""
-        res = _mha(module.attn, module.norm(x), bias)
-        return x + module.dropout_layer(module.proj_drop(res))
+        weights (blocks after the first merge); with ``with_qk`` also its
+        queries and keys."""
+        qk = None
+        if with_qk:
+            res, *qk = _mha_with_qk(module.attn, module.norm(x), bias)
+        else:
+            res = _mha(module.attn, module.norm(x), bias)
+        return x + module.dropout_layer(module.proj_drop(res)), qk
 
-    def forward_tokens(self, x: Tensor) -> Tuple[Tensor, List[Tokens]]:
-        """Run the blocks and return the final sequence and every stage.
+    def block(self, index: int, x: Tensor, tokens: Tokens,
+              bias: Optional[Tensor]) -> Tensor:
+        return self.run_block(index, x, tokens, bias, ())[0]
 
-        Args:
-            x (Tensor): Clips ``(B, C, T, H, W)``.
+    def run_block(self, index: int, x: Tensor, tokens: Tokens,
+                  bias: Optional[Tensor],
+                  need: Tuple[str, ...]) -> Tuple[Tensor, Dict[str, Tensor]]:
+        # Divided space-time until the first merge breaks the patches x
+        # frames grid, then one joint attention with the spatial weights.
+        layer = self.transformer_layers.layers[index]
+        temporal, spatial = layer.attentions
+        with_qk = 'keys' in need or 'cls_attn' in need
+        if tokens.on_grid:
+            x = self._temporal(temporal, x, tokens.frames)
+            x, qk = self._spatial(spatial, x, tokens.frames, with_qk)
+        else:
+            x, qk = self._global(spatial, x, bias, with_qk)
+        extras = {}
+        if with_qk:
+            scale = (spatial.attn.embed_dim // spatial.attn.num_heads)**-0.5
+            extras = attention_extras(*qk, scale, None if tokens.on_grid else
+                                      bias, True, need, x.shape[0])
+        return layer.ffns[0](x), extras
 
-        Returns:
-            tuple[Tensor, list[Tokens]]: The normalised sequence (CLS first)
-            and the tokens after embedding and after each merge.
-        """
-        cls, tokens = self._embed(x)
-        frames = tokens.frames
-        stages = [tokens]
-        # TimeSformer's layout is patch-major: b (p t) m.
-        patches = rearrange(tokens.x, 'b (t p) m -> b (p t) m', t=frames)
-        x = torch.cat([cls, patches], dim=1)
-        merged, bias = False, None
-        for layer, block in enumerate(self.transformer_layers.layers, 1):
-            temporal, spatial = block.attentions
-            if merged:
-                x = self._global(spatial, x, bias)
-            else:
-                x = self._temporal(temporal, x, frames)
-                x = self._spatial(spatial, x, frames)
-            x = block.ffns[0](x)
-            if self.merge is not None and layer in self.merge:
-                patches = x[:, 1:]
-                if not merged:
-                    patches = rearrange(
-                        patches, 'b (p t) m -> b (t p) m', t=frames)
-                tokens = self.merge(layer, tokens.replace(x=patches),
-                                    cls=x[:, 0])
-                stages.append(tokens)
-                x = torch.cat([x[:, :1], tokens.x], dim=1)
-                merged = True
-                if self.prop_attn:
-                    bias = proportional_bias(tokens.sizes, True, x.dtype)
-        return self.norm(x), stages
+    def block_qk(self, index: int, x: Tensor,
+                 tokens: Tokens) -> Tuple[Tensor, Tensor, float]:
+        """The spatial attention's queries and keys: per frame ``(B * T,
+        heads, 1 + N, d)`` in a divided block (after its temporal step),
+        over the whole sequence after the first merge."""
+        temporal, spatial = self.transformer_layers.layers[index].attentions
+        if tokens.on_grid:
+            x = self._temporal(temporal, x, tokens.frames)
+            return _mha_qk(spatial.attn,
+                           self._spatial_input(spatial, x, tokens.frames))
+        return _mha_qk(spatial.attn, spatial.norm(x))
+
+    def block_attention(self, index: int, x: Tensor, tokens: Tokens,
+                        bias: Optional[Tensor]) -> Tensor:
+        """Divided blocks enter rollout by their spatial attention only (as
+        is usual for TimeSformer rollout), laid out over the whole
+        sequence; blocks after the first merge by their joint attention."""
+        q, k, scale = self.block_qk(index, x, tokens)
+        probs = attention_probs(q, k, scale, bias).mean(dim=1)
+        if tokens.on_grid:
+            return _joint_from_divided(probs, tokens.frames)
+        return probs
+
+    def final_norm(self, x: Tensor) -> Tensor:
+        return self.norm(x)
 
     def forward(self, x: Tensor) -> Tensor:
         """Args:
@@ -185,5 +294,7 @@ class TimeSformerSTTM(TimeSformer):
         """
         if self.attention_type != 'divided_space_time':
             self._check_input(x)
-            return super().forward(x)
-        return self.forward_tokens(x)[0][:, 0]
+            # The parent's own forward (MergingBackbone's comes first).
+            return TimeSformer.forward(self, x)
+        x, stages = self.forward_tokens(x)
+        return self.pool(x, stages[-1])

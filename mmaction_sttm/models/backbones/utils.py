@@ -2,12 +2,15 @@
 from typing import Any, Tuple
 
 import torch.nn.functional as F
+from timm.layers import resample_abs_pos_embed
 from torch import Tensor
 
 
 def interpolate_pos_embed(pos: Tensor, old_grid: Tuple[int, int],
                           new_grid: Tuple[int, int]) -> Tensor:
-    """Resample a spatial position embedding to another patch grid.
+    """Resample a spatial position embedding to another patch grid
+    (timm's ``resample_abs_pos_embed``: bicubic, no antialiasing, as the
+    backbones always did).
 
     Args:
         pos (Tensor): ``(1, H0 * W0, D)`` embedding of the training grid.
@@ -19,11 +22,9 @@ def interpolate_pos_embed(pos: Tensor, old_grid: Tuple[int, int],
     """
     if tuple(old_grid) == tuple(new_grid):
         return pos
-    dims = pos.shape[-1]
-    grid = pos.reshape(1, *old_grid, dims).permute(0, 3, 1, 2)
-    grid = F.interpolate(
-        grid, size=tuple(new_grid), mode='bicubic', align_corners=False)
-    return grid.permute(0, 2, 3, 1).reshape(1, -1, dims)
+    return resample_abs_pos_embed(
+        pos, new_size=list(new_grid), old_size=list(old_grid),
+        num_prefix_tokens=0, antialias=False)
 
 
 def interpolate_time_embed(time_embed: Tensor, frames: int) -> Tensor:

@@ -1,8 +1,10 @@
 """MMAction2's ``VisionTransformer`` (VideoMAE layout) with optional merging.
 
-No CLS token: the meta filter of STTM ranks candidates by their similarity to
-the mean token instead, and the final mean pooling becomes size-weighted so
-that a merged token counts for every patch it stands for. Tokens come from
+No CLS token: a merger that asks for the CLS attention gets the attention of
+the mean query (softmax of the mean of all queries against the keys, mean
+over heads; the cosine options use the mean token), and the final mean
+pooling becomes size-weighted so that a merged token counts for every patch
+it stands for. Tokens come from
 tubelets (``tubelet_size`` frames each); a spatial merge works inside each
 temporal slice.
 
@@ -10,7 +12,7 @@ Attention runs on ``F.scaled_dot_product_attention`` for the baseline and the
 merged model alike; with the same weights the baseline equals MMAction2's
 module.
 """
-from typing import List, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -18,43 +20,50 @@ from mmaction.models.backbones import VisionTransformer
 from torch import Tensor, nn
 
 from mmaction_sttm.merging.tokens import Tokens
-from mmaction_sttm.models.sttm import (build_merge_schedule,
-                                       proportional_bias, size_weighted_mean)
+from mmaction_sttm.models.merge_schedule import build_merge_schedule
 from mmaction_sttm.registry import MODELS
+from .base import Geometry, MergingBackbone, attention_extras
 from .utils import check_clip, interpolate_pos_embed
 
 
-def _attention(attn: nn.Module, x: Tensor, bias: Optional[Tensor]) -> Tensor:
-    """MMAction2's ViT ``Attention`` on fused SDPA, with an optional bias."""
-    batch, length, dims = x.shape
+def _qkv(attn: nn.Module, x: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    """Queries, keys, values ``(B, heads, L, d)`` of MMAction2's ViT
+    ``Attention``."""
+    batch, length, _ = x.shape
     if hasattr(attn, 'q_bias'):
         qkv_bias = torch.cat(
             (attn.q_bias, torch.zeros_like(attn.v_bias), attn.v_bias))
         qkv = F.linear(x, attn.qkv.weight, qkv_bias)
     else:
         qkv = attn.qkv(x)
-    q, k, v = qkv.reshape(batch, length, 3, attn.num_heads,
-                          -1).permute(2, 0, 3, 1, 4).unbind(0)
-    x = F.scaled_dot_product_attention(
+    return qkv.reshape(batch, length, 3, attn.num_heads,
+                       -1).permute(2, 0, 3, 1, 4).unbind(0)
+
+
+def _block(block: nn.Module, x: Tensor, bias: Optional[Tensor]
+           ) -> Tuple[Tensor, Tensor, Tensor]:
+    """MMAction2's ViT ``Block`` on fused SDPA, with an optional bias; also
+    returns the attention's ``q`` and ``k``."""
+    attn = block.attn
+    batch, length, dims = x.shape
+    q, k, v = _qkv(attn, block.norm1(x))
+    out = F.scaled_dot_product_attention(
         q, k, v, attn_mask=bias,
         dropout_p=attn.attn_drop.p if attn.training else 0.,
         scale=attn.scale)
-    x = x.transpose(1, 2).reshape(batch, length, dims)
-    return attn.proj_drop(attn.proj(x))
-
-
-def _block(block: nn.Module, x: Tensor, bias: Optional[Tensor]) -> Tensor:
-    """MMAction2's ViT ``Block`` with :func:`_attention`."""
-    attn = _attention(block.attn, block.norm1(x), bias)
+    out = attn.proj_drop(
+        attn.proj(out.transpose(1, 2).reshape(batch, length, dims)))
     if hasattr(block, 'gamma_1'):
-        x = x + block.drop_path(block.gamma_1 * attn)
-        return x + block.drop_path(block.gamma_2 * block.mlp(block.norm2(x)))
-    x = x + block.drop_path(attn)
-    return x + block.drop_path(block.mlp(block.norm2(x)))
+        x = x + block.drop_path(block.gamma_1 * out)
+        x = x + block.drop_path(block.gamma_2 * block.mlp(block.norm2(x)))
+    else:
+        x = x + block.drop_path(out)
+        x = x + block.drop_path(block.mlp(block.norm2(x)))
+    return x, q, k
 
 
 @MODELS.register_module()
-class VisionTransformerSTTM(VisionTransformer):
+class VisionTransformerSTTM(MergingBackbone, VisionTransformer):
     """VideoMAE-style ViT with optional merging.
 
     Takes every argument of MMAction2's ``VisionTransformer`` and loads the
@@ -62,8 +71,8 @@ class VisionTransformerSTTM(VisionTransformer):
 
     Args:
         merger (dict, optional): Merge schedule and merger config, see
-            :class:`~mmaction_sttm.models.sttm.MergeSchedule`. None runs the
-            unmerged baseline.
+            :class:`~mmaction_sttm.models.merge_schedule.MergeSchedule`. None
+            runs the unmerged baseline.
         prop_attn (bool): Proportional attention after merges. Defaults to
             False.
     """
@@ -95,16 +104,26 @@ class VisionTransformerSTTM(VisionTransformer):
         check_clip(x, type(self).__name__, proj.in_channels,
                    proj.kernel_size[1:], tubelet_size=proj.kernel_size[0])
 
-    def forward_tokens(self, x: Tensor) -> Tuple[Tensor, List[Tokens]]:
-        """Run the blocks and return the final tokens and every stage.
+    @property
+    def geometry(self) -> Geometry:
+        proj = self.patch_embed.projection
+        return Geometry(tuple(proj.kernel_size[1:]), proj.kernel_size[0],
+                        False)
+
+    @property
+    def num_blocks(self) -> int:
+        return len(self.blocks)
+
+    def embed(self, x: Tensor,
+              track_sources: bool = False) -> Tuple[None, Tokens]:
+        """Tubelet-embed a clip and add the position embedding.
 
         Args:
             x (Tensor): Clips ``(B, C, T, H, W)``.
+            track_sources (bool): Start a source map. Defaults to False.
 
         Returns:
-            tuple[Tensor, list[Tokens]]: The last block's tokens (after
-            ``self.norm``) and the tokens after embedding and after each
-            merge.
+            tuple[None, Tokens]: No CLS token, and the tokens (frame-major).
         """
         self._check_input(x)
         height = x.shape[-2] // self.patch_size
@@ -124,19 +143,31 @@ class VisionTransformerSTTM(VisionTransformer):
                 f'input gives {frames} tubelets of {height}x{width} patches '
                 f'but the position embedding has {pos.shape[1]} entries; '
                 f'set num_frames to the clip length')
-        x = self.pos_drop(x + pos)
-        tokens = Tokens(x, pos, frames=frames)
-        stages = [tokens]
-        bias = None
-        for layer, block in enumerate(self.blocks, start=1):
-            x = _block(block, x, bias)
-            if self.merge is not None and layer in self.merge:
-                tokens = self.merge(layer, tokens.replace(x=x))
-                stages.append(tokens)
-                x = tokens.x
-                if self.prop_attn:
-                    bias = proportional_bias(tokens.sizes, False, x.dtype)
-        return self.norm(x), stages
+        return None, Tokens.from_patches(
+            self.pos_drop(x + pos), pos, frames, track_sources)
+
+    def block(self, index: int, x: Tensor, tokens: Tokens,
+              bias: Optional[Tensor]) -> Tensor:
+        return _block(self.blocks[index], x, bias)[0]
+
+    def block_qk(self, index: int, x: Tensor,
+                 tokens: Tokens) -> Tuple[Tensor, Tensor, float]:
+        block = self.blocks[index]
+        q, k, _ = _qkv(block.attn, block.norm1(x))
+        return q, k, block.attn.scale
+
+    def run_block(self, index: int, x: Tensor, tokens: Tokens,
+                  bias: Optional[Tensor],
+                  need: Tuple[str, ...]) -> Tuple[Tensor, Dict[str, Tensor]]:
+        # Keys and the mean query come out of the block's own projection.
+        x, q, k = _block(self.blocks[index], x, bias)
+        if 'keys' not in need and 'cls_attn' not in need:
+            return x, {}
+        return x, attention_extras(q, k, self.blocks[index].attn.scale, bias,
+                                   False, need, x.shape[0])
+
+    def final_norm(self, x: Tensor) -> Tensor:
+        return self.norm(x)
 
     def forward(self, x: Tensor) -> Tensor:
         """Args:
@@ -148,8 +179,9 @@ class VisionTransformerSTTM(VisionTransformer):
         """
         if self.return_feat_map:
             self._check_input(x)
-            return super().forward(x)
+            # The parent's own forward (MergingBackbone's comes first).
+            return VisionTransformer.forward(self, x)
         x, stages = self.forward_tokens(x)
         if self.fc_norm is not None:
-            return self.fc_norm(size_weighted_mean(x, stages[-1].sizes))
+            return self.fc_norm(self.pool(x, stages[-1]))
         return x[:, 0]

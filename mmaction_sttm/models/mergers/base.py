@@ -1,79 +1,265 @@
-"""Shared body of the mergers that send every token to one output.
+"""The one contract every merger implements.
 
-A subclass decides, per merge, which output each input token joins and how
-much it weighs there (:meth:`HardMerger.assign`); this class applies that to
-the tokens, their position features, their sizes and the source map, so all
-hard mergers follow the merger interface of
-:class:`~mmaction_sttm.models.sttm.MergeSchedule` in the same way:
+A merger is a registered MMEngine ``BaseModule`` with one forward::
 
-- ``forward(x, pos, sizes, ref, sources) -> (y, pos_out, sizes_out,
-  sources_out)``;
-- sizes add up: an output's size is the sum of its group's sizes;
-- the source map stays row-stochastic (``sources @ one_hot(group)``).
+    merger(tokens, keys=None, cls_attn=None, cls=None) -> Tokens
 
-The assignment is a function of each sample alone (no randomness at
-inference), so results do not depend on the batch. On CUDA, scatter-adds
-sum in an arbitrary order, so repeated runs agree to float rounding;
-``torch.use_deterministic_algorithms(True)`` makes them bitwise equal.
+``tokens`` (:class:`~mmaction_sttm.merging.tokens.Tokens`) carries the
+patch tokens, their position features, sizes and (when tracked) sources;
+the other arguments are what the merger declares in :attr:`Merger.needs`,
+computed by the backbone on the block just before the merge:
+
+- ``'keys'``: the attention keys of that block, mean over heads
+  ``(B, L, D / heads)`` (ToMe matches by them);
+- ``'cls_attn'``: the CLS query's softmax attention to every patch token,
+  mean over heads ``(B, L)`` (EViT; STTM's meta filter, sec. 3.2.1). A
+  backbone without a CLS token gives the attention of the mean query;
+- ``'cls'``: the CLS token's output ``(B, D)``, None without a CLS token
+  (the cosine scores kept as options).
+
+The base owns what every merger shares: ratio validation, the output count
+(:meth:`Merger.num_outputs`), source tracking, input checks, and the message
+when a checkpoint has no weights for a merger.
 """
-from typing import Optional, Tuple
+import math
+import numbers
+from abc import abstractmethod
+from typing import Any, List, NamedTuple, Optional, Tuple
 
 import torch
+import torch.nn.functional as F
+from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from torch import Tensor
 
-from mmaction_sttm.merging.groups import (group_mean, group_sources,
-                                          group_sum)
+from mmaction_sttm.merging.groups import group_mean, group_sum
 from mmaction_sttm.merging.sttm import num_meta_tokens
+from mmaction_sttm.merging.tokens import Tokens
+
+#: What a merger may ask the backbone for.
+NEEDS = ('keys', 'cls_attn', 'cls')
+
+
+def is_real(value: Any) -> bool:
+    """A finite real number, bools excluded (``True`` is not a ratio)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) \
+        and math.isfinite(value)
 
 
 def check_ratio(ratio: float, field: str = 'ratio') -> float:
     """Return ``ratio`` as a float, or raise ValueError naming ``field``."""
-    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) \
-            or not 0 < ratio < 1:
+    if not is_real(ratio) or not 0 < ratio < 1:
         raise ValueError(f'{field} must be a number in (0, 1), got {ratio!r}')
     return float(ratio)
 
 
+def check_choice(value: Any, choices: Tuple[str, ...], field: str) -> str:
+    """Return ``value`` if it is one of ``choices``, else raise ValueError
+    naming ``field`` and listing the choices."""
+    if value not in choices:
+        raise ValueError(f'{field} must be one of {choices}, got {value!r}')
+    return value
+
+
 def num_kept(num_tokens: int, ratio: float) -> int:
-    """``round(L * (1 - ratio))``, at least 1: STTM's output count (eq. 1),
-    which the other mergers share so that one ratio means the same token
-    budget for all of them."""
+    """``round(L * (1 - ratio))`` (halves up), at least 1: STTM's output
+    count (eq. 1), which every merger shares so that one ratio means the
+    same token budget for all of them."""
     return num_meta_tokens(int(num_tokens), ratio)
 
 
-class HardMerger(BaseModule):
-    """Base of the parameter-free mergers.
+class Merge(NamedTuple):
+    """What a merger's :meth:`Merger.merge` computes.
 
     Args:
-        embed_dims (int): Channels ``D`` (unused; part of the interface).
-        ratio (float): Merge ratio in (0, 1).
+        x (Tensor): Output tokens ``(B, L', D)``.
+        pos (Tensor): Output position / motion features ``(B, L', D)``.
+        sizes (Tensor): Output sizes ``(B, L')``.
+        assign (Tensor): Row-stochastic map from inputs to outputs, dense
+            ``(B, L, L')`` or, for a hard merge, the group index ``(B, L)``
+            (long) of every input.
+    """
+    x: Tensor
+    pos: Tensor
+    sizes: Tensor
+    assign: Tensor
+
+
+def _report_absent_weights(merger: 'Merger', incompatible: Any) -> None:
+    """When a checkpoint has none of a merger's weights, say so in one line
+    instead of listing every key as missing (MMEngine's and torch's loaders
+    call this after the merger and its children are loaded)."""
+    prefix, absent = merger._absent_keys
+    merger._absent_keys = ('', [])
+    if not absent:
+        return
+    for key in absent:
+        if key in incompatible.missing_keys:
+            incompatible.missing_keys.remove(key)
+    print_log(f'{prefix.rstrip(".")}: no weights in the checkpoint; the '
+              f'merger starts from its init ({merger.init_description()})',
+              logger='current')
+
+
+class Merger(BaseModule):
+    """Base of every merger.
+
+    Args:
+        embed_dims (int): Channels ``D``.
+        ratio (float): Merge ratio in (0, 1). Defaults to 0.5.
         init_cfg (dict, optional): MMEngine initialisation config.
     """
+
+    #: What the merger asks the backbone for (a subset of :data:`NEEDS`);
+    #: set per instance when an option decides it.
+    needs: Tuple[str, ...] = ()
 
     def __init__(self,
                  embed_dims: int,
                  ratio: float = 0.5,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
+        if not isinstance(embed_dims, int) or isinstance(
+                embed_dims, bool) or embed_dims < 1:
+            raise ValueError(
+                f'embed_dims must be a positive int, got {embed_dims!r}')
         self.embed_dims = embed_dims
         self.ratio = check_ratio(ratio)
+        # (prefix, keys) of a load in progress that has none of ours.
+        self._absent_keys: Tuple[str, List[str]] = ('', [])
+        self.register_load_state_dict_post_hook(_report_absent_weights)
 
     def num_outputs(self, num_tokens: int) -> int:
         """Number of tokens a merge of ``num_tokens`` tokens produces."""
-        raise NotImplementedError
+        return num_kept(num_tokens, self.ratio)
 
-    def assign(self, x: Tensor, sizes: Optional[Tensor],
-               ref: Optional[Tensor],
-               num_out: int) -> Tuple[Tensor, Optional[Tensor]]:
+    @abstractmethod
+    def merge(self, tokens: Tokens, num_out: int, keys: Optional[Tensor],
+              cls_attn: Optional[Tensor], cls: Optional[Tensor]) -> Merge:
+        """The merger's own step; ``num_out = num_outputs(L)``."""
+
+    def forward(self,
+                tokens: Tokens,
+                keys: Optional[Tensor] = None,
+                cls_attn: Optional[Tensor] = None,
+                cls: Optional[Tensor] = None) -> Tokens:
+        """Merge ``L`` tokens into ``num_outputs(L)``.
+
+        Args:
+            tokens (Tokens): Input tokens ``(B, L, D)`` (no CLS token).
+            keys (Tensor, optional): Keys ``(B, L, d)`` if in :attr:`needs`.
+            cls_attn (Tensor, optional): CLS attention ``(B, L)`` if in
+                :attr:`needs`.
+            cls (Tensor, optional): CLS output ``(B, D)`` if in :attr:`needs`
+                and the backbone has a CLS token.
+
+        Returns:
+            Tokens: The merged tokens; with ``sources`` and ``assign`` when
+            the input carries ``sources``.
+        """
+        self._check_inputs(tokens, keys, cls_attn, cls)
+        length = int(tokens.x.shape[1])
+        out = self.merge(tokens, self.num_outputs(length), keys, cls_attn,
+                         cls)
+        sources = assign = None
+        if tokens.sources is not None:
+            assign = out.assign
+            if assign.dim() == 2:
+                assign = F.one_hot(assign, int(out.x.shape[1])).to(
+                    tokens.sources.dtype)
+            assign = assign.to(tokens.sources.dtype)
+            sources = torch.bmm(tokens.sources, assign)
+        return Tokens(out.x, out.pos, out.sizes, tokens.frames, False,
+                      sources, assign)
+
+    def _check_inputs(self, tokens: Tokens, keys: Optional[Tensor],
+                      cls_attn: Optional[Tensor],
+                      cls: Optional[Tensor]) -> None:
+        """Shapes only (no pass over the values): a mismatch is reported
+        here, by name, and not as a matmul error further down."""
+        name, dims = type(self).__name__, self.embed_dims
+        x = tokens.x
+        if x.dim() != 3 or x.shape[-1] != dims:
+            raise ValueError(f'{name}: tokens.x must be (B, L, {dims}), got '
+                             f'shape {tuple(x.shape)}')
+        batch, length = x.shape[:2]
+        pos = tokens.pos
+        if pos.dim() != 3 or pos.shape[0] not in (1, batch) \
+                or pos.shape[1:] != x.shape[1:]:
+            raise ValueError(f'{name}: tokens.pos must be ({batch} or 1, '
+                             f'{length}, {dims}), got {tuple(pos.shape)}')
+        if tuple(tokens.sizes.shape) != (batch, length):
+            raise ValueError(f'{name}: tokens.sizes must be ({batch}, '
+                             f'{length}), got {tuple(tokens.sizes.shape)}')
+        src = tokens.sources
+        if src is not None and (src.dim() != 3 or src.shape[0] != batch
+                                or src.shape[2] != length):
+            raise ValueError(f'{name}: tokens.sources must be ({batch}, L0, '
+                             f'{length}), got {tuple(src.shape)}')
+        given = dict(keys=keys, cls_attn=cls_attn)
+        for need in ('keys', 'cls_attn'):
+            if need in self.needs and given[need] is None:
+                raise ValueError(f'{name} needs {need} from the backbone '
+                                 f'(needs={self.needs}); got None')
+        if keys is not None and (keys.dim() != 3
+                                 or tuple(keys.shape[:2]) != (batch, length)):
+            raise ValueError(f'{name}: keys must be ({batch}, {length}, d), '
+                             f'got {tuple(keys.shape)}')
+        if cls_attn is not None and tuple(cls_attn.shape) != (batch, length):
+            raise ValueError(f'{name}: cls_attn must be ({batch}, {length}), '
+                             f'got {tuple(cls_attn.shape)}')
+        if cls is not None and tuple(cls.shape) != (batch, dims):
+            raise ValueError(f'{name}: cls must be ({batch}, {dims}), got '
+                             f'{tuple(cls.shape)}')
+
+    def init_description(self) -> str:
+        """How the merger's parameters start without a checkpoint (for the
+        message of :meth:`_load_from_state_dict`)."""
+        return 'its default init'
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str,
+                              local_metadata: dict, strict: bool,
+                              missing_keys: list, unexpected_keys: list,
+                              error_msgs: list) -> None:
+        # A checkpoint of the unmerged backbone (the usual case: mergers are
+        # inserted into a pretrained model) has none of the merger's keys.
+        # The children (phi, fuse) report theirs missing after this call, so
+        # the post hook below settles it once they have.
+        own = [prefix + name for name in self.state_dict()]
+        absent = own and not any(key in state_dict for key in own)
+        self._absent_keys = (prefix, own if absent else [])
+        super()._load_from_state_dict(state_dict, prefix, local_metadata,
+                                      strict, missing_keys, unexpected_keys,
+                                      error_msgs)
+
+    def extra_repr(self) -> str:
+        return f'ratio={self.ratio}'
+
+
+class HardMerger(Merger):
+    """Base of the parameter-free mergers: every input token joins exactly
+    one output, as a (group, weight) assignment applied once to tokens,
+    positions, sizes and sources alike.
+
+    - sizes add up: an output's size is the sum of its group's sizes;
+    - the source map stays row-stochastic (``sources @ one_hot(group)``).
+
+    The assignment is a function of each sample alone (no randomness at
+    inference), so results do not depend on the batch. On CUDA, scatter-adds
+    sum in an arbitrary order, so repeated runs agree to float rounding;
+    ``torch.use_deterministic_algorithms(True)`` makes them bitwise equal.
+    """
+
+    @abstractmethod
+    def assign(self, tokens: Tokens, num_out: int, keys: Optional[Tensor],
+               cls_attn: Optional[Tensor],
+               cls: Optional[Tensor]) -> Tuple[Tensor, Optional[Tensor]]:
         """Decide one merge.
 
         Args:
-            x (Tensor): Tokens ``(B, L, D)``.
-            sizes (Tensor, optional): Token sizes ``(B, L)``; None before the
-                first merge (all ones: the tokens are still the patches).
-            ref (Tensor, optional): CLS token ``(B, D)``.
+            tokens (Tokens): Input tokens.
             num_out (int): Output count, ``num_outputs(L) < L``.
+            keys, cls_attn, cls: As declared in :attr:`needs`.
 
         Returns:
             tuple[Tensor, Tensor | None]: The group index ``(B, L)`` in
@@ -81,52 +267,20 @@ class HardMerger(BaseModule):
             weight ``(B, L)`` of every token inside its group (positive for
             at least one token per group); None weighs tokens by size.
         """
-        raise NotImplementedError
 
-    def forward(self,
-                x: Tensor,
-                pos: Tensor,
-                sizes: Optional[Tensor] = None,
-                ref: Optional[Tensor] = None,
-                sources: Optional[Tensor] = None) -> Tuple[Tensor, ...]:
-        """Merge ``L`` tokens into ``num_outputs(L)``.
-
-        Args:
-            x (Tensor): Tokens ``(B, L, D)`` without the CLS token.
-            pos (Tensor): Position / motion features ``(B or 1, L, D)``.
-            sizes (Tensor, optional): Token sizes ``(B, L)``; all ones if
-                None.
-            ref (Tensor, optional): CLS token ``(B, D)``; mergers that rank
-                tokens use the mean token if None.
-            sources (Tensor, optional): Soft source map ``(B, L0, L)``.
-
-        Returns:
-            tuple[Tensor, ...]: Tokens ``(B, L', D)``, position features
-            ``(B, L', D)`` (merged with the same weights), sizes ``(B, L')``
-            and the source map ``(B, L0, L')`` (None if not given).
-        """
+    def merge(self, tokens: Tokens, num_out: int, keys: Optional[Tensor],
+              cls_attn: Optional[Tensor], cls: Optional[Tensor]) -> Merge:
+        x, sizes = tokens.x, tokens.sizes
         batch, length, dims = x.shape
-        length = int(length)
-        num_out = self.num_outputs(length)
-        pos = pos.expand(batch, -1, -1)
+        pos = tokens.pos.expand(batch, -1, -1)
         if num_out >= length:
-            if sizes is None:
-                sizes = x.new_ones(batch, length)
-            return x, pos, sizes, sources
-        group, weights = self.assign(x, sizes, ref, num_out)
-        if sizes is None:
-            sizes = x.new_ones(batch, length)
+            keep = torch.arange(length, device=x.device).expand(batch, -1)
+            return Merge(x, pos, sizes, keep)
+        group, weights = self.assign(tokens, num_out, keys, cls_attn, cls)
         if weights is None:
             weights = sizes
         # One scatter for tokens and positions alike.
         merged = group_mean(
             torch.cat([x, pos.to(x.dtype)], dim=-1), group, num_out, weights)
         y, pos_out = merged.split(int(dims), dim=-1)
-        sizes_out = group_sum(sizes, group, num_out)
-        if sources is not None:
-            sources = group_sources(sources, group, num_out)
-        return y, pos_out, sizes_out, sources
-
-    def extra_repr(self) -> str:
-        return f'ratio={self.ratio}'
-
+        return Merge(y, pos_out, group_sum(sizes, group, num_out), group)

@@ -5,8 +5,9 @@ from torch import Tensor
 
 from mmaction_sttm.merging.random_drop import (evenly_spaced, nearest_kept,
                                                random_subset)
+from mmaction_sttm.merging.tokens import Tokens
 from mmaction_sttm.registry import MODELS
-from .base import HardMerger, num_kept
+from .base import HardMerger
 
 
 @MODELS.register_module()
@@ -28,12 +29,10 @@ class RandomDrop(HardMerger):
         init_cfg (dict, optional): MMEngine initialisation config.
     """
 
-    def num_outputs(self, num_tokens: int) -> int:
-        return num_kept(num_tokens, self.ratio)
-
-    def assign(self, x: Tensor, sizes: Optional[Tensor],
-               ref: Optional[Tensor],
-               num_out: int) -> Tuple[Tensor, Optional[Tensor]]:
+    def assign(self, tokens: Tokens, num_out: int, keys: Optional[Tensor],
+               cls_attn: Optional[Tensor],
+               cls: Optional[Tensor]) -> Tuple[Tensor, Optional[Tensor]]:
+        x = tokens.x
         batch, length = int(x.shape[0]), int(x.shape[1])
         choose = random_subset if self.training else evenly_spaced
         kept = choose(length, num_out, batch, x.device)

@@ -3,9 +3,12 @@ from typing import Optional, Tuple
 
 from torch import Tensor
 
+from mmaction_sttm.merging.tokens import Tokens
 from mmaction_sttm.merging.tome import bipartite_soft_matching, max_removable
 from mmaction_sttm.registry import MODELS
-from .base import HardMerger, num_kept
+from .base import HardMerger, check_choice, num_kept
+
+METRICS = ('keys', 'tokens')
 
 
 @MODELS.register_module()
@@ -13,11 +16,13 @@ class ToMe(HardMerger):
     """Bipartite soft matching (ToMe, sec. 3).
 
     Tokens alternate into sets A and B; each A token is linked to its most
-    similar B token (cosine similarity of the tokens; ToMe uses the keys,
-    which these blocks do not expose), the ``r`` strongest links are merged
-    by size-weighted average (positions alike), and sizes add up. ``r`` is
-    ``L - round(L * (1 - ratio))`` so that ``ratio`` means the same output
-    count as for STTM.
+    similar B token, the ``r`` strongest links are merged by size-weighted
+    average (positions alike), and sizes add up. Similarity is the cosine of
+    the attention keys of the block before the merge, mean over heads, as in
+    the ToMe paper (``metric='keys'``), or of the tokens themselves
+    (``metric='tokens'``, this project's earlier reading, kept to compare).
+    ``r`` is ``L - round(L * (1 - ratio))`` so that ``ratio`` means the same
+    output count as for STTM.
 
     Only A tokens are removed, so one step removes at most half of the
     tokens: ``ratio`` must be ``<= 0.5``. Larger reductions are what ToMe
@@ -32,12 +37,14 @@ class ToMe(HardMerger):
         embed_dims (int): Channels ``D``.
         ratio (float): Fraction of the tokens one step removes, in
             ``(0, 0.5]``. Defaults to 0.5.
+        metric (str): ``'keys'`` or ``'tokens'``. Defaults to ``'keys'``.
         init_cfg (dict, optional): MMEngine initialisation config.
     """
 
     def __init__(self,
                  embed_dims: int,
                  ratio: float = 0.5,
+                 metric: str = 'keys',
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(embed_dims, ratio, init_cfg)
         if self.ratio > 0.5:
@@ -45,14 +52,21 @@ class ToMe(HardMerger):
                 f'ratio must be <= 0.5 for ToMe (one bipartite step removes '
                 f'at most half of the tokens), got {ratio!r}; merge after '
                 f'more layers with a smaller ratio instead')
+        self.metric = check_choice(metric, METRICS, 'metric')
+        self.needs = ('keys', ) if metric == 'keys' else ()
 
     def num_outputs(self, num_tokens: int) -> int:
         num_tokens = int(num_tokens)
         keep = num_kept(num_tokens, self.ratio)
         return max(keep, num_tokens - max_removable(num_tokens))
 
-    def assign(self, x: Tensor, sizes: Optional[Tensor],
-               ref: Optional[Tensor],
-               num_out: int) -> Tuple[Tensor, Optional[Tensor]]:
-        group = bipartite_soft_matching(x.detach(), int(x.shape[1]) - num_out)
+    def assign(self, tokens: Tokens, num_out: int, keys: Optional[Tensor],
+               cls_attn: Optional[Tensor],
+               cls: Optional[Tensor]) -> Tuple[Tensor, Optional[Tensor]]:
+        metric = keys if self.metric == 'keys' else tokens.x
+        group = bipartite_soft_matching(metric.detach(),
+                                        int(tokens.x.shape[1]) - num_out)
         return group, None
+
+    def extra_repr(self) -> str:
+        return f'ratio={self.ratio}, metric={self.metric!r}'

@@ -4,8 +4,9 @@ from typing import Optional, Tuple
 from torch import Tensor
 
 from mmaction_sttm.merging.uniform_pool import pool_groups
+from mmaction_sttm.merging.tokens import Tokens
 from mmaction_sttm.registry import MODELS
-from .base import HardMerger, num_kept
+from .base import HardMerger, check_choice
 
 GRIDS = ('auto', 'sequence')
 
@@ -16,9 +17,9 @@ class UniformPool(HardMerger):
 
     ``round(L * (1 - ratio))`` groups, each averaged with size weights, sizes
     summed (grid pooling as in HAT-Net or Video Swin, paper sec. 2.4).
-    With ``grid='auto'``, a merge that sees untouched patches (no sizes
-    yet) whose count is a square ``S x S`` pools 2D cells of the patch grid
-    when the output count factors into a fitting ``h x w`` grid; every other
+    With ``grid='auto'``, a merge that sees untouched patches whose count is
+    a square ``S x S`` pools 2D cells of the patch grid when the output
+    count factors into a fitting ``h x w`` grid; every other
     merge pools runs of consecutive tokens (tokens are frame-major, so a run
     holds neighbours of one frame except where it crosses a frame
     boundary). ``grid='sequence'`` always pools runs:
@@ -38,20 +39,16 @@ class UniformPool(HardMerger):
                  grid: str = 'auto',
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(embed_dims, ratio, init_cfg)
-        if grid not in GRIDS:
-            raise ValueError(f'grid must be one of {GRIDS}, got {grid!r}')
-        self.grid = grid
+        self.grid = check_choice(grid, GRIDS, 'grid')
 
-    def num_outputs(self, num_tokens: int) -> int:
-        return num_kept(num_tokens, self.ratio)
-
-    def assign(self, x: Tensor, sizes: Optional[Tensor],
-               ref: Optional[Tensor],
-               num_out: int) -> Tuple[Tensor, Optional[Tensor]]:
+    def assign(self, tokens: Tokens, num_out: int, keys: Optional[Tensor],
+               cls_attn: Optional[Tensor],
+               cls: Optional[Tensor]) -> Tuple[Tensor, Optional[Tensor]]:
+        x = tokens.x
         batch, length = int(x.shape[0]), int(x.shape[1])
-        # Only untouched patches (no sizes yet) are known to form the patch
-        # grid; after any merge the layout is the previous merger's own.
-        on_grid = self.grid == 'auto' and sizes is None
+        # Only untouched patches are known to form the patch grid; after
+        # any merge the layout is the previous merger's own.
+        on_grid = self.grid == 'auto' and tokens.on_grid
         group = pool_groups(length, num_out, on_grid, x.device)
         return group.expand(batch, -1), None
 

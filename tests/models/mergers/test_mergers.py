@@ -7,6 +7,7 @@ from mmaction.utils import register_all_modules
 
 import mmaction_sttm  # noqa: F401
 from mmaction_sttm.analysis import complexity
+from mmaction_sttm.merging.tokens import Tokens
 from mmaction_sttm.registry import MODELS
 
 register_all_modules()
@@ -21,6 +22,27 @@ def _merger(name, ratio=0.5, **options):
                                **options))
     merger.init_weights()
     return merger
+
+
+def _call(merger, x, pos, sizes=None, ref=None, sources=None):
+    """One merge through the merger contract, with what the merger needs
+    made from the tokens: keys are the tokens themselves, and the CLS
+    attention is ``softmax(cos(x, ref) / 0.1)`` (the mean token without
+    ``ref``), so both rank as the cosine options do.
+
+    Returns:
+        tuple: Tokens, positions, sizes and sources after the merge.
+    """
+    batch, length = x.shape[:2]
+    on_grid = sizes is None
+    if sizes is None:
+        sizes = torch.ones(batch, length)
+    centre = x.mean(1) if ref is None else ref
+    cls_attn = (F.cosine_similarity(x, centre[:, None], dim=-1) /
+                0.1).softmax(-1)
+    tokens = Tokens(x, pos, sizes, on_grid=on_grid, sources=sources)
+    out = merger(tokens, keys=x, cls_attn=cls_attn, cls=ref)
+    return out.x, out.pos, out.sizes, out.sources
 
 
 def _inputs(batch=3, length=16, seed=0):
@@ -44,7 +66,8 @@ def test_sizes_add_up_and_sources_stay_stochastic(name, with_sizes, with_ref):
     sizes = sizes if with_sizes else None
     ref = ref if with_ref else None
     with torch.no_grad():
-        y, pos_out, sizes_out, src_out = merger(x, pos, sizes, ref, sources)
+        y, pos_out, sizes_out, src_out = _call(merger, x, pos, sizes, ref,
+                                               sources)
     num_out = merger.num_outputs(16)
     assert num_out < 16
     assert y.shape == pos_out.shape == (3, num_out, DIMS)
@@ -56,7 +79,7 @@ def test_sizes_add_up_and_sources_stay_stochastic(name, with_sizes, with_ref):
     torch.testing.assert_close(src_out.sum(-1), torch.ones(3, 32))
     # Without a source map in, none comes out.
     with torch.no_grad():
-        assert merger(x, pos, sizes, ref, None)[3] is None
+        assert _call(merger, x, pos, sizes, ref, None)[3] is None
 
 
 @pytest.mark.parametrize('name', MERGERS)
@@ -64,9 +87,9 @@ def test_deterministic_at_inference(name):
     merger = _merger(name).eval()
     x, pos, sizes, ref, sources = _inputs()
     with torch.no_grad():
-        first = merger(x, pos, sizes, ref, sources)
-        second = merger(x.clone(), pos.clone(), sizes.clone(), ref.clone(),
-                        sources.clone())
+        first = _call(merger, x, pos, sizes, ref, sources)
+        second = _call(merger, x.clone(), pos.clone(), sizes.clone(),
+                       ref.clone(), sources.clone())
     for a, b in zip(first, second):
         assert torch.equal(a, b)
 
@@ -76,10 +99,10 @@ def test_batch_independence(name):
     merger = _merger(name).eval()
     x, pos, sizes, ref, sources = _inputs(batch=4)
     with torch.no_grad():
-        batched = merger(x, pos, sizes, ref, sources)
+        batched = _call(merger, x, pos, sizes, ref, sources)
         for i in range(4):
-            alone = merger(x[i:i + 1], pos, sizes[i:i + 1], ref[i:i + 1],
-                           sources[i:i + 1])
+            alone = _call(merger, x[i:i + 1], pos, sizes[i:i + 1],
+                          ref[i:i + 1], sources[i:i + 1])
             for a, b in zip(alone, batched):
                 torch.testing.assert_close(a[0], b[i], atol=1e-5, rtol=1e-5)
 
@@ -89,7 +112,7 @@ def test_gradients_reach_the_tokens(name):
     merger = _merger(name).train()
     x, pos, sizes, ref, _ = _inputs()
     x.requires_grad_(True)
-    y = merger(x, pos, sizes, ref)[0]
+    y = _call(merger, x, pos, sizes, ref)[0]
     (y * torch.randn_like(y)).sum().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
 
@@ -186,7 +209,7 @@ def test_tome_merges_the_most_similar_pairs():
     x = torch.stack([base, base + noise], dim=1).reshape(1, 16, DIMS)
     pos = torch.arange(16.).reshape(1, 16, 1).expand(1, 16, DIMS)
     sizes = torch.tensor([[1., 3.] * 8])
-    y, pos_out, sizes_out, _ = _merger('ToMe').eval()(x, pos, sizes)
+    y, pos_out, sizes_out, _ = _call(_merger('ToMe').eval(), x, pos, sizes)
     expected = (x[:, 0::2] * 1 + x[:, 1::2] * 3) / 4
     torch.testing.assert_close(y, expected)
     torch.testing.assert_close(sizes_out, torch.full((1, 8), 4.))
@@ -203,7 +226,7 @@ def test_evit_keeps_the_attentive_tokens_and_fuses_the_rest():
     scores = F.cosine_similarity(x, ref[:, None], dim=-1)[0]
     for fuse_weights in ('attention', 'size'):
         merger = _merger('EViT', ratio=0.75, fuse_weights=fuse_weights)
-        y, _, sizes_out, _ = merger(x, pos, None, ref)
+        y, _, sizes_out, _ = _call(merger, x, pos, None, ref)
         # round(16 * 0.25) = 4 kept in source order, plus the fused token.
         kept = scores.topk(4).indices.sort().values
         fused = torch.ones(16, dtype=torch.bool)
@@ -218,25 +241,25 @@ def test_evit_keeps_the_attentive_tokens_and_fuses_the_rest():
         torch.testing.assert_close(y[0, 4], expected)
         torch.testing.assert_close(sizes_out[0],
                                    torch.tensor([1., 1, 1, 1, 12]))
-    # Without a CLS token the mean token is the reference.
-    merger = _merger('EViT', ratio=0.75)
-    with_mean = merger(x, pos, None, x.mean(1))[0]
-    torch.testing.assert_close(merger(x, pos, None, None)[0], with_mean)
+    # Without a CLS token the cosine score uses the mean token.
+    merger = _merger('EViT', ratio=0.75, score='cosine')
+    with_mean = _call(merger, x, pos, None, x.mean(1))[0]
+    torch.testing.assert_close(_call(merger, x, pos, None, None)[0], with_mean)
 
 
 def test_random_drop_keeps_copies_and_hands_sizes_on():
     merger = _merger('RandomDrop', ratio=0.5)
     x, pos, _, _, _ = _inputs(batch=2)
     merger.eval()
-    y, _, sizes_out, _ = merger(x, pos)
+    y, _, sizes_out, _ = _call(merger, x, pos)
     # Inference: evenly spaced floor((i + 1/2) * 16 / 8) = 1, 3, 5, ...
     torch.testing.assert_close(y, x[:, 1::2])
     torch.testing.assert_close(sizes_out[0],
                                torch.tensor([3., 2, 2, 2, 2, 2, 2, 1]))
     merger.train()
     torch.manual_seed(1)
-    y1, _, s1, _ = merger(x, pos)
-    y2, _, _, _ = merger(x, pos)
+    y1, _, s1, _ = _call(merger, x, pos)
+    y2, _, _, _ = _call(merger, x, pos)
     assert not torch.equal(y1, y2)  # a fresh subset per step
     # Every output is one of the inputs, unchanged, and sizes add up.
     dist = torch.cdist(y1, x)
@@ -249,11 +272,12 @@ def test_uniform_pool_groups_neighbours():
     pos = torch.zeros(1, 16, DIMS)
     merger = _merger('UniformPool', ratio=0.5)
     # Untouched 4 x 4 patches into 2 x 4 cells: pairs of rows.
-    y = merger(x, pos)[0][0, :, 0]
+    y = _call(merger, x, pos)[0][0, :, 0]
     torch.testing.assert_close(y, torch.tensor([2., 3, 4, 5, 10, 11, 12,
                                                 13]))
     # Once tokens carry sizes, or with grid='sequence': runs of neighbours.
-    y = merger(x, pos, torch.ones(1, 16))[0][0, :, 0]
+    y = _call(merger, x, pos, torch.ones(1, 16))[0][0, :, 0]
     torch.testing.assert_close(y, torch.arange(8.) * 2 + 0.5)
-    y = _merger('UniformPool', ratio=0.5, grid='sequence')(x, pos)[0]
+    y = _call(_merger('UniformPool', ratio=0.5, grid='sequence'), x,
+              pos)[0]
     torch.testing.assert_close(y[0, :, 0], torch.arange(8.) * 2 + 0.5)

@@ -67,7 +67,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import torch
 from torch import Tensor
 
-from .backbones.utils import interpolate_time_embed
+from mmaction_sttm.models.backbones.utils import interpolate_time_embed
 
 __all__ = [
     'SRC_FORMATS', 'DST_FORMATS', 'VIDEOMAE_POS_EMBEDS', 'load_state_dict',

@@ -1,0 +1,232 @@
+"""Safe checkpoint loading under torch >= 2.6, as registered loader schemes.
+
+``torch.load`` defaults to ``weights_only=True``, and MMEngine 0.10.7 cannot
+load its own checkpoints any more (``--resume``, ``load_from``): their
+``message_hub`` pickles :class:`~mmengine.logging.HistoryBuffer` objects
+holding numpy arrays, numpy scalars and dtypes. We keep ``weights_only=True``
+and allow-list exactly the globals that MMEngine writes (found with
+``torch.serialization.get_unsafe_globals_in_checkpoint`` on checkpoints saved
+by a Runner with optimizer, parameter schedulers, EMA and the message hub).
+The local-file and http(s) loaders are registered as MMEngine
+``CheckpointLoader`` schemes that turn torch's ``UnpicklingError`` into
+:class:`UnsafeCheckpointError`, naming the file and the offending globals.
+Nothing of a refused pickle runs: the weights-only unpickler refuses the
+global before anything is called.
+
+Importing :mod:`mmaction_sttm` registers them (:func:`register`); no method
+of an MMEngine class is replaced.
+"""
+import inspect
+import os.path as osp
+import pickle
+import re
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import mmengine.runner.checkpoint as mmengine_checkpoint
+import numpy as np
+import torch
+from mmengine.logging import HistoryBuffer
+from mmengine.runner.checkpoint import CheckpointLoader
+
+__all__ = [
+    'UnsafeCheckpointError', 'CHECKPOINT_SAFE_GLOBALS', 'load_from_local',
+    'load_from_http', 'register'
+]
+
+
+class UnsafeCheckpointError(pickle.UnpicklingError):
+    """A checkpoint pickles objects outside the allow-list.
+
+    Subclasses :class:`pickle.UnpicklingError`, which is what ``torch.load``
+    raises for the same reason, so existing handlers keep working.
+    """
+
+
+def _history_buffer_getattr(obj: Any, name: str) -> Callable:
+    """Stand-in for ``builtins.getattr`` while unpickling.
+
+    A :class:`HistoryBuffer` pickles its statistics methods (``min``,
+    ``max``, ``current``, ``mean``) as ``getattr(HistoryBuffer, 'min')``.
+    Allow-listing the real ``getattr`` would let a pickle read any attribute
+    of any allowed object (``__globals__`` and from there anything), so only
+    these lookups are answered.
+
+    Args:
+        obj (Any): The object a pickle asks an attribute of.
+        name (str): The attribute name.
+
+    Returns:
+        Callable: The plain function ``HistoryBuffer.<name>``.
+    """
+    if (obj is HistoryBuffer and isinstance(name, str)
+            and name in _HISTORY_BUFFER_STATISTICS):
+        value = vars(HistoryBuffer).get(name)
+        if inspect.isfunction(value):
+            return value
+    raise pickle.UnpicklingError(
+        f'Unsupported call getattr({obj!r}, {name!r}): only the statistics '
+        f'methods {sorted(_HISTORY_BUFFER_STATISTICS)} of mmengine\'s '
+        'HistoryBuffer may be looked up by a checkpoint.')
+
+
+# The statistics methods MMEngine registers by default
+# (``HistoryBuffer._set_default_statistics``).
+_HISTORY_BUFFER_STATISTICS = frozenset(('min', 'max', 'current', 'mean'))
+
+# numpy 2 moved ``numpy.core`` to ``numpy._core``; checkpoints written with
+# numpy 1 name the old module, so both names map to the same function.
+_NP_MULTIARRAY = getattr(np, '_core', None) or np.core
+_NUMPY_RECONSTRUCT = _NP_MULTIARRAY.multiarray._reconstruct
+_NUMPY_SCALAR = _NP_MULTIARRAY.multiarray.scalar
+
+# A pickled ``np.dtype('f8')`` is ``numpy.dtype('f8', ...)`` followed by a
+# BUILD (``__setstate__``) on the result, whose class is a per-dtype subclass
+# (``numpy.dtypes.Float64DType``); the unpickler only builds allowed classes.
+# MMEngine logs numbers, so the numeric and bool dtypes are enough.
+_NUMPY_NUMBER_DTYPES = tuple(
+    (dtype_cls, f'{dtype_cls.__module__}.{dtype_cls.__qualname__}')
+    for dtype_cls in sorted({
+        type(np.dtype(code))
+        for code in '?' + np.typecodes['AllInteger'] + np.typecodes['AllFloat']
+    }, key=lambda c: c.__qualname__))
+
+#: ``(object, pickled name)`` pairs that MMEngine checkpoints need beyond
+#: torch's default allow-list. Found empirically, see the module docstring;
+#: optimizer, scheduler, EMA and AMP loss-scaler states are tensors and
+#: Python primitives and need nothing more.
+CHECKPOINT_SAFE_GLOBALS: Tuple[Tuple[Any, str], ...] = (
+    (HistoryBuffer, 'mmengine.logging.history_buffer.HistoryBuffer'),
+    (_history_buffer_getattr, 'builtins.getattr'),
+    (np.ndarray, 'numpy.ndarray'),
+    (np.dtype, 'numpy.dtype'),
+    (_NUMPY_RECONSTRUCT, 'numpy._core.multiarray._reconstruct'),
+    (_NUMPY_RECONSTRUCT, 'numpy.core.multiarray._reconstruct'),
+    (_NUMPY_SCALAR, 'numpy._core.multiarray.scalar'),
+    (_NUMPY_SCALAR, 'numpy.core.multiarray.scalar'),
+) + _NUMPY_NUMBER_DTYPES
+
+
+def _offending_globals(filename: str, error: Exception) -> List[str]:
+    """Names of what ``filename`` pickles outside the allow-lists."""
+    try:
+        # Exact for zip checkpoints (everything torch >= 1.6 writes); it
+        # accounts for the globals registered with ``add_safe_globals``.
+        names = torch.serialization.get_unsafe_globals_in_checkpoint(filename)
+    except Exception:  # legacy (non-zip) format or unreadable archive
+        names = []
+    # torch's message names a refused global ("GLOBAL posix.system"), and
+    # ours a refused attribute lookup ("Unsupported call getattr(...)").
+    names += re.findall(r'GLOBAL (\S+)', str(error))
+    names += re.findall(r'Unsupported call (getattr\(.*?\)):', str(error))
+    return sorted(set(names))
+
+
+def _unpickler_reason(error: Exception) -> str:
+    """torch's weights-only error message without its boilerplate."""
+    text = str(error).split('Check the documentation of torch.load')[0]
+    text = re.sub(r'^Weights only load failed\..*?trusted source\.', '', text,
+                  flags=re.S)
+    text = text.split('WeightsUnpickler error:')[-1]
+    return ' '.join(text.split())
+
+
+def load_from_local(filename: str,
+                    map_location: Optional[Any] = None) -> Dict[str, Any]:
+    """Load a local checkpoint with ``weights_only=True``.
+
+    Replaces MMEngine's loader of the same name (prefix ``''``), so that
+    ``load_from``, ``--resume`` and ``init_cfg=dict(type='Pretrained')`` all
+    go through it.
+
+    Args:
+        filename (str): Checkpoint path (``~`` is expanded).
+        map_location (Any, optional): Same as :func:`torch.load`.
+
+    Returns:
+        dict: The loaded checkpoint.
+
+    Raises:
+        FileNotFoundError: If ``filename`` is not a file.
+        UnsafeCheckpointError: If the file pickles a global outside torch's
+            and :data:`CHECKPOINT_SAFE_GLOBALS`' allow-lists.
+    """
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'{filename} can not be found.')
+    try:
+        # Explicit, so that TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD cannot turn the
+        # safety off behind the user's back.
+        return torch.load(
+            filename, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        names = _offending_globals(filename, error)
+        what = ', '.join(names) if names else 'an object'
+        raise UnsafeCheckpointError(
+            f'Refusing to load checkpoint {filename}: it pickles {what}, '
+            'outside the allow-list (tensors, Python primitives and the '
+            'mmengine/numpy classes in '
+            'mmaction_sttm.engine.checkpoint_loading). Loading it '
+            'could run code from the file; nothing of it was run. If you '
+            'trust the file, load it with torch.load(..., weights_only=False)'
+            ' yourself and save only its state_dict. (torch: '
+            f'{_unpickler_reason(error)})') from None
+
+
+def load_from_http(filename: str,
+                   map_location: Optional[Any] = None,
+                   model_dir: Optional[str] = None,
+                   progress: bool = False) -> Dict[str, Any]:
+    """Download and load a checkpoint with ``weights_only=True``.
+
+    Replaces MMEngine's http(s) loader (also behind ``modelzoo://``,
+    ``torchvision://`` and ``open-mmlab://``), which calls
+    ``torch.hub.load_state_dict_from_url`` with torch's default and so would
+    unpickle arbitrary objects from a remote file. Rank 0 downloads first, as
+    in MMEngine.
+
+    Args:
+        filename (str): URL of the checkpoint.
+        map_location (Any, optional): Same as :func:`torch.load`.
+        model_dir (str, optional): Download folder (torch hub's default).
+        progress (bool): Show a download progress bar.
+
+    Returns:
+        dict: The loaded checkpoint.
+
+    Raises:
+        UnsafeCheckpointError: If the file pickles a global outside the
+            allow-lists.
+    """
+    from mmengine.dist import get_dist_info
+
+    def load() -> Dict[str, Any]:
+        try:
+            return torch.hub.load_state_dict_from_url(
+                filename, model_dir=model_dir, map_location=map_location,
+                progress=progress, weights_only=True)
+        except pickle.UnpicklingError as error:
+            raise UnsafeCheckpointError(
+                f'Refusing to load checkpoint {filename}: '
+                f'{_unpickler_reason(error)}. Loading it could run code '
+                'from the file; nothing of it was run.') from None
+
+    rank, world_size = get_dist_info()
+    checkpoint = load() if rank == 0 else None
+    if world_size > 1:
+        torch.distributed.barrier()
+        if rank > 0:
+            checkpoint = load()
+    return checkpoint
+
+
+def register() -> None:
+    """Allow-list MMEngine's globals for weights-only loading and register
+    the loaders as MMEngine ``CheckpointLoader`` schemes (idempotent)."""
+    torch.serialization.add_safe_globals(list(CHECKPOINT_SAFE_GLOBALS))
+    CheckpointLoader.register_scheme(
+        prefixes='', loader=load_from_local, force=True)
+    CheckpointLoader.register_scheme(
+        prefixes=('http://', 'https://'), loader=load_from_http, force=True)
+    # torchvision:// and open-mmlab:// reach the module-level function of
+    # MMEngine's checkpoint module (a function, not a class method).
+    mmengine_checkpoint.load_from_http = load_from_http

@@ -1,0 +1,261 @@
+"""The merging backbone: one block loop shared by every model family.
+
+::
+
+    clip -> embed -> block 1 .. k -> merge -> block k+1 .. -> norm -> pool
+                  (the family's)  (a merger)             (the family's)
+
+A family (one file each: the spacetime ViT, MMAction2's VideoMAE ViT,
+TimeSformer, the timm and mmpretrain image ViTs) subclasses its own parent
+class and :class:`MergingBackbone`, and implements only
+
+- :meth:`~MergingBackbone.embed`: clip -> CLS token (or None) and
+  :class:`~mmaction_sttm.merging.tokens.Tokens`;
+- :meth:`~MergingBackbone.block`: one block on the sequence, with an
+  optional additive attention bias;
+- :meth:`~MergingBackbone.block_qk`: that block's attention queries and keys
+  (for the keys / CLS attention a merger asks for, and for attention
+  rollout);
+- :meth:`~MergingBackbone.final_norm` and :meth:`~MergingBackbone.pool`;
+- :attr:`~MergingBackbone.geometry`: patch size, tubelet, CLS or not;
+- the attributes ``merge`` (a
+  :class:`~mmaction_sttm.models.merge_schedule.MergeSchedule` or None),
+  ``prop_attn`` and :attr:`~MergingBackbone.num_blocks`.
+
+Everything about merging (when to merge, what the merger needs, the
+proportional-attention bias, CLS handling, source tracking) is here, once.
+"""
+from abc import ABCMeta, abstractmethod
+from typing import Dict, List, NamedTuple, Optional, Tuple
+
+import torch
+from torch import Tensor
+
+from mmaction_sttm.merging.tokens import Tokens
+
+
+class Geometry(NamedTuple):
+    """How a family cuts a clip into tokens.
+
+    Args:
+        patch_size (tuple[int, int]): Patch height and width in pixels.
+        tubelet (int): Frames per token.
+        has_cls (bool): Whether a CLS token leads the sequence.
+    """
+    patch_size: Tuple[int, int]
+    tubelet: int
+    has_cls: bool
+
+
+class Trace(NamedTuple):
+    """One forward pass, as the visualisation reads it.
+
+    Args:
+        sequence (Tensor): Normalised final sequence ``(B, [1 +] L, D)``.
+        stages (list[Tokens]): Tokens after embedding and after each merge.
+        attention (list[Tensor]): Each block's attention, mean over heads,
+            ``(B, N, N)`` over its input sequence (CLS first when present);
+            empty unless asked for.
+    """
+    sequence: Tensor
+    stages: List[Tokens]
+    attention: List[Tensor]
+
+
+def size_weighted_mean(x: Tensor, sizes: Tensor) -> Tensor:
+    """Mean over tokens, each weighted by its size ``(B, L, D) -> (B, D)``."""
+    w = sizes.unsqueeze(-1).to(x.dtype)
+    return (x * w).sum(dim=1) / w.sum(dim=1)
+
+
+def proportional_bias(sizes: Tensor, with_cls: bool,
+                      dtype: torch.dtype) -> Tensor:
+    """Additive attention bias ``log(size)`` of the keys (ToMe's
+    proportional attention), shaped ``(B, 1, 1, L)`` to broadcast over heads
+    and queries; the CLS token counts as size one."""
+    bias = sizes.log()
+    if with_cls:
+        bias = torch.cat([bias.new_zeros(bias.shape[0], 1), bias], dim=1)
+    return bias.to(dtype)[:, None, None, :]
+
+
+def attention_probs(q: Tensor, k: Tensor, scale: float,
+                    bias: Optional[Tensor] = None) -> Tensor:
+    """Softmax attention ``(B, H, Nq, N)`` of queries ``(B, H, Nq, d)`` on
+    keys ``(B, H, N, d)``, in float32 (it ranks or weighs tokens)."""
+    with torch.autocast(q.device.type, enabled=False):
+        logits = torch.matmul(q.float(), k.float().transpose(-2, -1)) * scale
+        if bias is not None:
+            logits = logits + bias.float()
+        return logits.softmax(dim=-1)
+
+
+def attention_extras(q: Tensor, k: Tensor, scale: float,
+                     bias: Optional[Tensor], has_cls: bool,
+                     need: Tuple[str, ...], batch: int) -> Dict[str, Tensor]:
+    """What a merger asks of the block before it, from that block's queries
+    and keys ``(B', H, N, d)`` (``B'`` a multiple of ``batch`` when the block
+    attends per frame; frame-major results are folded back to ``batch``).
+
+    - ``keys``: the patch tokens' keys, mean over heads (ToMe's metric);
+    - ``cls_attn``: the CLS query's attention to every patch token, mean
+      over heads (EViT, STTM sec. 3.2.1). Without a CLS token the query is
+      the mean of all queries: one query per head either way, computed
+      beside the block's fused attention, not instead of it.
+
+    Returns:
+        dict: ``keys`` ``(batch, L, d)`` and / or ``cls_attn``
+        ``(batch, L)``, as requested in ``need``.
+    """
+    first = int(has_cls)
+    out = {}
+    if 'keys' in need:
+        keys = k[:, :, first:].mean(dim=1)
+        out['keys'] = keys.reshape(batch, -1, keys.shape[-1])
+    if 'cls_attn' in need:
+        query = q[:, :, :1] if has_cls else q.mean(dim=2, keepdim=True)
+        probs = attention_probs(query, k, scale, bias)[:, :, 0, first:]
+        out['cls_attn'] = probs.mean(dim=1).reshape(batch, -1)
+    return out
+
+
+class MergingBackbone(metaclass=ABCMeta):
+    """Mixin that owns the block loop of every merging backbone; see the
+    module docstring for what a family implements. It comes first in a
+    family's bases, so that its :meth:`forward` is the family's unless the
+    family defines one."""
+
+    # -- what a family provides -------------------------------------------
+    @property
+    @abstractmethod
+    def geometry(self) -> Geometry:
+        """Patch size, tubelet and CLS of the family."""
+
+    @property
+    @abstractmethod
+    def num_blocks(self) -> int:
+        """Number of transformer blocks."""
+
+    @abstractmethod
+    def embed(self, x: Tensor,
+              track_sources: bool) -> Tuple[Optional[Tensor], Tokens]:
+        """Clips ``(B, C, T, H, W)`` -> the CLS token ``(B, 1, D)`` (None
+        without one) and the patch tokens (frame-major, see
+        :meth:`Tokens.from_patches`)."""
+
+    @abstractmethod
+    def block(self, index: int, x: Tensor, tokens: Tokens,
+              bias: Optional[Tensor]) -> Tensor:
+        """Block ``index`` (0-based) on the sequence ``(B, [1 +] L, D)``,
+        CLS first; ``tokens`` is the current stage (its ``frames`` and
+        ``on_grid``), ``bias`` an additive attention bias ``(B, 1, 1, N)``
+        or None."""
+
+    @abstractmethod
+    def block_qk(self, index: int, x: Tensor,
+                 tokens: Tokens) -> Tuple[Tensor, Tensor, float]:
+        """Queries and keys ``(B', H, N, d)`` and the logit scale of block
+        ``index``'s attention on its input sequence ``x``."""
+
+    @abstractmethod
+    def final_norm(self, x: Tensor) -> Tensor:
+        """The family's norm after the last block."""
+
+    def pool(self, x: Tensor, tokens: Tokens) -> Tensor:
+        """Features ``(B, D)`` of the normalised final sequence: the CLS
+        token's, or the size-weighted mean of the tokens without one."""
+        if self.geometry.has_cls:
+            return x[:, 0]
+        if tokens.on_grid:  # the baseline: exactly the parent's mean
+            return x.mean(dim=1)
+        return size_weighted_mean(x, tokens.sizes)
+
+    def run_block(self, index: int, x: Tensor, tokens: Tokens,
+                  bias: Optional[Tensor],
+                  need: Tuple[str, ...]) -> Tuple[Tensor, Dict[str, Tensor]]:
+        """Block ``index`` and what the following merger needs of it. A
+        family whose block can hand out its queries and keys overrides this
+        to avoid computing them twice."""
+        extras = {}
+        if 'keys' in need or 'cls_attn' in need:
+            q, k, scale = self.block_qk(index, x, tokens)
+            extras = attention_extras(q, k, scale, bias,
+                                      self.geometry.has_cls, need,
+                                      x.shape[0])
+        return self.block(index, x, tokens, bias), extras
+
+    def block_attention(self, index: int, x: Tensor, tokens: Tokens,
+                        bias: Optional[Tensor]) -> Tensor:
+        """Block ``index``'s attention on ``x``, mean over heads
+        ``(B, N, N)`` (for attention rollout)."""
+        q, k, scale = self.block_qk(index, x, tokens)
+        return attention_probs(q, k, scale, bias).mean(dim=1)
+
+    # -- the loop ------------------------------------------------------------
+    def forward(self, x: Tensor) -> Tensor:
+        """Args:
+            x (Tensor): Clips ``(B, C, T, H, W)``.
+
+        Returns:
+            Tensor: Features ``(B, D)`` (:meth:`pool` of the final
+            sequence).
+        """
+        x, stages = self.forward_tokens(x)
+        return self.pool(x, stages[-1])
+
+    def forward_tokens(
+            self,
+            x: Tensor,
+            track_sources: Optional[bool] = None
+    ) -> Tuple[Tensor, List[Tokens]]:
+        """Run the blocks and return the final sequence and every stage.
+
+        Args:
+            x (Tensor): Clips ``(B, C, T, H, W)``.
+            track_sources (bool, optional): Carry the source map through the
+                merges; None takes the schedule's ``track_sources``.
+
+        Returns:
+            tuple[Tensor, list[Tokens]]: The normalised sequence
+            ``(B, [1 +] L, D)`` (CLS first when present) and the tokens after
+            embedding and after each merge.
+        """
+        trace = self._run(x, track_sources, False)
+        return trace.sequence, trace.stages
+
+    def forward_trace(self, x: Tensor) -> Trace:
+        """:meth:`forward_tokens` with sources tracked and every block's
+        attention recorded (for the visualisation; eval mode is the
+        caller's)."""
+        return self._run(x, True, True)
+
+    def _run(self, x: Tensor, track_sources: Optional[bool],
+             record: bool) -> Trace:
+        schedule = self.merge
+        if track_sources is None:
+            track_sources = bool(schedule and schedule.track_sources)
+        has_cls = self.geometry.has_cls
+        cls, tokens = self.embed(x, track_sources)
+        stages = [tokens]
+        attention = []
+        seq = tokens.x if cls is None else torch.cat([cls, tokens.x], dim=1)
+        bias = None
+        for index in range(self.num_blocks):
+            layer = index + 1
+            need = schedule.needs(layer) if schedule is not None else ()
+            if record:
+                attention.append(
+                    self.block_attention(index, seq, tokens, bias))
+            seq, extras = self.run_block(index, seq, tokens, bias, need)
+            if schedule is None or layer not in schedule:
+                continue
+            cls_out = seq[:, 0] if has_cls and 'cls' in need else None
+            tokens = schedule(
+                layer, tokens.replace(x=seq[:, int(has_cls):]),
+                cls=cls_out, **extras)
+            stages.append(tokens)
+            seq = tokens.x if not has_cls else torch.cat(
+                [seq[:, :1], tokens.x], dim=1)
+            if self.prop_attn:
+                bias = proportional_bias(tokens.sizes, has_cls, seq.dtype)
+        return Trace(self.final_norm(seq), stages, attention)
