@@ -12,7 +12,7 @@ LOW_STAMP := $(LOW_VENV)/.installed
 # A quick subset for the low end: the stack fixes, checkpoint loading, the
 # merging models, and real distributed train / test / resume runs.
 LOW_TESTS ?= tests/test_compat.py tests/test_checkpoint_safety.py \
-	tests/models/test_sttm.py tests/tools/test_train_test.py
+	tests/models/mergers/test_sttm.py tests/tools/test_train_test.py
 
 .PHONY: install demo test test-low clean
 

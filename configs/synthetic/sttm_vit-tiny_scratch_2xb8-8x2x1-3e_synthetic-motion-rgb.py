@@ -1,5 +1,7 @@
-# STTM in MMAction2's (VideoMAE) ViT: no CLS token, so the meta filter ranks
-# by similarity to the mean token and pooling is size-weighted.
+# STTM in MMAction2's (VideoMAE) ViT, with the module's defaults
+# (fuse_init='identity', meta_score='attention'). There is no CLS token, so
+# the meta filter ranks by the attention of the mean query (docs/method.md)
+# and pooling is size-weighted.
 _base_ = ['./vit-tiny_scratch_2xb8-8x2x1-3e_synthetic-motion-rgb.py']
 
 model = dict(
