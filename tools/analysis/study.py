@@ -22,7 +22,8 @@ validation split (1 clip x 3 crops); its train accuracy is measured on as
 many training videos (1 centre crop), so under- and over-fitting show. GFLOPs are counted
 per view at each config's own clip shape.
 
-Example (about 1.5 hours on 2 CPU cores)::
+Example (all variants: about 3 hours on 2 idle CPU cores; one fine-tune run
+takes 3 to 5 minutes, a subset with ``--variants`` correspondingly less)::
 
     python tools/analysis/study.py --regimes finetune ots scratch \\
         --seeds 0 1 2 --jobs 2 --out docs/results/study
