@@ -8,8 +8,8 @@
 #   3. print a summary table (also written to $WORK_DIR/summary.md).
 #
 # Environment (defaults in brackets): CONFIGS [the baselines below], NPROC
-# [2], DATA [data/synthetic_motion], WORK_DIR [work_dirs/demo], PYTHON
-# [python], PORT [a free one].
+# [2], DATA [data/synthetic_motion], WORK_DIR [work_dirs/demo], SEED [0],
+# PYTHON [python], PORT [a free one].
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,6 +24,7 @@ read -r -a CONFIG_LIST <<< "${CONFIGS:-${DEFAULT_CONFIGS[*]}}"
 NPROC=${NPROC:-2}
 DATA=${DATA:-data/synthetic_motion}
 WORK_DIR=${WORK_DIR:-work_dirs/demo}
+SEED=${SEED:-0}
 PYTHON=${PYTHON:-python}
 export PYTHON
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
@@ -54,7 +55,7 @@ for config in "${CONFIG_LIST[@]}"; do
     echo "-- train ($NPROC processes), log: $work/train.log"
     start=$(date +%s)
     if ! bash tools/dist_train.sh "$config" "$NPROC" --work-dir "$work" \
-            --seed 0 --cfg-options "${data_options[@]}" > "$work/train.log" 2>&1; then
+            --seed "$SEED" --cfg-options "${data_options[@]}" > "$work/train.log" 2>&1; then
         tail -n 40 "$work/train.log"
         echo "training $name failed, see $work/train.log" >&2
         exit 1
