@@ -105,3 +105,17 @@ def test_smoke_pretrain_finetune_off_the_shelf(study, tmp_path):
     result = json.loads((ots / 'study_result.json').read_text())
     assert 0 <= result['val_top1'] <= 100
     assert 0 <= result['train_top1'] <= 100
+
+    # --report-only trains nothing: it tables the finished runs, shows a
+    # seed that was not run as such and leaves out a variant with none.
+    study.main([
+        '--report-only', '--regimes', 'finetune', '--variants', 'vit',
+        'sttm-orthogonal-r0.7', 'tome-r0.28', '--seeds', '0', '1',
+        '--work-dir', str(work), '--out', str(out), '--name', 'report'
+    ])
+    with open(out / 'report.csv') as f:
+        rows = {r['variant']: r for r in csv.DictReader(f)}
+    assert set(rows) == {'vit', 'sttm-orthogonal-r0.7'}
+    assert rows['vit']['val_top1_per_seed'].endswith(' not-run')
+    assert rows['vit']['seeds'] == '1'
+    assert not (work / 'finetune' / 'vit' / 'seed1').exists()

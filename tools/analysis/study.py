@@ -123,6 +123,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='reuse runs that already have test metrics')
     parser.add_argument('--smoke', action='store_true',
                         help='seconds-long run: tiny data, 1 epoch')
+    parser.add_argument('--report-only', action='store_true',
+                        help='train nothing: write the table from the '
+                        'finished runs in --work-dir (a seed not run shows '
+                        'as such; a variant with none is left out)')
     return parser.parse_args(argv)
 
 
@@ -362,6 +366,8 @@ def run_study(args: argparse.Namespace) -> List[Variant]:
         if source not in finetuned:
             variants += load_variants(['finetune'], [source])
             finetuned.add(source)
+    if args.report_only:
+        return _finished(variants, args)
     data = make_datasets(args.data_root, args.smoke)
     runner = StudyRunner(args, data)
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
@@ -378,6 +384,26 @@ def run_study(args: argparse.Namespace) -> List[Variant]:
     return variants
 
 
+def _finished(variants: List[Variant],
+              args: argparse.Namespace) -> List[Variant]:
+    """The variants with at least one finished run, with those runs."""
+    runner = StudyRunner(args, {})
+    for variant in variants:
+        for seed in args.seeds:
+            done = osp.join(runner.work_dir(variant.regime, variant.name,
+                                            seed), 'study_result.json')
+            if osp.exists(done):
+                with open(done) as f:
+                    variant.results[seed] = json.load(f)
+    variants = [v for v in variants if v.results]
+    if not variants:
+        raise ValueError(f'--report-only: no finished run in '
+                         f'{args.work_dir}')
+    for variant in variants:
+        _complexity(variant)
+    return variants
+
+
 # -- results ---------------------------------------------------------------
 
 
@@ -386,26 +412,39 @@ def _stats(values: List[float]) -> str:
     return f'{statistics.mean(values):.1f} +- {std:.1f}'
 
 
-def summarise(variants: List[Variant]) -> List[Dict]:
+def summarise(variants: List[Variant],
+              seeds: Optional[Sequence[int]] = None) -> List[Dict]:
     """One row per variant: GFLOPs (and against its regime's baseline),
-    val and train top-1 (mean, std, per seed)."""
+    val and train top-1 (mean, std, per seed).
+
+    Args:
+        variants (list[Variant]): variants with their results.
+        seeds (Sequence[int], optional): the seeds asked for; one of them
+            without a result shows as ``not run``. Defaults to the seeds
+            each variant has.
+
+    Returns:
+        list[dict]: one row per variant, baselines first.
+    """
     rows = []
     for v in sorted(variants, key=lambda v: v.curve != 'baseline'):
-        seeds = sorted(v.results)
-        val = [v.results[s]['val_top1'] for s in seeds]
-        train = [v.results[s]['train_top1'] for s in seeds]
+        have = sorted(v.results)
+        val = [v.results[s]['val_top1'] for s in have]
+        train = [v.results[s]['train_top1'] for s in have]
         rows.append(dict(
             regime=v.regime, variant=v.name, curve=v.curve, note=v.note,
             config=v.config, gflops=v.gflops, params_m=v.params_m,
-            seeds=len(seeds),
+            seeds=len(have),
             val_top1_mean=statistics.mean(val),
             val_top1_std=statistics.stdev(val) if len(val) > 1 else 0.0,
             train_top1_mean=statistics.mean(train),
             train_top1_std=statistics.stdev(train) if len(train) > 1
             else 0.0,
-            val_top1_per_seed=' '.join(f'{x:.1f}' for x in val),
+            val_top1_per_seed=' '.join(
+                f'{v.results[s]["val_top1"]:.1f}' if s in v.results else
+                'not-run' for s in (have if seeds is None else seeds)),
             commits=' '.join(sorted({v.results[s].get('commit', '?')
-                                     for s in seeds}))))
+                                     for s in have}))))
     return rows
 
 
@@ -488,7 +527,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     command = 'python tools/analysis/study.py ' + shlex.join(
         argv if argv is not None else sys.argv[1:])
     variants = run_study(args)
-    write_results(summarise(variants), args, command.strip())
+    write_results(summarise(variants, args.seeds), args, command.strip())
     print(f'results written to {args.out}')
 
 

@@ -1,0 +1,17 @@
+# (b) ToMe matching by the tokens themselves (this project's earlier reading),
+# not by the keys as the ToMe paper does, at the GFLOPs of STTM r0.7.
+# ToMe merges after blocks 1-3, as ToMe merges at every block.
+_base_ = ['../study_vit-tiny-p8_shape-pre_1xb32-8x2x1-6e_synthetic-motion-rgb.py']
+
+model = dict(
+    backbone=dict(
+        merger=dict(
+            type='ToMe',
+            layers=(1, 2, 3),
+            stages=('spatiotemporal', ) * 3,
+            ratio=0.28,
+            metric='tokens')))
+study = dict(
+    name='tome-tokens-r0.28',
+    note='ToMe by tokens, equal GFLOPs to STTM r0.7',
+    curve='ToMe (tokens)')
