@@ -27,6 +27,7 @@ Example::
 import argparse
 import csv
 import json
+import math
 import os
 import os.path as osp
 import platform
@@ -199,6 +200,11 @@ def _inputs(batch: int, shape: List[int],
     return clips, torch.zeros(batch, dtype=torch.long, device=device)
 
 
+def _mib_cell(value: float) -> str:
+    """A MiB figure for the table (``n/a`` when not measured)."""
+    return 'n/a' if math.isnan(value) else f'{value:.0f}'
+
+
 def _peak_memory(fn: Callable[[], None], device: torch.device) -> float:
     """Peak memory (MiB) allocated while ``fn`` runs."""
     if device.type == 'cuda':
@@ -300,7 +306,10 @@ def benchmark(args: argparse.Namespace) -> List[Dict]:
                 total += timer(fwd)
             e.timing_merges = False
             share = e.merge_time / total if total else 0.0
-            mem = _peak_memory(steps[e.name], device)
+            # On CPU the profiler sees none of the buffers that inductor's
+            # compiled code allocates: no figure rather than a wrong one.
+            mem = (float('nan') if args.compile and device.type == 'cpu'
+                   else _peak_memory(steps[e.name], device))
             median = statistics.median(times[e.name])
             row = dict(
                 config=e.name, mode=mode, batch=batch,
@@ -356,6 +365,10 @@ def to_markdown(rows: List[Dict], args: argparse.Namespace) -> str:
         'Peak MiB: the most the step allocates on top of what exists '
         'before it (activations, gradients, temporaries); "+ weights, '
         'input" adds the parameters, buffers and the input batch.')
+    if args.compile and args.device.startswith('cpu'):
+        memory_note += (' Under torch.compile on CPU peak memory is not '
+                        'measured (n/a): the profiler does not see the '
+                        'buffers of the compiled code.')
     if args.memory_only:
         lines = [
             f'Device: {device}, torch {torch.__version__}, amp {args.amp}'
@@ -392,8 +405,8 @@ def to_markdown(rows: List[Dict], args: argparse.Namespace) -> str:
             f'| {r["config"]} | {r["mode"]} | {r["batch"]} | '
             f'{r["gflops"]:.1f} | {r["clips_per_s"]:.2f} | '
             f'{r["latency_ms"]:.1f} ({r["latency_min_ms"]:.1f}-'
-            f'{r["latency_max_ms"]:.1f}) | {r["peak_mem_mib"]:.0f} | '
-            f'{r["total_mem_mib"]:.0f} | '
+            f'{r["latency_max_ms"]:.1f}) | {_mib_cell(r["peak_mem_mib"])} | '
+            f'{_mib_cell(r["total_mem_mib"])} | '
             f'{100 * r["merge_share"]:.1f}% | {r["speedup"]:.2f}x | '
             f'{r["flop_ratio"]:.2f}x | {r["speedup_over_flop_ratio"]:.2f} |')
     if args.breakdown:
