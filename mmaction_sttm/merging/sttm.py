@@ -10,6 +10,7 @@ Shapes: ``B`` samples (or frames, for the spatial stage), ``L`` input tokens,
 import math
 from typing import Optional, Tuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -57,8 +58,9 @@ def most_orthogonal_select(x_norm: Tensor, num: int, start: Tensor) -> Tensor:
     maximum over the picked set keeps every step O(L): the pairwise
     similarities are one batched matrix product, and a step is an argmin, a
     row gather and an in-place maximum, batched over all samples (and frames).
-    On CUDA with Triton the whole loop is one kernel
-    (:mod:`~mmaction_sttm.merging.greedy_triton`).
+    The step loop is one opaque operator (:func:`greedy_select`): under
+    ``torch.compile`` it is a single node of the graph, neither a graph break
+    nor hundreds of unrolled steps.
 
     Args:
         x_norm (Tensor): L2-normalised tokens ``(B, L, D)``.
@@ -68,7 +70,7 @@ def most_orthogonal_select(x_norm: Tensor, num: int, start: Tensor) -> Tensor:
     Returns:
         Tensor: Picked indices ``(B, num)`` in the order they were picked.
     """
-    batch, length, _ = x_norm.shape
+    length = x_norm.shape[1]
     if num > length:
         raise ValueError(f'cannot pick {num} tokens out of {length}')
     # |cos| between all pairs, computed in float32 with autocast off: under
@@ -78,14 +80,53 @@ def most_orthogonal_select(x_norm: Tensor, num: int, start: Tensor) -> Tensor:
     # never picked again (even among exact duplicates).
     sim = fp32_bmm(x_norm, x_norm.transpose(1, 2)).abs_()
     sim.diagonal(dim1=1, dim2=2).fill_(float('inf'))
+    return greedy_select(sim, start.to(torch.long), num)
+
+
+@torch.library.custom_op('mmaction_sttm::greedy_select', mutates_args=())
+def greedy_select(sim: Tensor, start: Tensor, num: int) -> Tensor:
+    """The step loop of :func:`most_orthogonal_select` on a prepared
+    similarity matrix, wherever it is cheapest:
+
+    - CUDA with Triton: one kernel launch
+      (:mod:`~mmaction_sttm.merging.greedy_triton`);
+    - CPU: a numpy loop (a numpy step costs about a microsecond of
+      overhead, a torch step several; the loop is all overhead at these
+      sizes);
+    - elsewhere: the same loop in torch.
+
+    All three pick the same indices (argmin ties go to the lowest index).
+
+    Args:
+        sim (Tensor): ``|cos|`` between tokens ``(B, L, L)``, float32, with
+            an infinite diagonal.
+        start (Tensor): First pick per sample ``(B,)`` (long).
+        num (int): Number of picks, ``1 <= num <= L``.
+
+    Returns:
+        Tensor: Picked indices ``(B, num)`` (long) in the order picked.
+    """
     if greedy_triton.supports(sim):
-        # The whole loop below in one kernel launch (same picks).
         try:
             return greedy_triton.greedy_select(sim, start, num)
         except Exception as error:  # noqa: BLE001  (compiler / driver)
             greedy_triton.disable(error)
-    rows = sim.view(batch * length, length)
-    offsets = torch.arange(batch, device=x_norm.device) * length
+    if sim.device.type == 'cpu':
+        return greedy_select_numpy(sim, start, num)
+    return greedy_select_torch(sim, start, num)
+
+
+@greedy_select.register_fake
+def _greedy_select_shape(sim: Tensor, start: Tensor, num: int) -> Tensor:
+    return sim.new_empty((sim.shape[0], num), dtype=torch.long)
+
+
+def greedy_select_torch(sim: Tensor, start: Tensor, num: int) -> Tensor:
+    """:func:`greedy_select` as a torch loop (any device); the reference the
+    other two are tested against."""
+    batch, length, _ = sim.shape
+    rows = sim.reshape(batch * length, length)
+    offsets = torch.arange(batch, device=sim.device) * length
     max_sim = rows.index_select(0, start + offsets)
     picked = [start]
     for _ in range(1, num):
@@ -94,6 +135,23 @@ def most_orthogonal_select(x_norm: Tensor, num: int, start: Tensor) -> Tensor:
         torch.maximum(max_sim, rows.index_select(0, nxt + offsets),
                       out=max_sim)
     return torch.stack(picked, dim=1)
+
+
+def greedy_select_numpy(sim: Tensor, start: Tensor, num: int) -> Tensor:
+    """:func:`greedy_select` as a numpy loop on CPU tensors (no copy of
+    ``sim``: numpy reads torch's buffer)."""
+    sims = sim.detach().numpy()
+    batch = sims.shape[0]
+    samples = np.arange(batch)
+    first = start.detach().numpy()
+    out = np.empty((batch, num), dtype=np.int64)
+    out[:, 0] = first
+    running = sims[samples, first]  # fancy indexing copies
+    for step in range(1, num):
+        nxt = running.argmin(axis=1)  # first minimum, as torch's
+        out[:, step] = nxt
+        np.maximum(running, sims[samples, nxt], out=running)
+    return torch.from_numpy(out)
 
 
 def select_meta_tokens(x_norm: Tensor, num_meta: int, scores: Tensor,
@@ -158,8 +216,7 @@ def correspondence(feats: Tensor,
         columns sum to one (``A = weights^T X``), ``assign`` ``(B, L, k)``
         whose rows sum to one, and the new sizes ``(B, k)``.
     """
-    meta = feats.gather(
-        1, meta_idx.unsqueeze(-1).expand(-1, -1, feats.shape[-1]))
+    meta = batched_rows(feats, meta_idx)
     # float32 logits with autocast off: |cos| / tau (tau = 0.1) magnifies
     # the rounding of a half-precision product tenfold before the softmax.
     logits = fp32_bmm(feats, meta.transpose(1, 2)) / tau
@@ -168,6 +225,18 @@ def correspondence(feats: Tensor,
     new_sizes = mass.sum(dim=1)
     weights = mass / new_sizes.unsqueeze(1)
     return weights, assign, new_sizes
+
+
+def batched_rows(x: Tensor, index: Tensor) -> Tensor:
+    """Rows ``index`` ``(B, k)`` of every sample of ``x`` ``(B, L, D)``, as
+    ``(B, k, D)``: ``x.gather(1, index[..., None].expand(-1, -1, D))`` as
+    one row copy (``index_select`` on the flattened batch), several times
+    faster on CPU than the element-wise gather."""
+    batch, length = x.shape[:2]
+    offsets = torch.arange(batch, device=x.device).unsqueeze(1) * length
+    rows = x.reshape(batch * length, *x.shape[2:]).index_select(
+        0, (index + offsets).reshape(-1))
+    return rows.reshape(batch, index.shape[1], *x.shape[2:])
 
 
 def fp32_bmm(a: Tensor, b: Tensor) -> Tensor:

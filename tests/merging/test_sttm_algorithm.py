@@ -72,3 +72,24 @@ def test_correspondence_is_convex_and_conserves_sizes():
     torch.testing.assert_close(weights.sum(1), torch.ones(2, 4))
     torch.testing.assert_close(assign.sum(2), torch.ones(2, 30))
     torch.testing.assert_close(new_sizes.sum(1), sizes.sum(1))
+
+
+@pytest.mark.parametrize('batch,length,num', [(3, 50, 30), (2, 196, 147),
+                                              (1, 7, 7)])
+def test_greedy_loops_pick_the_same(batch, length, num):
+    """The numpy loop (CPU) picks what the torch loop picks, ties (exact
+    duplicates) included; the operator dispatches to it on CPU."""
+    from mmaction_sttm.merging.sttm import (fp32_bmm, greedy_select,
+                                            greedy_select_numpy,
+                                            greedy_select_torch, normalize)
+    torch.manual_seed(length)
+    x = normalize(torch.randn(batch, length, 16))
+    x[:, 3:6] = x[:, :1]
+    sim = fp32_bmm(x, x.transpose(1, 2)).abs_()
+    sim.diagonal(dim1=1, dim2=2).fill_(float('inf'))
+    start = torch.randint(0, length, (batch, ))
+    ref = greedy_select_torch(sim, start, num)
+    assert torch.equal(greedy_select_numpy(sim, start, num), ref)
+    with torch.inference_mode():
+        assert torch.equal(greedy_select(sim, start, num), ref)
+    assert sorted(ref[0].tolist()) == sorted(set(ref[0].tolist()))

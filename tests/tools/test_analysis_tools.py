@@ -62,7 +62,7 @@ def test_benchmark_memory_only(tmp_path):
     assert 'clips_per_s' not in rows[0]
     base, merged = (float(r['peak_mem_mib']) for r in rows)
     assert 0 < merged < base
-    assert '| peak MiB | vs. first |' in open(osp.join(out,
+    assert '| peak MiB | + weights, input MiB | vs. first |' in open(osp.join(out,
                                                       'benchmark.md')).read()
 
 

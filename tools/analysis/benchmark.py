@@ -5,10 +5,17 @@ turns (A B A B ...) so that drift of a noisy machine hits all of them alike.
 For each config, batch size and mode (``inference``: forward under
 ``inference_mode``; ``train``: forward + backward of the classification
 loss) it reports throughput (clips/s), latency per clip (median and
-min-max over repeats), peak memory, the share of the forward time spent in
-token merging, GFLOPs per clip and, against the first config of the list
-(the baseline), the wall-clock speed-up and that speed-up divided by the
-FLOP ratio (1.0 means the FLOP savings all turned into time).
+min-max over repeats), peak memory (what the step allocates, and with the
+weights and the input), the share of the forward time spent in token
+merging, GFLOPs per clip and, against the first config of the list (the
+baseline), the wall-clock speed-up and that speed-up divided by the FLOP
+ratio (1.0 means the FLOP savings all turned into time).
+
+``--compile`` times every config under ``torch.compile`` (compiled during
+the warm-up, outside the timed repeats); ``--amp bf16`` (or ``fp16``) runs
+under autocast on CPU and CUDA alike; ``--breakdown`` adds the share of each
+part of STTM (selection, correspondence, aggregation, fusion), from
+profiled eager passes apart from the timed ones.
 
 Example::
 
@@ -20,6 +27,7 @@ Example::
 import argparse
 import csv
 import json
+import math
 import os
 import os.path as osp
 import platform
@@ -55,7 +63,15 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         torch.cuda.is_available() else 'cpu')
     parser.add_argument('--amp', default='none',
                         choices=['none', 'fp16', 'bf16'],
-                        help='autocast dtype (CUDA)')
+                        help='autocast dtype (CPU or CUDA)')
+    parser.add_argument('--compile', action='store_true',
+                        help='time every config under torch.compile '
+                        '(inductor); compilation happens in the warm-up, '
+                        'which is then at least one step')
+    parser.add_argument('--breakdown', action='store_true',
+                        help="share of each part of STTM's merges "
+                        '(selection, correspondence, aggregation, fusion), '
+                        'from profiled eager forward passes')
     parser.add_argument('--warmup', type=int, default=2)
     parser.add_argument('--repeats', type=int, default=5)
     parser.add_argument('--threads', type=int, default=None,
@@ -92,6 +108,9 @@ class _Model:
         self.merge_time = 0.0
         self._start = 0.0
         self.timing_merges = False
+        # The step's function: eager, or compiled by `compile()`. Merge
+        # shares, breakdowns and memory of the eager model use `model`.
+        self.forward = self.model._forward
         merge = getattr(self.model.backbone, 'merge', None)
         if merge is not None:
             merge.register_forward_pre_hook(self._pre)
@@ -111,9 +130,21 @@ class _Model:
             self._sync()
             self.merge_time += time.perf_counter() - self._start
 
-    def logits(self, clips: torch.Tensor) -> torch.Tensor:
+    def compile(self) -> None:
+        """Compile the step's forward with inductor (lazily: the first
+        call of each mode compiles)."""
+        self.forward = torch.compile(self.model._forward)
+
+    def logits(self, clips: torch.Tensor, eager: bool = False
+               ) -> torch.Tensor:
         # Recognizer3D takes (N, views, C, T, H, W).
-        return self.model._forward(clips.unsqueeze(1), stage='head')
+        forward = self.model._forward if eager else self.forward
+        return forward(clips.unsqueeze(1), stage='head')
+
+    def weights_mib(self) -> float:
+        """Parameters and buffers (MiB)."""
+        tensors = list(self.model.parameters()) + list(self.model.buffers())
+        return sum(t.numel() * t.element_size() for t in tensors) / 2**20
 
 
 def _timer(device: torch.device) -> Callable[[Callable[[], None]], float]:
@@ -136,19 +167,21 @@ def _timer(device: torch.device) -> Callable[[Callable[[], None]], float]:
 
 
 def _step(entry: _Model, clips: torch.Tensor, labels: torch.Tensor,
-          mode: str, autocast: Optional[torch.dtype]) -> Callable[[], None]:
+          mode: str, autocast: Optional[torch.dtype],
+          eager: bool = False) -> Callable[[], None]:
     model = entry.model
 
     def inference() -> None:
+        # Autocast takes the clips' device type: 'cpu' or 'cuda' alike.
         with torch.inference_mode(), torch.autocast(
                 clips.device.type, dtype=autocast,
                 enabled=autocast is not None):
-            entry.logits(clips)
+            entry.logits(clips, eager)
 
     def train() -> None:
         with torch.autocast(clips.device.type, dtype=autocast,
                             enabled=autocast is not None):
-            loss = F.cross_entropy(entry.logits(clips), labels)
+            loss = F.cross_entropy(entry.logits(clips, eager), labels)
         loss.backward()
         model.zero_grad(set_to_none=True)
 
@@ -165,6 +198,11 @@ def _inputs(batch: int, shape: List[int],
     gen = torch.Generator().manual_seed(0)
     clips = torch.randn(batch, *shape, generator=gen).to(device)
     return clips, torch.zeros(batch, dtype=torch.long, device=device)
+
+
+def _mib_cell(value: float) -> str:
+    """A MiB figure for the table (``n/a`` when not measured)."""
+    return 'n/a' if math.isnan(value) else f'{value:.0f}'
 
 
 def _peak_memory(fn: Callable[[], None], device: torch.device) -> float:
@@ -191,6 +229,30 @@ def _peak_memory(fn: Callable[[], None], device: torch.device) -> float:
     return peak / 2**20
 
 
+#: The parts of an STTM merge, as its record_function ranges name them.
+PARTS = ('selection', 'correspondence', 'aggregation', 'fusion')
+
+
+def _breakdown(fn: Callable[[], None], repeats: int) -> Dict[str, float]:
+    """Share of ``fn``'s time in each STTM part, from ``repeats`` profiled
+    calls: the inclusive CPU time of the merger's ``sttm.<part>`` ranges
+    over the profiled wall time. Profiling adds a small cost per operator
+    to both, so these are for comparing parts; the merge share proper is the
+    unprofiled one."""
+    start = time.perf_counter()
+    with torch.profiler.profile(
+            activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        for _ in range(repeats):
+            fn()
+    wall_us = (time.perf_counter() - start) * 1e6
+    totals = {part: 0.0 for part in PARTS}
+    for event in prof.key_averages():
+        name = event.key
+        if name.startswith('sttm.') and name[5:] in totals:
+            totals[name[5:]] += event.cpu_time_total
+    return {part: value / wall_us for part, value in totals.items()}
+
+
 def benchmark(args: argparse.Namespace) -> List[Dict]:
     """Run the benchmark described by ``args`` and return one row per
     (config, mode, batch size)."""
@@ -204,6 +266,9 @@ def benchmark(args: argparse.Namespace) -> List[Dict]:
     autocast = dict(none=None, fp16=torch.float16,
                     bf16=torch.bfloat16)[args.amp]
     entries = [_Model(p, args.cfg_options, device) for p in args.configs]
+    if args.compile:
+        for e in entries:
+            e.compile()
     gflops = {
         e.name: complexity(e.model, (1, *args.shape))['flops'] / 1e9
         for e in entries
@@ -213,39 +278,52 @@ def benchmark(args: argparse.Namespace) -> List[Dict]:
     plan = [(mode, bs) for mode in args.modes for bs in args.batch_sizes]
     if args.memory_only:
         return _memory_rows(entries, plan, args, device, autocast, gflops)
-    bar = tqdm(total=len(plan) * len(entries) * (args.warmup + args.repeats),
+    # A compiled step compiles on its first call: at least one warm-up.
+    warmup = max(args.warmup, 1) if args.compile else args.warmup
+    bar = tqdm(total=len(plan) * len(entries) * (warmup + args.repeats),
                desc='benchmark', unit='run')
     for mode, batch in plan:
         clips, labels = _inputs(batch, args.shape, device)
         steps = {e.name: _step(e, clips, labels, mode, autocast)
                  for e in entries}
         times: Dict[str, List[float]] = {e.name: [] for e in entries}
-        for rep in range(args.warmup + args.repeats):
+        for rep in range(warmup + args.repeats):
             for e in entries:  # interleaved: A B A B ...
                 elapsed = timer(steps[e.name])
-                if rep >= args.warmup:
+                if rep >= warmup:
                     times[e.name].append(elapsed)
                 bar.update(1)
         for e in entries:
-            # Share of the forward time in merges: separate forward passes
-            # with synchronising hooks, so the timed passes stay clean.
+            # Share of the forward time in merges: separate eager forward
+            # passes with synchronising hooks, so the timed passes stay
+            # clean (and compiled graphs hold no timing hooks).
             e.merge_time, total = 0.0, 0.0
             e.timing_merges = True
-            fwd = _step(e, clips, labels, 'inference', autocast)
+            fwd = _step(e, clips, labels, 'inference', autocast, eager=True)
+            fwd()  # warm-up of the eager path (it may not have run yet)
+            e.merge_time = 0.0
             for _ in range(max(1, args.repeats // 2)):
                 total += timer(fwd)
             e.timing_merges = False
             share = e.merge_time / total if total else 0.0
-            mem = _peak_memory(steps[e.name], device)
+            # On CPU the profiler sees none of the buffers that inductor's
+            # compiled code allocates: no figure rather than a wrong one.
+            mem = (float('nan') if args.compile and device.type == 'cpu'
+                   else _peak_memory(steps[e.name], device))
             median = statistics.median(times[e.name])
-            rows.append(dict(
+            row = dict(
                 config=e.name, mode=mode, batch=batch,
                 clips_per_s=batch / median,
                 latency_ms=1000 * median / batch,
                 latency_min_ms=1000 * min(times[e.name]) / batch,
                 latency_max_ms=1000 * max(times[e.name]) / batch,
-                peak_mem_mib=mem, merge_share=share,
-                gflops=gflops[e.name]))
+                peak_mem_mib=mem,
+                total_mem_mib=mem + e.weights_mib() + _mib(clips),
+                merge_share=share, gflops=gflops[e.name])
+            if args.breakdown:
+                parts = _breakdown(fwd, max(1, args.repeats // 2))
+                row.update({f'share_{p}': v for p, v in parts.items()})
+            rows.append(row)
         base = rows[-len(entries)]
         for row in rows[-len(entries):]:
             row['speedup'] = base['latency_ms'] / row['latency_ms']
@@ -253,6 +331,10 @@ def benchmark(args: argparse.Namespace) -> List[Dict]:
             row['speedup_over_flop_ratio'] = row['speedup'] / row['flop_ratio']
     bar.close()
     return rows
+
+
+def _mib(tensor: torch.Tensor) -> float:
+    return tensor.numel() * tensor.element_size() / 2**20
 
 
 def _memory_rows(entries: List, plan: List, args: argparse.Namespace,
@@ -264,8 +346,11 @@ def _memory_rows(entries: List, plan: List, args: argparse.Namespace,
         for e in entries:
             step = _step(e, clips, labels, mode, autocast)
             step()  # warm-up: lazily built buffers are not the step's
+            mem = _peak_memory(step, device)
             rows.append(dict(config=e.name, mode=mode, batch=batch,
-                             peak_mem_mib=_peak_memory(step, device),
+                             peak_mem_mib=mem,
+                             total_mem_mib=mem + e.weights_mib() +
+                             _mib(clips),
                              gflops=gflops[e.name]))
     return rows
 
@@ -275,13 +360,23 @@ def to_markdown(rows: List[Dict], args: argparse.Namespace) -> str:
     device = args.device
     if device.startswith('cuda') and torch.cuda.is_available():
         device += f' ({torch.cuda.get_device_name(0)})'
+    compiled = ', torch.compile' if args.compile else ''
+    memory_note = (
+        'Peak MiB: the most the step allocates on top of what exists '
+        'before it (activations, gradients, temporaries); "+ weights, '
+        'input" adds the parameters, buffers and the input batch.')
+    if args.compile and args.device.startswith('cpu'):
+        memory_note += (' Under torch.compile on CPU peak memory is not '
+                        'measured (n/a): the profiler does not see the '
+                        'buffers of the compiled code.')
     if args.memory_only:
         lines = [
-            f'Device: {device}, torch {torch.__version__}, amp {args.amp}, '
-            f'clip {tuple(args.shape)}. Peak memory of one step, after one '
-            'warm-up step.', '',
-            '| config | mode | batch | GFLOPs/clip | peak MiB | vs. first |',
-            '| --- | --- | ---: | ---: | ---: | ---: |'
+            f'Device: {device}, torch {torch.__version__}, amp {args.amp}'
+            f'{compiled}, clip {tuple(args.shape)}. Peak memory of one '
+            f'step, after one warm-up step. {memory_note}', '',
+            '| config | mode | batch | GFLOPs/clip | peak MiB | + weights, '
+            'input MiB | vs. first |',
+            '| --- | --- | ---: | ---: | ---: | ---: | ---: |'
         ]
         for r in rows:
             base = next(b for b in rows if b['mode'] == r['mode']
@@ -289,17 +384,20 @@ def to_markdown(rows: List[Dict], args: argparse.Namespace) -> str:
             lines.append(
                 f'| {r["config"]} | {r["mode"]} | {r["batch"]} | '
                 f'{r["gflops"]:.1f} | {r["peak_mem_mib"]:.0f} | '
+                f'{r["total_mem_mib"]:.0f} | '
                 f'{r["peak_mem_mib"] / base["peak_mem_mib"]:.2f}x |')
         return '\n'.join(lines) + '\n'
     lines = [
         f'Device: {device}, torch {torch.__version__}, threads '
-        f'{torch.get_num_threads()}, amp {args.amp}, clip '
+        f'{torch.get_num_threads()}, amp {args.amp}{compiled}, clip '
         f'{tuple(args.shape)}, {args.warmup} warm-up + {args.repeats} timed '
         f'repeats per config, configs interleaved. Speed-up is against '
-        f'`{rows[0]["config"]}`.', '',
+        f'`{rows[0]["config"]}`. Merge share: eager forward passes with '
+        f'timing hooks, apart from the timed ones. {memory_note}', '',
         '| config | mode | batch | GFLOPs/clip | clips/s | ms/clip (min-max) '
-        '| peak MiB | merge share | speed-up | FLOP ratio | speed-up / FLOP '
-        'ratio |', '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: '
+        '| peak MiB | + weights, input MiB | merge share | speed-up '
+        '| FLOP ratio | speed-up / FLOP ratio |',
+        '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: '
         '| ---: | ---: | ---: |'
     ]
     for r in rows:
@@ -307,9 +405,31 @@ def to_markdown(rows: List[Dict], args: argparse.Namespace) -> str:
             f'| {r["config"]} | {r["mode"]} | {r["batch"]} | '
             f'{r["gflops"]:.1f} | {r["clips_per_s"]:.2f} | '
             f'{r["latency_ms"]:.1f} ({r["latency_min_ms"]:.1f}-'
-            f'{r["latency_max_ms"]:.1f}) | {r["peak_mem_mib"]:.0f} | '
+            f'{r["latency_max_ms"]:.1f}) | {_mib_cell(r["peak_mem_mib"])} | '
+            f'{_mib_cell(r["total_mem_mib"])} | '
             f'{100 * r["merge_share"]:.1f}% | {r["speedup"]:.2f}x | '
             f'{r["flop_ratio"]:.2f}x | {r["speedup_over_flop_ratio"]:.2f} |')
+    if args.breakdown:
+        lines += [
+            '', 'Merge breakdown: share of the eager forward time in each '
+            "part of STTM's merges (the inclusive CPU time of its "
+            '`sttm.<part>` profiler ranges over the profiled forward time; '
+            'fusion is `phi` and the fusion layer). Profiled passes, apart '
+            'from the timed ones.', '',
+            '| config | mode | batch | ' + ' | '.join(PARTS) +
+            ' | sum of parts | merge share |',
+            '| --- | --- | ---: | ' + ' | '.join(['---:'] * len(PARTS)) +
+            ' | ---: | ---: |'
+        ]
+        for r in rows:
+            if not r['merge_share']:
+                continue
+            parts = [r.get(f'share_{p}', 0.0) for p in PARTS]
+            lines.append(
+                f'| {r["config"]} | {r["mode"]} | {r["batch"]} | ' +
+                ' | '.join(f'{100 * v:.2f}%' for v in parts) +
+                f' | {100 * sum(parts):.2f}% | '
+                f'{100 * r["merge_share"]:.2f}% |')
     return '\n'.join(lines) + '\n'
 
 

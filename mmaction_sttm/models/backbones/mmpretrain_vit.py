@@ -8,6 +8,7 @@ from torch import Tensor, nn
 from mmaction_sttm.merging.tokens import Tokens
 from mmaction_sttm.registry import MODELS
 from .image_vit import ImageViTVideo, qk_heads
+from .utils import plain_drop_probs
 
 
 @MODELS.register_module()
@@ -40,6 +41,7 @@ class MMPretrainViTSTTM(ImageViTVideo):
         if getattr(model, 'cls_token', None) is None:
             raise ValueError('vit: MMPretrainViTSTTM needs a ViT with a CLS '
                              'token (with_cls_token=True)')
+        plain_drop_probs(model)  # no graph break under torch.compile
         super().__init__(model, **kwargs)
 
     @property

@@ -33,7 +33,7 @@ from mmaction_sttm.models.merge_schedule import build_merge_schedule
 from mmaction_sttm.registry import MODELS
 from .base import Geometry, MergingBackbone, attention_extras, attention_probs
 from .utils import (check_clip, interpolate_pos_embed,
-                    interpolate_time_embed)
+                    interpolate_time_embed, plain_drop_probs)
 
 
 def _mha_qk(attn: nn.MultiheadAttention,
@@ -118,6 +118,7 @@ class TimeSformerSTTM(MergingBackbone, TimeSformer):
                  prop_attn: bool = False,
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        plain_drop_probs(self)  # no graph break under torch.compile
         if merger is not None and \
                 self.attention_type != 'divided_space_time':
             raise ValueError('TimeSformerSTTM merges only with '

@@ -1,9 +1,10 @@
-"""Position-embedding resampling and input checks shared by the backbones."""
+"""Position-embedding resampling, input checks and compile fixes shared by
+the backbones."""
 from typing import Any, Tuple
 
 import torch.nn.functional as F
 from timm.layers import resample_abs_pos_embed
-from torch import Tensor
+from torch import Tensor, nn
 
 
 def interpolate_pos_embed(pos: Tensor, old_grid: Tuple[int, int],
@@ -88,3 +89,29 @@ def check_clip(x: Any,
         raise ValueError(f'{owner}: height and width ({height}x{width}) must '
                          f'be positive multiples of patch_size '
                          f'{patch_h}x{patch_w}, got shape {shape}')
+
+
+def plain_drop_probs(module: nn.Module) -> int:
+    """Turn numpy drop-path rates into Python floats, in place.
+
+    MMAction2's TimeSformer and mmpretrain's ViT give each ``DropPath`` a rate
+    from ``np.linspace``. mmcv's ``drop_path`` starts with
+    ``if drop_prob == 0.``; on a numpy scalar that is a numpy bool, which
+    ``torch.compile`` (dynamo) treats as a tensor and so breaks the graph
+    twice per block, in inference too. A float keeps the graph whole and
+    changes nothing else.
+
+    Args:
+        module (nn.Module): Searched recursively.
+
+    Returns:
+        int: How many rates were converted.
+    """
+    count = 0
+    for sub in module.modules():
+        prob = getattr(sub, 'drop_prob', None)
+        # np.float64 subclasses float, so test for numpy's ``item``.
+        if hasattr(prob, 'item'):
+            sub.drop_prob = float(prob)
+            count += 1
+    return count

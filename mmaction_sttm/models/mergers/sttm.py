@@ -2,7 +2,9 @@
 from typing import Optional
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.profiler import record_function
 
 from mmaction_sttm.merging.sttm import (correspondence, normalize,
                                         select_meta_tokens)
@@ -158,16 +160,19 @@ class STTM(Merger):
 
     def merge(self, tokens: Tokens, num_out: int, keys: Optional[Tensor],
               cls_attn: Optional[Tensor], cls: Optional[Tensor]) -> Merge:
+        # The record_function ranges name the parts for the benchmark's
+        # breakdown (tools/analysis/benchmark.py --breakdown); they cost
+        # nothing without a profiler and torch.compile ignores them.
         x, sizes = tokens.x, tokens.sizes
         batch, length, dims = x.shape
-        pos = tokens.pos.expand(batch, -1, -1)
+        pos = tokens.pos.expand(batch, -1, -1).to(x.dtype)
         if num_out >= length:
             # Nothing to merge: every token is its own meta token.
             weights = torch.eye(length, dtype=x.dtype,
                                 device=x.device).expand(batch, -1, -1)
             assign = weights
         else:
-            with torch.no_grad():
+            with record_function('sttm.selection'), torch.no_grad():
                 x_norm = normalize(x.detach())
                 if self.meta_score == 'attention':
                     scores = cls_attn.detach().float()
@@ -178,20 +183,27 @@ class STTM(Merger):
                                           normalize(ref))
                 meta_idx = select_meta_tokens(x_norm, num_out, scores,
                                               self.alpha, self.meta_filter)
-            feats = normalize(self.phi(x))
-            weights, assign, sizes = correspondence(feats, meta_idx, sizes,
-                                                    self.tau)
-        weights_t = weights.transpose(1, 2).to(x.dtype)
-        # [A, P] = W^T [X, E] in one product; it is also the fusion layer's
-        # input, so nothing is concatenated twice.
-        merged = torch.bmm(weights_t, torch.cat([x, pos.to(x.dtype)], -1))
-        appearance, motion = merged.split(dims, dim=-1)
+            with record_function('sttm.fusion'):
+                feats = self.phi(x)
+            with record_function('sttm.correspondence'):
+                weights, assign, sizes = correspondence(
+                    normalize(feats), meta_idx, sizes, self.tau)
+        with record_function('sttm.aggregation'):
+            # A = W^T X and P = W^T E (eqs. 5, 6), two products without a
+            # concatenated [X, E] copy.
+            weights_t = weights.transpose(1, 2).to(x.dtype)
+            appearance = torch.bmm(weights_t, x)
+            motion = torch.bmm(weights_t, pos)
         if self.fuse is None:
-            out = appearance
-        elif self.fuse_init == 'residual':
-            out = appearance + self.fuse(merged)
-        else:
-            out = self.fuse(merged)
+            return Merge(appearance, motion, sizes, assign)
+        with record_function('sttm.fusion'):
+            # fuse([A, P]) = A W_a^T + P W_p^T + b: the fusion layer's two
+            # column blocks, so [A, P] is never concatenated either.
+            weight = self.fuse.weight
+            out = F.linear(appearance, weight[:, :dims], self.fuse.bias) + \
+                F.linear(motion, weight[:, dims:])
+            if self.fuse_init == 'residual':
+                out = appearance + out
         return Merge(out, motion, sizes, assign)
 
     def extra_repr(self) -> str:

@@ -9,6 +9,7 @@ from mmengine.logging import MMLogger
 from mmengine.runner.checkpoint import load_state_dict
 
 import mmaction_sttm  # noqa: F401
+from mmaction_sttm.merging import sttm as algorithm
 from mmaction_sttm.merging.sttm import select_meta_tokens
 from mmaction_sttm.merging.tokens import Tokens
 from mmaction_sttm.models.mergers import sttm as sttm_module
@@ -286,6 +287,21 @@ def test_bf16_autocast_is_finite_and_picks_the_fp32_meta_tokens(
         return picked[-1]
 
     monkeypatch.setattr(sttm_module, 'select_meta_tokens', recording)
+    # The similarities the greedy steps compare, and the correspondence
+    # logits, are float32 under bf16 autocast (issue 10).
+    sim_dtypes, logit_dtypes = [], []
+    greedy, bmm = algorithm.greedy_select, algorithm.fp32_bmm
+
+    def greedy_recording(sim, start, num):
+        sim_dtypes.append(sim.dtype)
+        return greedy(sim, start, num)
+
+    def bmm_recording(a, b):
+        logit_dtypes.append(bmm(a, b).dtype)
+        return bmm(a, b)
+
+    monkeypatch.setattr(algorithm, 'greedy_select', greedy_recording)
+    monkeypatch.setattr(algorithm, 'fp32_bmm', bmm_recording)
     tokens = Tokens(x, pos, torch.ones(1, groups * 4))
     with torch.no_grad():
         ref = merger(tokens, cls_attn=attn)
@@ -297,6 +313,9 @@ def test_bf16_autocast_is_finite_and_picks_the_fp32_meta_tokens(
     # The same meta tokens, one per cluster, and the same token sizes.
     assert torch.equal(picked[0], picked[1])
     assert sorted((picked[0][0] // 4).tolist()) == list(range(groups))
+    assert sim_dtypes == [torch.float32] * 2
+    assert len(logit_dtypes) == 4  # similarities and logits, twice
+    assert set(logit_dtypes) == {torch.float32}
     torch.testing.assert_close(low.sizes, ref.sizes, atol=0.02, rtol=0.01)
 
 
@@ -369,3 +388,26 @@ def test_checkpoint_without_merger_weights_logs_one_line():
     result = other.load_state_dict(partial, strict=False)
     assert sorted(result.missing_keys) == [
         'merge.mergers.1.fuse.bias', 'merge.mergers.1.fuse.weight']
+
+
+@pytest.mark.parametrize('family', ['vit', 'timesformer'])
+def test_backbone_under_cpu_bf16_autocast_is_finite(family):
+    """A whole tiny backbone with STTM under CPU bf16 autocast (as
+    ``benchmark.py --amp bf16`` runs it): finite features, close to fp32."""
+    from mmaction.utils import register_all_modules
+    from tiny_backbones import BACKBONES, FRAMES, SIZE
+    register_all_modules()
+    torch.manual_seed(0)
+    model = MODELS.build(dict(BACKBONES[family], merger=dict(
+        type='STTM', layers=(1, 2), fuse_init='orthogonal'))).eval()
+    model.init_weights()
+    clips = torch.randn(2, 3, FRAMES, SIZE, SIZE)
+    with torch.no_grad():
+        ref = model(clips)
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            low = model(clips)
+    # The final norm runs in float32 under autocast; the blocks in bf16
+    # leave their rounding in it.
+    assert not torch.equal(low.float(), ref)
+    assert torch.isfinite(low.float()).all()
+    torch.testing.assert_close(low.float(), ref, atol=0.1, rtol=0.05)

@@ -1,0 +1,88 @@
+"""The CPU side of tools/analysis/gpu_check.sh: argument parsing, the
+correctness check (CPU against CPU), the speed commands and the report."""
+import importlib.util
+import os.path as osp
+import subprocess
+
+import pytest
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def _tool():
+    path = osp.join(ROOT, 'tools', 'analysis', 'gpu_check.py')
+    spec = importlib.util.spec_from_file_location('tool_gpu_check', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_dry_run_on_cpu_writes_the_report(tmp_path):
+    gpu_check = _tool()
+    out = str(tmp_path / 'check')
+    code = gpu_check.main(['--device', 'cpu', '--dry-run', '--skip-speed',
+                           '--out', out])
+    report = open(osp.join(out, 'report.md')).read()
+    assert code == 0, report
+    for family in gpu_check.FAMILIES:
+        assert f'| {family} | 0.00e+00 | yes |' in report
+    assert 'skipped: Triton kernels need CUDA' in report or \
+        'skipped: Triton is not importable' in report
+    assert 'Not run (`--skip-speed`).' in report
+
+
+def test_a_family_that_disagrees_fails_the_check(tmp_path, monkeypatch):
+    gpu_check = _tool()
+    monkeypatch.setitem(gpu_check.FAMILIES, 'broken',
+                        dict(type='NoSuchBackbone'))
+    out = str(tmp_path / 'check')
+    code = gpu_check.main(['--device', 'cpu', '--skip-speed', '--out', out])
+    assert code == 1
+    assert '| broken | nan | NO (KeyError' in open(
+        osp.join(out, 'report.md')).read()
+
+
+@pytest.mark.parametrize('dry_run', [True, False])
+def test_speed_commands(dry_run, tmp_path):
+    gpu_check = _tool()
+    args = gpu_check.parse_args(['--device', 'cpu'] +
+                                (['--dry-run'] if dry_run else []))
+    runs = gpu_check.speed_commands(args, str(tmp_path))
+    pairs = gpu_check.DRY_PAIRS if dry_run else gpu_check.SPEED_PAIRS
+    assert len(runs) == 2 * len(pairs)  # eager and compiled
+    for (tag, argv), compiled in zip(runs, [False, True] * len(pairs)):
+        assert ('--compile' in argv) == compiled
+        assert tag.endswith('compiled' if compiled else 'eager')
+        assert argv[argv.index('--amp') + 1] == 'bf16'
+        assert argv[argv.index('--batch-sizes') + 1] == '8'
+        assert '--breakdown' in argv
+        for config in argv[:2]:
+            assert osp.exists(config), config
+    bench = importlib.util.spec_from_file_location(
+        'tool_benchmark', osp.join(ROOT, 'tools', 'analysis',
+                                   'benchmark.py'))
+    module = importlib.util.module_from_spec(bench)
+    bench.loader.exec_module(module)
+    parsed = module.parse_args(runs[-1][1])  # benchmark.py accepts them
+    assert parsed.compile and parsed.amp == 'bf16' and parsed.breakdown
+
+
+def test_speed_failures_are_reported(tmp_path):
+    gpu_check = _tool()
+    args = gpu_check.parse_args(['--device', 'cpu', '--dry-run'])
+    text = gpu_check.write_report(
+        str(tmp_path / 'r.md'), args,
+        [dict(family='x', max_abs_diff=0.0, ok=True)],
+        dict(status='skipped', detail='no CUDA'),
+        [dict(tag='vit_eager', returncode=0, seconds=1.0, table='| t |'),
+         dict(tag='vit_compiled', returncode=1, seconds=2.0, table='',
+              stderr='boom')])
+    assert '| t |' in text and 'Failed (exit 1)' in text and 'boom' in text
+
+
+def test_shell_wrapper_without_cuda_says_so():
+    proc = subprocess.run(
+        ['bash', osp.join(ROOT, 'tools', 'analysis', 'gpu_check.sh'),
+         '--help'], capture_output=True, text=True,
+        env=dict(__import__('os').environ, PYTHON=__import__('sys').executable))
+    assert proc.returncode == 0 and '--dry-run' in proc.stdout

@@ -1,0 +1,297 @@
+"""One-command GPU check of the merging backbones, written as a markdown
+report.
+
+1. Correctness: every model family (spacetime ViT, VideoMAE ViT, TimeSformer,
+   the timm and mmpretrain image ViTs), small and with STTM, run on the
+   device and on CPU with the same weights and input; the logits must agree
+   (fp32).
+2. The Triton greedy-selection kernel, compiled for the device, picks what
+   the torch loop picks (skipped without Triton or without CUDA).
+3. Speed: ``benchmark.py`` on ViT-B and TimeSformer-B with and without STTM,
+   eager and compiled, in bf16, with the merge share and peak memory.
+
+``--device cpu`` runs all of it on CPU against CPU, on tiny shapes when asked
+(``--dry-run``: tiny speed configs, one repeat); the tests use it so that the
+preparation of the report runs in CI without a GPU.
+
+Example::
+
+    python tools/analysis/gpu_check.py --out work_dirs/gpu_check
+"""
+import argparse
+import datetime
+import os
+import os.path as osp
+import platform
+import subprocess
+import sys
+import time
+from typing import Dict, List, Optional, Tuple
+
+ROOT = osp.join(osp.dirname(osp.abspath(__file__)), '..', '..')
+sys.path.insert(0, ROOT)
+
+import torch  # noqa: E402
+
+#: Speed pairs: (baseline config, STTM config), relative to the repository.
+SPEED_PAIRS = [
+    ('configs/sttm/vit-base-p16_in1k-pre_8xb8-8x8x1-30e_kinetics400-rgb.py',
+     'configs/sttm/sttm_vit-base-p16_in1k-pre_8xb8-8x8x1-30e_'
+     'kinetics400-rgb.py'),
+    ('configs/sttm/timesformer-base-p16_in1k-pre_8xb8-8x8x1-30e_'
+     'kinetics400-rgb.py',
+     'configs/sttm/sttm_timesformer-base-p16_in1k-pre_8xb8-8x8x1-30e_'
+     'kinetics400-rgb.py'),
+]
+#: Tiny stand-ins for ``--dry-run``.
+DRY_PAIRS = [
+    ('configs/synthetic/spacetime-vit-tiny-p8_scratch_2xb8-8x2x1-20e_'
+     'synthetic-motion-rgb.py',
+     'configs/synthetic/sttm_spacetime-vit-tiny-p8_scratch_2xb8-8x2x1-20e_'
+     'synthetic-motion-rgb.py'),
+]
+DIMS, FRAMES, SIZE = 64, 4, 32
+#: Small versions of every family, with STTM after blocks 1 and 2 of 3.
+FAMILIES: Dict[str, dict] = {
+    'spacetime ViT':
+    dict(type='SpaceTimeViT', img_size=SIZE, patch_size=8,
+         num_frames=FRAMES, embed_dims=DIMS, depth=3, num_heads=2),
+    'VideoMAE ViT':
+    dict(type='VisionTransformerSTTM', img_size=SIZE, patch_size=8,
+         embed_dims=DIMS, depth=3, num_heads=2, num_frames=FRAMES,
+         tubelet_size=2),
+    'TimeSformer':
+    dict(type='TimeSformerSTTM', num_frames=FRAMES, img_size=SIZE,
+         patch_size=8, embed_dims=DIMS, num_heads=2,
+         num_transformer_layers=3),
+    'timm ViT':
+    dict(type='TimmViTSTTM', model_name='vit_tiny_patch16_224',
+         model_kwargs=dict(img_size=SIZE, patch_size=8, embed_dim=DIMS,
+                           depth=3, num_heads=2),
+         num_frames=FRAMES),
+    'mmpretrain ViT':
+    dict(type='MMPretrainViTSTTM',
+         vit=dict(type='mmpretrain.VisionTransformer',
+                  arch=dict(embed_dims=DIMS, num_layers=3, num_heads=2,
+                            feedforward_channels=2 * DIMS),
+                  img_size=SIZE, patch_size=8),
+         num_frames=FRAMES),
+}
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--device', default='cuda',
+                        help='device to check against CPU (default: cuda)')
+    parser.add_argument('--out', default='work_dirs/gpu_check',
+                        help='folder of report.md and the speed tables')
+    parser.add_argument('--docs', action='store_true',
+                        help='write the report to docs/results/gpu/ instead')
+    parser.add_argument('--dry-run', action='store_true',
+                        help='tiny speed configs, one repeat (for CI)')
+    parser.add_argument('--skip-speed', action='store_true',
+                        help='correctness and the kernel only')
+    parser.add_argument('--batch', type=int, default=8,
+                        help='speed table batch size (default: 8)')
+    parser.add_argument('--atol', type=float, default=1e-4)
+    parser.add_argument('--rtol', type=float, default=1e-3)
+    return parser.parse_args(argv)
+
+
+def check_families(device: torch.device, atol: float,
+                   rtol: float) -> List[Dict]:
+    """Logits of every family on ``device`` against CPU, same weights and
+    input, fp32.
+
+    Returns:
+        list[dict]: One row per family: ``family``, ``max_abs_diff``,
+        ``ok``, and ``error`` when it failed to run.
+    """
+    from mmaction.utils import register_all_modules
+
+    import mmaction_sttm  # noqa: F401
+    from mmaction_sttm.registry import MODELS
+    register_all_modules()
+    rows = []
+    for family, cfg in FAMILIES.items():
+        row = dict(family=family)
+        try:
+            torch.manual_seed(0)
+            model = MODELS.build(
+                dict(cfg, merger=dict(type='STTM', layers=(1, 2),
+                                      fuse_init='orthogonal'))).eval()
+            model.init_weights()
+            clips = torch.randn(2, 3, FRAMES, SIZE, SIZE,
+                                generator=torch.Generator().manual_seed(0))
+            with torch.no_grad():
+                ref = model(clips)
+                got = model.to(device)(clips.to(device)).cpu()
+            diff = (got - ref).abs().max().item()
+            row.update(max_abs_diff=diff,
+                       ok=bool(torch.allclose(got, ref, atol=atol,
+                                              rtol=rtol)))
+        except Exception as error:  # noqa: BLE001  (reported, not raised)
+            row.update(max_abs_diff=float('nan'), ok=False,
+                       error=f'{type(error).__name__}: {error}')
+        rows.append(row)
+    return rows
+
+
+def check_triton(device: torch.device) -> Dict:
+    """The Triton kernel against the torch loop at ViT-B's sizes.
+
+    Returns:
+        dict: ``status`` ('ok', 'mismatch', 'skipped' or 'error') and
+        ``detail``.
+    """
+    from mmaction_sttm.merging import greedy_triton, sttm
+    if greedy_triton.triton is None:
+        return dict(status='skipped', detail='Triton is not importable')
+    if device.type != 'cuda':
+        return dict(status='skipped',
+                    detail=f'Triton kernels need CUDA, not {device.type}')
+    cases = [(3, 50, 16, 30), (16, 196, 768, 147), (2, 784, 768, 588)]
+    details = []
+    try:
+        for batch, length, dims, num in cases:
+            gen = torch.Generator().manual_seed(length)
+            x = sttm.normalize(torch.randn(batch, length, dims,
+                                           generator=gen)).to(device)
+            x[:, 5:10] = x[:, :1]  # exact duplicates: argmin ties
+            sim = sttm.fp32_bmm(x, x.transpose(1, 2)).abs_()
+            sim.diagonal(dim1=1, dim2=2).fill_(float('inf'))
+            start = torch.randint(0, length, (batch, ), generator=gen).to(
+                device)
+            ref = sttm.greedy_select_torch(sim, start, num)
+            torch.cuda.synchronize(device)
+            begin = time.perf_counter()
+            got = greedy_triton.greedy_select(sim, start, num)
+            torch.cuda.synchronize(device)
+            ms = 1000 * (time.perf_counter() - begin)
+            if not torch.equal(got, ref):
+                return dict(status='mismatch',
+                            detail=f'{batch}x{length} picks {num}: differ')
+            details.append(f'{batch}x{length}->{num}: {ms:.2f} ms')
+    except Exception as error:  # noqa: BLE001
+        return dict(status='error', detail=f'{type(error).__name__}: {error}')
+    return dict(status='ok', detail='; '.join(details))
+
+
+def speed_commands(args: argparse.Namespace,
+                   out: str) -> List[Tuple[str, List[str]]]:
+    """The benchmark.py runs of the speed table: (name, argv) pairs."""
+    pairs = DRY_PAIRS if args.dry_run else SPEED_PAIRS
+    runs = []
+    for base, merged in pairs:
+        name = osp.basename(base).split('_')[0]
+        for compiled in (False, True):
+            tag = f'{name}_{"compiled" if compiled else "eager"}'
+            argv = [
+                osp.join(ROOT, base), osp.join(ROOT, merged), '--device',
+                args.device, '--amp', 'bf16', '--batch-sizes',
+                str(args.batch), '--modes', 'inference', 'train',
+                '--breakdown', '--out', osp.join(out, tag),
+                '--cfg-options', 'model.backbone.pretrained=None'
+            ]
+            if args.dry_run:
+                argv += ['--shape', '3', '8', '32', '32', '--warmup', '0',
+                         '--repeats', '1']
+            else:
+                argv += ['--warmup', '3', '--repeats', '10']
+            if compiled:
+                argv.append('--compile')
+            runs.append((tag, argv))
+    return runs
+
+
+def run_speed(args: argparse.Namespace, out: str) -> List[Dict]:
+    """Run the speed table, each run in its own process (a compile cache or
+    a crash of one does not touch the next)."""
+    results = []
+    tool = osp.join(ROOT, 'tools', 'analysis', 'benchmark.py')
+    for tag, argv in speed_commands(args, out):
+        begin = time.perf_counter()
+        proc = subprocess.run([sys.executable, tool] + argv,
+                              capture_output=True, text=True)
+        table = osp.join(out, tag, 'benchmark.md')
+        results.append(dict(
+            tag=tag, returncode=proc.returncode,
+            seconds=time.perf_counter() - begin,
+            table=open(table).read() if osp.exists(table) else '',
+            stderr=proc.stderr[-2000:]))
+    return results
+
+
+def write_report(path: str, args: argparse.Namespace, families: List[Dict],
+                 triton: Dict, speed: List[Dict]) -> str:
+    """Write the markdown report to ``path`` and return its text."""
+    device = args.device
+    if device.startswith('cuda') and torch.cuda.is_available():
+        device += f' ({torch.cuda.get_device_name(0)})'
+    commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'],
+                            cwd=ROOT, capture_output=True, text=True)
+    lines = [
+        '# GPU check', '',
+        f'Device: {device}; torch {torch.__version__}; host '
+        f'{platform.machine()}; commit '
+        f'`{commit.stdout.strip() or "unknown"}`; '
+        f'{datetime.datetime.now().isoformat(timespec="minutes")}.'
+        + (' Dry run (tiny speed configs).' if args.dry_run else ''), '',
+        '## Correctness: each family on the device against CPU', '',
+        f'Small models with STTM after blocks 1 and 2, fp32, logits of 2 '
+        f'clips of {FRAMES}x{SIZE}x{SIZE}; tolerance atol {args.atol}, '
+        f'rtol {args.rtol}.', '',
+        '| family | max abs diff | ok |', '| --- | ---: | --- |'
+    ]
+    for row in families:
+        ok = 'yes' if row['ok'] else 'NO' + (
+            f' ({row["error"]})' if 'error' in row else '')
+        lines.append(f'| {row["family"]} | {row["max_abs_diff"]:.2e} '
+                     f'| {ok} |')
+    lines += [
+        '', '## Triton greedy-selection kernel', '',
+        f'{triton["status"]}: {triton["detail"]}', '',
+        '## Speed (bf16)', ''
+    ]
+    if not speed:
+        lines.append('Not run (`--skip-speed`).')
+    for run in speed:
+        lines += [f'### {run["tag"]} ({run["seconds"]:.0f} s)', '']
+        if run['returncode'] == 0:
+            lines.append(run['table'])
+        else:
+            lines += [f'Failed (exit {run["returncode"]}):', '', '```',
+                      run['stderr'], '```', '']
+    text = '\n'.join(lines) + '\n'
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    with open(path, 'w') as f:
+        f.write(text)
+    return text
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Run the check; returns 0 when every check passed."""
+    args = parse_args(argv)
+    device = torch.device(args.device)
+    if device.type == 'cuda' and not torch.cuda.is_available():
+        print('gpu_check: no CUDA device here; use --device cpu for a dry '
+              'run', file=sys.stderr)
+        return 2
+    out = osp.join(ROOT, 'docs', 'results', 'gpu') if args.docs else args.out
+    os.makedirs(out, exist_ok=True)
+    families = check_families(device, args.atol, args.rtol)
+    triton = check_triton(device)
+    speed = [] if args.skip_speed else run_speed(args, out)
+    path = osp.join(out, 'report.md')
+    write_report(path, args, families, triton, speed)
+    print(f'gpu_check: report written to {path}')
+    failed = [r['family'] for r in families if not r['ok']]
+    failed += ['triton'] if triton['status'] in ('mismatch', 'error') else []
+    failed += [r['tag'] for r in speed if r['returncode'] != 0]
+    if failed:
+        print(f'gpu_check: FAILED: {", ".join(failed)}', file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
