@@ -1,13 +1,6 @@
 # (c) EViT, equal GFLOPs (STTM r0.7 GFLOPs), put into the fine-tuned baseline, not trained.
-_base_ = ['../study_vit-tiny-p8_shape-pre_1xb32-8x2x1-6e_synthetic-motion-rgb.py']
+_base_ = ['../finetune/evit-r0.64_vit-tiny-p8_shape-pre_1xb32-8x2x1-6e_synthetic-motion-rgb.py']
 
-model = dict(
-    backbone=dict(
-        merger=dict(
-            type='EViT',
-            layers=(2, 3),
-            stages=('spatial', 'spatiotemporal'),
-            ratio=0.64)))
 study = dict(
     name='evit-r0.64',
     note='EViT, equal GFLOPs',

@@ -1,14 +1,6 @@
 # (c) STTM, identity init, ratio 0.7 (STTM r0.7 GFLOPs), put into the fine-tuned baseline, not trained.
-_base_ = ['../study_vit-tiny-p8_shape-pre_1xb32-8x2x1-6e_synthetic-motion-rgb.py']
+_base_ = ['../finetune/sttm-identity-r0.7_vit-tiny-p8_shape-pre_1xb32-8x2x1-6e_synthetic-motion-rgb.py']
 
-model = dict(
-    backbone=dict(
-        merger=dict(
-            type='STTM',
-            layers=(2, 3),
-            stages=('spatial', 'spatiotemporal'),
-            ratio=0.7,
-            fuse_init='identity')))
 study = dict(
     name='sttm-identity-r0.7',
     note='STTM, identity init, ratio 0.7',
