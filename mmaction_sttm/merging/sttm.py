@@ -154,15 +154,18 @@ def greedy_select_numpy(sim: Tensor, start: Tensor, num: int) -> Tensor:
     return torch.from_numpy(out)
 
 
-def select_meta_tokens(x_norm: Tensor, num_meta: int, scores: Tensor,
+def select_meta_tokens(x_norm: Tensor,
+                       num_meta: int,
+                       scores: Tensor,
                        alpha: float = 1.5,
-                       meta_filter: bool = True) -> Tensor:
+                       meta_filter: bool = True,
+                       start: Optional[Tensor] = None) -> Tensor:
     """Adaptive meta-token generation (sec. 3.2.1).
 
     Picks ``ceil(alpha * L')`` candidates by most-orthogonal selection, then
     keeps the ``L'`` candidates with the highest attentiveness ``scores``
-    (the EViT-style filter). The greedy start is the highest-scoring token,
-    so the result is deterministic.
+    (the EViT-style filter). By default the greedy start is the
+    highest-scoring token, so the result is deterministic.
 
     Args:
         x_norm (Tensor): L2-normalised tokens ``(B, L, D)``.
@@ -172,6 +175,9 @@ def select_meta_tokens(x_norm: Tensor, num_meta: int, scores: Tensor,
         alpha (float): Over-selection factor. Defaults to 1.5.
         meta_filter (bool): Whether to over-select and filter. If False,
             ``L'`` tokens are selected directly. Defaults to True.
+        start (Tensor, optional): First greedy pick per sample ``(B,)``
+            (long), e.g. a random token as in the paper. Defaults to the
+            most attentive token.
 
     Returns:
         Tensor: Meta-token indices ``(B, L')``, sorted by source index.
@@ -180,7 +186,8 @@ def select_meta_tokens(x_norm: Tensor, num_meta: int, scores: Tensor,
     if num_meta >= length:
         idx = torch.arange(length, device=x_norm.device)
         return idx.expand(x_norm.shape[0], length)
-    start = scores.argmax(dim=1)
+    if start is None:
+        start = scores.argmax(dim=1)
     if not meta_filter:
         picked = most_orthogonal_select(x_norm, num_meta, start)
     else:

@@ -15,6 +15,8 @@ from .base import Merge, Merger, check_choice, is_real
 #: Named readings of the paper's "randomly initialised" (sec. 3.2.3).
 FUSE_INITS = ('identity', 'trunc_normal', 'orthogonal', 'residual')
 META_SCORES = ('attention', 'cosine')
+#: Where the greedy most-orthogonal selection starts (sec. 3.2.1).
+GREEDY_STARTS = ('attentive', 'random')
 # Below this the correspondence logits |cos| / tau would overflow float16
 # (max 65504) if they were half precision; at 1e-4 the assignment is already
 # a hard argmax.
@@ -29,8 +31,8 @@ class STTM(Merger):
     ``L' = round(L * (1 - ratio))`` tokens
 
     1. meta tokens: greedy most-orthogonal selection of ``alpha * L'``
-       candidates, starting from the top-scoring token, filtered to ``L'`` by
-       attentiveness (eq. 3);
+       candidates, starting from the most attentive token (or a random one,
+       ``greedy_start``), filtered to ``L'`` by attentiveness (eq. 3);
     2. correspondence ``C = softmax(phi(X) phi(M)^T / tau)``, normalised per
        meta token so each output is a convex combination of inputs (eq. 4);
     3. appearance ``A = C^T X`` and motion ``P = C^T E`` (eqs. 5, 6);
@@ -70,6 +72,11 @@ class STTM(Merger):
             ``'identity'``.
         tau (float): Temperature of the correspondence softmax. Defaults to
             0.1.
+        greedy_start (str): First token of the greedy selection:
+            ``'attentive'``, the most attentive token (deterministic), or
+            ``'random'``, a uniformly random token per sample and merge,
+            drawn from torch's global generator in training and inference
+            alike (the paper's words). Defaults to ``'attentive'``.
         init_cfg (dict, optional): MMEngine initialisation config; replaces
             ``fuse_init`` when given.
     """
@@ -83,6 +90,7 @@ class STTM(Merger):
                  motion: bool = True,
                  fuse_init: str = 'identity',
                  tau: float = 0.1,
+                 greedy_start: str = 'attentive',
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(embed_dims, ratio, init_cfg)
         if not is_real(alpha) or alpha < 1:
@@ -95,6 +103,7 @@ class STTM(Merger):
                 f"{FUSE_INITS} ('trunc_normal' is the former 'random')")
         check_choice(fuse_init, FUSE_INITS, 'fuse_init')
         check_choice(meta_score, META_SCORES, 'meta_score')
+        check_choice(greedy_start, GREEDY_STARTS, 'greedy_start')
         if not is_real(tau) or tau < MIN_TAU:
             raise ValueError(f'tau must be a finite number >= {MIN_TAU}, '
                              f'got {tau!r}')
@@ -112,6 +121,7 @@ class STTM(Merger):
         self.motion = motion
         self.fuse_init = fuse_init
         self.tau = float(tau)
+        self.greedy_start = greedy_start
         self.needs = ('cls_attn', ) if meta_score == 'attention' else (
             'cls', )
         self.phi = nn.Linear(embed_dims, embed_dims)
@@ -181,8 +191,12 @@ class STTM(Merger):
                         cls.detach()
                     scores = torch.einsum('bld,bd->bl', x_norm,
                                           normalize(ref))
+                start = None
+                if self.greedy_start == 'random':
+                    start = torch.randint(length, (batch, ), device=x.device)
                 meta_idx = select_meta_tokens(x_norm, num_out, scores,
-                                              self.alpha, self.meta_filter)
+                                              self.alpha, self.meta_filter,
+                                              start)
             with record_function('sttm.fusion'):
                 feats = self.phi(x)
             with record_function('sttm.correspondence'):
@@ -210,5 +224,6 @@ class STTM(Merger):
         return (f'ratio={self.ratio}, alpha={self.alpha}, '
                 f'meta_filter={self.meta_filter}, '
                 f'meta_score={self.meta_score!r}, motion={self.motion}, '
-                f'fuse_init={self.fuse_init!r}, tau={self.tau}')
+                f'fuse_init={self.fuse_init!r}, tau={self.tau}, '
+                f'greedy_start={self.greedy_start!r}')
 

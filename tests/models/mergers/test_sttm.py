@@ -132,6 +132,47 @@ def test_attention_score_needs_cls_attn_and_follows_it(monkeypatch):
         assert top in picked[-1][0].tolist()
 
 
+def test_random_greedy_start_draws_the_first_pick_from_the_generator(
+        monkeypatch):
+    x, pos, _ = _inputs(batch=4, length=10)
+    starts = []
+
+    def recording(*args, **kwargs):
+        starts.append(args[5] if len(args) > 5 else kwargs.get('start'))
+        return select_meta_tokens(*args, **kwargs)
+
+    monkeypatch.setattr(sttm_module, 'select_meta_tokens', recording)
+    attn = torch.softmax(torch.randn(4, 10), dim=1)
+    STTM(16, ratio=0.5)(_tokens(x, pos), cls_attn=attn)
+    assert starts[-1] is None  # 'attentive': the argmax inside
+    merger = STTM(16, ratio=0.5, greedy_start='random')
+    draws = []
+    for seed in (0, 0, 1):
+        torch.manual_seed(seed)
+        merger(_tokens(x, pos), cls_attn=attn)
+        draws.append(starts[-1])
+    # One draw per sample, in range, and the runner's seed fixes it.
+    assert draws[0].shape == (4, ) and draws[0].dtype == torch.long
+    assert ((draws[0] >= 0) & (draws[0] < 10)).all()
+    assert torch.equal(draws[0], draws[1])
+    torch.manual_seed(0)
+    assert torch.equal(draws[0], torch.randint(10, (4, )))
+    assert not torch.equal(draws[0], draws[2])
+    assert 'greedy_start' in repr(merger)
+
+
+def test_an_explicit_greedy_start_is_always_a_candidate():
+    x, _, _ = _inputs(batch=2, length=12)
+    x_norm = F.normalize(x, dim=-1)
+    scores = torch.rand(2, 12)
+    for first in (3, 7):
+        start = torch.tensor([first, first])
+        # No filter: the start is picked first, whatever its score.
+        meta = select_meta_tokens(x_norm, 5, scores, meta_filter=False,
+                                  start=start)
+        assert (meta == first).any(dim=1).all()
+
+
 @pytest.mark.parametrize('kwargs,field', [
     (dict(ratio=0.), 'ratio'),
     (dict(ratio=1.), 'ratio'),
@@ -140,6 +181,7 @@ def test_attention_score_needs_cls_attn_and_follows_it(monkeypatch):
     (dict(fuse_init='zeros'), 'fuse_init'),
     (dict(meta_score='cls'), 'meta_score'),
     (dict(tau=0.), 'tau'),
+    (dict(greedy_start='first'), 'greedy_start'),
     (dict(fuse_init='residual', motion=False), 'residual'),
 ])
 def test_bad_module_arguments(kwargs, field):
