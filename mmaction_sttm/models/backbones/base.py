@@ -182,6 +182,7 @@ class MergingBackbone(metaclass=ABCMeta):
             extras = attention_extras(q, k, scale, bias,
                                       self.geometry.has_cls, need,
                                       x.shape[0])
+            del q, k  # not alive beside the block's own activations
         return self.block(index, x, tokens, bias), extras
 
     def block_attention(self, index: int, x: Tensor, tokens: Tokens,

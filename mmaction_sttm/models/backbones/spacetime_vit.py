@@ -7,7 +7,7 @@ K-centered patch sampling, ref. [41] of the paper). Parameter names follow
 timm's ``VisionTransformer`` (``patch_embed.proj``, ``blocks.i.attn.qkv``,
 ...), so ImageNet weights convert by renaming almost nothing.
 """
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -120,12 +120,20 @@ class Block(nn.Module):
         x = x + self.drop_path(self.attn(self.norm1(x), bias))
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
-    def forward_qk(self, x: Tensor, bias: Optional[Tensor]
-                   ) -> Tuple[Tensor, Tensor, Tensor]:
-        """:meth:`forward`, also returning the attention's ``q`` and ``k``."""
+    def forward_extras(self, x: Tensor, bias: Optional[Tensor],
+                       extras: Callable[[Tensor, Tensor], Dict[str, Tensor]]
+                       ) -> Tuple[Tensor, Dict[str, Tensor]]:
+        """:meth:`forward`, also returning ``extras(q, k)`` of its attention.
+
+        ``extras`` runs before the MLP, and the queries and keys (views of
+        the whole qkv buffer) are released before it, so the block's peak
+        memory is that of :meth:`forward`."""
         attn, q, k = self.attn(self.norm1(x), bias, return_qk=True)
+        out = extras(q, k)
+        del q, k
         x = x + self.drop_path(attn)
-        return x + self.drop_path(self.mlp(self.norm2(x))), q, k
+        del attn
+        return x + self.drop_path(self.mlp(self.norm2(x))), out
 
 
 class PatchEmbed(nn.Module):
@@ -292,9 +300,9 @@ class SpaceTimeViT(MergingBackbone, BaseModule):
         if 'keys' not in need and 'cls_attn' not in need:
             return self.block(index, x, tokens, bias), {}
         block = self.blocks[index]
-        x, q, k = block.forward_qk(x, bias)
-        return x, attention_extras(q, k, block.attn.scale, bias, True, need,
-                                   x.shape[0])
+        return block.forward_extras(
+            x, bias, lambda q, k: attention_extras(
+                q, k, block.attn.scale, bias, True, need, x.shape[0]))
 
     def final_norm(self, x: Tensor) -> Tensor:
         return self.norm(x)

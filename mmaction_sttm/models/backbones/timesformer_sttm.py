@@ -258,6 +258,9 @@ class TimeSformerSTTM(MergingBackbone, TimeSformer):
             scale = (spatial.attn.embed_dim // spatial.attn.num_heads)**-0.5
             extras = attention_extras(*qk, scale, None if tokens.on_grid else
                                       bias, True, need, x.shape[0])
+        # The queries and keys are views of the whole qkv buffer: released
+        # before the FFN, so the block's peak memory is MMAction2's.
+        del qk
         return layer.ffns[0](x), extras
 
     def block_qk(self, index: int, x: Tensor,

@@ -40,10 +40,15 @@ def _qkv(attn: nn.Module, x: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
                        -1).permute(2, 0, 3, 1, 4).unbind(0)
 
 
-def _block(block: nn.Module, x: Tensor, bias: Optional[Tensor]
-           ) -> Tuple[Tensor, Tensor, Tensor]:
+def _block(block: nn.Module,
+           x: Tensor,
+           bias: Optional[Tensor],
+           need: Tuple[str, ...] = ()) -> Tuple[Tensor, Dict[str, Tensor]]:
     """MMAction2's ViT ``Block`` on fused SDPA, with an optional bias; also
-    returns the attention's ``q`` and ``k``."""
+    returns what a merger needs of its attention (``keys`` / ``cls_attn``,
+    :func:`~.base.attention_extras`). Those are computed before the MLP and
+    the queries, keys and values released, so that the block's peak memory
+    is that of MMAction2's own block."""
     attn = block.attn
     batch, length, dims = x.shape
     q, k, v = _qkv(attn, block.norm1(x))
@@ -51,15 +56,20 @@ def _block(block: nn.Module, x: Tensor, bias: Optional[Tensor]
         q, k, v, attn_mask=bias,
         dropout_p=attn.attn_drop.p if attn.training else 0.,
         scale=attn.scale)
+    extras = attention_extras(q, k, attn.scale, bias, False, need,
+                              batch) if need else {}
+    del q, k, v
     out = attn.proj_drop(
         attn.proj(out.transpose(1, 2).reshape(batch, length, dims)))
     if hasattr(block, 'gamma_1'):
         x = x + block.drop_path(block.gamma_1 * out)
+        del out
         x = x + block.drop_path(block.gamma_2 * block.mlp(block.norm2(x)))
     else:
         x = x + block.drop_path(out)
+        del out
         x = x + block.drop_path(block.mlp(block.norm2(x)))
-    return x, q, k
+    return x, extras
 
 
 @MODELS.register_module()
@@ -160,11 +170,7 @@ class VisionTransformerSTTM(MergingBackbone, VisionTransformer):
                   bias: Optional[Tensor],
                   need: Tuple[str, ...]) -> Tuple[Tensor, Dict[str, Tensor]]:
         # Keys and the mean query come out of the block's own projection.
-        x, q, k = _block(self.blocks[index], x, bias)
-        if 'keys' not in need and 'cls_attn' not in need:
-            return x, {}
-        return x, attention_extras(q, k, self.blocks[index].attn.scale, bias,
-                                   False, need, x.shape[0])
+        return _block(self.blocks[index], x, bias, need)
 
     def final_norm(self, x: Tensor) -> Tensor:
         return self.norm(x)
