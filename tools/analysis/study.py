@@ -495,7 +495,11 @@ def write_results(rows: List[Dict], args: argparse.Namespace,
 
 
 def plot(rows: List[Dict], path: str) -> None:
-    """Val top-1 against GFLOPs, one curve per merger, per regime."""
+    """Val top-1 against GFLOPs, one curve per merger, per regime.
+
+    Where a regime has curves (variants sharing ``study.curve`` at several
+    GFLOPs), the single-point variants (readings, trends) are drawn as grey
+    crosses under one legend entry; the table names them."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -504,14 +508,32 @@ def plot(rows: List[Dict], path: str) -> None:
                              squeeze=False)
     for ax, regime in zip(axes[0], regimes):
         part = [r for r in rows if r['regime'] == regime]
-        for curve in dict.fromkeys(r['curve'] for r in part):
-            points = sorted((r for r in part if r['curve'] == curve),
-                            key=lambda r: r['gflops'])
-            style = 'k*' if curve == 'baseline' else 'o-'
+        curves = {}
+        for r in part:
+            curves.setdefault(r['curve'], []).append(r)
+        has_curves = any(len(p) > 1 for p in curves.values())
+        singles_labelled = False
+        for curve, points in curves.items():
+            points.sort(key=lambda r: r['gflops'])
+            style, label, color = 'o-', curve, None
+            if curve == 'baseline':
+                style = 'k*'
+            elif has_curves and len(points) == 1:
+                style, color = 'x', '0.55'
+                label = None if singles_labelled else \
+                    'single-point ablations (table)'
+                singles_labelled = True
             ax.errorbar([p['gflops'] for p in points],
                         [p['val_top1_mean'] for p in points],
                         yerr=[p['val_top1_std'] for p in points],
-                        fmt=style, capsize=3, label=curve, markersize=6)
+                        fmt=style, capsize=3, label=label, markersize=6,
+                        color=color)
+        if has_curves:
+            # The curves' range: a collapsed reading far below would squash
+            # them (the table has it).
+            shown = [r['val_top1_mean'] for c, p in curves.items()
+                     if len(p) > 1 or c == 'baseline' for r in p]
+            ax.set_ylim(min(shown) - 8, max(shown) + 6)
         ax.set_title(TITLES[regime].split(':')[0], fontsize=9)
         ax.set_xlabel('GFLOPs per view')
         ax.set_ylabel('val top-1 (%)')
