@@ -1,14 +1,8 @@
 # (b) STTM, orthogonal init, ratio 0.7, spatio-temporal merges only (Table 5).
-_base_ = ['../study_vit-tiny-p8_shape-pre_1xb32-8x2x1-6e_synthetic-motion-rgb.py']
+_base_ = ['./sttm-orthogonal-r0.7_vit-tiny-p8_shape-pre_1xb32-8x2x1-6e_synthetic-motion-rgb.py']
 
 model = dict(
-    backbone=dict(
-        merger=dict(
-            type='STTM',
-            layers=(2, 3),
-            stages=('spatiotemporal', 'spatiotemporal'),
-            ratio=0.7,
-            fuse_init='orthogonal')))
+    backbone=dict(merger=dict(stages=('spatiotemporal', 'spatiotemporal'))))
 study = dict(
     name='sttm-orthogonal-global-r0.7',
     note='STTM, spatio-temporal merges only (Table 5)',

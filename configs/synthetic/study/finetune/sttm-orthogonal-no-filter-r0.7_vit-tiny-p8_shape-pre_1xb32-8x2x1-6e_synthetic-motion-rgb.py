@@ -1,15 +1,7 @@
 # (b) STTM, orthogonal init, ratio 0.7, no meta filter (Table 2).
-_base_ = ['../study_vit-tiny-p8_shape-pre_1xb32-8x2x1-6e_synthetic-motion-rgb.py']
+_base_ = ['./sttm-orthogonal-r0.7_vit-tiny-p8_shape-pre_1xb32-8x2x1-6e_synthetic-motion-rgb.py']
 
-model = dict(
-    backbone=dict(
-        merger=dict(
-            type='STTM',
-            layers=(2, 3),
-            stages=('spatial', 'spatiotemporal'),
-            ratio=0.7,
-            fuse_init='orthogonal',
-            meta_filter=False)))
+model = dict(backbone=dict(merger=dict(meta_filter=False)))
 study = dict(
     name='sttm-orthogonal-no-filter-r0.7',
     note='STTM, no meta filter (Table 2)',

@@ -1,14 +1,7 @@
 # (b) STTM, orthogonal init, ratio 0.5 (Table 3).
-_base_ = ['../study_vit-tiny-p8_shape-pre_1xb32-8x2x1-6e_synthetic-motion-rgb.py']
+_base_ = ['./sttm-orthogonal-r0.7_vit-tiny-p8_shape-pre_1xb32-8x2x1-6e_synthetic-motion-rgb.py']
 
-model = dict(
-    backbone=dict(
-        merger=dict(
-            type='STTM',
-            layers=(2, 3),
-            stages=('spatial', 'spatiotemporal'),
-            ratio=0.5,
-            fuse_init='orthogonal')))
+model = dict(backbone=dict(merger=dict(ratio=0.5)))
 study = dict(
     name='sttm-orthogonal-r0.5',
     note='STTM, orthogonal init, ratio 0.5',

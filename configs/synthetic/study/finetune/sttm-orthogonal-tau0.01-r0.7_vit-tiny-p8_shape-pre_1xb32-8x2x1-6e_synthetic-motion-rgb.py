@@ -1,16 +1,8 @@
 # (b) STTM, orthogonal init, ratio 0.7, correspondence temperature tau=0.01
 # (the default reading is tau=0.1; the paper writes no temperature).
-_base_ = ['../study_vit-tiny-p8_shape-pre_1xb32-8x2x1-6e_synthetic-motion-rgb.py']
+_base_ = ['./sttm-orthogonal-r0.7_vit-tiny-p8_shape-pre_1xb32-8x2x1-6e_synthetic-motion-rgb.py']
 
-model = dict(
-    backbone=dict(
-        merger=dict(
-            type='STTM',
-            layers=(2, 3),
-            stages=('spatial', 'spatiotemporal'),
-            ratio=0.7,
-            fuse_init='orthogonal',
-            tau=0.01)))
+model = dict(backbone=dict(merger=dict(tau=0.01)))
 study = dict(
     name='sttm-orthogonal-tau0.01-r0.7',
     note='STTM, orthogonal init, ratio 0.7, tau 0.01',
