@@ -1,3 +1,4 @@
 from .complexity import complexity, sdpa_flop_jit
+from .memory import peak_memory_mib
 
-__all__ = ['complexity', 'sdpa_flop_jit']
+__all__ = ['complexity', 'peak_memory_mib', 'sdpa_flop_jit']

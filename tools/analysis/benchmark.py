@@ -46,6 +46,7 @@ from mmengine.registry import init_default_scope  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from mmaction_sttm import cli  # noqa: E402
+from mmaction_sttm.analysis import peak_memory_mib  # noqa: E402
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -205,30 +206,6 @@ def _mib_cell(value: float) -> str:
     return 'n/a' if math.isnan(value) else f'{value:.0f}'
 
 
-def _peak_memory(fn: Callable[[], None], device: torch.device) -> float:
-    """Peak memory (MiB) allocated while ``fn`` runs."""
-    if device.type == 'cuda':
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        base = torch.cuda.memory_allocated(device)
-        fn()
-        torch.cuda.synchronize(device)
-        return (torch.cuda.max_memory_allocated(device) - base) / 2**20
-    # On CPU, replay the profiler's allocations and frees in time order.
-    # Each event's *self* figure: the inclusive one counts an allocation
-    # again in every enclosing op (aten::linear and its aten::addmm).
-    with torch.profiler.profile(activities=[
-            torch.profiler.ProfilerActivity.CPU], profile_memory=True) as prof:
-        fn()
-    events = sorted((e for e in prof.events() if e.self_cpu_memory_usage),
-                    key=lambda e: e.time_range.start)
-    current = peak = 0
-    for event in events:
-        current += event.self_cpu_memory_usage
-        peak = max(peak, current)
-    return peak / 2**20
-
-
 #: The parts of an STTM merge, as its record_function ranges name them.
 PARTS = ('selection', 'correspondence', 'aggregation', 'fusion')
 
@@ -309,7 +286,7 @@ def benchmark(args: argparse.Namespace) -> List[Dict]:
             # On CPU the profiler sees none of the buffers that inductor's
             # compiled code allocates: no figure rather than a wrong one.
             mem = (float('nan') if args.compile and device.type == 'cpu'
-                   else _peak_memory(steps[e.name], device))
+                   else peak_memory_mib(steps[e.name], device))
             median = statistics.median(times[e.name])
             row = dict(
                 config=e.name, mode=mode, batch=batch,
@@ -346,7 +323,7 @@ def _memory_rows(entries: List, plan: List, args: argparse.Namespace,
         for e in entries:
             step = _step(e, clips, labels, mode, autocast)
             step()  # warm-up: lazily built buffers are not the step's
-            mem = _peak_memory(step, device)
+            mem = peak_memory_mib(step, device)
             rows.append(dict(config=e.name, mode=mode, batch=batch,
                              peak_mem_mib=mem,
                              total_mem_mib=mem + e.weights_mib() +

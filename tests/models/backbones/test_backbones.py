@@ -4,6 +4,7 @@ import torch
 from mmaction.utils import register_all_modules
 
 import mmaction_sttm  # noqa: F401
+from mmaction_sttm.analysis import peak_memory_mib
 from mmaction_sttm.registry import MODELS
 
 register_all_modules()
@@ -159,19 +160,7 @@ def test_identity_merger_keeps_a_trained_vit_close():
 
 
 def _peak_bytes(fn):
-    """Peak CPU bytes allocated while ``fn`` runs: the profiler's own
-    allocations and frees of each op, replayed in time order."""
-    with torch.profiler.profile(
-            activities=[torch.profiler.ProfilerActivity.CPU],
-            profile_memory=True) as prof:
-        fn()
-    events = sorted((e for e in prof.events() if e.self_cpu_memory_usage),
-                    key=lambda e: e.time_range.start)
-    current = peak = 0
-    for event in events:
-        current += event.self_cpu_memory_usage
-        peak = max(peak, current)
-    return peak
+    return peak_memory_mib(fn, torch.device('cpu')) * 2**20
 
 
 @pytest.mark.parametrize('cfg', [
