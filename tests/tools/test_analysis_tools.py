@@ -46,6 +46,43 @@ def test_benchmark_smoke(tmp_path):
 
 
 
+def test_benchmark_breakdown_counts_each_part_of_the_merges(tmp_path):
+    """--breakdown: every part's multiply-adds, read off the profiler,
+    equal eqs. 3-6 counted by hand for the tiny model's two merges."""
+    from mmaction_sttm.merging.sttm import num_meta_tokens
+    bench = _tool('benchmark')
+    out = str(tmp_path / 'parts')
+    batch = 2
+    bench.main([
+        osp.join(ROOT, VIT), osp.join(ROOT, STTM), '--shape', '3', '8', '56',
+        '56', '--batch-sizes', str(batch), '--warmup', '0', '--repeats', '2',
+        '--device', 'cpu', '--breakdown', '--out', out
+    ])
+    with open(osp.join(out, 'benchmark.json')) as f:
+        merged = json.load(f)['rows'][1]
+    # Tiny ViT: D = 128, 8 frames of 7 x 7 patches; a spatial merge inside
+    # each frame after block 2, a spatio-temporal one after block 3.
+    dims, frames, per_frame = 128, 8, 49
+    spatial_out = num_meta_tokens(per_frame, 0.5)
+    joint_in = frames * spatial_out
+    merges = [(batch * frames, per_frame, spatial_out),
+              (batch, joint_in, num_meta_tokens(joint_in, 0.5))]
+    expected = dict(selection=0, correspondence=0, aggregation=0, fusion=0)
+    for groups, length, out_len in merges:
+        expected['selection'] += groups * length * length * dims  # X X^T
+        expected['correspondence'] += groups * length * out_len * dims
+        expected['aggregation'] += 2 * groups * length * out_len * dims
+        expected['fusion'] += groups * (length * dims * dims  # phi
+                                        + out_len * 2 * dims * dims)
+    model_macs = batch * merged['gflops'] * 1e9
+    for part, macs in expected.items():
+        assert merged[f'flop_share_{part}'] * model_macs == \
+            pytest.approx(macs, rel=1e-6), part
+        assert 0 < merged[f'share_{part}'] < 1
+    table = open(osp.join(out, 'benchmark.md')).read()
+    assert 'Merge breakdown' in table and '%)' in table
+
+
 def test_benchmark_memory_only(tmp_path):
     """--memory-only: one profiled step per setting, no timings; merging
     saves training memory."""

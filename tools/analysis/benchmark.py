@@ -210,24 +210,54 @@ def _mib_cell(value: float) -> str:
 PARTS = ('selection', 'correspondence', 'aggregation', 'fusion')
 
 
-def _breakdown(fn: Callable[[], None], repeats: int) -> Dict[str, float]:
-    """Share of ``fn``'s time in each STTM part, from ``repeats`` profiled
-    calls: the inclusive CPU time of the merger's ``sttm.<part>`` ranges
-    over the profiled wall time. Profiling adds a small cost per operator
-    to both, so these are for comparing parts; the merge share proper is the
-    unprofiled one."""
+#: Matrix products, whose FLOPs the profiler counts (two per multiply-add).
+PRODUCTS = ('aten::mm', 'aten::addmm', 'aten::bmm', 'aten::baddbmm')
+
+
+def _part_of(event) -> Optional[str]:
+    """The STTM part whose ``sttm.<part>`` range encloses a profiler event,
+    or None."""
+    parent = event.cpu_parent
+    while parent is not None:
+        if parent.name.startswith('sttm.') and parent.name[5:] in PARTS:
+            return parent.name[5:]
+        parent = parent.cpu_parent
+    return None
+
+
+def _breakdown(fn: Callable[[], None],
+               repeats: int) -> Tuple[Dict[str, float], Dict[str, float]]:
+    """Time and multiply-adds of each STTM part, from ``repeats`` profiled
+    calls of ``fn``.
+
+    The time share is the inclusive CPU time of the merger's ``sttm.<part>``
+    ranges over the profiled wall time. Profiling adds a small cost per
+    operator to both, so these are for comparing parts; the merge share
+    proper is the unprofiled one. The multiply-adds are those of the matrix
+    products (:data:`PRODUCTS`) inside each range, per call: the same
+    convention (one multiply-add, one FLOP) as the model's GFLOPs.
+
+    Returns:
+        tuple[dict, dict]: Time share and multiply-adds per call, by part.
+    """
     start = time.perf_counter()
     with torch.profiler.profile(
-            activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+            activities=[torch.profiler.ProfilerActivity.CPU],
+            with_flops=True) as prof:
         for _ in range(repeats):
             fn()
     wall_us = (time.perf_counter() - start) * 1e6
-    totals = {part: 0.0 for part in PARTS}
-    for event in prof.key_averages():
-        name = event.key
-        if name.startswith('sttm.') and name[5:] in totals:
-            totals[name[5:]] += event.cpu_time_total
-    return {part: value / wall_us for part, value in totals.items()}
+    times = {part: 0.0 for part in PARTS}
+    macs = {part: 0.0 for part in PARTS}
+    for event in prof.events():
+        name = event.name
+        if name.startswith('sttm.') and name[5:] in times:
+            times[name[5:]] += event.cpu_time_total
+        elif name in PRODUCTS and event.flops:
+            part = _part_of(event)
+            if part is not None:
+                macs[part] += event.flops / 2 / repeats
+    return ({part: value / wall_us for part, value in times.items()}, macs)
 
 
 def benchmark(args: argparse.Namespace) -> List[Dict]:
@@ -298,8 +328,11 @@ def benchmark(args: argparse.Namespace) -> List[Dict]:
                 total_mem_mib=mem + e.weights_mib() + _mib(clips),
                 merge_share=share, gflops=gflops[e.name])
             if args.breakdown:
-                parts = _breakdown(fwd, max(1, args.repeats // 2))
-                row.update({f'share_{p}': v for p, v in parts.items()})
+                shares, macs = _breakdown(fwd, max(1, args.repeats // 2))
+                row.update({f'share_{p}': v for p, v in shares.items()})
+                model_macs = batch * gflops[e.name] * 1e9
+                row.update({f'flop_share_{p}': v / model_macs
+                            for p, v in macs.items()})
             rows.append(row)
         base = rows[-len(entries)]
         for row in rows[-len(entries):]:
@@ -388,11 +421,13 @@ def to_markdown(rows: List[Dict], args: argparse.Namespace) -> str:
             f'{r["flop_ratio"]:.2f}x | {r["speedup_over_flop_ratio"]:.2f} |')
     if args.breakdown:
         lines += [
-            '', 'Merge breakdown: share of the eager forward time in each '
-            "part of STTM's merges (the inclusive CPU time of its "
-            '`sttm.<part>` profiler ranges over the profiled forward time; '
-            'fusion is `phi` and the fusion layer). Profiled passes, apart '
-            'from the timed ones.', '',
+            '', "Merge breakdown: each part of STTM's merges as a share of "
+            'the eager forward time (the inclusive CPU time of its '
+            '`sttm.<part>` profiler ranges over the profiled forward time) '
+            "and, in brackets, as a share of the model's FLOPs (the "
+            "multiply-adds of the part's matrix products over the model's "
+            'GFLOPs). Fusion is `phi` and the fusion layer. Profiled passes, '
+            'apart from the timed ones.', '',
             '| config | mode | batch | ' + ' | '.join(PARTS) +
             ' | sum of parts | merge share |',
             '| --- | --- | ---: | ' + ' | '.join(['---:'] * len(PARTS)) +
@@ -401,12 +436,14 @@ def to_markdown(rows: List[Dict], args: argparse.Namespace) -> str:
         for r in rows:
             if not r['merge_share']:
                 continue
-            parts = [r.get(f'share_{p}', 0.0) for p in PARTS]
+            cells = [(r.get(f'share_{p}', 0.0), r.get(f'flop_share_{p}', 0.0))
+                     for p in PARTS]
+            cells.append(tuple(map(sum, zip(*cells))))
             lines.append(
                 f'| {r["config"]} | {r["mode"]} | {r["batch"]} | ' +
-                ' | '.join(f'{100 * v:.2f}%' for v in parts) +
-                f' | {100 * sum(parts):.2f}% | '
-                f'{100 * r["merge_share"]:.2f}% |')
+                ' | '.join(f'{100 * t:.2f}% ({100 * f:.2f}%)'
+                           for t, f in cells) +
+                f' | {100 * r["merge_share"]:.2f}% |')
     return '\n'.join(lines) + '\n'
 
 
