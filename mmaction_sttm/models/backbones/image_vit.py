@@ -22,7 +22,7 @@ embedding at its zero initialisation, the output is the image model's own
 CLS feature.
 """
 from abc import abstractmethod
-from typing import List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -32,20 +32,50 @@ from torch import Tensor, nn
 
 from mmaction_sttm.merging.tokens import Tokens
 from mmaction_sttm.models.merge_schedule import build_merge_schedule
-from .base import Geometry, MergingBackbone
+from .base import Geometry, MergingBackbone, attention_extras
 from .utils import interpolate_time_embed
 
 
-def qk_heads(qkv: nn.Linear, x: Tensor,
-             num_heads: int) -> Tuple[Tensor, Tensor]:
-    """Queries and keys ``(B, heads, L, d)`` from a packed ``qkv`` layer,
-    without computing the values."""
+def qk_rows(qkv: nn.Linear, x: Tensor) -> Tensor:
+    """The query and key rows of a packed ``qkv`` layer on ``x``
+    ``(B, N, 2D)``, without computing the values."""
     dims = qkv.out_features // 3
     bias = None if qkv.bias is None else qkv.bias[:2 * dims]
-    qk = F.linear(x, qkv.weight[:2 * dims], bias)
-    q, k = qk.reshape(x.shape[0], x.shape[1], 2, num_heads,
-                      -1).permute(2, 0, 3, 1, 4).unbind(0)
-    return q, k
+    return F.linear(x, qkv.weight[:2 * dims], bias)
+
+
+def split_qk(packed: Tensor, num_heads: int,
+             head_dim: int) -> Tuple[Tensor, Tensor]:
+    """Queries and keys ``(B, heads, N, d)`` from the output of a packed
+    ``qkv`` layer ``(B, N, 3D)``, or of its query and key rows only
+    ``(B, N, 2D)`` (:func:`qk_rows`)."""
+    batch, length = packed.shape[:2]
+    heads = packed.reshape(batch, length, -1, num_heads, head_dim)
+    return heads[:, :, 0].transpose(1, 2), heads[:, :, 1].transpose(1, 2)
+
+
+class QKTap:
+    """Forward hook on the packed ``qkv`` layer of a block that a merge
+    follows.
+
+    While :attr:`fn` is set, the hook hands the layer's output to it as
+    soon as the block computes it and keeps the result in :attr:`out`. The
+    backbone sets ``fn`` to a function that returns what the merger asks for
+    (CLS attention or keys, which are small). The queries and keys are then
+    neither computed a second time nor kept alive through the MLP. The hook
+    is registered once, when the backbone is built, on the wrapped model's
+    own layer instance (no class is changed), and ``torch.compile`` traces
+    it into the graph.
+    """
+
+    def __init__(self) -> None:
+        self.fn: Optional[Callable[[Tensor], Dict[str, Tensor]]] = None
+        self.out: Optional[Dict[str, Tensor]] = None
+
+    def __call__(self, module: nn.Module, args: tuple,
+                 output: Tensor) -> None:
+        if self.fn is not None:
+            self.out = self.fn(output)
 
 
 class ImageViTVideo(MergingBackbone, BaseModule):
@@ -94,6 +124,12 @@ class ImageViTVideo(MergingBackbone, BaseModule):
         grid = self.image_grid
         self.merge = build_merge_schedule(merger, dims, len(self.blocks),
                                           num_frames, grid[0] * grid[1])
+        self._qk_taps: Dict[int, QKTap] = {}
+        for index in range(len(self.blocks)):
+            if self.merge is not None and index + 1 in self.merge:
+                tap = QKTap()
+                self.qkv_layer(index).register_forward_hook(tap)
+                self._qk_taps[index] = tap
 
     # -- what an adapter provides ------------------------------------------
     @property
@@ -146,10 +182,19 @@ class ImageViTVideo(MergingBackbone, BaseModule):
         ``(B, 1, 1, 1 + L)``."""
 
     @abstractmethod
-    def block_qk(self, index: int, x: Tensor,
-                 tokens: Tokens) -> Tuple[Tensor, Tensor, float]:
-        """Queries and keys ``(B, heads, 1 + L, d)`` of block ``index``
-        on ``x`` and the logit scale."""
+    def qkv_layer(self, index: int) -> nn.Linear:
+        """The packed ``qkv`` layer of block ``index``'s attention."""
+
+    @abstractmethod
+    def heads_qk(self, index: int,
+                 packed: Tensor) -> Tuple[Tensor, Tensor, float]:
+        """Block ``index``'s queries and keys ``(B, heads, 1 + L, d)``
+        (after any query / key norms of the family) from the output of its
+        ``qkv`` layer (or of its query and key rows), and the logit scale."""
+
+    @abstractmethod
+    def block_norm(self, index: int, x: Tensor) -> Tensor:
+        """The norm block ``index`` applies before its attention."""
 
     @abstractmethod
     def final_norm(self, x: Tensor) -> Tensor:
@@ -183,6 +228,33 @@ class ImageViTVideo(MergingBackbone, BaseModule):
     def block(self, index: int, x: Tensor, tokens: Tokens,
               bias: Optional[Tensor]) -> Tensor:
         return self.image_block(self.blocks[index], x, bias)
+
+    def block_qk(self, index: int, x: Tensor,
+                 tokens: Tokens) -> Tuple[Tensor, Tensor, float]:
+        return self.heads_qk(
+            index, qk_rows(self.qkv_layer(index), self.block_norm(index, x)))
+
+    def run_block(self, index: int, x: Tensor, tokens: Tokens,
+                  bias: Optional[Tensor],
+                  need: Tuple[str, ...]) -> Tuple[Tensor, Dict[str, Tensor]]:
+        """The block, and what the merger after it asks for, taken from the
+        block's own ``qkv`` output by its :class:`QKTap`."""
+        tap = self._qk_taps.get(index)
+        if tap is None or not ('keys' in need or 'cls_attn' in need):
+            return super().run_block(index, x, tokens, bias, need)
+        batch, has_cls = x.shape[0], self.geometry.has_cls
+
+        def extras(packed: Tensor) -> Dict[str, Tensor]:
+            q, k, scale = self.heads_qk(index, packed)
+            return attention_extras(q, k, scale, bias, has_cls, need, batch)
+
+        tap.fn = extras
+        try:
+            x = self.block(index, x, tokens, bias)
+            out = tap.out
+        finally:
+            tap.fn = tap.out = None
+        return x, out
 
     def embed(self, x: Tensor,
               track_sources: bool = False) -> Tuple[Tensor, Tokens]:

@@ -5,9 +5,8 @@ from typing import List, Optional, Tuple
 
 from torch import Tensor, nn
 
-from mmaction_sttm.merging.tokens import Tokens
 from mmaction_sttm.registry import MODELS
-from .image_vit import ImageViTVideo, qk_heads
+from .image_vit import ImageViTVideo, split_qk
 from .utils import plain_drop_probs
 
 
@@ -81,12 +80,17 @@ class MMPretrainViTSTTM(ImageViTVideo):
                     bias: Optional[Tensor]) -> Tensor:
         return block(x)
 
-    def block_qk(self, index: int, x: Tensor,
-                 tokens: Tokens) -> Tuple[Tensor, Tensor, float]:
-        block = self.vit.layers[index]
-        attn = block.attn
-        q, k = qk_heads(attn.qkv, block.ln1(x), attn.num_heads)
+    def qkv_layer(self, index: int) -> nn.Linear:
+        return self.vit.layers[index].attn.qkv
+
+    def heads_qk(self, index: int,
+                 packed: Tensor) -> Tuple[Tensor, Tensor, float]:
+        attn = self.vit.layers[index].attn
+        q, k = split_qk(packed, attn.num_heads, attn.head_dims)
         return q, k, attn.head_dims**-0.5
+
+    def block_norm(self, index: int, x: Tensor) -> Tensor:
+        return self.vit.layers[index].ln1(x)
 
     def final_norm(self, x: Tensor) -> Tensor:
         return self.vit.ln1(x) if self.vit.final_norm else x

@@ -10,9 +10,8 @@ from timm.models.vision_transformer import \
     VisionTransformer as TimmVisionTransformer
 from torch import Tensor, nn
 
-from mmaction_sttm.merging.tokens import Tokens
 from mmaction_sttm.registry import MODELS
-from .image_vit import ImageViTVideo, qk_heads
+from .image_vit import ImageViTVideo, split_qk
 
 
 @MODELS.register_module()
@@ -128,12 +127,17 @@ class TimmViTSTTM(ImageViTVideo):
             return block(x)
         return block(x, attn_mask=bias)
 
-    def block_qk(self, index: int, x: Tensor,
-                 tokens: Tokens) -> Tuple[Tensor, Tensor, float]:
-        block = self.vit.blocks[index]
-        attn = block.attn
-        q, k = qk_heads(attn.qkv, block.norm1(x), attn.num_heads)
+    def qkv_layer(self, index: int) -> nn.Linear:
+        return self.vit.blocks[index].attn.qkv
+
+    def heads_qk(self, index: int,
+                 packed: Tensor) -> Tuple[Tensor, Tensor, float]:
+        attn = self.vit.blocks[index].attn
+        q, k = split_qk(packed, attn.num_heads, attn.head_dim)
         return attn.q_norm(q), attn.k_norm(k), attn.scale
+
+    def block_norm(self, index: int, x: Tensor) -> Tensor:
+        return self.vit.blocks[index].norm1(x)
 
     def final_norm(self, x: Tensor) -> Tensor:
         return self.vit.norm(x)

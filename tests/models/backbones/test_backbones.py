@@ -1,7 +1,9 @@
-"""The three merging backbones: parity with their parents, shapes, inputs."""
+"""The merging backbones: parity with their parents, shapes, inputs, the
+memory of the block before a merge."""
 import pytest
 import torch
 from mmaction.utils import register_all_modules
+from tiny_backbones import BACKBONES
 
 import mmaction_sttm  # noqa: F401
 from mmaction_sttm.analysis import peak_memory_mib
@@ -167,7 +169,11 @@ def _peak_bytes(fn):
     TINY_VIT,
     dict(TINY_TSF, type='TimeSformerSTTM'),
     dict(TINY_MAE, type='VisionTransformerSTTM'),
-], ids=['vit', 'timesformer', 'videomae'])
+    dict(BACKBONES['timm'],
+         model_kwargs=dict(BACKBONES['timm']['model_kwargs'], img_size=64)),
+    dict(BACKBONES['mmpretrain'],
+         vit=dict(BACKBONES['mmpretrain']['vit'], img_size=64)),
+], ids=['vit', 'timesformer', 'videomae', 'timm', 'mmpretrain'])
 def test_the_block_before_a_merge_costs_no_extra_inference_memory(cfg):
     """The keys and CLS attention a merger asks for come from the block's
     own queries and keys; those (views of the whole qkv buffer) must be

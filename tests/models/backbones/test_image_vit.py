@@ -6,6 +6,8 @@ import torch
 from mmaction.utils import register_all_modules
 
 import mmaction_sttm  # noqa: F401
+from mmaction_sttm.analysis import complexity
+from mmaction_sttm.models.backbones.base import MergingBackbone
 from mmaction_sttm.registry import MODELS
 
 register_all_modules()
@@ -156,3 +158,54 @@ def test_mmpretrain_needs_a_cls_token():
     vit = dict(MMPRETRAIN_VIT, with_cls_token=False, out_type='avg_featmap')
     with pytest.raises(ValueError, match='vit'):
         _mmpretrain(vit=vit)
+
+
+MERGER = dict(type='STTM', layers=(1, 2), ratio=0.5)
+
+
+@pytest.mark.parametrize('build,kwargs', [
+    (_timm, {}),
+    (_timm, dict(prop_attn=True)),
+    (_timm, dict(model_kwargs=dict(TIMM_KWARGS, qk_norm=True))),
+    (_mmpretrain, {}),
+], ids=['timm', 'timm-prop-attn', 'timm-qk-norm', 'mmpretrain'])
+def test_merge_extras_come_from_the_blocks_own_qkv(build, kwargs):
+    """What a merger asks of the block before it (CLS attention, keys),
+    taken from the block's own qkv output, equals computing that block's
+    queries and keys again from its input (the earlier way), with the
+    family's query / key norms and an attention bias."""
+    model = build(num_frames=2, merger=MERGER, **kwargs)
+    _randomise(model)
+    need = ('keys', 'cls_attn')
+    clip = torch.randn(2, 3, 2, 32, 32,
+                       generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        cls, tokens = model.embed(clip)
+        seq = torch.cat([cls, tokens.x], dim=1)
+        bias = torch.randn(2, 1, 1, seq.shape[1]) if model.prop_attn \
+            else None
+        tapped, extras = model.run_block(0, seq, tokens, bias, need)
+        again, expected = MergingBackbone.run_block(model, 0, seq, tokens,
+                                                    bias, need)
+    torch.testing.assert_close(tapped, again)
+    assert sorted(extras) == sorted(expected) == sorted(need)
+    for name in need:
+        torch.testing.assert_close(extras[name], expected[name])
+    assert model._qk_taps[0].fn is None and model._qk_taps[0].out is None
+
+
+def test_timm_costs_what_the_papers_vit_costs_when_merged():
+    """The timm wrapper counts the FLOPs of SpaceTimeViT (the same ViT),
+    unmerged and merged: the merges' CLS attention comes from the block's
+    own queries and keys. Computing them again before each merge added
+    2 N D^2 multiply-adds per merge (ViT-B+STTM: 126.24 against 123.46
+    GFLOPs)."""
+    shape = (1, 3, 4, 32, 32)
+    for merger in (None, MERGER):
+        vit = MODELS.build(
+            dict(type='SpaceTimeViT', img_size=32, patch_size=8,
+                 num_frames=4, embed_dims=DIMS, depth=3, num_heads=2,
+                 merger=merger)).eval()
+        wrapped = _timm(num_frames=4, merger=merger)
+        assert complexity(wrapped, shape)['flops'] == \
+            complexity(vit, shape)['flops'], merger
