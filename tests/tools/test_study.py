@@ -3,22 +3,37 @@ variant; the peers really are at the GFLOPs of the STTM point they are
 compared with; and a seconds-long run goes pretrain -> fine-tune -> off the
 shelf through the real tools and writes the table, CSV and plot."""
 import csv
-import importlib.util
 import json
 import os.path as osp
+import subprocess
+import sys
+from types import SimpleNamespace
 
 import pytest
 
+from mmaction_sttm.study import variants as study_variants
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+CONFIG_DIR = osp.join('configs', 'synthetic', 'study')
 
 
 @pytest.fixture(scope='module')
 def study():
-    path = osp.join(ROOT, 'tools', 'analysis', 'study.py')
-    spec = importlib.util.spec_from_file_location('tool_study', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The study's variants as the tool reads them, and the tool itself."""
+
+    def load_variants(regimes, names=None):
+        return study_variants.load_variants(ROOT, CONFIG_DIR, regimes, names)
+
+    def _complexity(variant):
+        study_variants.count_complexity(ROOT, variant)
+
+    def main(argv):
+        subprocess.run([sys.executable, 'tools/analysis/study.py', *argv],
+                       cwd=ROOT, check=True)
+
+    return SimpleNamespace(REGIMES=study_variants.REGIMES,
+                           load_variants=load_variants,
+                           _complexity=_complexity, main=main)
 
 
 def test_every_config_is_a_described_variant(study):
@@ -103,8 +118,13 @@ def test_smoke_pretrain_finetune_off_the_shelf(study, tmp_path):
     ots = work / 'ots' / 'sttm-orthogonal-r0.7' / 'seed0'
     assert not (ots / 'train.log').exists()
     result = json.loads((ots / 'study_result.json').read_text())
-    assert 0 <= result['val_top1'] <= 100
-    assert 0 <= result['train_top1'] <= 100
+    assert 0 <= result['metrics']['dev']['top1'] <= 100
+    assert 0 <= result['metrics']['train']['top1'] <= 100
+    assert result['curve'] == []  # not trained
+    finetuned = json.loads((work / 'finetune' / 'vit' / 'seed0' /
+                            'study_result.json').read_text())
+    assert [p['epoch'] for p in finetuned['curve']] == [1]
+    assert len(finetuned['commit']) == 40
 
     # --report-only trains nothing: it tables the finished runs, shows a
     # seed that was not run as such and leaves out a variant with none.

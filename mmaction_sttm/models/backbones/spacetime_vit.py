@@ -188,6 +188,8 @@ class SpaceTimeViT(MergingBackbone, BaseModule):
             runs the unmerged baseline.
         prop_attn (bool): Proportional attention (``+ log(size)`` on the key
             logits) after merges. Defaults to False.
+        pos_init_std (float): Std of the learned spatial position
+            embedding's truncated-normal init. Defaults to 0.02 (timm's).
         pretrained (str, optional): Checkpoint in this layout (see
             ``tools/convert_weights.py``). Defaults to None.
         init_cfg (dict or list[dict], optional): Initialisation config.
@@ -209,6 +211,7 @@ class SpaceTimeViT(MergingBackbone, BaseModule):
                  norm_eps: float = 1e-6,
                  merger: Optional[dict] = None,
                  prop_attn: bool = False,
+                 pos_init_std: float = 0.02,
                  pretrained: Optional[str] = None,
                  init_cfg: Optional[List[dict]] = [
                      dict(type='TruncNormal', layer='Linear', std=0.02,
@@ -238,13 +241,14 @@ class SpaceTimeViT(MergingBackbone, BaseModule):
         ])
         self.norm = nn.LayerNorm(embed_dims, eps=norm_eps)
         self.prop_attn = prop_attn
+        self.pos_init_std = pos_init_std
         self.merge = build_merge_schedule(merger, embed_dims, depth,
                                           num_frames, num_patches)
 
     def init_weights(self) -> None:
         """Initialise embeddings like timm / TimeSformer, then the rest (a
         ``Pretrained`` init_cfg is applied last by MMEngine)."""
-        nn.init.trunc_normal_(self.pos_embed, std=.02)
+        nn.init.trunc_normal_(self.pos_embed, std=self.pos_init_std)
         nn.init.trunc_normal_(self.cls_token, std=.02)
         nn.init.zeros_(self.time_embed)
         super().init_weights()

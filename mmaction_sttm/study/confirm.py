@@ -1,0 +1,222 @@
+"""The confirmatory study (``tools/analysis/confirm.py``): its runs on one
+clean commit, their records, and every table and plot rebuilt from those
+records alone.
+
+Records live in ``OUT/dev/runs/VARIANT/seedN.json`` (runs on the dev split,
+where choices are made) and ``OUT/test/runs/VARIANT/seedN.json`` (the
+confirmatory runs, also tested on the held-out test split).
+"""
+import json
+import os.path as osp
+from concurrent.futures import ThreadPoolExecutor
+from typing import Dict, List, Optional, Sequence
+
+from mmengine.config import Config
+
+from . import report, stats
+from .data import make_study_data
+from .runner import StudyRunner, git_state
+from .variants import count_complexity, load_variants
+
+
+class DirtyTreeError(RuntimeError):
+    """Confirmatory runs asked for on a tree with uncommitted changes."""
+
+
+def load_protocol(path: str) -> Dict:
+    """The ``protocol`` dict of the protocol config."""
+    protocol = Config.fromfile(path).get('protocol')
+    if protocol is None:
+        raise ValueError(f'{path}: no `protocol` dict')
+    return dict(protocol)
+
+
+def _records_dir(out: str, stage: str) -> str:
+    return osp.join(out, stage, 'runs')
+
+
+def choose_peers(dev_records: Sequence[Dict], protocol: Dict) -> Dict:
+    """The protocol's peers, each multi-reading peer at its best reading
+    on the dev split.
+
+    For each entry of ``protocol['peer_choices']``, the reading with the
+    highest mean dev top-1 over ``protocol['dev_seeds']`` (ties: the first
+    listed). Every reading must have run every dev seed.
+
+    Args:
+        dev_records (Sequence[Dict]): Records of the dev runs.
+        protocol (dict): The protocol.
+
+    Returns:
+        dict: ``peers`` (the list compared on the test split) and
+        ``choices`` (per peer, each reading's mean dev top-1).
+    """
+    seeds = set(protocol['dev_seeds'])
+    top1: Dict[str, Dict[int, float]] = {}
+    for r in dev_records:
+        top1.setdefault(r['variant'], {})[r['seed']] = \
+            r['metrics']['dev']['top1']
+    peers, choices = list(protocol['peers']), {}
+    for peer, readings in protocol.get('peer_choices', {}).items():
+        means = {}
+        for name in readings:
+            missing = seeds - set(top1.get(name, {}))
+            if missing:
+                raise ValueError(
+                    f'{peer}: reading {name!r} has no dev run for seed(s) '
+                    f'{sorted(missing)}; run `confirm.py dev --variants '
+                    f'{name} --seeds {" ".join(map(str, sorted(missing)))}` '
+                    'first')
+            means[name] = sum(top1[name][s] for s in seeds) / len(seeds)
+        best = max(readings, key=lambda n: (means[n], -readings.index(n)))
+        peers.append(best)
+        choices[peer] = means
+    return dict(peers=peers, choices=choices)
+
+
+def run(root: str, config_dir: str, args, protocol: Dict,
+        stage: str) -> None:
+    """Run (variant, seed) pairs and copy each record into the results.
+
+    Args:
+        root (str): The repository root.
+        config_dir (str): The study's configs, relative to ``root``.
+        args: The tool's arguments (``out``, ``variants``, ``seeds``,
+            ``jobs``, ``resume``, ``allow_dirty``, ``data_root``,
+            ``work_dir``, ``smoke``).
+        protocol (dict): The protocol config's ``protocol``.
+        stage (str): ``'dev'`` or ``'test'`` (the confirmatory runs).
+    """
+    results = osp.join(root, args.out)
+    inside = not osp.relpath(results, root).startswith('..')
+    state = git_state(root, ignore=[osp.relpath(results, root)] if inside
+                      else [])
+    if state['dirty'] and not args.allow_dirty:
+        raise DirtyTreeError(
+            'the tree has uncommitted changes; confirmatory runs '
+            'come from one clean commit (commit first, or pass '
+            '--allow-dirty to run anyway with every record marked dirty)')
+    names = args.variants
+    if stage == 'test' and names is None:
+        chosen = choose_peers(
+            report.load_records(_records_dir(results, 'dev')), protocol)
+        names = [protocol['baseline'], protocol['primary']] + \
+            chosen['peers']
+    variants = load_variants(root, config_dir, ['finetune'], names)
+    seeds = args.seeds if args.seeds is not None else protocol['seeds']
+    data = make_study_data(
+        osp.join(root, args.data_root), args.smoke,
+        test_per_class=(1 if args.smoke else protocol['test_per_class'])
+        if stage == 'test' else 0)
+    runner = StudyRunner(
+        root, config_dir, data, osp.join(root, args.work_dir, stage),
+        jobs=args.jobs,
+        eval_splits=('dev', 'test') if stage == 'test' else ('dev', ),
+        resume=args.resume, commit=state,
+        cfg_options={'train_cfg.max_epochs': 1} if args.smoke else None,
+        pretrain_seed=protocol.get('pretrain_seed'))
+    jobs = [(v, s) for s in seeds for v in variants]
+
+    def one(job):
+        variant, seed = job
+        record = runner.run(variant, seed)
+        folder = report.ensure_folder(
+            osp.join(_records_dir(results, stage), variant.name))
+        with open(osp.join(folder, f'seed{seed}.json'), 'w') as f:
+            json.dump(record, f, indent=1)
+            f.write('\n')
+        return record
+
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        list(pool.map(runner.pretrain,
+                      seeds if runner.pretrain_seed is None else
+                      [runner.pretrain_seed]))
+        list(pool.map(one, jobs))
+
+
+def _gflops(root: str, config_dir: str,
+            names: List[str]) -> Dict[str, float]:
+    out = {}
+    for variant in load_variants(root, config_dir, ['finetune'], names):
+        count_complexity(root, variant)
+        out[variant.name] = variant.gflops
+    return out
+
+
+def write_report(root: str, config_dir: str, out: str, protocol: Dict,
+                 gflops: Optional[Dict[str, float]] = None) -> List[str]:
+    """Every table and plot of the study, from the committed records.
+
+    Args:
+        root (str): The repository root.
+        config_dir (str): The study's configs, relative to ``root``.
+        out (str): The results folder, relative to ``root``.
+        protocol (dict): The protocol config's ``protocol``.
+        gflops (dict, optional): GFLOPs per view of each variant; counted
+            from the configs when not given.
+
+    Returns:
+        list[str]: The markdown files written.
+    """
+    folder = osp.join(root, out)
+    written = []
+    base, primary = protocol['baseline'], protocol['primary']
+    margin, alpha = protocol['margin'], protocol['alpha']
+    for stage in ('dev', 'test'):
+        records = report.load_records(_records_dir(folder, stage))
+        if not records:
+            continue
+        names = sorted({r['variant'] for r in records},
+                       key=lambda n: (n != base, n != primary, n))
+        counted = gflops or _gflops(root, config_dir, names)
+        splits = ('train', 'dev', 'test') if stage == 'test' else ('train',
+                                                                   'dev')
+        split = 'test' if stage == 'test' else 'dev'
+        others = [n for n in names if n != primary]
+        lines = [
+            f'# Confirmatory study: {stage} runs', '',
+            f'Written by `python tools/analysis/confirm.py report` from the '
+            f'records in [{stage}/runs]({stage}/runs) '
+            f'({report.commits_line(records)}). Top-1 in %, mean +- sd over '
+            f'seeds; train on {protocol["train_subset"]} training videos, '
+            f'dev on the 200-video dev split, test on the held-out split, '
+            f'each 1 clip x 3 crops. The protocol: '
+            f'[PROTOCOL.md](PROTOCOL.md).', '',
+            '## Variants', ''
+        ] + report.variant_table(records, counted, base, names, splits)
+        if primary in names and len(others) and all(
+                len({r['seed'] for r in records if r['variant'] == n}) > 1
+                for n in [primary] + others):
+            rows = report.compare(records, primary, others, split, margin,
+                                  alpha)
+            lines += [
+                '', f'## {primary} against each variant, paired by seed '
+                f'({split} top-1)', '',
+                f'Holm adjustment over the {len(rows)} comparisons; TOST: '
+                f'equivalence within +-{margin:g} points at level {alpha} '
+                '(the 90% interval inside the margin).', ''
+            ] + report.comparison_table(rows, primary, margin)
+            sds = {r['other']: r['sd'] for r in rows}
+            need = {o: stats.seeds_needed(sd, protocol['half_width'])
+                    for o, sd in sds.items()}
+            lines += ['', '### Seeds for a 95% interval of +-'
+                      f'{protocol["half_width"]:g} points', '',
+                      '| difference | sd over seeds | seeds needed |',
+                      '| --- | ---: | ---: |'] + [
+                          f'| {primary} - {o} | {sds[o]:.2f} | {need[o]} |'
+                          for o in others]
+            report.forest_plot(rows, primary, margin,
+                               osp.join(folder, f'{stage}_forest.png'),
+                               f'{stage} split, paired over seeds')
+            lines += ['', f'![forest plot]({stage}_forest.png)']
+        report.curves_plot(records, names,
+                           osp.join(folder, f'{stage}_curves.png'))
+        lines += ['', '## Learning curves (mean over seeds)', '',
+                  f'![learning curves]({stage}_curves.png)']
+        report.write_csv(records, osp.join(folder, f'{stage}_runs.csv'))
+        with open(osp.join(folder, f'{stage}.md'), 'w') as f:
+            f.write('\n'.join(lines) + '\n')
+        written.append(osp.join(out, f'{stage}.md'))
+    return written
+
+

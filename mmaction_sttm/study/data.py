@@ -1,0 +1,121 @@
+"""The study's datasets: the synthetic motion task with a train split, a
+**dev** split (where readings and peers are chosen) and a **held-out test**
+split (where claims are made and nothing is chosen), plus the frame-level
+shape task used for pre-training.
+
+The held-out test split is generated from its own generator seed
+(:data:`TEST_SEED`), in a folder of its own, so no video of it is a train or
+dev video and its size can grow without changing the others.
+"""
+import os
+import os.path as osp
+from dataclasses import dataclass
+from typing import Dict, Optional
+
+#: Generator seed of the held-out test split (the dev and train splits use
+#: seed 0, the generator's default).
+TEST_SEED = 20261203
+
+# Frame size, video length and scene of every split.
+_COMMON = dict(resolution=32, num_frames=24, num_distractors=2)
+
+
+@dataclass(frozen=True)
+class StudyData:
+    """Where a study's splits are.
+
+    Args:
+        motion (str): Root of the motion task: ``train_list_videos.txt``,
+            ``val_list_videos.txt`` (the dev split),
+            ``train_subset_list_videos.txt`` (as many training videos as
+            dev ones, to measure train accuracy) and ``videos/``.
+        shape (str): Root of the shape (pre-training) task, same layout.
+        test (str, optional): Root of the held-out test split:
+            ``test_list_videos.txt`` and ``videos/``. None when not made.
+    """
+    motion: str
+    shape: str
+    test: Optional[str] = None
+
+    def lists(self, split: str) -> Dict[str, str]:
+        """The annotation file and video folder of a motion split.
+
+        Args:
+            split (str): ``'train'``, ``'train_subset'``, ``'dev'`` or
+                ``'test'``.
+
+        Returns:
+            dict: ``ann_file`` and ``video`` (the data prefix).
+        """
+        if split == 'test':
+            if self.test is None:
+                raise ValueError('the held-out test split was not made '
+                                 '(make_study_data(..., test_per_class=N))')
+            return dict(ann_file=osp.join(self.test, 'test_list_videos.txt'),
+                        video=osp.join(self.test, 'videos'))
+        names = dict(train='train', train_subset='train_subset', dev='val')
+        if split not in names:
+            raise ValueError(f"split must be 'train', 'train_subset', 'dev' "
+                             f"or 'test', got {split!r}")
+        return dict(
+            ann_file=osp.join(self.motion, f'{names[split]}_list_videos.txt'),
+            video=osp.join(self.motion, 'videos'))
+
+
+def _count(path: str) -> int:
+    with open(path) as f:
+        return sum(1 for line in f if line.strip())
+
+
+def make_study_data(data_root: str,
+                    smoke: bool = False,
+                    test_per_class: int = 0) -> StudyData:
+    """Generate the study's datasets under ``data_root`` where missing.
+
+    Args:
+        data_root (str): Folder of ``motion/``, ``shape/`` and ``test/``.
+        smoke (bool): One video per class and split, for seconds-long
+            runs. Defaults to False.
+        test_per_class (int): Held-out test videos per class (0: none).
+            An existing test split of another size is refused, not
+            silently reused. Defaults to 0.
+
+    Returns:
+        StudyData: The roots.
+    """
+    from mmaction_sttm.generators import (SHAPE_CLASSES, SyntheticSpec,
+                                          make_synthetic_dataset)
+    train, dev, shape_train = (1, 1, 1) if smoke else (160, 20, 120)
+    specs = dict(
+        motion=SyntheticSpec(num_classes=10, train_per_class=train,
+                             val_per_class=dev, **_COMMON),
+        shape=SyntheticSpec(num_classes=len(SHAPE_CLASSES),
+                            train_per_class=shape_train, val_per_class=dev,
+                            task='shape', **_COMMON))
+    roots = {}
+    for task, spec in specs.items():
+        root = osp.abspath(osp.join(data_root, task))
+        if not osp.exists(osp.join(root, 'val_list_videos.txt')):
+            make_synthetic_dataset(root, spec)
+        # As many training videos as dev ones, for train accuracy.
+        count = _count(osp.join(root, 'val_list_videos.txt'))
+        with open(osp.join(root, 'train_list_videos.txt')) as f:
+            lines = [line for line in f if line.strip()][:count]
+        with open(osp.join(root, 'train_subset_list_videos.txt'), 'w') as f:
+            f.writelines(lines)
+        roots[task] = root
+    test = None
+    if test_per_class:
+        test = osp.abspath(osp.join(data_root, 'test'))
+        ann = osp.join(test, 'test_list_videos.txt')
+        want = 10 * test_per_class
+        if not osp.exists(ann):
+            spec = SyntheticSpec(num_classes=10, train_per_class=1,
+                                 val_per_class=test_per_class,
+                                 seed=TEST_SEED, **_COMMON)
+            (written, ) = make_synthetic_dataset(test, spec, splits=('val', ))
+            os.replace(written, ann)
+        elif _count(ann) != want:
+            raise ValueError(f'{ann} has {_count(ann)} videos, the study '
+                             f'asks for {want}; remove {test} to remake it')
+    return StudyData(roots['motion'], roots['shape'], test)

@@ -1,0 +1,270 @@
+"""Tables and plots of a study's results, from the runs' records alone.
+
+:func:`confirmatory_report` turns the committed per-run records of a
+pre-registered comparison into the tables the protocol asks for (per
+variant: train, dev and test top-1; per comparison: paired differences with
+t and bootstrap intervals, Holm-adjusted p-values, the equivalence test
+against the baseline) and two plots (a forest plot of the differences and
+the learning curves). No training, no model: the same records always give
+the same files.
+"""
+import csv
+import glob
+import json
+import os
+import os.path as osp
+import statistics
+from typing import Dict, List, Optional, Sequence
+
+from . import stats
+
+
+def load_records(folder: str) -> List[Dict]:
+    """Every run record (``*.json``) under ``folder``, sorted by variant
+    and seed."""
+    records = []
+    for path in sorted(glob.glob(osp.join(folder, '**', '*.json'),
+                                 recursive=True)):
+        with open(path) as f:
+            records.append(json.load(f))
+    return sorted(records, key=lambda r: (r['variant'], r['seed']))
+
+
+def _by_variant(records: Sequence[Dict]) -> Dict[str, Dict[int, Dict]]:
+    out: Dict[str, Dict[int, Dict]] = {}
+    for r in records:
+        out.setdefault(r['variant'], {})[r['seed']] = r
+    return out
+
+
+def _ms(values: Sequence[float]) -> str:
+    if not values:
+        return 'n/a'
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f'{statistics.mean(values):.2f} +- {sd:.2f}'
+
+
+def _fmt_p(p: float) -> str:
+    return f'{p:.3f}' if p >= 0.001 else '< 0.001'
+
+
+def compare(records: Sequence[Dict],
+            primary: str,
+            others: Sequence[str],
+            split: str = 'test',
+            margin: float = 2.0,
+            alpha: float = 0.05) -> List[Dict]:
+    """Paired comparisons of ``primary`` against each of ``others``.
+
+    Only seeds that both variants ran are paired. The p-values of "no
+    difference" are Holm-adjusted over ``others`` together; each row also
+    has the TOST p-value of equivalence within ``+- margin``.
+
+    Args:
+        records (Sequence[Dict]): Run records.
+        primary (str): The variant under test (e.g. STTM).
+        others (Sequence[str]): What it is compared with (baseline, peers).
+        split (str): Metric split. Defaults to ``'test'``.
+        margin (float): Equivalence margin in points. Defaults to 2.0.
+        alpha (float): Family-wise level. Defaults to 0.05.
+
+    Returns:
+        list[dict]: One row per comparison: ``other``, ``n``, ``mean``,
+        ``sd``, ``ci_t``, ``ci_90``, ``ci_boot``, ``p``, ``p_holm``,
+        ``p_tost``, ``wins``, ``ties``, ``losses``, ``verdict``.
+    """
+    runs = _by_variant(records)
+    rows = []
+    for other in others:
+        seeds = sorted(set(runs.get(primary, {})) & set(runs.get(other, {})))
+        if len(seeds) < 2:
+            raise ValueError(f'{primary} against {other}: {len(seeds)} '
+                             f'paired seed(s), need at least 2')
+        a = [runs[primary][s]['metrics'][split]['top1'] for s in seeds]
+        b = [runs[other][s]['metrics'][split]['top1'] for s in seeds]
+        t = stats.paired_t(a, b)
+        t90 = stats.paired_t(a, b, confidence=1 - 2 * alpha)
+        wins, ties, losses, _ = stats.sign_test(a, b)
+        rows.append(dict(other=other, n=t.n, seeds=seeds, mean=t.mean,
+                         sd=t.sd, ci_t=t.ci, ci_90=t90.ci,
+                         ci_boot=stats.bootstrap_ci(a, b), p=t.p,
+                         p_tost=stats.tost(a, b, margin), wins=wins,
+                         ties=ties, losses=losses))
+    for row, adjusted in zip(rows, stats.holm([r['p'] for r in rows])):
+        row['p_holm'] = adjusted
+        if adjusted < alpha:
+            row['verdict'] = 'ahead' if row['mean'] > 0 else 'behind'
+        else:
+            row['verdict'] = 'no difference shown'
+        row['equivalent'] = row['p_tost'] < alpha
+    return rows
+
+
+def variant_table(records: Sequence[Dict],
+                  gflops: Dict[str, float],
+                  baseline: str,
+                  order: Sequence[str],
+                  splits: Sequence[str] = ('train', 'dev', 'test')
+                  ) -> List[str]:
+    """Markdown rows: per variant, GFLOPs, seeds, top-1 per split (mean +-
+    sd over seeds) and where its training stands (the last epochs' gain in
+    train top-1).
+
+    Args:
+        records (Sequence[Dict]): Run records.
+        gflops (dict): GFLOPs per view of each variant.
+        baseline (str): The unmerged variant (GFLOPs reference).
+        order (Sequence[str]): Variants, in table order.
+        splits (Sequence[str]): Metric columns.
+
+    Returns:
+        list[str]: The table's lines.
+    """
+    runs = _by_variant(records)
+    head = ' | '.join(f'{s} top-1' for s in splits)
+    lines = [f'| variant | GFLOPs/view | vs baseline | seeds | {head} | '
+             'train top-1, last 5 epochs |',
+             '| --- | ---: | ---: | ---: | ' + ' | '.join(
+                 '---:' for _ in splits) + ' | --- |']
+    for name in order:
+        if name not in runs:
+            continue
+        seeds = sorted(runs[name])
+        cells = []
+        for split in splits:
+            cells.append(_ms([runs[name][s]['metrics'][split]['top1']
+                              for s in seeds
+                              if split in runs[name][s]['metrics']]))
+        tail = plateau(runs[name].values())
+        rel = 100 * (gflops[name] / gflops[baseline] - 1)
+        lines.append(f'| {name} | {gflops[name]:.5f} | {rel:+.1f}% | '
+                     f'{len(seeds)} | ' + ' | '.join(cells) + f' | {tail} |')
+    return lines
+
+
+def plateau(runs: Sequence[Dict], last: int = 5) -> str:
+    """The mean train top-1 over seeds at the start and end of the last
+    ``last`` epochs, e.g. ``'96.1 -> 96.4'``: where training stands."""
+    curves = [r['curve'] for r in runs if r.get('curve')]
+    if not curves:
+        return 'not trained'
+    depth = min(len(c) for c in curves)
+    if depth < 2:
+        return 'n/a'
+    k = min(last, depth)
+    first = statistics.mean(c[-k].get('train_top1', float('nan'))
+                            for c in curves)
+    end = statistics.mean(c[-1].get('train_top1', float('nan'))
+                          for c in curves)
+    return f'{first:.1f} -> {end:.1f}'
+
+
+def comparison_table(rows: Sequence[Dict], primary: str,
+                     margin: float) -> List[str]:
+    """Markdown lines of :func:`compare`'s rows."""
+    lines = [
+        f'| {primary} minus | seeds | mean | 95% CI (t) | 95% CI '
+        f'(bootstrap) | p | p (Holm) | 90% CI | TOST p (+-{margin:g}) | '
+        'wins / ties / losses | result |',
+        '| --- | ---: | ---: | --- | --- | ---: | ---: | --- | ---: | --- '
+        '| --- |'
+    ]
+    for r in rows:
+        eq = 'equivalent' if r['equivalent'] else 'not shown equivalent'
+        lines.append(
+            f'| {r["other"]} | {r["n"]} | {r["mean"]:+.2f} | '
+            f'[{r["ci_t"][0]:+.2f}, {r["ci_t"][1]:+.2f}] | '
+            f'[{r["ci_boot"][0]:+.2f}, {r["ci_boot"][1]:+.2f}] | '
+            f'{_fmt_p(r["p"])} | {_fmt_p(r["p_holm"])} | '
+            f'[{r["ci_90"][0]:+.2f}, {r["ci_90"][1]:+.2f}] | '
+            f'{_fmt_p(r["p_tost"])} | {r["wins"]} / {r["ties"]} / '
+            f'{r["losses"]} | {r["verdict"]}; {eq} |')
+    return lines
+
+
+def forest_plot(rows: Sequence[Dict], primary: str, margin: float,
+                path: str, title: str = '') -> None:
+    """Mean paired differences with their 95% t intervals (and 90% ones
+    for the equivalence test), the margin drawn at ``+- margin``."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 0.6 * len(rows) + 1.6))
+    for i, r in enumerate(rows):
+        y = len(rows) - 1 - i
+        ax.plot(r['ci_t'], [y, y], color='C0', lw=1.5)
+        ax.plot(r['ci_90'], [y, y], color='C0', lw=4, alpha=0.5)
+        ax.plot([r['mean']], [y], 'o', color='k')
+    ax.axvline(0, color='k', lw=0.8)
+    for x in (-margin, margin):
+        ax.axvline(x, color='C3', ls='--', lw=0.8)
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels([f'{primary} - {r["other"]} (n={r["n"]})'
+                        for r in reversed(rows)], fontsize=8)
+    ax.set_xlabel('paired difference in top-1 (points); thin: 95% CI, '
+                  f'thick: 90% CI; dashed: +-{margin:g}', fontsize=8)
+    ax.set_title(title, fontsize=9)
+    ax.grid(axis='x', alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def curves_plot(records: Sequence[Dict], order: Sequence[str],
+                path: str) -> None:
+    """Mean train (augmented batches) and dev top-1 per epoch over seeds,
+    one line per variant."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    runs = _by_variant(records)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for i, name in enumerate(n for n in order if n in runs):
+        curves = [r['curve'] for r in runs[name].values() if r['curve']]
+        if not curves:
+            continue
+        for ax, key in zip(axes, ('train_top1', 'dev_top1')):
+            epochs = sorted({p['epoch'] for c in curves for p in c
+                             if key in p})
+            means = [statistics.mean(p[key] for c in curves for p in c
+                                     if p['epoch'] == e and key in p)
+                     for e in epochs]
+            ax.plot(epochs, means, label=name, color=f'C{i}')
+    for ax, label in zip(axes, ('train top-1 (augmented batches)',
+                                'dev top-1 (1 clip, centre crop)')):
+        ax.set_xlabel('epoch')
+        ax.set_ylabel(f'{label}, %')
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_csv(records: Sequence[Dict], path: str) -> None:
+    """One line per run: variant, seed, commit, dirty, top-1 per split."""
+    splits = sorted({s for r in records for s in r['metrics']})
+    with open(path, 'w', newline='') as f:
+        writer = csv.writer(f)
+        writer.writerow(['variant', 'seed', 'commit', 'dirty'] +
+                        [f'{s}_top1' for s in splits] + ['seconds'])
+        for r in records:
+            writer.writerow([r['variant'], r['seed'], r['commit'][:12],
+                             r['dirty']] + [
+                                 r['metrics'].get(s, {}).get('top1', '')
+                                 for s in splits] + [r['seconds']])
+
+
+def ensure_folder(path: str) -> str:
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def commits_line(records: Sequence[Dict]) -> str:
+    """Which commits the runs came from, and whether any tree was dirty."""
+    commits = sorted({r['commit'][:12] for r in records})
+    dirty = sum(1 for r in records if r['dirty'])
+    line = f'runs from commit(s) {", ".join(f"`{c}`" for c in commits)}'
+    if dirty:
+        line += f'; **{dirty} run(s) from a tree with uncommitted changes**'
+    return line

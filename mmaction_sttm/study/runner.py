@@ -1,0 +1,286 @@
+"""Running a study's variants through the project's own tools.
+
+Each run is a ``tools/train.py`` subprocess (pre-training once per seed, then
+each trained variant, validating on the dev split every ``val_interval``
+epochs) followed by ``tools/test.py`` on each evaluation split (1 clip x 3
+crops). What a run leaves behind for the record is a small JSON
+(:func:`StudyRunner.run`): its metrics on train / dev / test, its learning
+curve, its commit and its commands, never its checkpoint.
+"""
+import glob
+import json
+import os
+import os.path as osp
+import shlex
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from typing import Dict, List, Optional, Sequence
+
+from .data import StudyData
+from .variants import Variant
+
+
+def git_state(root: str, ignore: Sequence[str] = ()) -> Dict[str, object]:
+    """The checked-out commit and whether the tree differs from it.
+
+    Args:
+        root (str): The repository root.
+        ignore (Sequence[str]): Paths (relative to ``root``) whose changes
+            do not count, e.g. the folder the runs write their results to.
+
+    Returns:
+        dict: ``commit`` (full hash, or ``'unknown'`` outside git) and
+        ``dirty`` (changed or untracked files, ignored ones aside).
+    """
+    def git(*cmd: str) -> str:
+        return subprocess.run(['git', *cmd], cwd=root, capture_output=True,
+                              text=True).stdout.strip()
+    excludes = [f':(exclude){path}' for path in ignore]
+    status = git('status', '--porcelain', '--', '.', *excludes)
+    return dict(commit=git('rev-parse', 'HEAD') or 'unknown',
+                dirty=bool(status))
+
+
+def read_curve(work_dir: str) -> List[Dict[str, float]]:
+    """Per-epoch learning curve of a training run, from MMEngine's
+    ``vis_data/scalars.json`` (its newest timestamped folder).
+
+    Args:
+        work_dir (str): The run's work dir.
+
+    Returns:
+        list[dict]: Per epoch: ``epoch``, ``train_top1`` and ``loss`` (means
+        over the epoch's logged iterations; top-1 of the augmented training
+        batches, in %), and ``dev_top1`` / ``dev_top5`` where the run
+        validated after that epoch.
+    """
+    logs = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
+                                     'scalars.json')))
+    if not logs:
+        raise RuntimeError(f'{work_dir}: no vis_data/scalars.json')
+    train = defaultdict(list)
+    val = {}
+    with open(logs[-1]) as f:
+        for line in f:
+            record = json.loads(line)
+            if 'acc/top1' in record:
+                val[int(record['step'])] = record
+            elif 'loss' in record and 'epoch' in record:
+                train[int(record['epoch'])].append(record)
+    curve = []
+    for epoch in sorted(set(train) | set(val)):
+        point: Dict[str, float] = dict(epoch=epoch)
+        if train[epoch]:
+            recs = train[epoch]
+            point['loss'] = round(
+                sum(r['loss'] for r in recs) / len(recs), 4)
+            if 'top1_acc' in recs[0]:
+                point['train_top1'] = round(
+                    100 * sum(r['top1_acc'] for r in recs) / len(recs), 2)
+        if epoch in val:
+            point['dev_top1'] = round(100 * val[epoch]['acc/top1'], 2)
+            point['dev_top5'] = round(100 * val[epoch]['acc/top5'], 2)
+        curve.append(point)
+    return curve
+
+
+class StudyRunner:
+    """Trains and tests the variants of one study.
+
+    Args:
+        root (str): The repository root (tools are run from there).
+        config_dir (str): The study's config folder, relative to ``root``.
+        data (StudyData): Where the splits are.
+        work_dir (str): Where runs keep their work dirs.
+        jobs (int): Runs at a time; each gets ``cores / jobs`` threads.
+            Defaults to 1.
+        eval_splits (Sequence[str]): Splits each run is tested on after
+            training, besides the train subset: ``'dev'`` and/or
+            ``'test'``. Defaults to ``('dev', )``.
+        resume (bool): Reuse runs that already have a result.
+            Defaults to False.
+        cfg_options (dict, optional): Options added to every run (e.g.
+            ``train_cfg.max_epochs=1`` for a smoke run).
+        commit (dict, optional): :func:`git_state` to record in each
+            result. Defaults to the state now.
+        pretrain_seed (int, optional): Fine-tune every seed from the
+            backbone pre-trained with this seed (one shared checkpoint, as
+            users share one ImageNet checkpoint). Defaults to None: each
+            seed from its own pre-training.
+    """
+
+    def __init__(self,
+                 root: str,
+                 config_dir: str,
+                 data: StudyData,
+                 work_dir: str,
+                 jobs: int = 1,
+                 eval_splits: Sequence[str] = ('dev', ),
+                 resume: bool = False,
+                 cfg_options: Optional[Dict[str, object]] = None,
+                 commit: Optional[Dict[str, object]] = None,
+                 pretrain_seed: Optional[int] = None) -> None:
+        self.root = root
+        self.config_dir = config_dir
+        self.data = data
+        self.work_root = work_dir
+        self.threads = max(1, (os.cpu_count() or 1) // jobs)
+        self.eval_splits = tuple(eval_splits)
+        self.resume = resume
+        self.cfg_options = dict(cfg_options or {})
+        self.commit = commit or git_state(root)
+        self.pretrain_seed = pretrain_seed
+        self.pretrained: Dict[int, str] = {}
+
+    # -- paths and commands ------------------------------------------------
+
+    def work_dir(self, regime: str, name: str, seed: int) -> str:
+        """The work dir of one (variant, seed)."""
+        return osp.abspath(
+            osp.join(self.work_root, regime, name, f'seed{seed}'))
+
+    def _rel(self, text: str) -> str:
+        """``text`` with the repository root taken out of paths, so that a
+        recorded command names no machine's folders."""
+        return text.replace(self.root + os.sep, '')
+
+    def _call(self, cmd: List[str], log: str) -> str:
+        """Run a tool in ``root``, keep its output in ``log``; raise with the
+        log's tail. Returns the command as recorded."""
+        env = dict(os.environ, OMP_NUM_THREADS=str(self.threads))
+        with open(log, 'w') as f:
+            proc = subprocess.run(cmd, cwd=self.root, stdout=f,
+                                  stderr=subprocess.STDOUT, env=env)
+        if proc.returncode:
+            with open(log) as f:
+                tail = ''.join(f.readlines()[-20:])
+            raise RuntimeError(f'{shlex.join(cmd)} failed ({log}):\n{tail}')
+        return self._rel(shlex.join(['python'] + cmd[1:]))
+
+    @staticmethod
+    def _options(opts: Dict[str, object]) -> List[str]:
+        return ['--cfg-options'] + [f'{k}={v}' for k, v in opts.items()]
+
+    def _split_options(self, loader: str, split: str,
+                       data: Optional[Dict[str, str]] = None
+                       ) -> Dict[str, object]:
+        lists = data or self.data.lists(split)
+        return {f'{loader}.dataset.ann_file': lists['ann_file'],
+                f'{loader}.dataset.data_prefix.video': lists['video']}
+
+    # -- runs ----------------------------------------------------------------
+
+    def _train(self, config: str, wd: str, seed: int,
+               opts: Dict[str, object]) -> (str, str):
+        cmd = [sys.executable, 'tools/train.py', config, '--work-dir', wd,
+               '--seed', str(seed), '--deterministic']
+        recorded = self._call(cmd + self._options(
+            dict(opts, **self.cfg_options)), osp.join(wd, 'train.log'))
+        with open(osp.join(wd, 'last_checkpoint')) as f:
+            return f.read().strip(), recorded
+
+    def _test(self, config: str, ckpt: str, wd: str, split: str,
+              opts: Dict[str, object]) -> (Dict[str, float], str):
+        wd = osp.join(wd, f'test_{split}')
+        os.makedirs(wd, exist_ok=True)
+        opts = dict(opts, **self._split_options('test_dataloader', split))
+        recorded = self._call(
+            [sys.executable, 'tools/test.py', config, ckpt, '--work-dir', wd]
+            + self._options(opts), osp.join(wd, 'test.log'))
+        with open(osp.join(wd, 'test_metrics.json')) as f:
+            metrics = json.load(f)
+        return dict(top1=round(100 * metrics['acc/top1'], 3),
+                    top5=round(100 * metrics['acc/top5'], 3)), recorded
+
+    def pretrain(self, seed: int) -> str:
+        """Pre-train the backbone of ``seed`` on the shape task (once per
+        seed); return its checkpoint."""
+        if seed not in self.pretrained:
+            (config, ) = glob.glob(
+                osp.join(self.root, self.config_dir, 'pretrain', '*.py'))
+            wd = self.work_dir('pretrain', 'vit', seed)
+            os.makedirs(wd, exist_ok=True)
+            if self.resume and osp.exists(osp.join(wd, 'last_checkpoint')):
+                with open(osp.join(wd, 'last_checkpoint')) as f:
+                    self.pretrained[seed] = f.read().strip()
+            else:
+                shape = dict(ann_file=osp.join(self.data.shape,
+                                               'train_list_videos.txt'),
+                             video=osp.join(self.data.shape, 'videos'))
+                dev = dict(shape, ann_file=osp.join(self.data.shape,
+                                                    'val_list_videos.txt'))
+                opts = dict(
+                    **self._split_options('train_dataloader', '', shape),
+                    **self._split_options('val_dataloader', '', dev),
+                    **self._split_options('test_dataloader', '', dev))
+                self.pretrained[seed], _ = self._train(
+                    osp.relpath(config, self.root), wd, seed, opts)
+        return self.pretrained[seed]
+
+    def run(self, variant: Variant, seed: int,
+            source: Optional[str] = None) -> Dict:
+        """Train (unless off the shelf) and test one (variant, seed).
+
+        Args:
+            variant (Variant): What to run.
+            seed (int): Its seed (also the seed of its pre-trained backbone
+                and, off the shelf, of its fine-tuned source).
+            source (str, optional): Off the shelf: the checkpoint to test.
+                Defaults to the last checkpoint of ``variant.source``'s run
+                of the same seed.
+
+        Returns:
+            dict: The run's record: ``variant``, ``regime``, ``seed``,
+            ``config``, ``commit``, ``dirty``, ``commands``, ``metrics``
+            (``train`` on the train subset, and each evaluation split),
+            ``curve`` (per epoch; empty off the shelf) and ``seconds``.
+        """
+        wd = self.work_dir(variant.regime, variant.name, seed)
+        os.makedirs(wd, exist_ok=True)
+        done = osp.join(wd, 'study_result.json')
+        if self.resume and osp.exists(done):
+            with open(done) as f:
+                return json.load(f)
+        start = time.time()
+        opts: Dict[str, object] = {}
+        commands = []
+        curve: List[Dict[str, float]] = []
+        if variant.regime == 'ots':
+            if source is None:
+                with open(osp.join(self.work_dir('finetune', variant.source,
+                                                 seed),
+                                   'last_checkpoint')) as f:
+                    source = f.read().strip()
+            ckpt = source
+        else:
+            if variant.regime == 'finetune':
+                opts['model.backbone.init_cfg.checkpoint'] = self.pretrain(
+                    seed if self.pretrain_seed is None else
+                    self.pretrain_seed)
+            train_opts = dict(
+                opts, **self._split_options('train_dataloader', 'train'),
+                **self._split_options('val_dataloader', 'dev'),
+                **self._split_options('test_dataloader', 'dev'))
+            ckpt, cmd = self._train(variant.config, wd, seed, train_opts)
+            commands.append(cmd)
+            curve = read_curve(wd)
+        metrics = {}
+        for split in ('train_subset', ) + self.eval_splits:
+            metrics['train' if split == 'train_subset' else split], cmd = \
+                self._test(variant.config, ckpt, wd, split, opts)
+            commands.append(cmd)
+        result = dict(variant=variant.name, regime=variant.regime, seed=seed,
+                      config=variant.config,
+                      commit=self.commit['commit'],
+                      dirty=self.commit['dirty'],
+                      commands=[self._rel(c) for c in commands],
+                      metrics=metrics, curve=curve,
+                      seconds=round(time.time() - start, 1))
+        with open(done, 'w') as f:
+            json.dump(result, f)
+        shown = ', '.join(f'{k} {v["top1"]:.1f}' for k, v in metrics.items())
+        print(f'{variant.regime}/{variant.name} seed {seed}: top-1 {shown} '
+              f'({result["seconds"]:.0f} s)', flush=True)
+        return result

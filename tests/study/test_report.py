@@ -1,0 +1,111 @@
+"""mmaction_sttm.study.report and .confirm: paired comparisons on records
+made here, with differences known by construction, and every table and plot
+rebuilt from records alone."""
+import json
+import os.path as osp
+
+import numpy as np
+import pytest
+
+from mmaction_sttm.study import report, stats
+from mmaction_sttm.study.confirm import write_report
+
+PROTOCOL = dict(baseline='vit', primary='sttm', peers=['tome', 'drop'],
+                margin=2.0, alpha=0.05, half_width=1.5, train_subset=200,
+                seeds=list(range(12)), test_per_class=200)
+
+
+def _records(offsets, n=12, noise=0.5, seed=0):
+    """Records of variants whose test top-1 is a shared per-seed level plus
+    the variant's offset plus small noise."""
+    rng = np.random.default_rng(seed)
+    level = rng.normal(80, 3, n)
+    records = []
+    for name, offset in offsets.items():
+        for s in range(n):
+            top1 = float(level[s] + offset + rng.normal(0, noise))
+            curve = [dict(epoch=e, train_top1=90 + e / 10, loss=1 / e,
+                          dev_top1=top1) for e in range(1, 11)]
+            records.append(dict(
+                variant=name, regime='finetune', seed=s, config='c.py',
+                commit='a' * 40, dirty=False, commands=['python x'],
+                metrics=dict(train=dict(top1=95.0, top5=100.0),
+                             dev=dict(top1=top1, top5=100.0),
+                             test=dict(top1=top1, top5=100.0)),
+                curve=curve, seconds=1.0))
+    return records
+
+
+def test_compare_finds_what_was_built():
+    records = _records(dict(vit=0.0, sttm=0.2, tome=-3.0, drop=0.1))
+    rows = {r['other']: r for r in report.compare(
+        records, 'sttm', ['vit', 'tome', 'drop'])}
+    # 3 points ahead of ToMe by construction: shown, after Holm.
+    assert rows['tome']['verdict'] == 'ahead'
+    assert rows['tome']['ci_t'][0] > 2
+    # Level with the baseline: equivalent within +-2, no difference shown.
+    assert rows['vit']['verdict'] == 'no difference shown'
+    assert rows['vit']['equivalent']
+    assert not rows['tome']['equivalent']
+    # Holm over the three comparisons, by hand.
+    assert [rows[o]['p_holm'] for o in ('vit', 'tome', 'drop')] == \
+        pytest.approx(stats.holm([rows[o]['p'] for o in
+                                  ('vit', 'tome', 'drop')]))
+    assert rows['tome']['wins'] == 12
+
+
+def test_compare_pairs_only_shared_seeds():
+    records = _records(dict(sttm=0.0, vit=0.0), n=4)
+    records = [r for r in records if not (r['variant'] == 'vit'
+                                          and r['seed'] == 3)]
+    (row, ) = report.compare(records, 'sttm', ['vit'])
+    assert row['n'] == 3 and row['seeds'] == [0, 1, 2]
+    with pytest.raises(ValueError, match='paired seed'):
+        report.compare(records, 'sttm', ['missing'])
+
+
+def test_write_report_from_records_alone(tmp_path):
+    out = tmp_path / 'confirm'
+    records = _records(dict(vit=0.0, sttm=0.2, tome=-3.0, drop=-5.0))
+    for r in records:
+        folder = out / 'test' / 'runs' / r['variant']
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f'seed{r["seed"]}.json').write_text(json.dumps(r))
+    gflops = dict(vit=1.0, sttm=0.65, tome=0.66, drop=0.65)
+    written = write_report(str(tmp_path), 'unused', 'confirm', PROTOCOL,
+                           gflops)
+    assert written == [osp.join('confirm', 'test.md')]
+    text = (out / 'test.md').read_text()
+    assert '| sttm | 0.65000 | -35.0% | 12 |' in text
+    assert '| tome | 12 | +2.85 |' in text and 'ahead' in text
+    assert '90.6 -> 91.0' in text  # where training stands (epochs 6-10)
+    assert (out / 'test_forest.png').stat().st_size > 1000
+    assert (out / 'test_curves.png').stat().st_size > 1000
+    lines = (out / 'test_runs.csv').read_text().splitlines()
+    assert len(lines) == 1 + len(records)
+    # Rebuilding gives the same table.
+    write_report(str(tmp_path), 'unused', 'confirm', PROTOCOL, gflops)
+    assert (out / 'test.md').read_text() == text
+
+
+def test_dirty_records_are_flagged():
+    records = _records(dict(sttm=0.0), n=2)
+    records[0]['dirty'] = True
+    assert '1 run(s) from a tree with uncommitted changes' in \
+        report.commits_line(records)
+
+
+def test_choose_peers_on_dev():
+    from mmaction_sttm.study.confirm import choose_peers
+    protocol = dict(PROTOCOL, peers=['drop'], dev_seeds=[0, 1, 2],
+                    peer_choices=dict(ToMe=['tome-a', 'tome-b', 'tome-c']))
+    records = _records({'tome-a': 0.0, 'tome-b': 1.0, 'tome-c': 1.0}, n=3,
+                       noise=0.0)
+    chosen = choose_peers(records, protocol)
+    # b and c tie at the best mean: the first listed wins.
+    assert chosen['peers'] == ['drop', 'tome-b']
+    assert chosen['choices']['ToMe']['tome-b'] == pytest.approx(
+        chosen['choices']['ToMe']['tome-a'] + 1.0)
+    with pytest.raises(ValueError, match="'tome-c' has no dev run"):
+        choose_peers([r for r in records if not (
+            r['variant'] == 'tome-c' and r['seed'] == 2)], protocol)

@@ -1,0 +1,61 @@
+"""mmaction_sttm.study.runner and .data: the learning curve read from
+MMEngine's scalars, the commit state, and the splits."""
+import json
+import subprocess
+
+import pytest
+
+from mmaction_sttm.study.data import StudyData
+from mmaction_sttm.study.runner import git_state, read_curve
+
+
+def test_read_curve(tmp_path):
+    vis = tmp_path / '20260101_000000' / 'vis_data'
+    vis.mkdir(parents=True)
+    lines = [
+        dict(lr=0.1, loss=2.0, top1_acc=0.25, epoch=1, iter=10, step=10),
+        dict(lr=0.1, loss=1.0, top1_acc=0.75, epoch=1, iter=20, step=20),
+        {'acc/top1': 0.5, 'acc/top5': 0.9, 'step': 1},
+        dict(lr=0.1, loss=0.5, top1_acc=1.0, epoch=2, iter=30, step=30),
+        {'acc/top1': 0.625, 'acc/top5': 1.0, 'step': 2},
+    ]
+    (vis / 'scalars.json').write_text(
+        '\n'.join(json.dumps(x) for x in lines) + '\n')
+    assert read_curve(str(tmp_path)) == [
+        dict(epoch=1, loss=1.5, train_top1=50.0, dev_top1=50.0,
+             dev_top5=90.0),
+        dict(epoch=2, loss=0.5, train_top1=100.0, dev_top1=62.5,
+             dev_top5=100.0),
+    ]
+
+
+def test_git_state(tmp_path):
+    def git(*cmd):
+        subprocess.run(['git', *cmd], cwd=tmp_path, check=True,
+                       capture_output=True)
+    git('init', '-q')
+    (tmp_path / 'a.txt').write_text('a')
+    (tmp_path / 'runs').mkdir()
+    git('add', 'a.txt')
+    git('-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-qm', 'a')
+    state = git_state(str(tmp_path))
+    assert len(state['commit']) == 40 and not state['dirty']
+    (tmp_path / 'runs' / 'r.json').write_text('{}')
+    assert git_state(str(tmp_path))['dirty']
+    assert not git_state(str(tmp_path), ignore=['runs'])['dirty']
+    (tmp_path / 'a.txt').write_text('b')
+    assert git_state(str(tmp_path), ignore=['runs'])['dirty']
+
+
+def test_study_data_lists():
+    data = StudyData('/m', '/s', '/t')
+    assert data.lists('dev') == dict(ann_file='/m/val_list_videos.txt',
+                                     video='/m/videos')
+    assert data.lists('test') == dict(ann_file='/t/test_list_videos.txt',
+                                      video='/t/videos')
+    assert data.lists('train_subset')['ann_file'].endswith(
+        'train_subset_list_videos.txt')
+    with pytest.raises(ValueError, match='held-out test split'):
+        StudyData('/m', '/s').lists('test')
+    with pytest.raises(ValueError, match="split must be"):
+        data.lists('val')

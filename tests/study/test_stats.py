@@ -1,0 +1,92 @@
+"""mmaction_sttm.study.stats against direct formulas, scipy's own tests and
+numbers known from the earlier study."""
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as st
+
+from mmaction_sttm.study import stats
+
+# The earlier study at -33% GFLOPs, seeds 0, 1, 2 (docs/results/study):
+# STTM (orthogonal, r0.7) and ToMe by keys (r0.28).
+STTM = [81.5, 85.0, 77.5]
+TOME = [75.5, 80.5, 80.5]
+
+
+def test_paired_t_known_numbers():
+    r = stats.paired_t(STTM, TOME)
+    # Differences 6, 4.5, -3: mean 2.5, sd by hand.
+    d = [6.0, 4.5, -3.0]
+    sd = math.sqrt(sum((x - 2.5)**2 for x in d) / 2)
+    assert r.n == 3 and r.mean == pytest.approx(2.5)
+    assert r.sd == pytest.approx(sd)
+    # The issue's figure: p = 0.46.
+    assert round(r.p, 2) == 0.46
+    half = st.t.ppf(0.975, 2) * sd / math.sqrt(3)
+    assert r.ci == pytest.approx((2.5 - half, 2.5 + half))
+    assert r.p == pytest.approx(st.ttest_rel(STTM, TOME).pvalue)
+
+
+def test_paired_t_refuses_unpaired():
+    with pytest.raises(ValueError, match='equal lengths'):
+        stats.paired_t([1, 2, 3], [1, 2])
+    with pytest.raises(ValueError, match='at least 2'):
+        stats.paired_t([1.0])
+
+
+def test_tost_equals_two_one_sided_tests():
+    rng = np.random.default_rng(0)
+    a = rng.normal(80, 2, 12)
+    b = a + rng.normal(0.3, 1.0, 12)
+    lower = st.ttest_1samp(a - b, -2.0, alternative='greater').pvalue
+    upper = st.ttest_1samp(a - b, 2.0, alternative='less').pvalue
+    assert stats.tost(a, b, 2.0) == pytest.approx(max(lower, upper))
+    # Equivalent at 5% exactly when the 90% interval is inside +-2.
+    r = stats.paired_t(a, b, confidence=0.90)
+    assert (stats.tost(a, b, 2.0) < 0.05) == (-2 < r.ci[0] and r.ci[1] < 2)
+
+
+def test_tost_not_equivalent_when_far():
+    assert stats.tost([5, 6, 7, 5.5], [0, 0, 0, 0], margin=2.0) > 0.5
+
+
+def test_holm_by_hand():
+    # sorted 0.01, 0.03, 0.04 -> 3 * 0.01, max(., 2 * 0.03), max(., 0.04)
+    assert stats.holm([0.04, 0.01, 0.03]) == pytest.approx([0.06, 0.03,
+                                                            0.06])
+    assert stats.holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+
+
+def test_bootstrap_interval_covers_mean_and_is_reproducible():
+    d = np.random.default_rng(1).normal(1.0, 2.0, 15)
+    lo, hi = stats.bootstrap_ci(d)
+    assert lo < d.mean() < hi
+    assert stats.bootstrap_ci(d) == (lo, hi)
+    # Close to the t interval for normal data.
+    t = stats.paired_t(d)
+    assert lo == pytest.approx(t.ci[0], abs=0.5)
+    assert hi == pytest.approx(t.ci[1], abs=0.5)
+
+
+def test_sign_test():
+    wins, ties, losses, p = stats.sign_test([1, 2, 3, 4, 5, 6],
+                                            [0, 0, 0, 4, 9, 0])
+    assert (wins, ties, losses) == (4, 1, 1)
+    assert p == pytest.approx(st.binomtest(4, 5).pvalue)
+
+
+@pytest.mark.parametrize('sd', [1.0, 3.0, 4.9])
+def test_seeds_needed_is_the_smallest_n(sd):
+    n = stats.seeds_needed(sd, 1.5)
+
+    def half(k):
+        return st.t.ppf(0.975, k - 1) * sd / math.sqrt(k)
+
+    assert half(n) <= 1.5
+    assert n == 2 or half(n - 1) > 1.5
+
+
+def test_binomial_se():
+    # 200 videos at 80%: the issue's 2.8 points.
+    assert stats.binomial_se(80, 200) == pytest.approx(2.83, abs=0.01)
