@@ -7,12 +7,12 @@ protocol = dict(
     # peers at the GFLOPs of the merger under test (within 2%).
     baseline='vit',
     primary='sttm-r0.7',
-    peers=['evit-r0.64', 'random-drop-r0.59'],
+    peers=['evit-r0.63', 'random-drop-r0.59'],
     # Peers with several readings: the one with the highest mean dev top-1
     # over `dev_seeds` is compared (ties: the first listed).
     peer_choices=dict(ToMe=[
-        'tome-keys-r0.27', 'tome-keys-prop-r0.27', 'tome-tokens-r0.27',
-        'tome-tokens-prop-r0.27'
+        'tome-keys-r0.28', 'tome-keys-prop-r0.28', 'tome-tokens-r0.28',
+        'tome-tokens-prop-r0.28'
     ]),
     dev_seeds=[0, 1, 2],
     # Confirmatory seeds; every seed fine-tunes from the backbone

@@ -137,21 +137,36 @@ class Block(nn.Module):
 
 
 class PatchEmbed(nn.Module):
-    """Per-frame 2D patch embedding: ``(B, C, T, H, W) -> (B, T, N, D)``."""
+    """Patch embedding ``(B, C, T, H, W) -> (B, T', N, D)``: per-frame 2D
+    patches (``tubelet_size=1``, the paper's ViT), or patches of
+    ``tubelet_size`` frames (a 3D convolution, as ViViT's and VideoMAE's
+    tubelets)."""
 
-    def __init__(self, patch_size: int, in_channels: int,
-                 embed_dims: int) -> None:
+    def __init__(self, patch_size: int, in_channels: int, embed_dims: int,
+                 tubelet_size: int = 1) -> None:
         super().__init__()
         self.patch_size = patch_size
-        self.proj = nn.Conv2d(
-            in_channels, embed_dims, kernel_size=patch_size,
-            stride=patch_size)
+        self.tubelet_size = tubelet_size
+        if tubelet_size == 1:
+            self.proj = nn.Conv2d(
+                in_channels, embed_dims, kernel_size=patch_size,
+                stride=patch_size)
+        else:
+            self.proj = nn.Conv3d(
+                in_channels, embed_dims,
+                kernel_size=(tubelet_size, patch_size, patch_size),
+                stride=(tubelet_size, patch_size, patch_size))
 
     def forward(self, x: Tensor) -> Tuple[Tensor, Tuple[int, int]]:
         batch, channels, frames, height, width = x.shape
         if height % self.patch_size or width % self.patch_size:
             raise ValueError(f'input size {height}x{width} is not divisible '
                              f'by patch_size {self.patch_size}')
+        if self.tubelet_size > 1:
+            x = self.proj(x)  # (B, D, T', h, w)
+            grid = x.shape[-2:]
+            x = x.flatten(3).permute(0, 2, 3, 1)
+            return x, tuple(grid)
         x = x.transpose(1, 2).reshape(batch * frames, channels, height, width)
         x = self.proj(x)
         grid = x.shape[-2:]
@@ -173,6 +188,9 @@ class SpaceTimeViT(MergingBackbone, BaseModule):
         in_channels (int): Input channels. Defaults to 3.
         num_frames (int): Training frames (sets the temporal embedding).
             Defaults to 8.
+        tubelet_size (int): Frames per patch. Defaults to 1 (the paper's
+            ViT: 2D patches per frame); 2 embeds 2-frame tubelets with a
+            3D convolution, as ViViT and VideoMAE do.
         embed_dims (int): Channels. Defaults to 768 (ViT-B).
         depth (int): Blocks. Defaults to 12.
         num_heads (int): Heads. Defaults to 12.
@@ -200,6 +218,7 @@ class SpaceTimeViT(MergingBackbone, BaseModule):
                  patch_size: int = 16,
                  in_channels: int = 3,
                  num_frames: int = 8,
+                 tubelet_size: int = 1,
                  embed_dims: int = 768,
                  depth: int = 12,
                  num_heads: int = 12,
@@ -224,15 +243,21 @@ class SpaceTimeViT(MergingBackbone, BaseModule):
         if img_size % patch_size:
             raise ValueError(f'img_size ({img_size}) must be divisible by '
                              f'patch_size ({patch_size})')
+        if tubelet_size < 1 or num_frames % tubelet_size:
+            raise ValueError(f'num_frames ({num_frames}) must be a multiple '
+                             f'of tubelet_size ({tubelet_size})')
         self.embed_dims = embed_dims
         self.num_frames = num_frames
+        self.tubelet_size = tubelet_size
+        steps = num_frames // tubelet_size
         self.grid = (img_size // patch_size, ) * 2
         num_patches = self.grid[0] * self.grid[1]
-        self.patch_embed = PatchEmbed(patch_size, in_channels, embed_dims)
+        self.patch_embed = PatchEmbed(patch_size, in_channels, embed_dims,
+                                      tubelet_size)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dims))
         self.pos_embed = nn.Parameter(
             torch.zeros(1, num_patches + 1, embed_dims))
-        self.time_embed = nn.Parameter(torch.zeros(1, num_frames, embed_dims))
+        self.time_embed = nn.Parameter(torch.zeros(1, steps, embed_dims))
         self.pos_drop = nn.Dropout(drop_rate)
         dpr = torch.linspace(0, drop_path_rate, depth).tolist()
         self.blocks = nn.ModuleList([
@@ -242,8 +267,8 @@ class SpaceTimeViT(MergingBackbone, BaseModule):
         self.norm = nn.LayerNorm(embed_dims, eps=norm_eps)
         self.prop_attn = prop_attn
         self.pos_init_std = pos_init_std
-        self.merge = build_merge_schedule(merger, embed_dims, depth,
-                                          num_frames, num_patches)
+        self.merge = build_merge_schedule(merger, embed_dims, depth, steps,
+                                          num_patches)
 
     def init_weights(self) -> None:
         """Initialise embeddings like timm / TimeSformer, then the rest (a
@@ -255,7 +280,8 @@ class SpaceTimeViT(MergingBackbone, BaseModule):
 
     @property
     def geometry(self) -> Geometry:
-        return Geometry((self.patch_embed.patch_size, ) * 2, 1, True)
+        return Geometry((self.patch_embed.patch_size, ) * 2,
+                        self.tubelet_size, True)
 
     @property
     def num_blocks(self) -> int:
@@ -274,7 +300,8 @@ class SpaceTimeViT(MergingBackbone, BaseModule):
             tokens, frame-major, with their position features ``E``.
         """
         proj = self.patch_embed.proj
-        check_clip(x, type(self).__name__, proj.in_channels, proj.kernel_size)
+        check_clip(x, type(self).__name__, proj.in_channels,
+                   tuple(proj.kernel_size[-2:]), self.tubelet_size)
         patches, grid = self.patch_embed(x)
         batch, frames, per_frame, dims = patches.shape
         pos_s = interpolate_pos_embed(self.pos_embed[:, 1:], self.grid, grid)

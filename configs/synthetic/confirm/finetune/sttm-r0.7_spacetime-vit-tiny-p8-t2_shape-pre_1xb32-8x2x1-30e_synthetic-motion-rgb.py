@@ -1,5 +1,5 @@
 # STTM, the frozen reading (orthogonal fusion init, CLS-attention filter), ratio 0.7
-_base_ = ['../confirm_spacetime-vit-tiny-p8_shape-pre_1xb32-8x2x1-30e_synthetic-motion-rgb.py']
+_base_ = ['../confirm_spacetime-vit-tiny-p8-t2_shape-pre_1xb32-8x2x1-30e_synthetic-motion-rgb.py']
 
 model = dict(
     backbone=dict(

@@ -17,6 +17,7 @@ model = dict(
         img_size=32,
         patch_size=8,
         num_frames=8,
+        tubelet_size=2,
         embed_dims=96,
         depth=4,
         num_heads=4,

@@ -1,0 +1,13 @@
+# ToMe by tokens, proportional attention, after blocks 1-3 (ToMe merges at every block), at the GFLOPs of STTM r0.7
+_base_ = ['../confirm_spacetime-vit-tiny-p8-t2_shape-pre_1xb32-8x2x1-30e_synthetic-motion-rgb.py']
+
+model = dict(
+    backbone=dict(
+        prop_attn=True,
+        merger=dict(
+            type='ToMe',
+            layers=(1, 2, 3),
+            stages=('spatiotemporal', ) * 3,
+            ratio=0.28,
+            metric='tokens')))
+study = dict(name='tome-tokens-prop-r0.28', note='ToMe by tokens, proportional attention, after blocks 1-3 (ToMe merges at every block), at the GFLOPs of STTM r0.7', curve='ToMe (tokens, proportional attention)')
