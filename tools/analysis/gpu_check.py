@@ -28,10 +28,9 @@ import sys
 import time
 from typing import Dict, List, Optional, Tuple
 
-ROOT = osp.join(osp.dirname(osp.abspath(__file__)), '..', '..')
-sys.path.insert(0, ROOT)
+import torch
 
-import torch  # noqa: E402
+ROOT = osp.join(osp.dirname(osp.abspath(__file__)), '..', '..')
 
 #: Speed pairs: (baseline config, STTM config), relative to the repository.
 SPEED_PAIRS = [
