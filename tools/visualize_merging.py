@@ -38,16 +38,14 @@ from torch import Tensor, nn
 import mmaction_sttm  # noqa: F401  (registers the modules)
 from mmaction_sttm import cli
 from mmaction_sttm.engine import safe_checkpoint_loading
+from mmaction_sttm.models.catalog import FAMILIES
 from mmaction_sttm.visualization import (attention_rollout,
                                          draw_attention_sheet,
                                          draw_merge_sheet, load_clip,
                                          save_animation, trace_merging)
 
 # MMAction2 backbones -> the subclasses here that expose their tokens.
-TOKEN_BACKBONES = {
-    'TimeSformer': 'TimeSformerSTTM',
-    'VisionTransformer': 'VisionTransformerSTTM',
-}
+TOKEN_BACKBONES = {f.replaces: f.type for f in FAMILIES if f.replaces}
 
 
 def parse_args() -> argparse.Namespace:
