@@ -9,10 +9,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LOW_VENV ?= .venv-low
 LOW_STAMP := $(LOW_VENV)/.installed
-# A quick subset for the low end: the stack fixes, checkpoint loading, the
-# merging models, and real distributed train / test / resume runs.
+# A quick subset for the low end: the stack fixes, checkpoint loading, an
+# import that changes nothing, the merging models, and real distributed
+# train / test / resume runs.
 LOW_TESTS ?= tests/test_compat.py tests/test_checkpoint_safety.py \
-	tests/models/mergers/test_sttm.py tests/tools/test_train_test.py
+	tests/test_import.py tests/models/mergers/test_sttm.py \
+	tests/tools/test_train_test.py
 
 .PHONY: install demo test test-low clean
 

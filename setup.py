@@ -9,8 +9,8 @@ from setuptools import find_packages, setup
 #   high: torch 2.9.1 + torchvision 0.24.1, mmengine 0.10.7, timm 1.0.31,
 #         mmcv-lite 2.0.1 (the lock, constraints.txt)
 INSTALL_REQUIRES = [
-    # compat.py allow-lists MMEngine's checkpoint globals as (object, name)
-    # pairs, which torch.serialization.add_safe_globals takes from 2.6 on
+    # engine/checkpoint_loading.py allow-lists MMEngine's checkpoint globals
+    # as (object, name) pairs, which torch.serialization takes from 2.6 on
     # (2.4.1 and 2.5.1 were tried: checkpoint loading fails). Any build
     # works: CUDA, ROCm or CPU-only.
     'torch>=2.6.0,<2.10',

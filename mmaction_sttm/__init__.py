@@ -1,7 +1,11 @@
 """mmaction-sttm: Spatial-temporal Token Merger (STTM) for MMAction2.
 
-Importing the package registers its modules in MMAction2's registries; configs
-do it with ``custom_imports = dict(imports=['mmaction_sttm'])``.
+Importing the package registers its modules in MMAction2's registries (and
+its ``'atomic_local'`` file backend in MMEngine's) and changes nothing else;
+configs do it with ``custom_imports = dict(imports=['mmaction_sttm'])``.
+Behaviour beyond that (safe checkpoint loading, crash-safe checkpoint
+writes, epoch seeding) is switched on by hooks that a config names, as
+``configs/_base_/default_runtime.py`` does.
 """
 import importlib.util
 
@@ -16,9 +20,12 @@ if importlib.util.find_spec('mmcv') is None:
 
 from . import compat  # noqa: E402
 
-# Before MMAction2 is imported (by the subpackages), which warns.
-compat.filter_mmcv_lite_warning()
+# Before MMAction2's models are imported (by the subpackages), which warn.
+compat.import_mmcv_quietly()
 
 from . import datasets, engine, models  # noqa: E402,F401
+from .registry import register_all_modules  # noqa: E402
 
 __version__ = '0.1.0'
+
+__all__ = ['register_all_modules', '__version__']

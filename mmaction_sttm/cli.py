@@ -25,6 +25,8 @@ import os.path as osp
 import sys
 from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
 
+from mmaction_sttm.models.catalog import FAMILIES
+
 #: Exit status of a tool that was pointed at something that is not there.
 EXIT_USAGE = 2
 
@@ -140,13 +142,12 @@ def check_data_paths(cfg: Any, loaders: Sequence[str]) -> None:
                             f'{loader}_dataloader.dataset.data_prefix.{key}')
 
 
-# The converter's --dst for each backbone type that loads converted weights.
+# The converter's --dst for each backbone type that loads converted weights:
+# a family's backbone and the MMAction2 backbone it stands in for.
 _CONVERTER_DST = {
-    'SpaceTimeViT': 'spacetime-vit',
-    'TimeSformer': 'timesformer',
-    'TimeSformerSTTM': 'timesformer',
-    'VisionTransformer': 'videomae-vit',
-    'VisionTransformerSTTM': 'videomae-vit',
+    name: family.converter_dst
+    for family in FAMILIES if family.converter_dst
+    for name in (family.type, family.replaces) if name
 }
 
 # An ImageNet source file by width (timm's DeiT file names, the weights the

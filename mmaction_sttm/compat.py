@@ -14,11 +14,13 @@ names or a loader scheme: :mod:`mmaction_sttm.engine.checkpoint_loading` and
 
 2. **A misleading warning.** mmcv-lite has no compiled ops, and importing
    MMAction2 warns that ``MultiScaleDeformableAttention`` is missing; no
-   recognizer uses it, so that one warning is filtered
-   (:func:`filter_mmcv_lite_warning`, called on import of the package).
+   recognizer uses it, so that one warning is hidden while the package
+   imports the module that gives it (:func:`import_mmcv_quietly`); no
+   warning filter stays behind.
 """
 import atexit
 import datetime
+import importlib
 import inspect
 import os
 import subprocess
@@ -29,15 +31,25 @@ import torch
 import torch.distributed as torch_dist
 from mmengine.config import Config, ConfigDict
 
-__all__ = ['setup_distributed', 'filter_mmcv_lite_warning']
+__all__ = ['setup_distributed', 'import_mmcv_quietly']
 
 
-def filter_mmcv_lite_warning() -> None:
-    """Hide mmcv-lite's warning about its missing compiled ops."""
-    warnings.filterwarnings(
-        'ignore',
-        message='Fail to import ``MultiScaleDeformableAttention``',
-        category=UserWarning)
+def import_mmcv_quietly() -> None:
+    """Import ``mmcv.cnn.bricks.transformer``, which MMAction2's models
+    import, without mmcv-lite's warning about its missing compiled ops.
+
+    The filter holds only during that import (a module warns once, when it
+    is first imported). ``mmcv.cnn`` is imported before, outside the filter:
+    ``catch_warnings`` restores the filter list as it was, and would drop
+    the filters that torch or numpy add when they are first imported.
+    """
+    import mmcv.cnn  # noqa: F401
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            'ignore',
+            message='Fail to import ``MultiScaleDeformableAttention``',
+            category=UserWarning)
+        importlib.import_module('mmcv.cnn.bricks.transformer')
 
 
 _DEFAULT_MASTER_PORT = '29500'

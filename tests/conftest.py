@@ -7,9 +7,10 @@ import os.path as osp
 import socket
 import subprocess
 import sys
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, Iterator, List, Sequence
 
 import pytest
+from mmengine.config import Config
 
 from mmaction_sttm.generators import SyntheticSpec, make_synthetic_dataset
 
@@ -25,6 +26,40 @@ TINY_SPEC = SyntheticSpec(
     resolution=32,
     num_frames=16,
     seed=0)
+
+
+@pytest.fixture(scope='session')
+def default_runtime() -> Config:
+    """The zoo's ``configs/_base_/default_runtime.py``."""
+    return Config.fromfile(
+        osp.join(REPO_ROOT, 'configs', '_base_', 'default_runtime.py'))
+
+
+@pytest.fixture
+def safe_loading_hooks(default_runtime: Config) -> Iterator[dict]:
+    """``default_hooks`` with the zoo's checkpoint-loading hook, as the zoo's
+    runtime config names it, for a Runner built with
+    ``default_scope='mmaction'``. MMEngine's checkpoint loaders are put back
+    after the test (a run that raises leaves the hook's loaders in place)."""
+    from mmengine.runner import checkpoint
+    schemes = checkpoint.CheckpointLoader._schemes.copy()
+    http_loader = checkpoint.load_from_http
+    yield dict(
+        checkpoint_loading=default_runtime.default_hooks.checkpoint_loading)
+    checkpoint.CheckpointLoader._schemes = schemes
+    checkpoint.load_from_http = http_loader
+
+
+@pytest.fixture
+def safe_loading(safe_loading_hooks: dict) -> Iterator[None]:
+    """Checkpoints load as in a run of a zoo config: the test runs between
+    the ``before_run`` and ``after_run`` of the hook that the zoo's runtime
+    config names."""
+    from mmaction.registry import HOOKS
+    hook = HOOKS.build(safe_loading_hooks['checkpoint_loading'])
+    hook.before_run(None)
+    yield
+    hook.after_run(None)
 
 
 @pytest.fixture(scope='session')

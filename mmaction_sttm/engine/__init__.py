@@ -1,12 +1,16 @@
-"""Training-loop hooks and checkpoint handling of the project."""
-from . import checkpoint_loading
-from .checkpoint_loading import UnsafeCheckpointError
+"""Training-loop hooks and checkpoint handling of the project.
+
+Importing registers the hooks and the ``'atomic_local'`` file backend; what
+they do happens only in a run whose config names them.
+"""
+from .checkpoint_loading import (SafeCheckpointLoadingHook,
+                                 UnsafeCheckpointError,
+                                 safe_checkpoint_loading)
 from .epoch_seed_hook import EpochSeedHook, epoch_seed
 from .safe_checkpoint import AtomicLocalBackend, SafeCheckpointHook
 
-checkpoint_loading.register()
-
 __all__ = [
     'EpochSeedHook', 'epoch_seed', 'SafeCheckpointHook',
-    'AtomicLocalBackend', 'UnsafeCheckpointError'
+    'SafeCheckpointLoadingHook', 'AtomicLocalBackend',
+    'UnsafeCheckpointError', 'safe_checkpoint_loading'
 ]

@@ -1,4 +1,5 @@
-"""Safe checkpoint loading under torch >= 2.6, as registered loader schemes.
+"""Safe checkpoint loading under torch >= 2.6, switched on by a hook that a
+config names.
 
 ``torch.load`` defaults to ``weights_only=True``, and MMEngine 0.10.7 cannot
 load its own checkpoints any more (``--resume``, ``load_from``): their
@@ -7,30 +8,38 @@ holding numpy arrays, numpy scalars and dtypes. We keep ``weights_only=True``
 and allow-list exactly the globals that MMEngine writes (found with
 ``torch.serialization.get_unsafe_globals_in_checkpoint`` on checkpoints saved
 by a Runner with optimizer, parameter schedulers, EMA and the message hub).
-The local-file and http(s) loaders are registered as MMEngine
-``CheckpointLoader`` schemes that turn torch's ``UnpicklingError`` into
+The allow-list applies only inside our loaders (torch's global list is left
+as it is). The loaders turn torch's ``UnpicklingError`` into
 :class:`UnsafeCheckpointError`, naming the file and the offending globals.
 Nothing of a refused pickle runs: the weights-only unpickler refuses the
 global before anything is called.
 
-Importing :mod:`mmaction_sttm` registers them (:func:`register`); no method
-of an MMEngine class is replaced.
+They take over MMEngine's ``CheckpointLoader`` schemes ``''``, ``'http://'``
+and ``'https://'`` only while :func:`safe_checkpoint_loading` is active, and
+the previous loaders are put back when it ends. A Runner turns it on with
+:class:`SafeCheckpointLoadingHook` (``default_hooks.checkpoint_loading`` in
+``configs/_base_/default_runtime.py``) from ``before_run`` to ``after_run``,
+which covers ``load_from``, ``resume`` and a ``Pretrained`` init. Importing
+:mod:`mmaction_sttm` changes none of this.
 """
+import contextlib
 import inspect
 import os.path as osp
 import pickle
 import re
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import mmengine.runner.checkpoint as mmengine_checkpoint
 import numpy as np
 import torch
+from mmaction.registry import HOOKS
+from mmengine.hooks import Hook
 from mmengine.logging import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader
 
 __all__ = [
     'UnsafeCheckpointError', 'CHECKPOINT_SAFE_GLOBALS', 'load_from_local',
-    'load_from_http', 'register'
+    'load_from_http', 'safe_checkpoint_loading', 'SafeCheckpointLoadingHook'
 ]
 
 
@@ -106,6 +115,12 @@ CHECKPOINT_SAFE_GLOBALS: Tuple[Tuple[Any, str], ...] = (
 ) + _NUMPY_NUMBER_DTYPES
 
 
+def _allow_listed() -> contextlib.AbstractContextManager:
+    """torch's weights-only allow-list plus :data:`CHECKPOINT_SAFE_GLOBALS`,
+    for the duration of one load."""
+    return torch.serialization.safe_globals(list(CHECKPOINT_SAFE_GLOBALS))
+
+
 def _offending_globals(filename: str, error: Exception) -> List[str]:
     """Names of what ``filename`` pickles outside the allow-lists."""
     try:
@@ -134,9 +149,10 @@ def load_from_local(filename: str,
                     map_location: Optional[Any] = None) -> Dict[str, Any]:
     """Load a local checkpoint with ``weights_only=True``.
 
-    Replaces MMEngine's loader of the same name (prefix ``''``), so that
-    ``load_from``, ``--resume`` and ``init_cfg=dict(type='Pretrained')`` all
-    go through it.
+    Takes the place of MMEngine's loader of the same name (prefix ``''``)
+    under :func:`safe_checkpoint_loading`, so that ``load_from``,
+    ``--resume`` and ``init_cfg=dict(type='Pretrained')`` all go through it.
+    Can also be called directly.
 
     Args:
         filename (str): Checkpoint path (``~`` is expanded).
@@ -153,23 +169,24 @@ def load_from_local(filename: str,
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
         raise FileNotFoundError(f'{filename} can not be found.')
-    try:
-        # Explicit, so that TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD cannot turn the
-        # safety off behind the user's back.
-        return torch.load(
-            filename, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as error:
-        names = _offending_globals(filename, error)
-        what = ', '.join(names) if names else 'an object'
-        raise UnsafeCheckpointError(
-            f'Refusing to load checkpoint {filename}: it pickles {what}, '
-            'outside the allow-list (tensors, Python primitives and the '
-            'mmengine/numpy classes in '
-            'mmaction_sttm.engine.checkpoint_loading). Loading it '
-            'could run code from the file; nothing of it was run. If you '
-            'trust the file, load it with torch.load(..., weights_only=False)'
-            ' yourself and save only its state_dict. (torch: '
-            f'{_unpickler_reason(error)})') from None
+    with _allow_listed():
+        try:
+            # Explicit, so that TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD cannot turn
+            # the safety off behind the user's back.
+            return torch.load(
+                filename, map_location=map_location, weights_only=True)
+        except pickle.UnpicklingError as error:
+            names = _offending_globals(filename, error)
+            what = ', '.join(names) if names else 'an object'
+            raise UnsafeCheckpointError(
+                f'Refusing to load checkpoint {filename}: it pickles '
+                f'{what}, outside the allow-list (tensors, Python '
+                'primitives and the mmengine/numpy classes in '
+                'mmaction_sttm.engine.checkpoint_loading). Loading it '
+                'could run code from the file; nothing of it was run. If '
+                'you trust the file, load it with torch.load(..., '
+                'weights_only=False) yourself and save only its '
+                f'state_dict. (torch: {_unpickler_reason(error)})') from None
 
 
 def load_from_http(filename: str,
@@ -178,8 +195,9 @@ def load_from_http(filename: str,
                    progress: bool = False) -> Dict[str, Any]:
     """Download and load a checkpoint with ``weights_only=True``.
 
-    Replaces MMEngine's http(s) loader (also behind ``modelzoo://``,
-    ``torchvision://`` and ``open-mmlab://``), which calls
+    Takes the place of MMEngine's http(s) loader (also behind
+    ``modelzoo://``, ``torchvision://`` and ``open-mmlab://``) under
+    :func:`safe_checkpoint_loading`. MMEngine's calls
     ``torch.hub.load_state_dict_from_url`` with torch's default and so would
     unpickle arbitrary objects from a remote file. Rank 0 downloads first, as
     in MMEngine.
@@ -201,9 +219,11 @@ def load_from_http(filename: str,
 
     def load() -> Dict[str, Any]:
         try:
-            return torch.hub.load_state_dict_from_url(
-                filename, model_dir=model_dir, map_location=map_location,
-                progress=progress, weights_only=True)
+            with _allow_listed():
+                return torch.hub.load_state_dict_from_url(
+                    filename, model_dir=model_dir,
+                    map_location=map_location, progress=progress,
+                    weights_only=True)
         except pickle.UnpicklingError as error:
             raise UnsafeCheckpointError(
                 f'Refusing to load checkpoint {filename}: '
@@ -219,14 +239,65 @@ def load_from_http(filename: str,
     return checkpoint
 
 
-def register() -> None:
-    """Allow-list MMEngine's globals for weights-only loading and register
-    the loaders as MMEngine ``CheckpointLoader`` schemes (idempotent)."""
-    torch.serialization.add_safe_globals(list(CHECKPOINT_SAFE_GLOBALS))
+@contextlib.contextmanager
+def safe_checkpoint_loading() -> Iterator[None]:
+    """Load checkpoints through :func:`load_from_local` and
+    :func:`load_from_http` inside the ``with`` block.
+
+    Registers them as MMEngine's ``CheckpointLoader`` schemes ``''``,
+    ``'http://'`` and ``'https://'``, and as
+    ``mmengine.runner.checkpoint.load_from_http`` (which ``torchvision://``
+    and ``open-mmlab://`` call directly); on exit the loaders that were
+    there before are put back. Nests.
+
+    Example:
+        >>> from mmengine.runner import load_checkpoint
+        >>> with safe_checkpoint_loading():
+        ...     load_checkpoint(model, 'work_dirs/run/epoch_3.pth')
+    """
+    # register_scheme writes into the dict it finds: keep a copy.
+    schemes = CheckpointLoader._schemes.copy()
+    http_loader = mmengine_checkpoint.load_from_http
     CheckpointLoader.register_scheme(
         prefixes='', loader=load_from_local, force=True)
     CheckpointLoader.register_scheme(
         prefixes=('http://', 'https://'), loader=load_from_http, force=True)
-    # torchvision:// and open-mmlab:// reach the module-level function of
-    # MMEngine's checkpoint module (a function, not a class method).
     mmengine_checkpoint.load_from_http = load_from_http
+    try:
+        yield
+    finally:
+        CheckpointLoader._schemes = schemes
+        mmengine_checkpoint.load_from_http = http_loader
+
+
+@HOOKS.register_module()
+class SafeCheckpointLoadingHook(Hook):
+    """Load the run's checkpoints with :func:`safe_checkpoint_loading`.
+
+    Active from ``before_run`` to ``after_run`` of ``Runner.train``,
+    ``val`` and ``test``, so ``load_from``, ``resume`` (explicit or from
+    ``last_checkpoint``) and a backbone's ``Pretrained`` init all load with
+    ``weights_only=True`` and the allow-list. A config turns it on with::
+
+        default_hooks = dict(
+            checkpoint_loading=dict(type='SafeCheckpointLoadingHook'))
+
+    (``configs/_base_/default_runtime.py`` does). A run that raises leaves
+    the loaders registered until the process ends: MMEngine calls no hook
+    on an exception.
+    """
+
+    # Before any other hook's before_run, in case one loads a checkpoint.
+    priority = 'VERY_HIGH'
+
+    def __init__(self) -> None:
+        self._active = contextlib.ExitStack()
+
+    def before_run(self, runner: Any) -> None:
+        """Register the safe loaders for this run."""
+        self._active.close()  # a second run of the same Runner
+        self._active.enter_context(safe_checkpoint_loading())
+
+    def after_run(self, runner: Any) -> None:
+        """Put MMEngine's loaders back."""
+        self._active.close()

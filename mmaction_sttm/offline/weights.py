@@ -67,6 +67,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import torch
 from torch import Tensor
 
+from mmaction_sttm.engine.checkpoint_loading import CHECKPOINT_SAFE_GLOBALS
 from mmaction_sttm.models.backbones.utils import interpolate_time_embed
 
 __all__ = [
@@ -98,8 +99,10 @@ _HEAD_PREFIXES = ('head.', 'head_dist.', 'pre_logits.', 'cls_head.', 'neck.',
 def load_state_dict(path: str) -> StateDict:
     """Read the tensors of a checkpoint file safely.
 
-    Loads with ``weights_only=True`` (no code in the file can run) and
-    unwraps the containers that training frameworks put around the weights
+    Loads with ``weights_only=True`` (no code in the file can run; what
+    MMEngine's Runner saves is allowed, see
+    :data:`~mmaction_sttm.engine.checkpoint_loading.CHECKPOINT_SAFE_GLOBALS`)
+    and unwraps the containers that training frameworks put around the weights
     (``'state_dict'``, ``'model'``, ``'module'``, DDP's ``module.`` prefix).
 
     Args:
@@ -108,7 +111,8 @@ def load_state_dict(path: str) -> StateDict:
     Returns:
         dict[str, Tensor]: The weights.
     """
-    ckpt = torch.load(path, map_location='cpu', weights_only=True)
+    with torch.serialization.safe_globals(list(CHECKPOINT_SAFE_GLOBALS)):
+        ckpt = torch.load(path, map_location='cpu', weights_only=True)
     for key in ('state_dict', 'model', 'module'):
         if isinstance(ckpt, dict) and isinstance(ckpt.get(key), dict):
             ckpt = ckpt[key]

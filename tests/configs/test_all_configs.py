@@ -39,7 +39,7 @@ from mmengine.registry import PARAM_SCHEDULERS, init_default_scope
 from mmengine.runner import Runner
 from torch import nn
 
-import mmaction_sttm  # noqa: F401  (registers modules, applies compat)
+import mmaction_sttm  # noqa: F401  (registers the modules)
 from mmaction_sttm.generators import SyntheticSpec, make_synthetic_dataset
 from mmaction_sttm.registry import MODELS
 

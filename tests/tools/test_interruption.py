@@ -24,6 +24,8 @@ import mmengine
 import pytest
 import torch
 
+from mmaction_sttm.engine.checkpoint_loading import load_from_local
+
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO_ROOT, 'configs', 'synthetic',
                   'sttm_vit-tiny_scratch_2xb8-8x2x1-3e_synthetic-motion-rgb.py')
@@ -98,8 +100,7 @@ def _val_metrics(log: str) -> List[str]:
 
 
 def _final(work_dir: str) -> dict:
-    return torch.load(osp.join(work_dir, f'epoch_{EPOCHS}.pth'),
-                      map_location='cpu', weights_only=True)
+    return load_from_local(osp.join(work_dir, f'epoch_{EPOCHS}.pth'))
 
 
 def _assert_same_run(a: str, b: str) -> None:
@@ -225,7 +226,7 @@ def test_kill_during_checkpoint_save(reference, tmp_path, data):
     with open(osp.join(work_dir, 'last_checkpoint')) as f:
         last = f.read().strip()
     assert last.endswith('epoch_1.pth')
-    ckpt = torch.load(last, map_location='cpu', weights_only=True)
+    ckpt = load_from_local(last)
     assert ckpt['meta']['epoch'] == 1
 
     _run(_train_cmd(work_dir, data, '--resume'))

@@ -15,6 +15,8 @@ import pytest
 import torch
 from mmengine.config import Config
 
+from mmaction_sttm.engine.checkpoint_loading import load_from_local
+
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 BASELINE = osp.join(REPO_ROOT, 'configs', 'synthetic',
                     'vit-tiny_scratch_2xb8-8x2x1-3e_synthetic-motion-rgb.py')
@@ -88,8 +90,7 @@ def test_checkpoint_fits_all_but_the_merger(trained, merger_config):
     model except the merger's own, which the checkpoint does not have: the
     merger says so itself (one line, its init kept) instead of listing its
     keys as missing."""
-    state = torch.load(trained[1], map_location='cpu',
-                       weights_only=True)['state_dict']
+    state = load_from_local(trained[1])['state_dict']
     model = _build(merger_config)
     merger_keys = [k for k in model.state_dict()
                    if k.startswith('backbone.merge.')]
@@ -130,10 +131,8 @@ def test_fine_tune_through_train_py(trained, merger_config, tiny_dataset,
         f'load_from={checkpoint}', *TINY, *data_cfg_options(tiny_dataset)
     ], cwd=work_dir)
     assert f'Load checkpoint from {checkpoint}' in proc.stdout
-    base = torch.load(checkpoint, map_location='cpu',
-                      weights_only=True)['state_dict']
-    tuned = torch.load(osp.join(out, 'epoch_1.pth'), map_location='cpu',
-                       weights_only=True)['state_dict']
+    base = load_from_local(checkpoint)['state_dict']
+    tuned = load_from_local(osp.join(out, 'epoch_1.pth'))['state_dict']
     fuse = [k for k in tuned if k.startswith('backbone.merge.')
             and k.endswith('fuse.weight')]
     assert len(fuse) == 2

@@ -32,21 +32,18 @@ import os
 import os.path as osp
 import platform
 import statistics
-import sys
 import time
 from typing import Callable, Dict, List, Optional, Tuple
 
-sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
+import torch
+import torch.nn.functional as F
+from mmengine.config import DictAction
+from mmengine.logging import MMLogger
+from mmengine.registry import init_default_scope
+from tqdm import tqdm
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from mmengine.config import DictAction  # noqa: E402
-from mmengine.logging import MMLogger  # noqa: E402
-from mmengine.registry import init_default_scope  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-from mmaction_sttm import cli  # noqa: E402
-from mmaction_sttm.analysis import peak_memory_mib  # noqa: E402
+from mmaction_sttm import cli
+from mmaction_sttm.analysis import peak_memory_mib
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

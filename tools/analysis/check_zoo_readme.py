@@ -164,5 +164,4 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.path.insert(0, REPO)
     sys.exit(main())

@@ -25,17 +25,13 @@ need checkpoints. A missing config is one line and exit status 2.
 import argparse
 import json
 import logging
-import os.path as osp
-import sys
 from typing import Any, Dict, List, Optional, Tuple
 
-sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
+from mmengine.config import Config, DictAction
+from mmengine.logging import MMLogger
+from mmengine.registry import init_default_scope
 
-from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.logging import MMLogger  # noqa: E402
-from mmengine.registry import init_default_scope  # noqa: E402
-
-from mmaction_sttm import cli  # noqa: E402
+from mmaction_sttm import cli
 
 # MMAction2's frame samplers; each has `clip_len`.
 SAMPLERS = ('SampleFrames', 'UniformSample', 'UniformSampleFrames',

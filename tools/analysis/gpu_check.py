@@ -1,9 +1,10 @@
 """One-command GPU check of the merging backbones, written as a markdown
 report.
 
-1. Correctness: every model family (spacetime ViT, VideoMAE ViT, TimeSformer,
-   the timm and mmpretrain image ViTs), small and with STTM, run on the
-   device and on CPU with the same weights and input; the logits must agree
+1. Correctness: every model family of the catalog
+   (``mmaction_sttm/models/catalog.py``: spacetime ViT, VideoMAE ViT,
+   TimeSformer, the timm and mmpretrain image ViTs), small and with STTM,
+   run on the device and on CPU with the same weights and input; the logits must agree
    (fp32).
 2. The Triton greedy-selection kernel, compiled for the device, picks what
    the torch loop picks (skipped without Triton or without CUDA).
@@ -28,10 +29,11 @@ import sys
 import time
 from typing import Dict, List, Optional, Tuple
 
-ROOT = osp.join(osp.dirname(osp.abspath(__file__)), '..', '..')
-sys.path.insert(0, ROOT)
+import torch
 
-import torch  # noqa: E402
+from mmaction_sttm.models import catalog
+
+ROOT = osp.join(osp.dirname(osp.abspath(__file__)), '..', '..')
 
 #: Speed pairs: (baseline config, STTM config), relative to the repository.
 SPEED_PAIRS = [
@@ -51,31 +53,10 @@ DRY_PAIRS = [
      'synthetic-motion-rgb.py'),
 ]
 DIMS, FRAMES, SIZE = 64, 4, 32
-#: Small versions of every family, with STTM after blocks 1 and 2 of 3.
+#: Small versions of every family (STTM after blocks 1 and 2 of 3), by title.
 FAMILIES: Dict[str, dict] = {
-    'spacetime ViT':
-    dict(type='SpaceTimeViT', img_size=SIZE, patch_size=8,
-         num_frames=FRAMES, embed_dims=DIMS, depth=3, num_heads=2),
-    'VideoMAE ViT':
-    dict(type='VisionTransformerSTTM', img_size=SIZE, patch_size=8,
-         embed_dims=DIMS, depth=3, num_heads=2, num_frames=FRAMES,
-         tubelet_size=2),
-    'TimeSformer':
-    dict(type='TimeSformerSTTM', num_frames=FRAMES, img_size=SIZE,
-         patch_size=8, embed_dims=DIMS, num_heads=2,
-         num_transformer_layers=3),
-    'timm ViT':
-    dict(type='TimmViTSTTM', model_name='vit_tiny_patch16_224',
-         model_kwargs=dict(img_size=SIZE, patch_size=8, embed_dim=DIMS,
-                           depth=3, num_heads=2),
-         num_frames=FRAMES),
-    'mmpretrain ViT':
-    dict(type='MMPretrainViTSTTM',
-         vit=dict(type='mmpretrain.VisionTransformer',
-                  arch=dict(embed_dims=DIMS, num_layers=3, num_heads=2,
-                            feedforward_channels=2 * DIMS),
-                  img_size=SIZE, patch_size=8),
-         num_frames=FRAMES),
+    family.title: family.tiny(DIMS, FRAMES, SIZE)
+    for family in catalog.FAMILIES
 }
 
 
@@ -107,11 +88,9 @@ def check_families(device: torch.device, atol: float,
         list[dict]: One row per family: ``family``, ``max_abs_diff``,
         ``ok``, and ``error`` when it failed to run.
     """
-    from mmaction.utils import register_all_modules
-
-    import mmaction_sttm  # noqa: F401
+    import mmaction_sttm
     from mmaction_sttm.registry import MODELS
-    register_all_modules()
+    mmaction_sttm.register_all_modules()
     rows = []
     for family, cfg in FAMILIES.items():
         row = dict(family=family)

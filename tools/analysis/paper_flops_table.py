@@ -9,14 +9,10 @@ Example::
 
     python tools/analysis/paper_flops_table.py > docs/results/paper_flops.md
 """
-import os.path as osp
-import sys
 from typing import Optional, Tuple
 
-sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..'))
-
-from mmengine.logging import MMLogger  # noqa: E402
-from mmengine.registry import init_default_scope  # noqa: E402
+from mmengine.logging import MMLogger
+from mmengine.registry import init_default_scope
 
 VIT_S = dict(type='SpaceTimeViT', embed_dims=384, num_heads=6)
 VIT_B = dict(type='SpaceTimeViT')

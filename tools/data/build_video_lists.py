@@ -28,11 +28,12 @@ to each template (with its ``[something]`` brackets removed).
 """
 import argparse
 import csv
-import importlib.util
 import json
 import os
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
+
+from mmaction_sttm import cli
 
 VIDEO_EXTENSIONS = ('.mp4', '.webm', '.mkv', '.avi')
 YOUTUBE_ID_LEN = 11
@@ -114,19 +115,6 @@ def sthv2_list(json_file: str, labels_file: str,
     return lines, missing
 
 
-def _load_cli():
-    """``mmaction_sttm/cli.py`` (the tools' one-line errors) on its own:
-    importing the package would import MMAction2, which this tool does not
-    need."""
-    path = osp.join(osp.dirname(osp.abspath(__file__)), '..', '..',
-                    'mmaction_sttm', 'cli.py')
-    spec = importlib.util.spec_from_file_location('_sttm_cli', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-cli = _load_cli()
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

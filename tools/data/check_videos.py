@@ -22,62 +22,21 @@ docs/reliability.md.
 """
 import argparse
 import collections
-import importlib
-import importlib.util
 import logging
 import os
 import os.path as osp
 import sys
-import types
 from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from tqdm import tqdm
 
-
-def _load_probes() -> Tuple[types.ModuleType, types.ModuleType]:
-    """``decoders.py`` and ``video_probe.py`` of
-    ``mmaction_sttm/datasets``, loaded without the package.
-
-    Importing them through the package would first import its models: twice
-    the start-up time of this scan, for code it never runs. The two modules
-    need only each other (and MMAction2's transforms, when a decoder is
-    built), so they are loaded as a package of their own.
-    """
-    name = '_sttm_video_probes'
-    if name not in sys.modules:
-        package = types.ModuleType(name)
-        package.__path__ = [
-            osp.join(
-                osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
-                'mmaction_sttm', 'datasets')
-        ]
-        sys.modules[name] = package
-    return (importlib.import_module(f'{name}.decoders'),
-            importlib.import_module(f'{name}.video_probe'))
-
-
-def _load_cli() -> types.ModuleType:
-    """``mmaction_sttm/cli.py`` (the tools' one-line errors), loaded on its
-    own for the same reason."""
-    path = osp.join(osp.dirname(osp.abspath(__file__)), '..', '..',
-                    'mmaction_sttm', 'cli.py')
-    spec = importlib.util.spec_from_file_location('_sttm_cli', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_decoders, _probe = _load_probes()
-BUILTIN_DECODERS = _decoders.BUILTIN_DECODERS
-DEFAULT_DECODERS = _decoders.DEFAULT_DECODERS
-Decoder = _decoders.Decoder
-probe_with_decoder = _decoders.probe_with_decoder
-cli = _load_cli()
-PROBLEM_KINDS = _probe.PROBLEM_KINDS
-VideoProblem = _probe.VideoProblem
-file_problem = _probe.file_problem
-quiet_stderr = _probe.quiet_stderr
+from mmaction_sttm import cli
+from mmaction_sttm.datasets.decoders import (BUILTIN_DECODERS,
+                                             DEFAULT_DECODERS, Decoder,
+                                             probe_with_decoder)
+from mmaction_sttm.datasets.video_probe import (PROBLEM_KINDS, VideoProblem,
+                                                file_problem, quiet_stderr)
 
 Entry = Tuple[str, str]  # (path as listed, the whole line)
 

@@ -1,13 +1,13 @@
 """A timm ``VisionTransformer`` on video: everything this project knows
 about that family (how to create and check it, where it keeps its parts,
 its block, its queries and keys). The video logic is
-:class:`~.image_vit.ImageViTVideo`'s."""
+:class:`~.image_vit.ImageViTVideo`'s.
+
+timm is imported when such a model is built: ``import timm`` registers all
+of timm's models (about a second), which registering this class should not
+cost."""
 from typing import List, Optional, Tuple, Union
 
-import timm
-from timm.layers import resample_abs_pos_embed
-from timm.models.vision_transformer import \
-    VisionTransformer as TimmVisionTransformer
 from torch import Tensor, nn
 
 from mmaction_sttm.registry import MODELS
@@ -59,6 +59,9 @@ class TimmViTSTTM(ImageViTVideo):
                model_kwargs: Optional[dict] = None) -> nn.Module:
         """Create the timm model (weights loaded by timm) and check that
         this wrapper supports it."""
+        import timm
+        from timm.models.vision_transformer import \
+            VisionTransformer as TimmVisionTransformer
         model_kwargs = dict(model_kwargs or {})
         if isinstance(pretrained, str):
             model_kwargs['pretrained_cfg_overlay'] = dict(file=pretrained)
@@ -104,6 +107,7 @@ class TimmViTSTTM(ImageViTVideo):
         prefix = 0 if vit.no_embed_class else vit.num_prefix_tokens
         pos = vit.pos_embed
         if tuple(grid) != self.image_grid:
+            from timm.layers import resample_abs_pos_embed
             pos = resample_abs_pos_embed(
                 pos, new_size=grid, old_size=self.image_grid,
                 num_prefix_tokens=prefix)

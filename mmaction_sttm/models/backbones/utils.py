@@ -3,7 +3,6 @@ the backbones."""
 from typing import Any, Tuple
 
 import torch.nn.functional as F
-from timm.layers import resample_abs_pos_embed
 from torch import Tensor, nn
 
 
@@ -23,6 +22,9 @@ def interpolate_pos_embed(pos: Tensor, old_grid: Tuple[int, int],
     """
     if tuple(old_grid) == tuple(new_grid):
         return pos
+    # Imported here: ``import timm`` registers all of timm's models (about
+    # a second), which importing this package should not cost.
+    from timm.layers import resample_abs_pos_embed
     return resample_abs_pos_embed(
         pos, new_size=list(new_grid), old_size=list(old_grid),
         num_prefix_tokens=0, antialias=False)

@@ -1,0 +1,130 @@
+"""The backbone families, listed once.
+
+Everything the tests and tools need to know about a family that its class
+does not say itself: a short name, a title for reports, the backbone class,
+the MMAction2 backbone it stands in for, the weight converter's ``--dst``
+that serves it, and a tiny configuration (3 blocks, patches of 8 pixels, 2
+heads). The tests build every family from here, ``tools/analysis/gpu_check.py``
+checks every family from here, the tools' error helpers take the converter
+command from here and ``tools/visualize_merging.py`` swaps MMAction2's
+backbones from here. A new family is one backbone file and one entry in
+:data:`FAMILIES` (see ``docs/architecture.md``).
+"""
+from dataclasses import dataclass
+from typing import Callable, Dict, Optional, Tuple, Type
+
+from .backbones import (MergingBackbone, MMPretrainViTSTTM, SpaceTimeViT,
+                        TimeSformerSTTM, TimmViTSTTM, VisionTransformerSTTM)
+
+__all__ = ['Family', 'FAMILIES', 'family', 'TINY_DEPTH', 'TINY_PATCH']
+
+#: Blocks and patch size of every tiny configuration.
+TINY_DEPTH, TINY_PATCH, TINY_HEADS = 3, 8, 2
+
+
+@dataclass(frozen=True)
+class Family:
+    """One backbone family.
+
+    Args:
+        name (str): Short key (test ids, ``family()``).
+        title (str): Name in reports.
+        backbone (type): The merging backbone class; its class name is its
+            registry name.
+        tiny_args (callable): ``(dims, frames, size) -> dict``, the
+            backbone's arguments (without ``type``) for a tiny model of
+            ``TINY_DEPTH`` blocks of width ``dims``, on clips of ``frames``
+            frames of ``size`` x ``size`` pixels, patches of ``TINY_PATCH``.
+        replaces (str, optional): The MMAction2 backbone that ``backbone``
+            subclasses with the same arguments and parameter names, so a
+            config of it can run as ``backbone``.
+        converter_dst (str, optional): ``tools/convert_weights.py --dst``
+            that writes this family's weights from an ImageNet ViT.
+    """
+
+    name: str
+    title: str
+    backbone: Type[MergingBackbone]
+    tiny_args: Callable[[int, int, int], dict]
+    replaces: Optional[str] = None
+    converter_dst: Optional[str] = None
+
+    @property
+    def type(self) -> str:
+        """Registry name of :attr:`backbone`."""
+        return self.backbone.__name__
+
+    def tiny(self, dims: int = 32, frames: int = 4, size: int = 32) -> dict:
+        """Config of a tiny backbone of this family.
+
+        Args:
+            dims (int): Width; a multiple of ``TINY_HEADS``. Defaults to 32.
+            frames (int): Frames per clip (even: the VideoMAE ViT has
+                tubelets of 2). Defaults to 4.
+            size (int): Frame height and width; a multiple of
+                ``TINY_PATCH``. Defaults to 32.
+
+        Returns:
+            dict: ``type`` and the arguments, without a merger.
+        """
+        return dict(type=self.type, **self.tiny_args(dims, frames, size))
+
+
+FAMILIES: Tuple[Family, ...] = (
+    Family(
+        'vit', 'spacetime ViT', SpaceTimeViT,
+        lambda dims, frames, size: dict(
+            img_size=size, patch_size=TINY_PATCH, num_frames=frames,
+            embed_dims=dims, depth=TINY_DEPTH, num_heads=TINY_HEADS),
+        converter_dst='spacetime-vit'),
+    Family(
+        'timesformer', 'TimeSformer', TimeSformerSTTM,
+        lambda dims, frames, size: dict(
+            num_frames=frames, img_size=size, patch_size=TINY_PATCH,
+            embed_dims=dims, num_heads=TINY_HEADS,
+            num_transformer_layers=TINY_DEPTH),
+        replaces='TimeSformer', converter_dst='timesformer'),
+    Family(
+        'videomae', 'VideoMAE ViT', VisionTransformerSTTM,
+        lambda dims, frames, size: dict(
+            img_size=size, patch_size=TINY_PATCH, embed_dims=dims,
+            depth=TINY_DEPTH, num_heads=TINY_HEADS, num_frames=frames,
+            tubelet_size=2),
+        replaces='VisionTransformer', converter_dst='videomae-vit'),
+    Family(
+        'mmpretrain', 'mmpretrain ViT', MMPretrainViTSTTM,
+        lambda dims, frames, size: dict(
+            vit=dict(type='mmpretrain.VisionTransformer',
+                     arch=dict(embed_dims=dims, num_layers=TINY_DEPTH,
+                               num_heads=TINY_HEADS,
+                               feedforward_channels=2 * dims),
+                     img_size=size, patch_size=TINY_PATCH),
+            num_frames=frames)),
+    Family(
+        'timm', 'timm ViT', TimmViTSTTM,
+        lambda dims, frames, size: dict(
+            model_name='vit_tiny_patch16_224',
+            model_kwargs=dict(img_size=size, patch_size=TINY_PATCH,
+                              embed_dim=dims, depth=TINY_DEPTH,
+                              num_heads=TINY_HEADS),
+            num_frames=frames)),
+)
+
+
+def family(name: str) -> Family:
+    """The family called ``name``.
+
+    Args:
+        name (str): A :attr:`Family.name`.
+
+    Returns:
+        Family: Its entry in :data:`FAMILIES`.
+
+    Raises:
+        KeyError: Naming the known families.
+    """
+    by_name: Dict[str, Family] = {f.name: f for f in FAMILIES}
+    if name not in by_name:
+        raise KeyError(f'no backbone family {name!r}; the families are '
+                       f'{sorted(by_name)}')
+    return by_name[name]

@@ -1,0 +1,55 @@
+"""mmaction_sttm.models.catalog: every merging backbone is listed once, and
+each entry says true things about its family."""
+import pytest
+import torch
+
+import mmaction_sttm
+from mmaction_sttm.models.backbones import MergingBackbone
+from mmaction_sttm.models.catalog import (FAMILIES, TINY_DEPTH, TINY_PATCH,
+                                          family)
+from mmaction_sttm.offline.weights import DST_FORMATS
+from mmaction_sttm.registry import MODELS
+
+mmaction_sttm.register_all_modules()
+
+
+def test_every_registered_backbone_is_listed_once():
+    """A backbone registered without a catalog entry (or listed twice)
+    would be left out of the tests and tools that read the catalog."""
+    registered = {
+        cls for cls in MODELS.module_dict.values()
+        if isinstance(cls, type) and issubclass(cls, MergingBackbone)
+        and cls.__module__.startswith('mmaction_sttm.')
+    }
+    listed = [f.backbone for f in FAMILIES]
+    assert len(listed) == len(set(listed))
+    assert set(listed) == registered
+    names = [f.name for f in FAMILIES]
+    assert len(names) == len(set(names))
+
+
+@pytest.mark.parametrize('entry', FAMILIES, ids=lambda f: f.name)
+def test_entry(entry):
+    assert MODELS.get(entry.type) is entry.backbone
+    if entry.replaces is not None:
+        # Same arguments and parameter names: a config of MMAction2's
+        # backbone runs as ours.
+        assert issubclass(entry.backbone, MODELS.get(entry.replaces))
+    if entry.converter_dst is not None:
+        assert entry.converter_dst in DST_FORMATS
+    # The tiny model is what the catalog says: its depth, patch size and
+    # width, and it runs on a clip of the given frames and size.
+    torch.manual_seed(0)
+    model = MODELS.build(entry.tiny(dims=16, frames=2, size=16)).eval()
+    assert isinstance(model, entry.backbone)
+    assert model.num_blocks == TINY_DEPTH
+    assert tuple(model.geometry.patch_size) == (TINY_PATCH, TINY_PATCH)
+    with torch.no_grad():
+        out = model(torch.randn(1, 3, 2, 16, 16))
+    assert out.shape[0] == 1 and out.shape[1] == 16
+
+
+def test_family_by_name():
+    assert family('timesformer').type == 'TimeSformerSTTM'
+    with pytest.raises(KeyError, match="'vit'"):
+        family('nope')
