@@ -132,7 +132,8 @@ def load_config(path: str) -> Any:
     """``Config.fromfile`` with a one-line error for a missing file.
 
     A config whose ``_base_`` names a missing file fails the same way, with
-    the missing base named.
+    the missing base named; a config that is not valid Python names the file
+    and the line.
 
     Args:
         path (str): Config file.
@@ -148,6 +149,14 @@ def load_config(path: str) -> Any:
         missing = getattr(error, 'filename', None) or str(error)
         raise ToolError(f'config {path}: {missing} (in its _base_) does not '
                         'exist') from None
+    except SyntaxError as error:
+        # MMEngine parses the text without a file name ('<unknown>'); a
+        # _base_ file with the error is named.
+        where = (error.filename if error.filename not in (None, '<unknown>')
+                 else path)
+        line = f', line {error.lineno}' if error.lineno else ''
+        raise ToolError(f'config {where}{line} is not valid Python: '
+                        f'{error.msg}') from error
 
 
 def _datasets(dataset: Any) -> Iterator[Any]:

@@ -189,6 +189,23 @@ def test_config_error_train_test_visualize(checkpoints, tmp_path,
                        cwd=str(tmp_path)))
 
 
+def test_unregistered_type_is_one_line(tmp_path):
+    config = tmp_path / 'typo.py'
+    config.write_text(f"_base_ = ['{SPACETIME_STTM}']\n"
+                      "model = dict(backbone=dict(type='SpaceTimeVit'))\n")
+    proc = _run('tools/analysis/get_flops.py', str(config), cwd=str(tmp_path))
+    _one_line(proc, 'config: SpaceTimeVit is not in the mmaction::model '
+              'registry')
+
+
+def test_config_that_is_not_python(tmp_path):
+    config = tmp_path / 'broken.py'
+    config.write_text('model = dict(\n')
+    with pytest.raises(cli.ToolError, match=rf'config {config}, line 1 is '
+                       'not valid Python: '):
+        cli.load_config(str(config))
+
+
 def test_traceback_flag_shows_the_traceback(tmp_path):
     proc = _run('tools/analysis/get_flops.py', STTM, '--cfg-options',
                 UNKNOWN_KEY, '--traceback', cwd=str(tmp_path))
