@@ -5,23 +5,32 @@ error, not a bug: the tools report it as one line that names the path and
 exit with status 2 (argparse's status for bad usage), instead of a traceback
 from deep inside MMEngine. They check what they will read before building
 anything, and :func:`run` turns what slips through (a ``FileNotFoundError``
-raised later) into the same one line.
+raised later) into the same one line. A config that does not build (an
+unknown key, a value out of range) is a usage error too: the tools build
+inside :func:`config_errors`, which reports the builder's last word (the
+field, the value, the closest key) as one line. ``--traceback``
+(:func:`add_traceback_flag`) shows the full traceback instead.
 
 Typical use in a tool::
 
     from mmaction_sttm import cli
 
     def main(argv=None):
-        args = parse_args(argv)
+        args = parse_args(argv)  # its parser calls cli.add_traceback_flag
         cfg = cli.load_config(args.config)
         cli.require_file(args.checkpoint, 'checkpoint')
         cli.check_data_paths(cfg, ['test'])
+        with cli.config_errors():
+            model = MODELS.build(cfg.model)
         ...
 
     if __name__ == '__main__':
         cli.run(main)
 """
+import argparse
+import contextlib
 import os.path as osp
+import re
 import sys
 from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
 
@@ -31,8 +40,59 @@ from mmaction_sttm.models.catalog import FAMILIES
 EXIT_USAGE = 2
 
 
+#: Share of a model's own weights (mergers' not counted) that a checkpoint
+#: must hold for a tool to load it.
+MIN_KEY_SHARE = 0.5
+
+TRACEBACK_FLAG = '--traceback'
+
+
 class ToolError(Exception):
     """A user-facing error of a tool, reported as one line (exit status 2)."""
+
+
+def add_traceback_flag(parser: argparse.ArgumentParser) -> None:
+    """Add ``--traceback`` to a tool's parser: errors that :func:`run`
+    reports as one line are raised with their full traceback instead.
+
+    Args:
+        parser (argparse.ArgumentParser): The tool's parser.
+    """
+    parser.add_argument(
+        TRACEBACK_FLAG,
+        action='store_true',
+        help='on a usage or config error, show the full traceback instead '
+        'of one line')
+
+
+# MMEngine's builder prefixes each level it passes through, e.g.
+# "class `Recognizer3D` in mmaction/models/recognizers/recognizer3d.py: ";
+# the message under them names the field.
+_BUILDER_PREFIX = re.compile(r'class `[^`]+` in [^:]+: ')
+
+
+@contextlib.contextmanager
+def config_errors(what: str = 'config') -> Iterator[None]:
+    """Report a config that does not build as a :class:`ToolError`.
+
+    Wrap the code that builds from a config (``MODELS.build``,
+    ``Runner.from_cfg``): a ``ValueError``, ``TypeError``, ``KeyError`` or
+    ``AssertionError`` raised there is a wrong field or value of the config,
+    reported by :func:`run` as ``<what>: <message>`` in one line (the
+    builder's class prefixes dropped), the original error kept as its cause
+    for ``--traceback``.
+
+    Args:
+        what (str): What was being built, for the message.
+    """
+    try:
+        yield
+    except (ValueError, TypeError, KeyError, AssertionError) as error:
+        text = error.args[0] if (isinstance(error, KeyError)
+                                 and error.args) else error
+        message = _BUILDER_PREFIX.sub('', ' '.join(str(text).split()))
+        raise ToolError(f'{what}: {message or type(error).__name__}'
+                        ) from error
 
 
 def _is_remote(path: str) -> bool:
@@ -74,7 +134,8 @@ def load_config(path: str) -> Any:
     """``Config.fromfile`` with a one-line error for a missing file.
 
     A config whose ``_base_`` names a missing file fails the same way, with
-    the missing base named.
+    the missing base named; a config that is not valid Python names the file
+    and the line.
 
     Args:
         path (str): Config file.
@@ -90,6 +151,14 @@ def load_config(path: str) -> Any:
         missing = getattr(error, 'filename', None) or str(error)
         raise ToolError(f'config {path}: {missing} (in its _base_) does not '
                         'exist') from None
+    except SyntaxError as error:
+        # MMEngine parses the text without a file name ('<unknown>'); a
+        # _base_ file with the error is named.
+        where = (error.filename if error.filename not in (None, '<unknown>')
+                 else path)
+        line = f', line {error.lineno}' if error.lineno else ''
+        raise ToolError(f'config {where}{line} is not valid Python: '
+                        f'{error.msg}') from error
 
 
 def _datasets(dataset: Any) -> Iterator[Any]:
@@ -267,6 +336,81 @@ def disable_pretrained(model_cfg: Any) -> None:
             ] or None
 
 
+def _merger_prefixes(model: Any) -> Tuple[str, ...]:
+    """State-dict prefixes of the merging modules in ``model``: a merger
+    added to a trained model (off the shelf) has no weights in its
+    checkpoint."""
+    from mmaction_sttm.models.merge_schedule import MergeSchedule
+    from mmaction_sttm.models.mergers.base import Merger
+    return tuple(f'{name}.' for name, module in model.named_modules()
+                 if isinstance(module, (MergeSchedule, Merger)))
+
+
+def checkpoint_match(model: Any, state: dict) -> Tuple[int, int]:
+    """How many of a model's own weights a state dict holds.
+
+    Args:
+        model (nn.Module): The model (a DDP wrapper is looked through).
+        state (dict): The checkpoint's ``state_dict`` (a ``module.``
+            prefix is stripped, as MMEngine's loader does).
+
+    Returns:
+        tuple[int, int]: Keys of the model found in ``state`` with the same
+        shape, and the model's keys; the weights of mergers (STTM and the
+        other :mod:`~mmaction_sttm.models.mergers`) are not counted.
+    """
+    model = getattr(model, 'module', model)
+    state = {(k[len('module.'):] if k.startswith('module.') else k): v
+             for k, v in state.items()}
+    skip = _merger_prefixes(model)
+    own = {k: v for k, v in model.state_dict().items()
+           if not k.startswith(skip)}
+    matched = sum(1 for k, v in own.items()
+                  if k in state and getattr(state[k], 'shape', None) ==
+                  v.shape)
+    return matched, len(own)
+
+
+def check_checkpoint(model: Any, path: str,
+                     min_share: float = MIN_KEY_SHARE) -> None:
+    """Refuse a checkpoint that holds few of the model's weights (the wrong
+    model, or the wrong config for it), before a tool loads it.
+
+    Args:
+        model (nn.Module): The built model.
+        path (str): Checkpoint file (MMEngine layout or a plain state dict).
+        min_share (float): Share of the model's keys (mergers' not counted)
+            that must be found with their shape. Default: 0.5.
+    """
+    from mmengine.runner import CheckpointLoader
+
+    from mmaction_sttm.engine.checkpoint_loading import \
+        safe_checkpoint_loading
+    require_file(path, 'checkpoint')
+    try:
+        # Read as the zoo's runs read it (the allow-listed safe loader), so
+        # that MMEngine's own checkpoints pass on torch >= 2.6 too.
+        with safe_checkpoint_loading():
+            checkpoint = CheckpointLoader.load_checkpoint(
+                path, map_location='cpu')
+    except (OSError, RuntimeError, ValueError, EOFError) as error:
+        raise ToolError(f'checkpoint {path} cannot be read: '
+                        f'{error_line(error)}') from error
+    state = checkpoint
+    if isinstance(checkpoint, dict) and isinstance(
+            checkpoint.get('state_dict'), dict):
+        state = checkpoint['state_dict']
+    if not isinstance(state, dict):
+        raise ToolError(f'checkpoint {path} holds no state dict (got '
+                        f'{type(state).__name__})')
+    matched, total = checkpoint_match(model, state)
+    if total and matched < min_share * total:
+        raise ToolError(
+            f'checkpoint {path} matches {matched} of {total} model keys '
+            f'(need at least {min_share:.0%}; merger weights not counted); '
+            'wrong model or config?')
+
+
 def error_line(error: BaseException) -> str:
     """The one-line message for an error :func:`run` reports."""
     if isinstance(error, FileNotFoundError) and error.filename:
@@ -276,16 +420,20 @@ def error_line(error: BaseException) -> str:
 
 def run(main: Callable[..., Any], argv: Optional[List[str]] = None) -> None:
     """Run a tool's ``main`` and exit with its status; a :class:`ToolError`
-    or a ``FileNotFoundError`` becomes one line on stderr and status 2.
+    or a ``FileNotFoundError`` becomes one line on stderr and status 2
+    (raised with its traceback when the command line has ``--traceback``).
 
     Args:
         main (Callable): The tool's entry point; called with ``argv`` when
             given, else without arguments. An int it returns is the status.
         argv (list[str], optional): Command line without the program name.
     """
+    command_line = sys.argv[1:] if argv is None else argv
     try:
         status = main(argv) if argv is not None else main()
     except (ToolError, FileNotFoundError) as error:
+        if TRACEBACK_FLAG in command_line:
+            raise
         prog = osp.basename(sys.argv[0]) or 'tool'
         print(f'{prog}: error: {error_line(error)}', file=sys.stderr,
               flush=True)

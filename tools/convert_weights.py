@@ -19,6 +19,8 @@ Examples::
 
 What maps and what does not is documented in
 :mod:`mmaction_sttm.offline.weights`; the tool prints it for each conversion.
+A source in another layout than ``--src-format`` says which layout was
+expected and which was found, in one line (exit status 2).
 """
 import argparse
 from typing import List, Optional
@@ -52,20 +54,27 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         default='learned',
         help='videomae-vit: tile the ImageNet positions (learned, needs '
         'use_learnable_pos_emb=True) or keep the sinusoidal table')
+    cli.add_traceback_flag(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
     cli.require_file(args.src, 'source checkpoint')
-    notes = convert_checkpoint(
-        args.src,
-        args.dst_file,
-        src_format=args.src_format,
-        dst=args.dst,
-        num_frames=args.num_frames,
-        tubelet_size=args.tubelet_size,
-        videomae_pos_embed=args.videomae_pos_embed)
+    try:
+        notes = convert_checkpoint(
+            args.src,
+            args.dst_file,
+            src_format=args.src_format,
+            dst=args.dst,
+            num_frames=args.num_frames,
+            tubelet_size=args.tubelet_size,
+            videomae_pos_embed=args.videomae_pos_embed)
+    except ValueError as error:
+        # A source in another layout than --src-format, or one the video
+        # backbones cannot take: say so in one line (the tools' status 2).
+        raise cli.ToolError(f'{args.src}: {cli.error_line(error)}'
+                            ) from error
     print(f'{args.src} ({args.src_format}) -> {args.dst_file} ({args.dst})')
     for note in notes:
         print(f'  - {note}')

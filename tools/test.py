@@ -3,8 +3,12 @@
 distributed runs on CPU with gloo (:mod:`mmaction_sttm.compat`). The
 checkpoint loads through the config's hooks (safely with the zoo's runtime
 config). The final metrics are printed and written to
-``<work_dir>/test_metrics.json``. A missing config, checkpoint or data path is
-one line on stderr and exit status 2 (:mod:`mmaction_sttm.cli`).
+``<work_dir>/test_metrics.json``. A missing config, checkpoint or data path,
+a config that does not build, or a checkpoint that holds less than half of
+the model's weights (a merger's own weights not counted, so a merger added
+to a trained model loads its checkpoint) is one line on stderr and exit
+status 2 (:mod:`mmaction_sttm.cli`; ``--traceback`` for the full
+traceback).
 """
 import argparse
 import json
@@ -75,6 +79,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '(sets test_dataloader.dataset.strict_scoring=True of a '
         'RobustVideoDataset) instead of scoring the others')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    cli.add_traceback_flag(parser)
     args = parser.parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
@@ -93,7 +98,7 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     """
     if args.show or args.show_dir is not None:
         if 'visualization' not in cfg.default_hooks:
-            raise ValueError(
+            raise cli.ToolError(
                 '--show / --show-dir need `default_hooks.visualization = '
                 'dict(type="VisualizationHook")` in the config')
         cfg.default_hooks.visualization.enable = True
@@ -104,7 +109,7 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
 
     if args.dump is not None:
         if not args.dump.endswith(('.pkl', '.pickle')):
-            raise ValueError(
+            raise cli.ToolError(
                 f'--dump must name a .pkl or .pickle file, got {args.dump}')
         dump_metric = dict(type='DumpResults', out_file_path=args.dump)
         if isinstance(cfg.test_evaluator, (list, tuple)):
@@ -174,13 +179,16 @@ def report_metrics(metrics: Dict[str, float], work_dir: str) -> str:
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
     cfg = cli.load_config(args.config)
-    cfg = merge_args(cfg, args)
+    with cli.config_errors():
+        cfg = merge_args(cfg, args)
     # Runner.test loads the checkpoint without initialising the model, so
     # pretrained files are not read and not checked.
     cli.check_data_paths(cfg, ['test'])
     # On CPU: gloo process group and DDP without device ids (no-op on GPU).
     setup_distributed(cfg, args.launcher)
-    runner = Runner.from_cfg(cfg)
+    with cli.config_errors():
+        runner = Runner.from_cfg(cfg)
+    cli.check_checkpoint(runner.model, args.checkpoint)
     metrics = runner.test()
     if is_main_process():
         report_metrics(metrics, cfg.work_dir)

@@ -2,9 +2,10 @@
 """Train a recognizer: MMAction2's ``tools/train.py`` plus distributed runs
 on CPU with gloo (:mod:`mmaction_sttm.compat`). Safe checkpoint loading and
 crash-safe checkpoint writes come from the hooks the config names (the zoo's
-``configs/_base_/default_runtime.py`` does). A missing config, checkpoint, data or
-pretrained-weights path is one line on stderr and exit status 2
-(:mod:`mmaction_sttm.cli`)."""
+``configs/_base_/default_runtime.py`` does). A missing config, checkpoint,
+data or pretrained-weights path, or a config that does not build, is one
+line on stderr and exit status 2 (:mod:`mmaction_sttm.cli`; ``--traceback``
+for the full traceback)."""
 import argparse
 import os
 import os.path as osp
@@ -69,6 +70,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         default='none',
         help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    cli.add_traceback_flag(parser)
     args = parser.parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
@@ -102,7 +104,7 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     if args.amp:
         optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
         if optim_wrapper not in ('OptimWrapper', 'AmpOptimWrapper'):
-            raise ValueError('--amp does not support the custom optimizer '
+            raise cli.ToolError('--amp does not support the custom optimizer '
                              f'wrapper type {optim_wrapper!r}')
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
@@ -154,11 +156,13 @@ def check_paths(cfg: Config) -> None:
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
     cfg = cli.load_config(args.config)
-    cfg = merge_args(cfg, args)
+    with cli.config_errors():
+        cfg = merge_args(cfg, args)
     check_paths(cfg)
     # On CPU: gloo process group and DDP without device ids (no-op on GPU).
     setup_distributed(cfg, args.launcher)
-    runner = Runner.from_cfg(cfg)
+    with cli.config_errors():
+        runner = Runner.from_cfg(cfg)
     runner.train()
 
 

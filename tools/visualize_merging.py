@@ -22,12 +22,17 @@ MMAction2's own ``TimeSformer`` and ``VisionTransformer`` backbones (the
 baselines' configs) are run as ``TimeSformerSTTM`` / ``VisionTransformerSTTM``
 without a merger: the same network with the same checkpoint keys, which
 exposes its tokens.
+
+A missing file, a config that does not build, a video that cannot be read or
+a checkpoint that holds less than half of the model's weights (the merger's
+own not counted) is one line on stderr and exit status 2, as in the other
+tools (``--traceback`` for the full traceback).
 """
 import argparse
 import os
 import os.path as osp
 import sys
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 from mmengine.config import Config, DictAction
@@ -48,7 +53,7 @@ from mmaction_sttm.visualization import (attention_rollout,
 TOKEN_BACKBONES = {f.replaces: f.type for f in FAMILIES if f.replaces}
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Draw merge maps and attention rollout of a merging '
         'video model on one video')
@@ -92,7 +97,8 @@ def parse_args() -> argparse.Namespace:
         action=DictAction,
         help='override settings of the model config (not the baseline), '
         'e.g. model.backbone.merger.ratio=0.6')
-    args = parser.parse_args()
+    cli.add_traceback_flag(parser)
+    args = parser.parse_args(argv)
     if bool(args.baseline_config) != bool(args.baseline_ckpt):
         parser.error('--baseline-config and --baseline-ckpt go together')
     return args
@@ -103,7 +109,8 @@ def load_config(path: str, options: Optional[dict] = None) -> Config:
     error."""
     cfg = cli.load_config(path)
     if options:
-        cfg.merge_from_dict(options)
+        with cli.config_errors():
+            cfg.merge_from_dict(options)
     return cfg
 
 
@@ -129,7 +136,11 @@ def build_model(cfg: Config, checkpoint: str, device: str) -> nn.Module:
     if backbone.get('type') in TOKEN_BACKBONES:
         backbone = dict(backbone, type=TOKEN_BACKBONES[backbone['type']])
         model_cfg['backbone'] = backbone
-    model = MODELS.build(model_cfg)
+    with cli.config_errors():
+        model = MODELS.build(model_cfg)
+    # A checkpoint of another model would load nothing and leave a randomly
+    # initialised one to draw.
+    cli.check_checkpoint(model, checkpoint)
     # As in a run of the zoo's configs (SafeCheckpointLoadingHook).
     with safe_checkpoint_loading():
         load_checkpoint(model, checkpoint, map_location='cpu')
@@ -144,8 +155,8 @@ def analyse(cfg: Config, checkpoint: str, video: str,
     return model, clip.to(args.device), frames
 
 
-def main() -> int:
-    args = parse_args()
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
     try:
         cfg = load_config(args.config, args.cfg_options)
         model, clip, frames = analyse(cfg, args.checkpoint, args.video, args)
@@ -164,11 +175,11 @@ def main() -> int:
                       f'is stretched over the model\'s frames',
                       file=sys.stderr)
             heatmaps['baseline'] = attention_rollout(base, base_clip)
-    except (cli.ToolError, FileNotFoundError, ValueError) as err:
-        # Files the user named that cannot be used: one line, no traceback;
-        # a missing one exits with the tools' usage status (2).
-        print(f'error: {cli.error_line(err)}', file=sys.stderr)
-        return 1 if isinstance(err, ValueError) else cli.EXIT_USAGE
+    except ValueError as err:
+        # A video the pipeline cannot read, a clip the model cannot take:
+        # files the user named that cannot be used, reported as cli.run
+        # reports a missing one.
+        raise cli.ToolError(cli.error_line(err)) from err
     if not trace.merges:
         print('note: the model has no merger; the merge sheet shows the '
               'input only', file=sys.stderr)
@@ -198,4 +209,4 @@ def main() -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    cli.run(main)

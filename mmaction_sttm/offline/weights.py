@@ -72,7 +72,8 @@ from mmaction_sttm.models.backbones.utils import interpolate_time_embed
 
 __all__ = [
     'SRC_FORMATS', 'DST_FORMATS', 'VIDEOMAE_POS_EMBEDS', 'load_state_dict',
-    'to_neutral', 'from_neutral', 'convert_state_dict', 'convert_checkpoint'
+    'detect_layout', 'to_neutral', 'from_neutral', 'convert_state_dict',
+    'convert_checkpoint'
 ]
 
 StateDict = Dict[str, Tensor]
@@ -320,6 +321,57 @@ def _from_mmaction_timesformer(state: StateDict,
     return out
 
 
+# A key that only each layout has (searched anywhere in a key, so that
+# 'backbone.' or other prefixes do not matter), and an example of it. The
+# videomae-vit entry is not a source: it is what this converter writes for
+# MMAction2's VisionTransformer, recognised so that the message can say so.
+_LAYOUTS: Tuple[Tuple[str, str, str], ...] = (
+    ('mmaction-timesformer', r'transformer_layers\.layers\.\d+\.',
+     'backbone.transformer_layers.layers.0.attentions.0.attn.in_proj_weight'),
+    ('mmpretrain', r'(^|\.)layers\.\d+\.ln1\.',
+     'backbone.layers.0.ln1.weight'),
+    ('videomae-vit (a converted or MMAction2 VisionTransformer checkpoint)',
+     r'(^|\.)blocks\.\d+\.attn\.q_bias$', 'blocks.0.attn.q_bias'),
+    ('timm', r'(^|\.)blocks\.\d+\.attn\.qkv\.weight$',
+     'blocks.0.attn.qkv.weight'),
+)
+
+
+def detect_layout(state: StateDict) -> Optional[str]:
+    """Which checkpoint layout ``state`` is in, from its keys.
+
+    Args:
+        state (dict[str, Tensor]): Weights (see :func:`load_state_dict`).
+
+    Returns:
+        str | None: A ``src_format`` of :data:`SRC_FORMATS`, a few words
+        for a layout that is not a source, or None if no known layout's
+        keys are there.
+    """
+    for name, pattern, _ in _LAYOUTS:
+        if any(re.search(pattern, key) for key in state):
+            return name
+    return None
+
+
+def _check_layout(state: StateDict, src_format: str) -> None:
+    """Raise, naming the layout expected and the one found, unless
+    ``state`` is in ``src_format``'s layout."""
+    found = detect_layout(state)
+    if found == src_format:
+        return
+    example = {name: key for name, _, key in _LAYOUTS}[src_format]
+    expected = f'expected the {src_format} layout (keys like {example})'
+    if found is None:
+        keys = ', '.join(sorted(state)[:3]) or 'none'
+        raise ValueError(f'{expected}, found none of the ViT layouts it '
+                         f'reads ({len(state)} tensors, e.g. {keys})')
+    hint = (f'; convert it with src_format {found!r}'
+            if found in SRC_FORMATS else
+            '; it needs no conversion')
+    raise ValueError(f'{expected}, found the {found} layout{hint}')
+
+
 _READERS: Dict[str, Callable[[StateDict, List[str]], StateDict]] = {
     'timm': _from_timm,
     'mmpretrain': _from_mmpretrain,
@@ -346,6 +398,7 @@ def to_neutral(state: StateDict, src_format: str,
         raise ValueError(f'src_format must be one of {SRC_FORMATS}, '
                          f'got {src_format!r}')
     notes = [] if notes is None else notes
+    _check_layout(state, src_format)
     try:
         state = _READERS[src_format](dict(state), notes)
     except KeyError as err:

@@ -132,7 +132,6 @@ def test_get_flops_view_of_every_zoo_config():
 @pytest.mark.parametrize('shape,expected', [
     ([1, 3, 8, 224, 224], (1, 3, 8, 224, 224)),  # MMAction2's form
     ([2, 3, 8, 160, 160], (2, 3, 8, 160, 160)),
-    ([3, 16, 224, 224], (1, 3, 16, 224, 224)),
     ([16, 224, 224], (1, 3, 16, 224, 224)),
     ([160, 128], (1, 3, 13, 160, 128)),  # frames from the pipeline
     ([160], (1, 3, 13, 160, 160)),
@@ -146,8 +145,11 @@ def test_get_flops_shape_forms(shape, expected):
 def test_get_flops_shape_errors():
     from mmaction_sttm.cli import ToolError
     get_flops = _tool('get_flops')
-    with pytest.raises(ToolError, match='1 to 5 numbers'):
+    with pytest.raises(ToolError, match='1, 2, 3 or 5 numbers'):
         get_flops.input_shape([1, 1, 3, 8, 224, 224], {})
+    # MMAction2 reads 4 numbers as a 2D recognizer's N C H W: refused.
+    with pytest.raises(ToolError, match='4 numbers are N C H W'):
+        get_flops.input_shape([1, 3, 224, 224], {})
     with pytest.raises(ToolError, match='no clip len'):
         get_flops.input_shape(None, dict(clip_len=None, crop=(224, 224)))
 
@@ -174,6 +176,29 @@ def test_get_flops_zoo_configs_without_arguments(config, capsys, tmp_path,
     assert result['gflops'] == pytest.approx(row.gflops, rel=0.02)
     assert result['params_m'] == pytest.approx(row.params, rel=0.01)
     assert result['views'] == 3
+
+
+def test_get_flops_counts_the_model_without_its_merger(capsys):
+    """On a merging config, the unmerged GFLOPs are those of the baseline
+    config (the same network without the merger), and the ratio theirs."""
+    get_flops = _tool('get_flops')
+    results = []
+    for config in (STTM, VIT):
+        get_flops.main([osp.join(ROOT, config), '--json'])
+        results.append(json.loads(
+            capsys.readouterr().out.strip().splitlines()[-1]))
+    merged, baseline = results
+    assert 'unmerged_gflops' not in baseline
+    assert merged['unmerged_gflops'] == pytest.approx(baseline['gflops'],
+                                                      rel=1e-9)
+    assert merged['flop_ratio'] == pytest.approx(
+        merged['gflops'] / baseline['gflops'])
+    assert 0.5 < merged['flop_ratio'] < 0.9
+    get_flops.main([osp.join(ROOT, STTM)])
+    out = capsys.readouterr().out
+    assert (f'GFLOPs per view without the merger: '
+            f'{baseline["gflops"]:.4g} (model.backbone.merger=None); ratio '
+            f'{merged["flop_ratio"]:.3f}') in out
 
 
 def test_get_flops_table_and_text(capsys, monkeypatch):

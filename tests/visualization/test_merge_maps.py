@@ -19,6 +19,7 @@ from PIL import Image
 from torch import nn
 
 import mmaction_sttm  # noqa: F401
+from mmaction_sttm import cli
 from mmaction_sttm.generators import SyntheticSpec, make_synthetic_dataset
 from mmaction_sttm.registry import MODELS
 from mmaction_sttm.visualization import (attention_rollout,
@@ -395,25 +396,25 @@ def test_tool_end_to_end(videos, models, tmp_path):
     assert Image.open(out / 'attention_sheet.png').height > 3 * 112
 
 
-def test_tool_short_video_and_bad_files(videos, models, tmp_path, capsys,
-                                        monkeypatch):
+def test_tool_short_video_and_bad_files(videos, models, tmp_path, capsys):
     tool = _tool()
 
     def run(video, *extra):
-        monkeypatch.setattr(sys, 'argv', [
-            TOOL, *models['sttm'], video, '--out',
-            str(tmp_path), *extra
-        ])
-        return tool.main()
+        """Exit status of the tool as its ``__main__`` block runs it."""
+        with pytest.raises(SystemExit) as exit_info:
+            cli.run(tool.main, [*models['sttm'], video, '--out',
+                                str(tmp_path), *extra])
+        return exit_info.value.code
 
     assert run(videos['short'], '--format', 'mp4') == 0
     assert (tmp_path / 'merge.mp4').is_file()
     capsys.readouterr()
+    # A file that cannot be used and a missing one alike: the tools' usage
+    # status (2), one line.
     for name in ('empty', 'garbage'):
-        assert run(videos[name]) == 1
+        assert run(videos[name]) == 2
         err = capsys.readouterr().err
         assert f'error: cannot read video {videos[name]!r}' in err
         assert 'Traceback' not in err
-    # A missing file is the tools' usage error (exit status 2).
     assert run(str(tmp_path / 'missing.mp4')) == 2
     assert 'video file not found' in capsys.readouterr().err

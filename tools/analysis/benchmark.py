@@ -43,17 +43,18 @@ from mmengine.registry import init_default_scope
 from tqdm import tqdm
 
 from mmaction_sttm import cli
-from mmaction_sttm.analysis import peak_memory_mib
+from mmaction_sttm.analysis import (peak_memory_mib,
+                                    pipeline_view)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('configs', nargs='+',
                         help='config files; the first is the baseline')
-    parser.add_argument('--shape', type=int, nargs=4,
-                        default=[3, 8, 224, 224],
+    parser.add_argument('--shape', type=int, nargs=4, default=None,
                         metavar=('C', 'T', 'H', 'W'),
-                        help='one clip (default: 3 8 224 224)')
+                        help='one clip (default: the frames and crop of the '
+                        "configs' test pipeline)")
     parser.add_argument('--batch-sizes', type=int, nargs='+', default=[1])
     parser.add_argument('--modes', nargs='+', default=['inference'],
                         choices=['inference', 'train'])
@@ -82,6 +83,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         'the machine')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings of every config')
+    cli.add_traceback_flag(parser)
     return parser.parse_args(argv)
 
 
@@ -93,13 +95,20 @@ class _Model:
         from mmaction_sttm.registry import MODELS
         cfg = cli.load_config(path)
         if cfg_options:
-            cfg.merge_from_dict(cfg_options)
+            with cli.config_errors():
+                cfg.merge_from_dict(cfg_options)
         # init_weights below reads pretrained files: a missing one is one
         # line naming the converter (or `--cfg-options
         # model.backbone.pretrained=None`).
         cli.check_pretrained(cfg)
         self.name = osp.splitext(osp.basename(path))[0]
-        self.model = MODELS.build(cfg.model)
+        view = pipeline_view(cfg)
+        #: One clip (C, T, H, W) of the test pipeline, None where it does
+        #: not say.
+        self.clip = ((3, view['clip_len'], *view['crop'])
+                     if view['clip_len'] and view['crop'] else None)
+        with cli.config_errors():
+            self.model = MODELS.build(cfg.model)
         self.model.init_weights()
         self.model.to(device)
         self.device = device
@@ -257,6 +266,35 @@ def _breakdown(fn: Callable[[], None],
     return ({part: value / wall_us for part, value in times.items()}, macs)
 
 
+def clip_shape(shape: Optional[List[int]],
+               entries: List[_Model]) -> List[int]:
+    """The clip to time: ``--shape``, else the one clip that every config's
+    test pipeline reads.
+
+    Args:
+        shape (list[int], optional): ``--shape`` (C T H W).
+        entries (list[_Model]): The configs' models.
+
+    Returns:
+        list[int]: ``[C, T, H, W]``.
+    """
+    if shape is not None:
+        return list(shape)
+    clips = {e.name: e.clip for e in entries}
+    missing = [name for name, clip in clips.items() if clip is None]
+    if missing:
+        raise cli.ToolError(
+            f'the test pipeline of {missing[0]} gives no clip length or crop '
+            'size; pass the clip with --shape C T H W')
+    if len(set(clips.values())) > 1:
+        listed = ', '.join(f'{name}: {"x".join(map(str, clip))}'
+                           for name, clip in clips.items())
+        raise cli.ToolError(
+            f'the configs read different clips ({listed}); time them on one '
+            'with --shape C T H W')
+    return list(entries[0].clip)
+
+
 def benchmark(args: argparse.Namespace) -> List[Dict]:
     """Run the benchmark described by ``args`` and return one row per
     (config, mode, batch size)."""
@@ -270,6 +308,7 @@ def benchmark(args: argparse.Namespace) -> List[Dict]:
     autocast = dict(none=None, fp16=torch.float16,
                     bf16=torch.bfloat16)[args.amp]
     entries = [_Model(p, args.cfg_options, device) for p in args.configs]
+    args.shape = clip_shape(args.shape, entries)
     if args.compile:
         for e in entries:
             e.compile()

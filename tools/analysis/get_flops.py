@@ -13,16 +13,26 @@ crop. Fused attention is counted too, see
 The view is read from the config's test pipeline (the clip length of its
 frame sampler, the size of its last crop) unless ``--shape`` gives it:
 
-- ``--shape T H W`` or ``--shape C T H W``: one view;
-- ``--shape N C T H W``: MMAction2's form; the count is for ``N`` clips and
-  is also reported per view;
-- ``--shape H W`` or ``--shape S``: the crop only, frames from the config.
+- ``--shape N C T H W``: MMAction2's form for 3D recognizers; the count is
+  for ``N`` clips and is also reported per view;
+- ``--shape H W`` or ``--shape S``: the crop only, frames from the config
+  (as in MMAction2);
+- ``--shape T H W``: one view.
+
+Four numbers are refused: MMAction2 reads them as ``N C H W`` (a 2D
+recognizer's input), which no video model here takes.
+
+For a config with a merger, the model with the merger removed
+(``model.backbone.merger=None``) is counted too, and the ratio printed.
 
 The model is built without reading any weights file (``pretrained`` and
 ``init_cfg=dict(type='Pretrained')`` are switched off), so the counts do not
-need checkpoints. A missing config is one line and exit status 2.
+need checkpoints. A missing config, a config that does not build or a shape
+the model cannot take is one line and exit status 2 (``--traceback`` for the
+full traceback).
 """
 import argparse
+import copy
 import json
 import logging
 from typing import Any, Dict, List, Optional, Tuple
@@ -32,12 +42,7 @@ from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 
 from mmaction_sttm import cli
-
-# MMAction2's frame samplers; each has `clip_len`.
-SAMPLERS = ('SampleFrames', 'UniformSample', 'UniformSampleFrames',
-            'DenseSampleFrames', 'SampleAVAFrames')
-# Steps whose output is several views of one clip, and how many.
-MULTI_CROPS = {'ThreeCrop': 3, 'TenCrop': 10}
+from mmaction_sttm.analysis.view import pipeline_view  # noqa: F401
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -49,8 +54,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         type=int,
         nargs='+',
         default=None,
-        help='input: N C T H W (MMAction2), C T H W or T H W (one view), '
-        'H W or S (crop only); default: from the test pipeline')
+        help='input: N C T H W (MMAction2\'s 3D form), T H W (one view), '
+        'H W or S (crop only, frames from the config); default: from the '
+        'test pipeline')
     parser.add_argument(
         '--table',
         type=int,
@@ -67,49 +73,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         nargs='+',
         action=DictAction,
         help='override config settings, as in tools/train.py')
+    cli.add_traceback_flag(parser)
     return parser.parse_args(argv)
-
-
-def _test_pipeline(cfg: Config) -> Optional[List[dict]]:
-    for loader in ('test_dataloader', 'val_dataloader'):
-        dataset = (cfg.get(loader) or {}).get('dataset') or {}
-        # Through wrappers such as RepeatDataset.
-        while isinstance(dataset.get('dataset'), dict):
-            dataset = dataset['dataset']
-        if dataset.get('pipeline'):
-            return list(dataset['pipeline'])
-    return cfg.get('test_pipeline')
-
-
-def pipeline_view(cfg: Config) -> Dict[str, Any]:
-    """One view of the config's test pipeline.
-
-    Args:
-        cfg (Config): The config.
-
-    Returns:
-        dict: ``clip_len``, ``crop`` (``(H, W)``) and ``views`` (clips x
-        crops per video), each None where the pipeline does not say.
-    """
-    steps = _test_pipeline(cfg) or []
-    clip_len = crop = None
-    clips, crops = 1, 1
-    for step in steps:
-        kind = str(step.get('type', '')).split('.')[-1]
-        if kind in SAMPLERS and 'clip_len' in step:
-            clip_len = int(step['clip_len'])
-            clips = int(step.get('num_clips', 1))
-        size = step.get('crop_size')
-        if kind == 'Resize' and not step.get('keep_ratio', True):
-            size = step.get('scale')
-        if size is not None:
-            # MMAction2 sizes are (w, h).
-            w, h = (size, size) if isinstance(size, int) else size
-            if min(w, h) > 0:
-                crop = (int(h), int(w))
-        if kind in MULTI_CROPS:
-            crops = MULTI_CROPS[kind]
-    return dict(clip_len=clip_len, crop=crop, views=clips * crops)
 
 
 def input_shape(shape: Optional[List[int]],
@@ -127,7 +92,7 @@ def input_shape(shape: Optional[List[int]],
         if view[key] is None:
             raise cli.ToolError(
                 f'the test pipeline gives no {key.replace("_", " ")}; pass '
-                'it with --shape C T H W')
+                'it with --shape T H W')
         return view[key]
 
     if shape is None:
@@ -136,15 +101,18 @@ def input_shape(shape: Optional[List[int]],
     if len(shape) == 5:
         return tuple(shape), '--shape N C T H W'
     if len(shape) == 4:
-        return (1, *shape), '--shape C T H W'
+        raise cli.ToolError(
+            f'--shape {" ".join(map(str, shape))}: 4 numbers are N C H W in '
+            "MMAction2 (a 2D recognizer's input) and no video model here "
+            'takes that; give N C T H W (e.g. 1 3 8 224 224), T H W or H W')
     if len(shape) == 3:
         return (1, 3, *shape), '--shape T H W'
     if len(shape) in (1, 2):
         h, w = shape * 2 if len(shape) == 1 else shape
         return (1, 3, need('clip_len'), h, w), (
             '--shape for the crop, frames from the test pipeline')
-    raise cli.ToolError(f'--shape takes 1 to 5 numbers (N C T H W), got '
-                        f'{len(shape)}: {shape}')
+    raise cli.ToolError(f'--shape takes 1, 2, 3 or 5 numbers (N C T H W), '
+                        f'got {len(shape)}: {shape}')
 
 
 def _check_tubelet(cfg: Config, frames: int) -> None:
@@ -156,35 +124,70 @@ def _check_tubelet(cfg: Config, frames: int) -> None:
                             f'{tubelet})')
 
 
+def count(model_cfg: Any, shape: Tuple[int, ...],
+          table_depth: Optional[int] = None) -> Dict[str, Any]:
+    """Build a recognizer from its config and count it on one input.
+
+    Args:
+        model_cfg (dict): ``cfg.model``; weights files are not read.
+        shape (tuple[int]): ``(N, C, T, H, W)``.
+        table_depth (int, optional): Depth of the per-module table.
+
+    Returns:
+        dict: What :func:`mmaction_sttm.analysis.complexity` returns.
+    """
+    import mmaction_sttm  # noqa: F401
+    from mmaction_sttm.analysis import complexity
+    from mmaction_sttm.registry import MODELS
+    model_cfg = copy.deepcopy(model_cfg)
+    cli.disable_pretrained(model_cfg)
+    with cli.config_errors():
+        model = MODELS.build(model_cfg)
+    model.init_weights()
+    try:
+        return complexity(model, shape, table_depth=table_depth)
+    except (RuntimeError, ValueError) as error:
+        message = str(error).strip().splitlines() or ['']
+        raise cli.ToolError(
+            f'the model cannot run on input {"x".join(map(str, shape))} '
+            f'(N C T H W): {message[-1]}') from error
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
     cfg = cli.load_config(args.config)
     if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+        with cli.config_errors():
+            cfg.merge_from_dict(args.cfg_options)
     view = pipeline_view(cfg)
     shape, source = input_shape(args.shape, view)
     _check_tubelet(cfg, shape[2])
-    # FLOPs do not depend on the weights: never read a weights file.
-    cli.disable_pretrained(cfg.model)
     init_default_scope(cfg.get('default_scope', 'mmaction'))
     # Quiet MMEngine's per-parameter initialisation report (INFO records
     # of the current logger).
     MMLogger.get_current_instance().setLevel(logging.WARNING)
-    import mmaction_sttm  # noqa: F401
-    from mmaction_sttm.analysis import complexity
-    from mmaction_sttm.registry import MODELS
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    result = complexity(model, shape, table_depth=args.table)
+    result = count(cfg.model, shape, args.table)
     clips = shape[0]
     gflops = result['flops'] / 1e9 / clips
     params = result['params'] / 1e6
+    unmerged = None
+    backbone = (cfg.model or {}).get('backbone') or {}
+    if backbone.get('merger'):
+        # The same model with its merger removed (every backbone here
+        # takes merger=None: the unmerged network, same weights).
+        plain = copy.deepcopy(cfg.model)
+        plain.backbone.merger = None
+        unmerged = count(plain, shape)['flops'] / 1e9 / clips
     if args.json:
         # Full precision: readers round for display (tiny models have
         # GFLOPs below 0.01).
-        print(json.dumps(dict(config=args.config, shape=list(shape),
-                              shape_source=source, gflops=gflops,
-                              params_m=params, views=view['views'])))
+        record = dict(config=args.config, shape=list(shape),
+                      shape_source=source, gflops=gflops, params_m=params,
+                      views=view['views'])
+        if unmerged is not None:
+            record.update(unmerged_gflops=unmerged,
+                          flop_ratio=gflops / unmerged)
+        print(json.dumps(record))
         return
     if 'table' in result:
         print(result['table'])
@@ -194,6 +197,10 @@ def main(argv: Optional[List[str]] = None) -> None:
     if clips > 1:
         print(f'GFLOPs for the {clips} clips: {gflops * clips:.4g}')
     print(f'GFLOPs per view: {gflops:.4g}')
+    if unmerged is not None:
+        print(f'GFLOPs per view without the merger: {unmerged:.4g} '
+              f'(model.backbone.merger=None); ratio {gflops / unmerged:.3f}'
+              f' ({unmerged / gflops:.2f}x fewer FLOPs)')
     if view['views'] > 1:
         print(f'GFLOPs per video ({view["views"]} views in the test '
               f'pipeline): {gflops * view["views"]:.4g}')
