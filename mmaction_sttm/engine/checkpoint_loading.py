@@ -20,6 +20,7 @@ import inspect
 import os.path as osp
 import pickle
 import re
+import warnings
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import mmengine.runner.checkpoint as mmengine_checkpoint
@@ -30,7 +31,7 @@ from mmengine.runner.checkpoint import CheckpointLoader
 
 __all__ = [
     'UnsafeCheckpointError', 'CHECKPOINT_SAFE_GLOBALS', 'load_from_local',
-    'load_from_http', 'register'
+    'load_from_http', 'register', 'supported'
 ]
 
 
@@ -75,9 +76,12 @@ _HISTORY_BUFFER_STATISTICS = frozenset(('min', 'max', 'current', 'mean'))
 
 # numpy 2 moved ``numpy.core`` to ``numpy._core``; checkpoints written with
 # numpy 1 name the old module, so both names map to the same function.
-_NP_MULTIARRAY = getattr(np, '_core', None) or np.core
-_NUMPY_RECONSTRUCT = _NP_MULTIARRAY.multiarray._reconstruct
-_NUMPY_SCALAR = _NP_MULTIARRAY.multiarray.scalar
+# (numpy 1.26 has a ``numpy._core`` stub whose ``multiarray`` is loaded only
+# by an import, so it is imported, not looked up.)
+from numpy._core import multiarray as _np_multiarray  # noqa: E402
+
+_NUMPY_RECONSTRUCT = _np_multiarray._reconstruct
+_NUMPY_SCALAR = _np_multiarray.scalar
 
 # A pickled ``np.dtype('f8')`` is ``numpy.dtype('f8', ...)`` followed by a
 # BUILD (``__setstate__``) on the result, whose class is a per-dtype subclass
@@ -219,9 +223,36 @@ def load_from_http(filename: str,
     return checkpoint
 
 
+def supported() -> bool:
+    """Whether this torch can allow-list :data:`CHECKPOINT_SAFE_GLOBALS`.
+
+    ``torch.serialization.add_safe_globals`` takes ``(object, name)`` pairs
+    from torch 2.6 on (2.4 and 2.5 take objects only, which cannot map
+    ``builtins.getattr`` and numpy 1's module names to the stand-ins above).
+    Before 2.6, ``torch.load`` does not default to weights-only loading, so
+    MMEngine's own loaders load its checkpoints (and any pickle) as they
+    always did.
+    """
+    version = tuple(int(v) for v in re.findall(r'\d+',
+                                               torch.__version__)[:2])
+    return version >= (2, 6)
+
+
 def register() -> None:
     """Allow-list MMEngine's globals for weights-only loading and register
-    the loaders as MMEngine ``CheckpointLoader`` schemes (idempotent)."""
+    the loaders as MMEngine ``CheckpointLoader`` schemes (idempotent).
+
+    On torch < 2.6 (see :func:`supported`) it registers nothing and warns
+    once, in one line, that MMEngine's loaders stay in place.
+    """
+    if not supported():
+        warnings.warn(
+            f'torch {torch.__version__}: safe checkpoint loading '
+            '(weights-only, with MMEngine\'s allow-list) needs torch >= 2.6 '
+            'and is off; MMEngine\'s loaders unpickle checkpoints fully, so '
+            'load only checkpoints you trust.',
+            stacklevel=2)
+        return
     torch.serialization.add_safe_globals(list(CHECKPOINT_SAFE_GLOBALS))
     CheckpointLoader.register_scheme(
         prefixes='', loader=load_from_local, force=True)
