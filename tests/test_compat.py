@@ -13,7 +13,7 @@ from mmengine.config import Config
 from mmengine.logging import HistoryBuffer
 from mmengine.model import BaseModel
 from mmengine.runner import Runner
-from mmengine.runner.checkpoint import _load_checkpoint
+from mmengine.runner.checkpoint import CheckpointLoader, _load_checkpoint
 from torch.utils.data import Dataset
 
 from mmaction_sttm import compat
@@ -91,6 +91,14 @@ def toy_runner(work_dir: str, max_epochs: int, **kwargs) -> Runner:
         **kwargs)
 
 
+# The weights-only loader and its allow-list need torch >= 2.6; before that
+# they turn themselves off (test_old_torch_keeps_mmengine_loaders) and
+# MMEngine's loaders load everything (test_load_from_and_resume).
+needs_safe_loading = pytest.mark.skipif(
+    not checkpoint_loading.supported(),
+    reason=f'torch {torch.__version__} < 2.6: safe checkpoint loading is off')
+
+
 @pytest.fixture(scope='module')
 def runner_checkpoint(tmp_path_factory) -> str:
     """A checkpoint written by mmengine's own Runner after 2 epochs."""
@@ -99,6 +107,7 @@ def runner_checkpoint(tmp_path_factory) -> str:
     return osp.join(work_dir, 'epoch_2.pth')
 
 
+@needs_safe_loading
 def test_runner_checkpoint_needs_exactly_the_allow_list(runner_checkpoint):
     """The allow-list is what a Runner writes: nothing is missing and no
     listed global but the numpy dtype classes is unused."""
@@ -152,6 +161,7 @@ def test_load_from_and_resume(runner_checkpoint, tmp_path):
     assert resumed['optimizer']['state'][0]['step'].item() == 12
 
 
+@needs_safe_loading
 def test_amp_loss_scaler_state_loads(tmp_path):
     """AmpOptimWrapper adds the GradScaler's state: plain floats and ints."""
     scaler = torch.amp.GradScaler('cpu', init_scale=1024.)
@@ -187,6 +197,7 @@ class AttributeLookup:
         return getattr, (HistoryBuffer, '__init__')
 
 
+@needs_safe_loading
 @pytest.mark.parametrize('payload, offending', [
     (lambda marker: SystemCall(f'touch {marker}'), os.system.__module__ +
      '.system'),
@@ -210,6 +221,7 @@ def test_foreign_pickle_is_refused(tmp_path, payload, offending, zip_format):
     assert not marker.exists()
 
 
+@needs_safe_loading
 def test_runner_refuses_foreign_pickle_on_resume(tmp_path):
     marker = tmp_path / 'code_ran'
     path = str(tmp_path / 'evil.pth')
@@ -219,6 +231,32 @@ def test_runner_refuses_foreign_pickle_on_resume(tmp_path):
     with pytest.raises(UnsafeCheckpointError, match='evil.pth'):
         runner.train()
     assert not marker.exists()
+
+
+@pytest.mark.parametrize('version', ['2.1.2', '2.5.1+cu124'])
+def test_old_torch_keeps_mmengine_loaders(monkeypatch, version):
+    """Below torch 2.6 the safe loading turns itself off: one line of
+    warning, no allow-list entry and no loader scheme registered."""
+    monkeypatch.setattr(torch, '__version__', version)
+    assert not checkpoint_loading.supported()
+    schemes = dict(CheckpointLoader._schemes)
+    calls = []
+    monkeypatch.setattr(torch.serialization, 'add_safe_globals',
+                        lambda *args: calls.append(args), raising=False)
+    with pytest.warns(UserWarning) as record:
+        checkpoint_loading.register()
+    assert len(record) == 1
+    message = str(record[0].message)
+    assert '\n' not in message
+    assert f'torch {version}' in message and 'torch >= 2.6' in message
+    assert calls == [] and CheckpointLoader._schemes == schemes
+
+
+def test_supported_from_torch_2_6(monkeypatch):
+    for version, expected in [('2.6.0', True), ('2.14.1+cu130', True),
+                              ('2.5.1', False), ('1.13.1', False)]:
+        monkeypatch.setattr(torch, '__version__', version)
+        assert checkpoint_loading.supported() is expected, version
 
 
 def test_missing_checkpoint_is_named(tmp_path):
@@ -384,3 +422,35 @@ sys.exit(1 if changed else 0)
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[
         -2000:]
+
+
+@pytest.mark.parametrize('version, device, fused', [
+    ('2.1.2', 'cpu', False), ('2.3.1', 'cpu', False), ('2.4.0', 'cpu', True),
+    ('2.1.2', 'cuda', True), ('2.14.1+cu130', 'cpu', True)])
+def test_fused_supported(version, device, fused):
+    from mmaction_sttm.engine.optim_constructor import fused_supported
+    assert fused_supported(device, version) is fused
+
+
+def test_fused_optimizer_falls_back_in_one_line(monkeypatch):
+    """The zoo's fused AdamW builds on every torch: kept where torch has the
+    kernel, dropped with one line of warning where it has not."""
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import DefaultScope
+    cfg = dict(
+        constructor='FusedFallbackOptimWrapperConstructor',
+        optimizer=dict(type='AdamW', lr=1e-3, fused=True))
+    model = nn.Linear(2, 2)
+    monkeypatch.setattr(torch, '__version__', '2.3.1')
+    scope = DefaultScope.overwrite_default_scope('mmaction')
+    with scope, pytest.warns(UserWarning) as record:
+        wrapper = build_optim_wrapper(model, cfg)
+    assert len(record) == 1 and '\n' not in str(record[0].message)
+    assert 'fused=True is dropped' in str(record[0].message)
+    assert not wrapper.optimizer.defaults.get('fused')
+    monkeypatch.undo()
+    from mmaction_sttm.engine.optim_constructor import fused_supported
+    if fused_supported('cpu'):
+        with DefaultScope.overwrite_default_scope('mmaction'):
+            wrapper = build_optim_wrapper(model, cfg)
+        assert wrapper.optimizer.defaults['fused'] is True
