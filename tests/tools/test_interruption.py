@@ -24,6 +24,8 @@ import mmengine
 import pytest
 import torch
 
+from stack import pred_scores
+
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO_ROOT, 'configs', 'synthetic',
                   'sttm_vit-tiny_scratch_2xb8-8x2x1-3e_synthetic-motion-rgb.py')
@@ -246,8 +248,8 @@ def test_test_outputs_do_not_depend_on_batch_size(reference, tmp_path, data):
             str(tmp_path / f'b{batch}'), '--dump', dump, '--cfg-options',
             *TINY, f'test_dataloader.batch_size={batch}', *data
         ])
-        # MMAction2's data samples, as dicts: pred_scores is a LabelData.
+        # MMAction2's data samples, as dicts.
         scores.append(torch.stack(
-            [r['pred_scores']['item'] for r in mmengine.load(dump)]))
+            [pred_scores(r) for r in mmengine.load(dump)]))
     assert scores[0].shape == (4, 2)
     torch.testing.assert_close(scores[0], scores[1], rtol=0, atol=1e-6)
