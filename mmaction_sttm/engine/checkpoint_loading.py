@@ -17,16 +17,16 @@ Importing :mod:`mmaction_sttm` registers them (:func:`register`); no method
 of an MMEngine class is replaced.
 """
 import inspect
+import logging
 import os.path as osp
 import pickle
 import re
-import warnings
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import mmengine.runner.checkpoint as mmengine_checkpoint
 import numpy as np
 import torch
-from mmengine.logging import HistoryBuffer
+from mmengine.logging import HistoryBuffer, print_log
 from mmengine.runner.checkpoint import CheckpointLoader
 
 __all__ = [
@@ -243,15 +243,15 @@ def register() -> None:
     the loaders as MMEngine ``CheckpointLoader`` schemes (idempotent).
 
     On torch < 2.6 (see :func:`supported`) it registers nothing and warns
-    once, in one line, that MMEngine's loaders stay in place.
+    in one line (MMEngine's logger) that MMEngine's loaders stay in place.
     """
     if not supported():
-        warnings.warn(
+        print_log(
             f'torch {torch.__version__}: safe checkpoint loading '
             '(weights-only, with MMEngine\'s allow-list) needs torch >= 2.6 '
             'and is off; MMEngine\'s loaders unpickle checkpoints fully, so '
             'load only checkpoints you trust.',
-            stacklevel=2)
+            logger='current', level=logging.WARNING)
         return
     torch.serialization.add_safe_globals(list(CHECKPOINT_SAFE_GLOBALS))
     CheckpointLoader.register_scheme(

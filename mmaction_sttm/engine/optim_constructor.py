@@ -9,12 +9,13 @@ keeps ``fused=True`` wherever torch supports it and otherwise drops it (the
 same update, torch's default implementation) with a one-line warning, so the
 configs run on the whole torch range of ``setup.py``.
 """
+import logging
 import re
-import warnings
 from typing import Optional
 
 import torch
 import torch.nn as nn
+from mmengine.logging import print_log
 from mmengine.optim import DefaultOptimWrapperConstructor, OptimWrapper
 
 from mmaction.registry import OPTIM_WRAPPER_CONSTRUCTORS
@@ -50,11 +51,11 @@ class FusedFallbackOptimWrapperConstructor(DefaultOptimWrapperConstructor):
             param = next(model.parameters(), None)
             device = param.device.type if param is not None else 'cpu'
             if not fused_supported(device):
-                warnings.warn(
+                print_log(
                     f'torch {torch.__version__} has no fused '
                     f'{self.optimizer_cfg.get("type")} on {device} (torch >='
                     ' 2.4): fused=True is dropped (same update, slower).',
-                    stacklevel=2)
+                    logger='current', level=logging.WARNING)
                 self.optimizer_cfg = dict(self.optimizer_cfg)
                 self.optimizer_cfg.pop('fused')
         return super().__call__(model)

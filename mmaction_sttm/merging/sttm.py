@@ -7,8 +7,8 @@ parts (the encoder ``phi`` and the fusion layer) and calls these.
 Shapes: ``B`` samples (or frames, for the spatial stage), ``L`` input tokens,
 ``k`` output (meta) tokens, ``D`` channels.
 """
+import logging
 import math
-import warnings
 from typing import Optional, Tuple
 
 import numpy as np
@@ -128,16 +128,18 @@ def _greedy_select_graph_break(sim: Tensor, start: Tensor,
     """:func:`_greedy_select` for torch < 2.4 (no ``torch.library.custom_op``).
 
     Same picks; under ``torch.compile`` the step loop is then a graph break
-    instead of one node of the graph. Says so once, in one line.
+    instead of one node of the graph. Says so once, in one line (MMEngine's
+    logger).
     """
     global _compile_note_given
     if not _compile_note_given:
         _compile_note_given = True
-        warnings.warn(
+        from mmengine.logging import print_log
+        print_log(
             f'torch {torch.__version__} has no torch.library.custom_op '
             '(torch >= 2.4): under torch.compile the greedy meta-token '
             'selection of STTM runs as a graph break (same results).',
-            stacklevel=2)
+            logger='current', level=logging.WARNING)
     return _greedy_select(sim, start, num)
 
 
