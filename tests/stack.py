@@ -34,6 +34,23 @@ def torch_at_least(major: int, minor: int) -> bool:
     return TORCH_VERSION >= (major, minor)
 
 
+def load_runner_checkpoint(path: str) -> dict:
+    """A checkpoint that MMEngine's Runner wrote, through MMEngine's loader.
+
+    That is the project's weights-only loader on torch >= 2.6 and MMEngine's
+    own (full unpickling, torch's default) before, where the allow-list for
+    the Runner's ``message_hub`` cannot be registered.
+
+    Args:
+        path (str): The checkpoint file.
+
+    Returns:
+        dict: The checkpoint.
+    """
+    from mmengine.runner.checkpoint import _load_checkpoint
+    return _load_checkpoint(path, map_location='cpu')
+
+
 def gt_label(sample: Any) -> int:
     """The ground-truth class of a single-label sample.
 

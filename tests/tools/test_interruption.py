@@ -24,7 +24,7 @@ import mmengine
 import pytest
 import torch
 
-from stack import pred_scores
+from stack import load_runner_checkpoint, pred_scores
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO_ROOT, 'configs', 'synthetic',
@@ -100,8 +100,7 @@ def _val_metrics(log: str) -> List[str]:
 
 
 def _final(work_dir: str) -> dict:
-    return torch.load(osp.join(work_dir, f'epoch_{EPOCHS}.pth'),
-                      map_location='cpu', weights_only=True)
+    return load_runner_checkpoint(osp.join(work_dir, f'epoch_{EPOCHS}.pth'))
 
 
 def _assert_same_run(a: str, b: str) -> None:
@@ -227,7 +226,7 @@ def test_kill_during_checkpoint_save(reference, tmp_path, data):
     with open(osp.join(work_dir, 'last_checkpoint')) as f:
         last = f.read().strip()
     assert last.endswith('epoch_1.pth')
-    ckpt = torch.load(last, map_location='cpu', weights_only=True)
+    ckpt = load_runner_checkpoint(last)
     assert ckpt['meta']['epoch'] == 1
 
     _run(_train_cmd(work_dir, data, '--resume'))

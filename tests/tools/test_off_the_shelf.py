@@ -14,6 +14,7 @@ import sys
 import pytest
 import torch
 from mmengine.config import Config
+from stack import load_runner_checkpoint
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 BASELINE = osp.join(REPO_ROOT, 'configs', 'synthetic',
@@ -88,8 +89,7 @@ def test_checkpoint_fits_all_but_the_merger(trained, merger_config):
     model except the merger's own, which the checkpoint does not have: the
     merger says so itself (one line, its init kept) instead of listing its
     keys as missing."""
-    state = torch.load(trained[1], map_location='cpu',
-                       weights_only=True)['state_dict']
+    state = load_runner_checkpoint(trained[1])['state_dict']
     model = _build(merger_config)
     merger_keys = [k for k in model.state_dict()
                    if k.startswith('backbone.merge.')]
@@ -130,10 +130,8 @@ def test_fine_tune_through_train_py(trained, merger_config, tiny_dataset,
         f'load_from={checkpoint}', *TINY, *data_cfg_options(tiny_dataset)
     ], cwd=work_dir)
     assert f'Load checkpoint from {checkpoint}' in proc.stdout
-    base = torch.load(checkpoint, map_location='cpu',
-                      weights_only=True)['state_dict']
-    tuned = torch.load(osp.join(out, 'epoch_1.pth'), map_location='cpu',
-                       weights_only=True)['state_dict']
+    base = load_runner_checkpoint(checkpoint)['state_dict']
+    tuned = load_runner_checkpoint(osp.join(out, 'epoch_1.pth'))['state_dict']
     fuse = [k for k in tuned if k.startswith('backbone.merge.')
             and k.endswith('fuse.weight')]
     assert len(fuse) == 2
