@@ -439,25 +439,25 @@ def test_fused_supported(version, device, fused):
 def test_fused_optimizer_falls_back_in_one_line(monkeypatch):
     """The zoo's fused AdamW builds on every torch: kept where torch has the
     kernel, dropped with one line of warning where it has not."""
-    from mmengine.optim import build_optim_wrapper
-    from mmengine.registry import DefaultScope
-    cfg = dict(
-        constructor='FusedFallbackOptimWrapperConstructor',
-        optimizer=dict(type='AdamW', lr=1e-3, fused=True))
-    model = nn.Linear(2, 2)
+    from mmaction.registry import OPTIM_WRAPPER_CONSTRUCTORS
     from mmaction_sttm.engine import optim_constructor
+    constructor = OPTIM_WRAPPER_CONSTRUCTORS.get(
+        'FusedFallbackOptimWrapperConstructor')
+    assert constructor is optim_constructor.FusedFallbackOptimWrapperConstructor
+
+    def build():
+        return constructor(dict(
+            optimizer=dict(type='AdamW', lr=1e-3, fused=True)))(model)
+
+    model = nn.Linear(2, 2)
     record = []
     monkeypatch.setattr(optim_constructor, 'print_log',
                         lambda msg, **kwargs: record.append(msg))
     monkeypatch.setattr(torch, '__version__', '2.3.1')
-    with DefaultScope.overwrite_default_scope('mmaction'):
-        wrapper = build_optim_wrapper(model, cfg)
+    wrapper = build()
     assert len(record) == 1 and '\n' not in record[0]
     assert 'fused=True is dropped' in record[0]
     assert not wrapper.optimizer.defaults.get('fused')
     monkeypatch.undo()
-    from mmaction_sttm.engine.optim_constructor import fused_supported
-    if fused_supported('cpu'):
-        with DefaultScope.overwrite_default_scope('mmaction'):
-            wrapper = build_optim_wrapper(model, cfg)
-        assert wrapper.optimizer.defaults['fused'] is True
+    if optim_constructor.fused_supported('cpu'):
+        assert build().optimizer.defaults['fused'] is True
