@@ -443,7 +443,8 @@ def test_fused_optimizer_falls_back_in_one_line(monkeypatch):
     from mmaction_sttm.engine import optim_constructor
     constructor = OPTIM_WRAPPER_CONSTRUCTORS.get(
         'FusedFallbackOptimWrapperConstructor')
-    assert constructor is optim_constructor.FusedFallbackOptimWrapperConstructor
+    assert constructor is \
+        optim_constructor.FusedFallbackOptimWrapperConstructor
 
     def build():
         return constructor(dict(
