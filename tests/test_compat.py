@@ -92,6 +92,17 @@ def toy_runner(work_dir: str, max_epochs: int, **kwargs) -> Runner:
         **kwargs)
 
 
+@pytest.fixture(autouse=True, scope='module')
+def _restore_default_scope():
+    """The toy Runners of this module make MMEngine's scope the current
+    default scope; give later modules back the one they had (they build
+    MMAction2 models by name)."""
+    from mmengine.registry import DefaultScope
+    saved = dict(DefaultScope._instance_dict)
+    yield
+    DefaultScope._instance_dict = saved
+
+
 # The weights-only loader and its allow-list need torch >= 2.6; before that
 # they turn themselves off (test_old_torch_keeps_mmengine_loaders) and
 # MMEngine's loaders load everything (test_load_from_and_resume).
