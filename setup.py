@@ -2,25 +2,32 @@
 from setuptools import find_packages, setup
 
 # Ranges, not pins, so that the package joins an existing MMAction2
-# environment without replacing its torch or mmaction2. Both ends of every
-# range were installed and tested (docs/getting_started.md, "Versions"):
-#   low:  torch 2.6.0 + torchvision 0.21.0, mmengine 0.10.4, timm 1.0.3,
-#         mmcv 2.0.1 under the full build's name (constraints-low.txt)
-#   high: torch 2.9.1 + torchvision 0.24.1, mmengine 0.10.7, timm 1.0.31,
-#         mmcv-lite 2.0.1 (the lock, constraints.txt)
+# environment without replacing its torch, mmcv or mmaction2. Both ends of
+# every range were installed and tested (docs/getting_started.md, "Versions";
+# CI runs `make test-low` and `make test-high` on the two locks):
+#   low:  torch 2.1.2 + torchvision 0.16.2, numpy 1.26.4, mmengine 0.10.4,
+#         timm 1.0.3, mmaction2 1.1.0, mmcv-lite 2.0.1 (constraints-low.txt)
+#   lock: torch 2.9.1 + torchvision 0.24.1 (constraints.txt)
+#   high: torch 2.14.1 + torchvision 0.29.1, numpy 2.4.6, mmengine 0.10.7,
+#         timm 1.0.31 (constraints-high.txt); torch 2.15.0 tested by hand
+#   mmaction2 1.2.0 (from its source) with mmcv-lite 2.1.0 on torch 2.1.2
 INSTALL_REQUIRES = [
-    # engine/checkpoint_loading.py allow-lists MMEngine's checkpoint globals
-    # as (object, name) pairs, which torch.serialization takes from 2.6 on
-    # (2.4.1 and 2.5.1 were tried: checkpoint loading fails). Any build
-    # works: CUDA, ROCm or CPU-only.
-    'torch>=2.6.0,<2.10',
-    'torchvision>=0.21.0,<0.25',
+    # 2.1 is the torch of MMAction2's install guide. Features of a newer
+    # torch turn themselves off below it, each with a one-line warning:
+    # safe checkpoint loading (2.6: add_safe_globals with (object, name)
+    # pairs), the greedy selection as one torch.compile node (2.4:
+    # torch.library.custom_op), fused AdamW on CPU (2.4). torch < 2.3 needs
+    # numpy < 2 (its wheels are built against numpy 1). Any build works:
+    # CUDA, ROCm or CPU-only.
+    'torch>=2.1.0,<2.16',
+    'torchvision>=0.16.0,<0.30',
     # mmengine 0.10.x imports pkg_resources, which setuptools 82 removed.
     'setuptools<82',
     'mmengine>=0.10.4,<0.11',
-    # mmaction2 1.2.0 on the registry does not import (its package lacks
-    # mmaction/models/localizers/drn). 1.1.0 asserts mmcv < 2.1.0.
-    'mmaction2>=1.1.0,<1.2',
+    # 1.1 and 1.2. PyPI's mmaction2 1.2.0 wheel does not import (it lacks
+    # mmaction/models/localizers/drn); 1.2.0 installed from its source does.
+    # 1.1.0 asserts mmcv < 2.1.0, 1.2.0 mmcv < 2.2.0.
+    'mmaction2>=1.1.0,<1.3',
     'mmpretrain>=1.2.0,<1.3',
     'timm>=1.0.3,<1.1',
     'decord>=0.6.0',
@@ -41,7 +48,8 @@ INSTALL_REQUIRES = [
 # other. An environment that has either keeps it; a new one picks an extra
 # (`pip install -e .[lite]` is enough: recognizers use no compiled ops).
 # `import mmaction_sttm` says what to do when neither is installed.
-MMCV_RANGE = '>=2.0.1,<2.1.0'
+# mmcv 2.0 goes with MMAction2 1.1 (which refuses 2.1), 2.1 with 1.2.
+MMCV_RANGE = '>=2.0.1,<2.2.0'
 
 EXTRAS_REQUIRE = {
     'lite': [f'mmcv-lite{MMCV_RANGE}'],

@@ -2,6 +2,7 @@
 with weights_only=True under the zoo's ``SafeCheckpointLoadingHook``, foreign
 pickles are refused without running, distributed setup on CPU, atomic
 checkpoint writes."""
+import logging
 import os
 import os.path as osp
 import pickle
@@ -15,7 +16,7 @@ from mmengine.config import Config
 from mmengine.logging import HistoryBuffer
 from mmengine.model import BaseModel
 from mmengine.runner import Runner
-from mmengine.runner.checkpoint import _load_checkpoint
+from mmengine.runner.checkpoint import CheckpointLoader, _load_checkpoint
 from torch.utils.data import Dataset
 
 from mmaction_sttm import compat
@@ -102,6 +103,25 @@ def toy_runner(work_dir: str, max_epochs: int, **kwargs) -> Runner:
         **kwargs)
 
 
+@pytest.fixture(autouse=True, scope='module')
+def _restore_default_scope():
+    """The toy Runners of this module make MMEngine's scope the current
+    default scope; give later modules back the one they had (they build
+    MMAction2 models by name)."""
+    from mmengine.registry import DefaultScope
+    saved = dict(DefaultScope._instance_dict)
+    yield
+    DefaultScope._instance_dict = saved
+
+
+# The weights-only loader and its allow-list need torch >= 2.6; before that
+# they turn themselves off (test_old_torch_keeps_mmengine_loaders) and
+# MMEngine's loaders load everything (test_load_from_and_resume).
+needs_safe_loading = pytest.mark.skipif(
+    not checkpoint_loading.supported(),
+    reason=f'torch {torch.__version__} < 2.6: safe checkpoint loading is off')
+
+
 @pytest.fixture(scope='module')
 def runner_checkpoint(tmp_path_factory) -> str:
     """A checkpoint written by mmengine's own Runner after 2 epochs."""
@@ -110,6 +130,7 @@ def runner_checkpoint(tmp_path_factory) -> str:
     return osp.join(work_dir, 'epoch_2.pth')
 
 
+@needs_safe_loading
 def test_runner_checkpoint_needs_exactly_the_allow_list(runner_checkpoint):
     """The allow-list is what a Runner writes: nothing is missing and no
     listed global but the numpy dtype classes is unused."""
@@ -159,6 +180,7 @@ def test_load_from_and_resume(runner_checkpoint, tmp_path, safe_loading):
     assert resumed['optimizer']['state'][0]['step'].item() == 12
 
 
+@needs_safe_loading
 def test_amp_loss_scaler_state_loads(tmp_path):
     """AmpOptimWrapper adds the GradScaler's state: plain floats and ints."""
     scaler = torch.amp.GradScaler('cpu', init_scale=1024.)
@@ -194,6 +216,7 @@ class AttributeLookup:
         return getattr, (HistoryBuffer, '__init__')
 
 
+@needs_safe_loading
 @pytest.mark.parametrize('payload, offending', [
     (lambda marker: SystemCall(f'touch {marker}'), os.system.__module__ +
      '.system'),
@@ -218,6 +241,7 @@ def test_foreign_pickle_is_refused(tmp_path, safe_loading, payload, offending,
     assert not marker.exists()
 
 
+@needs_safe_loading
 def test_runner_refuses_foreign_pickle_on_resume(tmp_path,
                                                  safe_loading_hooks):
     marker = tmp_path / 'code_ran'
@@ -228,6 +252,36 @@ def test_runner_refuses_foreign_pickle_on_resume(tmp_path,
     with pytest.raises(UnsafeCheckpointError, match='evil.pth'):
         runner.train()
     assert not marker.exists()
+
+
+@pytest.mark.parametrize('version', ['2.1.2', '2.5.1+cu124'])
+def test_old_torch_keeps_mmengine_loaders(monkeypatch, version):
+    """Below torch 2.6 the safe loading turns itself off: one line of
+    warning, no allow-list entry and no loader scheme registered."""
+    monkeypatch.setattr(torch, '__version__', version)
+    assert not checkpoint_loading.supported()
+    schemes = dict(CheckpointLoader._schemes)
+    calls = []
+    monkeypatch.setattr(torch.serialization, 'add_safe_globals',
+                        lambda *args: calls.append(args), raising=False)
+    record = []
+    monkeypatch.setattr(checkpoint_loading, 'print_log',
+                        lambda msg, **kwargs: record.append((msg, kwargs)))
+    with checkpoint_loading.safe_checkpoint_loading():
+        assert CheckpointLoader._schemes == schemes
+    assert len(record) == 1
+    message, kwargs = record[0]
+    assert kwargs['level'] == logging.WARNING
+    assert '\n' not in message
+    assert f'torch {version}' in message and 'torch >= 2.6' in message
+    assert calls == [] and CheckpointLoader._schemes == schemes
+
+
+def test_supported_from_torch_2_6(monkeypatch):
+    for version, expected in [('2.6.0', True), ('2.14.1+cu130', True),
+                              ('2.5.1', False), ('1.13.1', False)]:
+        monkeypatch.setattr(torch, '__version__', version)
+        assert checkpoint_loading.supported() is expected, version
 
 
 def test_missing_checkpoint_is_named(tmp_path):
@@ -357,3 +411,39 @@ def test_default_runtime_names_the_safe_hooks():
     assert RUNTIME.default_hooks.checkpoint.type == 'SafeCheckpointHook'
     assert RUNTIME.default_hooks.checkpoint_loading.type == \
         'SafeCheckpointLoadingHook'
+
+
+@pytest.mark.parametrize('version, device, fused', [
+    ('2.1.2', 'cpu', False), ('2.3.1', 'cpu', False), ('2.4.0', 'cpu', True),
+    ('2.1.2', 'cuda', True), ('2.14.1+cu130', 'cpu', True)])
+def test_fused_supported(version, device, fused):
+    from mmaction_sttm.engine.optim_constructor import fused_supported
+    assert fused_supported(device, version) is fused
+
+
+def test_fused_optimizer_falls_back_in_one_line(monkeypatch):
+    """The zoo's fused AdamW builds on every torch: kept where torch has the
+    kernel, dropped with one line of warning where it has not."""
+    from mmaction.registry import OPTIM_WRAPPER_CONSTRUCTORS
+    from mmaction_sttm.engine import optim_constructor
+    constructor = OPTIM_WRAPPER_CONSTRUCTORS.get(
+        'FusedFallbackOptimWrapperConstructor')
+    assert constructor is \
+        optim_constructor.FusedFallbackOptimWrapperConstructor
+
+    def build():
+        return constructor(dict(
+            optimizer=dict(type='AdamW', lr=1e-3, fused=True)))(model)
+
+    model = nn.Linear(2, 2)
+    record = []
+    monkeypatch.setattr(optim_constructor, 'print_log',
+                        lambda msg, **kwargs: record.append(msg))
+    monkeypatch.setattr(torch, '__version__', '2.3.1')
+    wrapper = build()
+    assert len(record) == 1 and '\n' not in record[0]
+    assert 'fused=True is dropped' in record[0]
+    assert not wrapper.optimizer.defaults.get('fused')
+    monkeypatch.undo()
+    if optim_constructor.fused_supported('cpu'):
+        assert build().optimizer.defaults['fused'] is True

@@ -7,10 +7,12 @@ from .checkpoint_loading import (SafeCheckpointLoadingHook,
                                  UnsafeCheckpointError,
                                  safe_checkpoint_loading)
 from .epoch_seed_hook import EpochSeedHook, epoch_seed
+from .optim_constructor import FusedFallbackOptimWrapperConstructor
 from .safe_checkpoint import AtomicLocalBackend, SafeCheckpointHook
 
 __all__ = [
     'EpochSeedHook', 'epoch_seed', 'SafeCheckpointHook',
     'SafeCheckpointLoadingHook', 'AtomicLocalBackend',
-    'UnsafeCheckpointError', 'safe_checkpoint_loading'
+    'UnsafeCheckpointError', 'safe_checkpoint_loading',
+    'FusedFallbackOptimWrapperConstructor'
 ]

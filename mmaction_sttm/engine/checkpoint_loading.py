@@ -24,6 +24,7 @@ which covers ``load_from``, ``resume`` and a ``Pretrained`` init. Importing
 """
 import contextlib
 import inspect
+import logging
 import os.path as osp
 import pickle
 import re
@@ -34,12 +35,13 @@ import numpy as np
 import torch
 from mmaction.registry import HOOKS
 from mmengine.hooks import Hook
-from mmengine.logging import HistoryBuffer
+from mmengine.logging import HistoryBuffer, print_log
 from mmengine.runner.checkpoint import CheckpointLoader
 
 __all__ = [
     'UnsafeCheckpointError', 'CHECKPOINT_SAFE_GLOBALS', 'load_from_local',
-    'load_from_http', 'safe_checkpoint_loading', 'SafeCheckpointLoadingHook'
+    'load_from_http', 'safe_checkpoint_loading', 'SafeCheckpointLoadingHook',
+    'supported'
 ]
 
 
@@ -84,9 +86,12 @@ _HISTORY_BUFFER_STATISTICS = frozenset(('min', 'max', 'current', 'mean'))
 
 # numpy 2 moved ``numpy.core`` to ``numpy._core``; checkpoints written with
 # numpy 1 name the old module, so both names map to the same function.
-_NP_MULTIARRAY = getattr(np, '_core', None) or np.core
-_NUMPY_RECONSTRUCT = _NP_MULTIARRAY.multiarray._reconstruct
-_NUMPY_SCALAR = _NP_MULTIARRAY.multiarray.scalar
+# (numpy 1.26 has a ``numpy._core`` stub whose ``multiarray`` is loaded only
+# by an import, so it is imported, not looked up.)
+from numpy._core import multiarray as _np_multiarray  # noqa: E402
+
+_NUMPY_RECONSTRUCT = _np_multiarray._reconstruct
+_NUMPY_SCALAR = _np_multiarray.scalar
 
 # A pickled ``np.dtype('f8')`` is ``numpy.dtype('f8', ...)`` followed by a
 # BUILD (``__setstate__``) on the result, whose class is a per-dtype subclass
@@ -116,9 +121,14 @@ CHECKPOINT_SAFE_GLOBALS: Tuple[Tuple[Any, str], ...] = (
 
 
 def _allow_listed() -> contextlib.AbstractContextManager:
-    """torch's weights-only allow-list plus :data:`CHECKPOINT_SAFE_GLOBALS`,
-    for the duration of one load."""
+    """MMEngine's globals allow-listed for weights-only loading, inside the
+    ``with`` block only (nothing from torch < 2.6: see :func:`supported`)."""
+    if not supported():
+        return contextlib.nullcontext()
     return torch.serialization.safe_globals(list(CHECKPOINT_SAFE_GLOBALS))
+
+
+allow_listed = _allow_listed
 
 
 def _offending_globals(filename: str, error: Exception) -> List[str]:
@@ -173,8 +183,12 @@ def load_from_local(filename: str,
         try:
             # Explicit, so that TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD cannot turn
             # the safety off behind the user's back.
+            # Below torch 2.6 the allow-list cannot be expressed and safe
+            # loading is off (see :func:`supported`): a full unpickle, as
+            # MMEngine's own loader does there.
             return torch.load(
-                filename, map_location=map_location, weights_only=True)
+                filename, map_location=map_location,
+                weights_only=supported())
         except pickle.UnpicklingError as error:
             names = _offending_globals(filename, error)
             what = ', '.join(names) if names else 'an object'
@@ -239,6 +253,21 @@ def load_from_http(filename: str,
     return checkpoint
 
 
+def supported() -> bool:
+    """Whether this torch can allow-list :data:`CHECKPOINT_SAFE_GLOBALS`.
+
+    ``torch.serialization.add_safe_globals`` takes ``(object, name)`` pairs
+    from torch 2.6 on (2.4 and 2.5 take objects only, which cannot map
+    ``builtins.getattr`` and numpy 1's module names to the stand-ins above).
+    Before 2.6, ``torch.load`` does not default to weights-only loading, so
+    MMEngine's own loaders load its checkpoints (and any pickle) as they
+    always did.
+    """
+    version = tuple(int(v) for v in re.findall(r'\d+',
+                                               torch.__version__)[:2])
+    return version >= (2, 6)
+
+
 @contextlib.contextmanager
 def safe_checkpoint_loading() -> Iterator[None]:
     """Load checkpoints through :func:`load_from_local` and
@@ -255,6 +284,15 @@ def safe_checkpoint_loading() -> Iterator[None]:
         >>> with safe_checkpoint_loading():
         ...     load_checkpoint(model, 'work_dirs/run/epoch_3.pth')
     """
+    if not supported():
+        print_log(
+            f'torch {torch.__version__}: safe checkpoint loading '
+            '(weights-only, with MMEngine\'s allow-list) needs torch >= 2.6 '
+            'and is off; MMEngine\'s loaders unpickle checkpoints fully, so '
+            'load only checkpoints you trust.',
+            logger='current', level=logging.WARNING)
+        yield
+        return
     # register_scheme writes into the dict it finds: keep a copy.
     schemes = CheckpointLoader._schemes.copy()
     http_loader = mmengine_checkpoint.load_from_http

@@ -7,6 +7,7 @@ parts (the encoder ``phi`` and the fusion layer) and calls these.
 Shapes: ``B`` samples (or frames, for the spatial stage), ``L`` input tokens,
 ``k`` output (meta) tokens, ``D`` channels.
 """
+import logging
 import math
 from typing import Optional, Tuple
 
@@ -83,8 +84,7 @@ def most_orthogonal_select(x_norm: Tensor, num: int, start: Tensor) -> Tensor:
     return greedy_select(sim, start.to(torch.long), num)
 
 
-@torch.library.custom_op('mmaction_sttm::greedy_select', mutates_args=())
-def greedy_select(sim: Tensor, start: Tensor, num: int) -> Tensor:
+def _greedy_select(sim: Tensor, start: Tensor, num: int) -> Tensor:
     """The step loop of :func:`most_orthogonal_select` on a prepared
     similarity matrix, wherever it is cheapest:
 
@@ -116,9 +116,40 @@ def greedy_select(sim: Tensor, start: Tensor, num: int) -> Tensor:
     return greedy_select_torch(sim, start, num)
 
 
-@greedy_select.register_fake
 def _greedy_select_shape(sim: Tensor, start: Tensor, num: int) -> Tensor:
     return sim.new_empty((sim.shape[0], num), dtype=torch.long)
+
+
+_compile_note_given = False
+
+
+def _greedy_select_graph_break(sim: Tensor, start: Tensor,
+                               num: int) -> Tensor:
+    """:func:`_greedy_select` for torch < 2.4 (no ``torch.library.custom_op``).
+
+    Same picks; under ``torch.compile`` the step loop is then a graph break
+    instead of one node of the graph. Says so once, in one line (MMEngine's
+    logger).
+    """
+    global _compile_note_given
+    if not _compile_note_given:
+        _compile_note_given = True
+        from mmengine.logging import print_log
+        print_log(
+            f'torch {torch.__version__} has no torch.library.custom_op '
+            '(torch >= 2.4): under torch.compile the greedy meta-token '
+            'selection of STTM runs as a graph break (same results).',
+            logger='current', level=logging.WARNING)
+    return _greedy_select(sim, start, num)
+
+
+if hasattr(torch.library, 'custom_op'):
+    greedy_select = torch.library.custom_op(
+        'mmaction_sttm::greedy_select', mutates_args=())(_greedy_select)
+    greedy_select.register_fake(_greedy_select_shape)
+else:  # torch < 2.4: dynamo does not trace into it (a graph break)
+    greedy_select = torch.compiler.disable(_greedy_select_graph_break)
+greedy_select.__doc__ = _greedy_select.__doc__
 
 
 def greedy_select_torch(sim: Tensor, start: Tensor, num: int) -> Tensor:

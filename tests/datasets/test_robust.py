@@ -17,6 +17,7 @@ from mmaction.registry import DATASETS, HOOKS
 from mmaction_sttm.datasets import BadVideoError, RobustVideoDataset
 from mmaction_sttm.generators import SyntheticSpec, make_synthetic_dataset
 from bad_videos import BAD_KINDS, corrupt_videos, write_decord_unreadable
+from stack import gt_label
 
 # 16 training videos of 32 px, 16 frames; the first 6 are broken, one way
 # each, so the good ones stay a clear majority (a replacement is drawn at
@@ -123,7 +124,7 @@ def test_replace_keeps_each_samples_own_label(corrupted):
         assert tuple(sample['inputs'].shape) == CLIP
         assert seen not in corrupted.bad
         # Whatever was returned carries the label of its own file.
-        assert int(sample['data_samples'].gt_labels.item) == \
+        assert gt_label(sample['data_samples']) == \
             corrupted.labels[seen]
         if info['filename'] not in corrupted.bad:
             assert seen == info['filename']
@@ -215,7 +216,7 @@ class _RecordSeenSamplesHook(Hook):
                          outputs=None) -> None:
         for sample in data_batch['data_samples']:
             SEEN.append((sample.metainfo['filename'],
-                         int(sample.gt_labels.item)))
+                         gt_label(sample)))
 
 
 def tiny_runner(work_dir: str,

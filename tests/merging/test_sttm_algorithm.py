@@ -93,3 +93,31 @@ def test_greedy_loops_pick_the_same(batch, length, num):
     with torch.inference_mode():
         assert torch.equal(greedy_select(sim, start, num), ref)
     assert sorted(ref[0].tolist()) == sorted(set(ref[0].tolist()))
+
+
+def test_greedy_select_without_custom_op(monkeypatch):
+    """torch < 2.4 has no ``torch.library.custom_op``: the selection is then
+    a plain function (a graph break under torch.compile) that picks the
+    same indices and says so once, in one line."""
+    from mmaction_sttm.merging import sttm
+    monkeypatch.setattr(sttm, '_compile_note_given', False)
+    torch.manual_seed(0)
+    x = sttm.normalize(torch.randn(2, 40, 8))
+    sim = sttm.fp32_bmm(x, x.transpose(1, 2)).abs_()
+    sim.diagonal(dim1=1, dim2=2).fill_(float('inf'))
+    start = torch.tensor([0, 5])
+    import mmengine.logging
+    record = []
+    monkeypatch.setattr(mmengine.logging, 'print_log',
+                        lambda msg, **kwargs: record.append(msg))
+    got = sttm._greedy_select_graph_break(sim, start, 20)
+    again = sttm._greedy_select_graph_break(sim, start, 20)
+    assert len(record) == 1
+    message = record[0]
+    assert '\n' not in message and 'torch >= 2.4' in message
+    ref = sttm.greedy_select_torch(sim, start, 20)
+    assert torch.equal(got, ref) and torch.equal(again, ref)
+    # Which one the module uses is decided by the running torch.
+    assert sttm.greedy_select.__doc__ == sttm._greedy_select.__doc__
+    if hasattr(torch.library, 'custom_op'):
+        assert hasattr(sttm.greedy_select, 'register_fake')

@@ -179,10 +179,14 @@ def test_reports_which_decoders_read_each_file(tool, tmp_path, capsys):
     assert [row[:2] for row in read_tsv(out)] == [['text.mp4', 'unreadable']]
     rows = read_tsv(report)
     assert rows[0] == ['path', 'decord', 'pyav', 'opencv']
-    assert {row[0]: row[1:] for row in rows[1:]} == {
+    verdicts = {row[0]: row[1:] for row in rows[1:]}
+    # OpenCV 4.x opens a text file as a video of no frames: too short,
+    # where OpenCV 5 refuses it. Either way it is not read.
+    assert verdicts.pop('text.mp4') in (['unreadable'] * 3,
+                                        ['unreadable'] * 2 + ['too-short'])
+    assert verdicts == {
         names[0]: ['decode-error', 'ok', 'ok'],
         names[1]: ['decode-error', 'ok', 'ok'],
-        'text.mp4': ['unreadable'] * 3,
         'good.mp4': ['ok'] * 3,
     }
     output = capsys.readouterr().out

@@ -24,7 +24,7 @@ import mmengine
 import pytest
 import torch
 
-from mmaction_sttm.engine.checkpoint_loading import load_from_local
+from stack import load_runner_checkpoint, pred_scores
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO_ROOT, 'configs', 'synthetic',
@@ -100,7 +100,7 @@ def _val_metrics(log: str) -> List[str]:
 
 
 def _final(work_dir: str) -> dict:
-    return load_from_local(osp.join(work_dir, f'epoch_{EPOCHS}.pth'))
+    return load_runner_checkpoint(osp.join(work_dir, f'epoch_{EPOCHS}.pth'))
 
 
 def _assert_same_run(a: str, b: str) -> None:
@@ -226,7 +226,7 @@ def test_kill_during_checkpoint_save(reference, tmp_path, data):
     with open(osp.join(work_dir, 'last_checkpoint')) as f:
         last = f.read().strip()
     assert last.endswith('epoch_1.pth')
-    ckpt = load_from_local(last)
+    ckpt = load_runner_checkpoint(last)
     assert ckpt['meta']['epoch'] == 1
 
     _run(_train_cmd(work_dir, data, '--resume'))
@@ -247,8 +247,8 @@ def test_test_outputs_do_not_depend_on_batch_size(reference, tmp_path, data):
             str(tmp_path / f'b{batch}'), '--dump', dump, '--cfg-options',
             *TINY, f'test_dataloader.batch_size={batch}', *data
         ])
-        # MMAction2's data samples, as dicts: pred_scores is a LabelData.
+        # MMAction2's data samples, as dicts.
         scores.append(torch.stack(
-            [r['pred_scores']['item'] for r in mmengine.load(dump)]))
+            [pred_scores(r) for r in mmengine.load(dump)]))
     assert scores[0].shape == (4, 2)
     torch.testing.assert_close(scores[0], scores[1], rtol=0, atol=1e-6)

@@ -14,8 +14,8 @@ import sys
 import pytest
 import torch
 from mmengine.config import Config
+from stack import load_runner_checkpoint
 
-from mmaction_sttm.engine.checkpoint_loading import load_from_local
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 BASELINE = osp.join(REPO_ROOT, 'configs', 'synthetic',
@@ -90,7 +90,7 @@ def test_checkpoint_fits_all_but_the_merger(trained, merger_config):
     model except the merger's own, which the checkpoint does not have: the
     merger says so itself (one line, its init kept) instead of listing its
     keys as missing."""
-    state = load_from_local(trained[1])['state_dict']
+    state = load_runner_checkpoint(trained[1])['state_dict']
     model = _build(merger_config)
     merger_keys = [k for k in model.state_dict()
                    if k.startswith('backbone.merge.')]
@@ -131,8 +131,8 @@ def test_fine_tune_through_train_py(trained, merger_config, tiny_dataset,
         f'load_from={checkpoint}', *TINY, *data_cfg_options(tiny_dataset)
     ], cwd=work_dir)
     assert f'Load checkpoint from {checkpoint}' in proc.stdout
-    base = load_from_local(checkpoint)['state_dict']
-    tuned = load_from_local(osp.join(out, 'epoch_1.pth'))['state_dict']
+    base = load_runner_checkpoint(checkpoint)['state_dict']
+    tuned = load_runner_checkpoint(osp.join(out, 'epoch_1.pth'))['state_dict']
     fuse = [k for k in tuned if k.startswith('backbone.merge.')
             and k.endswith('fuse.weight')]
     assert len(fuse) == 2

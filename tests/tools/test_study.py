@@ -10,6 +10,7 @@ import sys
 from types import SimpleNamespace
 
 import pytest
+from stack import torch_at_least
 
 from mmaction_sttm.study import variants as study_variants
 
@@ -85,6 +86,10 @@ def test_peers_are_at_equal_gflops(study, peer, at):
         _gflops(study, 'finetune', at), rel=0.03)
 
 
+@pytest.mark.skipif(
+    not torch_at_least(2, 4),
+    reason='counted with torch >= 2.4 (torch 2.1.2 counts STTM models a few '
+    'percent lower, see test_zoo_readme.py)')
 def test_more_frames_cost_the_baseline(study):
     """(e): STTM on 10 frames costs what the 8-frame baseline costs."""
     assert _gflops(study, 'finetune', 'sttm-orthogonal-r0.5-10f') == \

@@ -14,8 +14,8 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 from mmaction.registry import DATASETS
+from stack import load_runner_checkpoint
 
-from mmaction_sttm.engine.checkpoint_loading import load_from_local
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO_ROOT, 'configs', 'synthetic',
@@ -71,8 +71,8 @@ def one_epoch(tmp_path_factory, train) -> str:
 
 
 def test_train_two_processes_on_cpu(one_epoch, tiny_spec):
-    # Loadable with weights_only=True and the project's allow-list.
-    ckpt = load_from_local(osp.join(one_epoch, 'epoch_1.pth'))
+    # Weights-only loadable on torch >= 2.6 (the checkpoint allow-list).
+    ckpt = load_runner_checkpoint(osp.join(one_epoch, 'epoch_1.pth'))
     assert ckpt['meta']['epoch'] == 1
     assert ckpt['meta']['iter'] == iters_per_epoch(tiny_spec)
     # The config the run dumped: compat chose gloo and DDP without devices.
@@ -130,7 +130,7 @@ def test_resume_continues_interrupted_run(one_epoch, train, tmp_path,
     assert f'resumed epoch: 1, iter: {n}' in proc.stdout
     assert 'Epoch(train) [2]' in proc.stdout
     assert not re.search(r'Epoch\(train\) \[1\]', proc.stdout)
-    ckpt = load_from_local(osp.join(work_dir, 'epoch_2.pth'))
+    ckpt = load_runner_checkpoint(osp.join(work_dir, 'epoch_2.pth'))
     assert ckpt['meta']['epoch'] == 2
     assert ckpt['meta']['iter'] == 2 * n
 

@@ -40,7 +40,11 @@ BASE_CONFIG = osp.join(
     'vit-tiny_scratch_2xb8-8x2x1-3e_synthetic-motion-rgb.py')
 
 # Families whose blocks take the proportional-attention bias.
-PROP_ATTN = ('vit', 'timesformer', 'videomae', 'timm')
+from mmaction_sttm.models.backbones.timm_vit import TimmViTSTTM  # noqa: E402
+
+# Backbones whose blocks take proportional attention (timm's from 1.0.16).
+PROP_ATTN = ('vit', 'timesformer', 'videomae') + (
+    ('timm', ) if TimmViTSTTM.supports_attn_bias else ())
 
 
 def _merger_types():

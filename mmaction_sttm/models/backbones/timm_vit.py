@@ -6,6 +6,7 @@ its block, its queries and keys). The video logic is
 timm is imported when such a model is built: ``import timm`` registers all
 of timm's models (about a second), which registering this class should not
 cost."""
+import inspect
 from typing import List, Optional, Tuple, Union
 
 from torch import Tensor, nn
@@ -43,7 +44,10 @@ class TimmViTSTTM(ImageViTVideo):
         **kwargs: See :class:`ImageViTVideo`.
     """
 
-    supports_attn_bias = True
+    # timm's ViT blocks take ``attn_mask`` from timm 1.0.16 on; before that
+    # ``prop_attn=True`` is refused in one line (ImageViTVideo.__init__).
+    supports_attn_bias = 'attn_mask' in inspect.signature(
+        timm.models.vision_transformer.Block.forward).parameters
 
     def __init__(self,
                  model_name: str,
@@ -64,7 +68,11 @@ class TimmViTSTTM(ImageViTVideo):
             VisionTransformer as TimmVisionTransformer
         model_kwargs = dict(model_kwargs or {})
         if isinstance(pretrained, str):
-            model_kwargs['pretrained_cfg_overlay'] = dict(file=pretrained)
+            # custom_load=False: a local file is a torch state dict. In timm
+            # 1.0.3 the default configs of the augreg models (.npz weights)
+            # set custom_load, and timm would read the file as .npz.
+            model_kwargs['pretrained_cfg_overlay'] = dict(
+                file=pretrained, custom_load=False)
         vit = timm.create_model(
             model_name, pretrained=bool(pretrained), num_classes=0,
             **model_kwargs)

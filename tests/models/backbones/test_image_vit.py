@@ -8,6 +8,7 @@ from mmaction.utils import register_all_modules
 import mmaction_sttm  # noqa: F401
 from mmaction_sttm.analysis import complexity
 from mmaction_sttm.models.backbones.base import MergingBackbone
+from mmaction_sttm.models.backbones.timm_vit import TimmViTSTTM
 from mmaction_sttm.registry import MODELS
 
 register_all_modules()
@@ -133,9 +134,19 @@ def test_mmpretrain_weights_load_through_init_cfg(tmp_path):
         assert torch.equal(loaded[name], value), name
 
 
+# timm's blocks take an attention mask from timm 1.0.16 on.
+timm_takes_a_bias = pytest.mark.skipif(
+    not TimmViTSTTM.supports_attn_bias,
+    reason=f'timm {timm.__version__} < 1.0.16: Block.forward has no attn_mask')
+
+
 def test_prop_attn_only_where_blocks_take_a_bias():
     with pytest.raises(ValueError, match='prop_attn'):
         _mmpretrain(prop_attn=True)
+    if not TimmViTSTTM.supports_attn_bias:
+        with pytest.raises(ValueError, match='prop_attn'):
+            _timm(prop_attn=True)
+        return
     merger = dict(type='ToMe', layers=(1, ), ratio=0.5)
     plain = _timm(num_frames=2, merger=merger)
     prop = _timm(num_frames=2, merger=merger, prop_attn=True)
@@ -165,7 +176,7 @@ MERGER = dict(type='STTM', layers=(1, 2), ratio=0.5)
 
 @pytest.mark.parametrize('build,kwargs', [
     (_timm, {}),
-    (_timm, dict(prop_attn=True)),
+    pytest.param(_timm, dict(prop_attn=True), marks=timm_takes_a_bias),
     (_timm, dict(model_kwargs=dict(TIMM_KWARGS, qk_norm=True))),
     (_mmpretrain, {}),
 ], ids=['timm', 'timm-prop-attn', 'timm-qk-norm', 'mmpretrain'])

@@ -12,6 +12,7 @@ import mmaction_sttm  # noqa: F401
 from mmaction_sttm.analysis import complexity
 from mmaction_sttm.registry import MODELS
 from tiny_backbones import BACKBONES, DIMS, FRAMES, SIZE
+from stack import with_gt_label
 
 register_all_modules()
 
@@ -52,7 +53,7 @@ def _batch(num=2):
         torch.randint(0, 256, (1, 3, FRAMES, SIZE, SIZE), generator=gen,
                       dtype=torch.uint8) for _ in range(num)
     ]
-    samples = [ActionDataSample().set_gt_labels(torch.tensor([i % 5]))
+    samples = [with_gt_label(ActionDataSample(), torch.tensor([i % 5]))
                for i in range(num)]
     return dict(inputs=inputs, data_samples=samples)
 
