@@ -15,6 +15,16 @@ from mmaction_sttm.registry import MODELS
 from .image_vit import ImageViTVideo, split_qk
 
 
+class _TimmBlockTakesMask:
+    """``True`` where timm's ViT ``Block.forward`` takes ``attn_mask``
+    (timm >= 1.0.16); reads timm when first asked, not at import."""
+
+    def __get__(self, obj: object, owner: type) -> bool:
+        import timm
+        return 'attn_mask' in inspect.signature(
+            timm.models.vision_transformer.Block.forward).parameters
+
+
 @MODELS.register_module()
 class TimmViTSTTM(ImageViTVideo):
     """A timm ``VisionTransformer`` on video, with optional merging.
@@ -46,8 +56,7 @@ class TimmViTSTTM(ImageViTVideo):
 
     # timm's ViT blocks take ``attn_mask`` from timm 1.0.16 on; before that
     # ``prop_attn=True`` is refused in one line (ImageViTVideo.__init__).
-    supports_attn_bias = 'attn_mask' in inspect.signature(
-        timm.models.vision_transformer.Block.forward).parameters
+    supports_attn_bias = _TimmBlockTakesMask()
 
     def __init__(self,
                  model_name: str,
