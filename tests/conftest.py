@@ -2,6 +2,7 @@
 
 Helpers are fixtures (pytest puts ``conftest.py`` in no importable package).
 """
+import gc
 import os
 import os.path as osp
 import socket
@@ -46,6 +47,10 @@ def safe_loading_hooks(default_runtime: Config) -> Iterator[dict]:
     http_loader = checkpoint.load_from_http
     yield dict(
         checkpoint_loading=default_runtime.default_hooks.checkpoint_loading)
+    # A run that raised left its hook's loader context open; collect it now,
+    # so that its clean-up (which puts back the loaders it found) runs here
+    # and not in the middle of a later test's run.
+    gc.collect()
     checkpoint.CheckpointLoader._schemes = schemes
     checkpoint.load_from_http = http_loader
 
