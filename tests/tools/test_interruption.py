@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import warnings
 from typing import Dict, List
 
 import mmengine
@@ -49,7 +50,7 @@ TINY = [
 
 def _env(*python_path: str) -> Dict[str, str]:
     env = dict(os.environ)
-    env.update(OMP_NUM_THREADS='1', PYTHONUNBUFFERED='1')
+    env.update(OMP_NUM_THREADS='1', PYTHONUNBUFFERED='1', PYTHONFAULTHANDLER='1')
     if python_path:
         env['PYTHONPATH'] = os.pathsep.join(
             [*python_path, env.get('PYTHONPATH', '')]).rstrip(os.pathsep)
@@ -212,10 +213,21 @@ def test_kill_during_checkpoint_save(reference, tmp_path, data):
                         dict(type='EpochSeedHook'),
                         dict(type='KillDuringSaveHook')]
         """))
-    proc = subprocess.run(
-        _train_cmd(work_dir, data, config=str(config)), cwd=REPO_ROOT,
-        env=_env(str(plugin_dir)), text=True, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, timeout=600, start_new_session=True)
+    for attempt in range(2):
+        proc = subprocess.run(
+            _train_cmd(work_dir, data, config=str(config)), cwd=REPO_ROOT,
+            env=_env(str(plugin_dir)), text=True, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, timeout=600, start_new_session=True)
+        if proc.returncode == -signal.SIGKILL or attempt:
+            break
+        # Once, on a loaded CI machine, the run died of SIGABRT in epoch 1,
+        # before the hook armed the kill, with nothing printed (faulthandler
+        # now prints the stacks). That is not what this test is about: say
+        # so and run it once more in a fresh work directory.
+        warnings.warn(f'training died with status {proc.returncode} before '
+                      f'the planned kill; running again:\n'
+                      f'{proc.stdout[-3000:]}')
+        work_dir = str(tmp_path / 'work_again')
     assert proc.returncode == -signal.SIGKILL, proc.stdout[-3000:]
     files = os.listdir(work_dir)
     # Killed mid-write: the temporary file is there, the target is not.
