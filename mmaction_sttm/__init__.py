@@ -24,8 +24,9 @@ from . import compat  # noqa: E402
 compat.import_mmcv_quietly()
 
 from . import datasets, engine, models  # noqa: E402,F401
+from .models import apply_merger  # noqa: E402
 from .registry import register_all_modules  # noqa: E402
 
 __version__ = '0.1.0'
 
-__all__ = ['register_all_modules', '__version__']
+__all__ = ['apply_merger', 'register_all_modules', '__version__']

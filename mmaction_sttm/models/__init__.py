@@ -1,6 +1,10 @@
+from .apply import apply_merger
 from .backbones import *  # noqa: F401,F403
 from .catalog import FAMILIES, Family
 from .merge_schedule import MergeSchedule, build_merge_schedule
 from .mergers import *  # noqa: F401,F403
 
-__all__ = ['FAMILIES', 'Family', 'MergeSchedule', 'build_merge_schedule']
+__all__ = [
+    'FAMILIES', 'Family', 'MergeSchedule', 'apply_merger',
+    'build_merge_schedule'
+]

@@ -18,9 +18,12 @@ class and :class:`MergingBackbone`, and implements only
   rollout);
 - :meth:`~MergingBackbone.final_norm` and :meth:`~MergingBackbone.pool`;
 - :attr:`~MergingBackbone.geometry`: patch size, tubelet, CLS or not;
-- the attributes ``merge`` (a
-  :class:`~mmaction_sttm.models.merge_schedule.MergeSchedule` or None),
-  ``prop_attn`` and :attr:`~MergingBackbone.num_blocks`.
+- :meth:`~MergingBackbone.merge_layout` (temporal steps and patches per
+  step) and :attr:`~MergingBackbone.num_blocks`, from which
+  :meth:`~MergingBackbone.set_merger` builds the ``merge`` schedule (a
+  :class:`~mmaction_sttm.models.merge_schedule.MergeSchedule` or None) in
+  the family's ``__init__``, or later through
+  :func:`~mmaction_sttm.models.apply_merger`.
 
 Everything about merging (when to merge, what the merger needs, the
 proportional-attention bias, CLS handling, source tracking) is here, once.
@@ -32,6 +35,7 @@ import torch
 from torch import Tensor
 
 from mmaction_sttm.merging.tokens import Tokens
+from mmaction_sttm.models.merge_schedule import build_merge_schedule
 
 
 class Geometry(NamedTuple):
@@ -160,6 +164,53 @@ class MergingBackbone(metaclass=ABCMeta):
     @abstractmethod
     def final_norm(self, x: Tensor) -> Tensor:
         """The family's norm after the last block."""
+
+    @abstractmethod
+    def merge_layout(self) -> Tuple[int, int]:
+        """Temporal steps and patches per step of a training-size clip (what
+        the merge schedule is built for)."""
+
+    def _init_family(self) -> None:
+        """Set what the family adds to its parent class's attributes. Called
+        by the family's ``__init__`` after its parent's, and by
+        :func:`~mmaction_sttm.models.apply_merger` after it turns a built
+        parent module into the family."""
+
+    def _check_merger(self, merger: Optional[dict], prop_attn: bool) -> None:
+        """Raise ``ValueError`` if this backbone cannot run ``merger`` /
+        ``prop_attn`` (checked before anything changes)."""
+
+    def _merger_set(self) -> None:
+        """Adapt the family's modules to the new :attr:`merge` (e.g. drop
+        what the merged blocks never run)."""
+
+    def set_merger(self, merger: Optional[dict],
+                   prop_attn: bool = False) -> None:
+        """Build the merge schedule for this backbone: the one way every
+        family's ``__init__`` and
+        :func:`~mmaction_sttm.models.apply_merger` give a backbone its
+        merger.
+
+        Args:
+            merger (dict, optional): Merge schedule and merger config, see
+                :class:`~mmaction_sttm.models.merge_schedule.MergeSchedule`.
+                None runs the unmerged baseline.
+            prop_attn (bool): Proportional attention after merges. Defaults
+                to False.
+
+        Raises:
+            ValueError: The backbone merges already (set a merger on the
+                unmerged model), or the family cannot run ``merger``.
+        """
+        if getattr(self, 'merge', None) is not None:
+            raise ValueError(f'{type(self).__name__} has a merger already; '
+                             'set one on the unmerged model')
+        self._check_merger(merger, prop_attn)
+        steps, per_step = self.merge_layout()
+        self.prop_attn = prop_attn
+        self.merge = build_merge_schedule(merger, self.embed_dims,
+                                          self.num_blocks, steps, per_step)
+        self._merger_set()
 
     def pool(self, x: Tensor, tokens: Tokens) -> Tensor:
         """Features ``(B, D)`` of the normalised final sequence: the CLS

@@ -31,7 +31,6 @@ from mmengine.model.weight_init import initialize
 from torch import Tensor, nn
 
 from mmaction_sttm.merging.tokens import Tokens
-from mmaction_sttm.models.merge_schedule import build_merge_schedule
 from .base import Geometry, MergingBackbone, attention_extras
 from .utils import interpolate_time_embed
 
@@ -112,19 +111,25 @@ class ImageViTVideo(MergingBackbone, BaseModule):
         if not isinstance(num_frames, int) or num_frames < 1:
             raise ValueError(f'num_frames must be a positive int, got '
                              f'{num_frames!r}')
+        self.vit = vit
+        self.num_frames = num_frames
+        self.time_embed = nn.Parameter(
+            torch.zeros(1, num_frames, self.embed_dims))
+        self._qk_taps: Dict[int, QKTap] = {}
+        self.set_merger(merger, prop_attn)
+
+    def merge_layout(self) -> Tuple[int, int]:
+        grid = self.image_grid
+        return self.num_frames, grid[0] * grid[1]
+
+    def _check_merger(self, merger: Optional[dict], prop_attn: bool) -> None:
         if prop_attn and not self.supports_attn_bias:
             raise ValueError(f'prop_attn=True needs blocks that take an '
                              f'attention bias; {type(self).__name__} blocks '
                              f'do not')
-        self.vit = vit
-        dims = self.embed_dims
-        self.num_frames = num_frames
-        self.prop_attn = prop_attn
-        self.time_embed = nn.Parameter(torch.zeros(1, num_frames, dims))
-        grid = self.image_grid
-        self.merge = build_merge_schedule(merger, dims, len(self.blocks),
-                                          num_frames, grid[0] * grid[1])
-        self._qk_taps: Dict[int, QKTap] = {}
+
+    def _merger_set(self) -> None:
+        # The blocks before each merge hand their queries and keys to it.
         for index in range(len(self.blocks)):
             if self.merge is not None and index + 1 in self.merge:
                 tap = QKTap()

@@ -16,7 +16,6 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from mmaction_sttm.merging.tokens import Tokens
-from mmaction_sttm.models.merge_schedule import build_merge_schedule
 from mmaction_sttm.registry import MODELS
 from .base import Geometry, MergingBackbone, attention_extras
 from .utils import (check_clip, interpolate_pos_embed,
@@ -265,10 +264,8 @@ class SpaceTimeViT(MergingBackbone, BaseModule):
                   attn_drop_rate, dpr[i], norm_eps) for i in range(depth)
         ])
         self.norm = nn.LayerNorm(embed_dims, eps=norm_eps)
-        self.prop_attn = prop_attn
         self.pos_init_std = pos_init_std
-        self.merge = build_merge_schedule(merger, embed_dims, depth, steps,
-                                          num_patches)
+        self.set_merger(merger, prop_attn)
 
     def init_weights(self) -> None:
         """Initialise embeddings like timm / TimeSformer, then the rest (a
@@ -286,6 +283,10 @@ class SpaceTimeViT(MergingBackbone, BaseModule):
     @property
     def num_blocks(self) -> int:
         return len(self.blocks)
+
+    def merge_layout(self) -> Tuple[int, int]:
+        return (self.num_frames // self.tubelet_size,
+                self.grid[0] * self.grid[1])
 
     def embed(self, x: Tensor,
               track_sources: bool = False) -> Tuple[Tensor, Tokens]:

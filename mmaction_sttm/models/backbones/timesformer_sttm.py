@@ -29,7 +29,6 @@ from mmaction.models.backbones import TimeSformer
 from torch import Tensor, nn
 
 from mmaction_sttm.merging.tokens import Tokens
-from mmaction_sttm.models.merge_schedule import build_merge_schedule
 from mmaction_sttm.registry import MODELS
 from .base import Geometry, MergingBackbone, attention_extras, attention_probs
 from .utils import (check_clip, interpolate_pos_embed,
@@ -118,19 +117,25 @@ class TimeSformerSTTM(MergingBackbone, TimeSformer):
                  prop_attn: bool = False,
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self._init_family()
+        self.set_merger(merger, prop_attn)
+
+    def _init_family(self) -> None:
         plain_drop_probs(self)  # no graph break under torch.compile
-        if merger is not None and \
-                self.attention_type != 'divided_space_time':
-            raise ValueError('TimeSformerSTTM merges only with '
-                             "attention_type='divided_space_time', got "
-                             f'{self.attention_type!r}')
         self.grid = tuple(s // p for s, p in zip(self.patch_embed.img_size,
                                                  self.patch_embed.patch_size))
-        self.prop_attn = prop_attn
-        self.merge = build_merge_schedule(merger, self.embed_dims,
-                                          self.num_transformer_layers,
-                                          self.num_frames,
-                                          self.patch_embed.num_patches)
+
+    def merge_layout(self) -> Tuple[int, int]:
+        return self.num_frames, self.patch_embed.num_patches
+
+    def _check_merger(self, merger: Optional[dict], prop_attn: bool) -> None:
+        if merger is not None and \
+                self.attention_type != 'divided_space_time':
+            raise ValueError(f'{type(self).__name__} merges only with '
+                             "attention_type='divided_space_time', got "
+                             f'{self.attention_type!r}')
+
+    def _merger_set(self) -> None:
         if self.merge is not None:
             # Blocks after the first merge attend globally with their spatial
             # attention; their temporal attention is never used, so drop it

@@ -20,7 +20,6 @@ from mmaction.models.backbones import VisionTransformer
 from torch import Tensor, nn
 
 from mmaction_sttm.merging.tokens import Tokens
-from mmaction_sttm.models.merge_schedule import build_merge_schedule
 from mmaction_sttm.registry import MODELS
 from .base import Geometry, MergingBackbone, attention_extras
 from .utils import check_clip, interpolate_pos_embed
@@ -93,21 +92,23 @@ class VisionTransformerSTTM(MergingBackbone, VisionTransformer):
                  prop_attn: bool = False,
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        num_frames = kwargs.get('num_frames', 16)
-        tubelet = kwargs.get('tubelet_size', 2)
+        self._init_family()
+        self.set_merger(merger, prop_attn)
+
+    def _init_family(self) -> None:
+        self.tubelet_size = self.patch_embed.projection.kernel_size[0]
+
+    def merge_layout(self) -> Tuple[int, int]:
+        per_step = self.grid_size[0] * self.grid_size[1]
+        return self.pos_embed.shape[1] // per_step, per_step
+
+    def _check_merger(self, merger: Optional[dict], prop_attn: bool) -> None:
         if merger is not None and self.return_feat_map:
             raise ValueError('return_feat_map=True needs the full token grid '
                              'and cannot be combined with merger')
         if merger is not None and self.fc_norm is None:
             raise ValueError('merging needs use_mean_pooling=True (there is '
                              'no CLS token to pool)')
-        self.tubelet_size = tubelet
-        self.prop_attn = prop_attn
-        self.merge = build_merge_schedule(merger, self.embed_dims,
-                                          len(self.blocks),
-                                          num_frames // tubelet,
-                                          self.grid_size[0] *
-                                          self.grid_size[1])
 
     def _check_input(self, x: Tensor) -> None:
         proj = self.patch_embed.projection

@@ -1,0 +1,105 @@
+"""A merger for a model built in code: :func:`apply_merger`.
+
+The config path (``model.backbone.type='TimeSformerSTTM'`` and a
+``merger``, then ``load_from`` a checkpoint of the unmerged model) is one
+way to add a merger to a trained model. :func:`apply_merger` is the other,
+for users who build their models in Python, as ToMe's ``apply_patch`` does
+for timm: it turns a built recognizer, or its backbone, into the merging
+twin with the same weights. Both paths give the same module (the tests
+compare their outputs).
+
+Example::
+
+    >>> from mmaction.registry import MODELS
+    >>> from mmaction_sttm import apply_merger
+    >>> model = MODELS.build(cfg.model)          # e.g. a TimeSformer
+    >>> model.load_state_dict(trained_weights)
+    >>> merged = apply_merger(
+    ...     model, dict(layers=[2, 5], ratio=0.5,
+    ...                 merger=dict(type='STTM', spatial_ratio=0.8)))
+"""
+import copy
+from typing import Optional, TypeVar
+
+from torch import nn
+
+from .backbones import MergingBackbone
+from .catalog import FAMILIES
+
+__all__ = ['apply_merger']
+
+ModuleT = TypeVar('ModuleT', bound=nn.Module)
+
+
+def _twin_class(backbone: nn.Module) -> type:
+    """The merging family that ``backbone`` is, or that stands in for its
+    MMAction2 class with the same arguments and parameter names."""
+    if isinstance(backbone, MergingBackbone):
+        return type(backbone)
+    for family in FAMILIES:
+        if type(backbone).__name__ == family.replaces and issubclass(
+                family.backbone, type(backbone)):
+            return family.backbone
+    known = sorted({f.replaces for f in FAMILIES if f.replaces} |
+                   {f.type for f in FAMILIES})
+    raise TypeError(f'apply_merger: no merging twin of '
+                    f'{type(backbone).__name__}; it takes one of {known} '
+                    f'(or a recognizer whose backbone is one)')
+
+
+def apply_merger(model: ModuleT,
+                 merger: Optional[dict],
+                 prop_attn: bool = False,
+                 inplace: bool = False) -> ModuleT:
+    """Turn a built recognizer or backbone into its merging twin.
+
+    MMAction2's ``TimeSformer`` and ``VisionTransformer`` become
+    ``TimeSformerSTTM`` and ``VisionTransformerSTTM``, subclasses with the
+    same arguments and parameter names; a backbone of this package built
+    without a merger gets one. Every weight is kept. The merger's own
+    parameters (STTM's projections) start as the config path initialises
+    them, so a trained model runs off the shelf.
+
+    Args:
+        model (nn.Module): A recognizer (anything with a ``backbone``) or a
+            backbone, without a merger.
+        merger (dict, optional): The backbone's ``merger`` config, as in a
+            config file (``layers``, ``ratio``, ``merger=dict(type=...)``,
+            ...); None gives the unmerged twin.
+        prop_attn (bool): Proportional attention after merges. Defaults to
+            False.
+        inplace (bool): Change ``model`` itself instead of a copy. Defaults
+            to False.
+
+    Returns:
+        nn.Module: The model (a copy unless ``inplace``) with its backbone
+        merging; same class as ``model`` when ``model`` is a recognizer.
+
+    Raises:
+        TypeError: The backbone has no merging twin, or ``merger`` has a
+            key its merger does not take.
+        ValueError: The backbone merges already, or cannot run ``merger``
+            (the same messages as the config path; with ``inplace`` the
+            model is then left as the unmerged twin, which computes what it
+            computed before).
+    """
+    backbone = getattr(model, 'backbone', model)
+    twin = _twin_class(backbone)
+    if getattr(backbone, 'merge', None) is not None:
+        raise ValueError(f'apply_merger: {type(backbone).__name__} has a '
+                         'merger already; apply one to the unmerged model')
+    if not inplace:
+        model = copy.deepcopy(model)
+        backbone = getattr(model, 'backbone', model)
+    if type(backbone) is not twin:
+        backbone.__class__ = twin
+        backbone._init_family()
+        backbone.merge = None
+    backbone.set_merger(merger, prop_attn)
+    if backbone.merge is not None:
+        # Same device and dtype as the weights it joins.
+        reference = next(backbone.parameters())
+        backbone.merge.to(device=reference.device, dtype=reference.dtype)
+        backbone.merge.train(backbone.training)
+        backbone.merge.init_weights()  # the config path's init_cfg, if any
+    return model
