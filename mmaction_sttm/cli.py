@@ -29,6 +29,7 @@ Typical use in a tool::
 """
 import argparse
 import contextlib
+import os
 import os.path as osp
 import re
 import sys
@@ -63,6 +64,51 @@ def add_traceback_flag(parser: argparse.ArgumentParser) -> None:
         action='store_true',
         help='on a usage or config error, show the full traceback instead '
         'of one line')
+
+
+def add_runner_args(parser: argparse.ArgumentParser) -> None:
+    """Add the options that MMAction2's ``train.py`` and ``test.py`` share:
+    ``--cfg-options``, ``--launcher``, ``--local-rank`` and ``--traceback``.
+
+    Args:
+        parser (argparse.ArgumentParser): The tool's parser.
+    """
+    from mmengine.config import DictAction
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override some settings in the used config, the key-value pair '
+        'in xxx=yyy format will be merged into config file. If the value to '
+        'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
+        'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
+        'Note that the quotation marks are necessary and that no white space '
+        'is allowed.')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_traceback_flag(parser)
+
+
+def parse_runner_args(parser: argparse.ArgumentParser,
+                      argv: Optional[List[str]] = None) -> argparse.Namespace:
+    """Parse the arguments of a parser with :func:`add_runner_args`, and
+    set ``LOCAL_RANK`` from ``--local-rank`` when no launcher set it.
+
+    Args:
+        parser (argparse.ArgumentParser): The tool's parser.
+        argv (list[str], optional): Arguments; None reads ``sys.argv``.
+
+    Returns:
+        argparse.Namespace: The parsed arguments.
+    """
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
 
 
 # MMEngine's builder prefixes each level it passes through, e.g.

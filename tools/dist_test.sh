@@ -9,29 +9,11 @@ if [ $# -lt 3 ]; then
     echo "usage: $0 CONFIG CHECKPOINT NPROC [test.py options...]" >&2
     exit 2
 fi
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$ROOT/tools/launch.sh"
 CONFIG=$1
 CHECKPOINT=$2
 GPUS=$3
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
-PYTHON=${PYTHON:-python}
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-
-# A missing file is one line and status 2 here, before torchrun starts
-# (as the Python tools do), instead of one traceback per process.
-if [ ! -f "$CONFIG" ]; then
-    echo "$(basename "$0"): error: config $CONFIG does not exist" >&2
-    exit 2
-fi
-if [[ "$CHECKPOINT" != *://* && ! -f "$CHECKPOINT" ]]; then
-    echo "$(basename "$0"): error: checkpoint $CHECKPOINT does not exist" >&2
-    exit 2
-fi
-
-set -x
-PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" \
-"$PYTHON" -m torch.distributed.run --nnodes="$NNODES" --node_rank="$NODE_RANK" \
-    --master_addr="$MASTER_ADDR" --nproc_per_node="$GPUS" --master_port="$PORT" \
-    "$ROOT/tools/test.py" "$CONFIG" "$CHECKPOINT" --launcher pytorch "${@:4}"
+require_file config "$CONFIG"
+require_file checkpoint "$CHECKPOINT"
+torchrun_tool test "$CONFIG" "$CHECKPOINT" "${@:4}"

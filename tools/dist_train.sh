@@ -9,24 +9,9 @@ if [ $# -lt 2 ]; then
     echo "usage: $0 CONFIG NPROC [train.py options...]" >&2
     exit 2
 fi
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$ROOT/tools/launch.sh"
 CONFIG=$1
 GPUS=$2
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
-PYTHON=${PYTHON:-python}
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-
-# A missing file is one line and status 2 here, before torchrun starts
-# (as the Python tools do), instead of one traceback per process.
-if [ ! -f "$CONFIG" ]; then
-    echo "$(basename "$0"): error: config $CONFIG does not exist" >&2
-    exit 2
-fi
-
-set -x
-PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" \
-"$PYTHON" -m torch.distributed.run --nnodes="$NNODES" --node_rank="$NODE_RANK" \
-    --master_addr="$MASTER_ADDR" --nproc_per_node="$GPUS" --master_port="$PORT" \
-    "$ROOT/tools/train.py" "$CONFIG" --launcher pytorch "${@:3}"
+require_file config "$CONFIG"
+torchrun_tool train "$CONFIG" "${@:3}"

@@ -16,7 +16,7 @@ import os
 import os.path as osp
 from typing import Dict, List, Optional
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
@@ -41,16 +41,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         type=str,
         help='dump predictions to a pickle file for offline evaluation')
     parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override some settings in the used config, the key-value pair '
-        'in xxx=yyy format will be merged into config file. If the value to '
-        'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
-        'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
-        'Note that the quotation marks are necessary and that no white space '
-        'is allowed.')
-    parser.add_argument(
         '--show-dir',
         help='directory where the visualization images will be saved.')
     parser.add_argument(
@@ -68,22 +58,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         default=2,
         help='display time of every window. (second)')
     parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    parser.add_argument(
         '--strict-scoring',
         action='store_true',
         help='fail, listing the files, if any test video cannot be scored '
         '(sets test_dataloader.dataset.strict_scoring=True of a '
         'RobustVideoDataset) instead of scoring the others')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    cli.add_traceback_flag(parser)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    cli.add_runner_args(parser)
+    return cli.parse_runner_args(parser, argv)
 
 
 def merge_args(cfg: Config, args: argparse.Namespace) -> Config:

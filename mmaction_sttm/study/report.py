@@ -14,7 +14,7 @@ import json
 import os
 import os.path as osp
 import statistics
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Sequence
 
 from . import stats
 

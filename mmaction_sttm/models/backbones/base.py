@@ -29,13 +29,18 @@ Everything about merging (when to merge, what the merger needs, the
 proportional-attention bias, CLS handling, source tracking) is here, once.
 """
 from abc import ABCMeta, abstractmethod
-from typing import Dict, List, NamedTuple, Optional, Tuple
+from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
 
 import torch
 from torch import Tensor
 
 from mmaction_sttm.merging.tokens import Tokens
 from mmaction_sttm.models.merge_schedule import build_merge_schedule
+
+
+#: What a block hands a merger: ``on_qk(q, k, scale)``, its attention's
+#: queries and keys ``(B', heads, N, d)`` and logit scale.
+QKHandler = Callable[[Tensor, Tensor, float], None]
 
 
 class Geometry(NamedTuple):
@@ -148,12 +153,23 @@ class MergingBackbone(metaclass=ABCMeta):
         :meth:`Tokens.from_patches`)."""
 
     @abstractmethod
-    def block(self, index: int, x: Tensor, tokens: Tokens,
-              bias: Optional[Tensor]) -> Tensor:
+    def block(self,
+              index: int,
+              x: Tensor,
+              tokens: Tokens,
+              bias: Optional[Tensor],
+              on_qk: Optional[QKHandler] = None) -> Tensor:
         """Block ``index`` (0-based) on the sequence ``(B, [1 +] L, D)``,
         CLS first; ``tokens`` is the current stage (its ``frames`` and
         ``on_grid``), ``bias`` an additive attention bias ``(B, 1, 1, N)``
-        or None."""
+        or None.
+
+        ``on_qk`` is the one way a block offers a merger what it asks for
+        (keys, CLS or mean-query attention): when given, the block calls it
+        once with its attention's own queries, keys and logit scale, after
+        the attention and before the FFN, and drops them then, so that
+        nothing is computed twice and the block's peak memory is the
+        unmerged block's."""
 
     @abstractmethod
     def block_qk(self, index: int, x: Tensor,
@@ -224,17 +240,19 @@ class MergingBackbone(metaclass=ABCMeta):
     def run_block(self, index: int, x: Tensor, tokens: Tokens,
                   bias: Optional[Tensor],
                   need: Tuple[str, ...]) -> Tuple[Tensor, Dict[str, Tensor]]:
-        """Block ``index`` and what the following merger needs of it. A
-        family whose block can hand out its queries and keys overrides this
-        to avoid computing them twice."""
-        extras = {}
-        if 'keys' in need or 'cls_attn' in need:
-            q, k, scale = self.block_qk(index, x, tokens)
-            extras = attention_extras(q, k, scale, bias,
-                                      self.geometry.has_cls, need,
-                                      x.shape[0])
-            del q, k  # not alive beside the block's own activations
-        return self.block(index, x, tokens, bias), extras
+        """Block ``index`` and what the following merger needs of it
+        (:func:`attention_extras` of the queries and keys that the block
+        hands to its ``on_qk``)."""
+        if 'keys' not in need and 'cls_attn' not in need:
+            return self.block(index, x, tokens, bias), {}
+        extras: Dict[str, Tensor] = {}
+
+        def on_qk(q: Tensor, k: Tensor, scale: float) -> None:
+            extras.update(attention_extras(q, k, scale, bias,
+                                           self.geometry.has_cls, need,
+                                           x.shape[0]))
+
+        return self.block(index, x, tokens, bias, on_qk), extras
 
     def block_attention(self, index: int, x: Tensor, tokens: Tokens,
                         bias: Optional[Tensor]) -> Tensor:
@@ -311,3 +329,28 @@ class MergingBackbone(metaclass=ABCMeta):
             if self.prop_attn:
                 bias = proportional_bias(tokens.sizes, has_cls, seq.dtype)
         return Trace(self.final_norm(seq), stages, attention)
+
+
+class MergingTwin(MergingBackbone):
+    """A merging family that subclasses an MMAction2 backbone: it takes
+    every argument of that parent, with the same parameter names (so the
+    parent's checkpoints load), plus ``merger`` and ``prop_attn``. Listed
+    first in the family's bases, before the parent.
+
+    Args:
+        *args, **kwargs: The parent backbone's arguments.
+        merger (dict, optional): Merge schedule and merger config, see
+            :class:`~mmaction_sttm.models.merge_schedule.MergeSchedule`. None
+            runs the unmerged baseline.
+        prop_attn (bool): Proportional attention after merges. Defaults to
+            False.
+    """
+
+    def __init__(self,
+                 *args,
+                 merger: Optional[dict] = None,
+                 prop_attn: bool = False,
+                 **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._init_family()
+        self.set_merger(merger, prop_attn)

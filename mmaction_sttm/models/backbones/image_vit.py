@@ -31,7 +31,7 @@ from mmengine.model.weight_init import initialize
 from torch import Tensor, nn
 
 from mmaction_sttm.merging.tokens import Tokens
-from .base import Geometry, MergingBackbone, attention_extras
+from .base import Geometry, MergingBackbone, QKHandler
 from .utils import interpolate_time_embed
 
 
@@ -58,23 +58,22 @@ class QKTap:
     follows.
 
     While :attr:`fn` is set, the hook hands the layer's output to it as
-    soon as the block computes it and keeps the result in :attr:`out`. The
-    backbone sets ``fn`` to a function that returns what the merger asks for
-    (CLS attention or keys, which are small). The queries and keys are then
+    soon as the block computes it; the backbone sets ``fn`` to pass the
+    queries and keys on to the block's ``on_qk`` (see
+    :meth:`~.base.MergingBackbone.block`). The queries and keys are then
     neither computed a second time nor kept alive through the MLP. The hook
-    is registered once, when the backbone is built, on the wrapped model's
-    own layer instance (no class is changed), and ``torch.compile`` traces
-    it into the graph.
+    is registered once, when the merger is set, on the wrapped model's own
+    layer instance (no class is changed), and ``torch.compile`` traces it
+    into the graph.
     """
 
     def __init__(self) -> None:
-        self.fn: Optional[Callable[[Tensor], Dict[str, Tensor]]] = None
-        self.out: Optional[Dict[str, Tensor]] = None
+        self.fn: Optional[Callable[[Tensor], None]] = None
 
     def __call__(self, module: nn.Module, args: tuple,
                  output: Tensor) -> None:
         if self.fn is not None:
-            self.out = self.fn(output)
+            self.fn(output)
 
 
 class ImageViTVideo(MergingBackbone, BaseModule):
@@ -230,36 +229,31 @@ class ImageViTVideo(MergingBackbone, BaseModule):
     def num_blocks(self) -> int:
         return len(self.blocks)
 
-    def block(self, index: int, x: Tensor, tokens: Tokens,
-              bias: Optional[Tensor]) -> Tensor:
-        return self.image_block(self.blocks[index], x, bias)
+    def block(self,
+              index: int,
+              x: Tensor,
+              tokens: Tokens,
+              bias: Optional[Tensor],
+              on_qk: Optional[QKHandler] = None) -> Tensor:
+        """The image model's block; its queries and keys reach ``on_qk``
+        from the block's own ``qkv`` output, through the :class:`QKTap` on
+        every block that a merge follows (elsewhere they are computed
+        apart)."""
+        tap = self._qk_taps.get(index)
+        if on_qk is not None and tap is None:
+            on_qk(*self.block_qk(index, x, tokens))
+        if on_qk is None or tap is None:
+            return self.image_block(self.blocks[index], x, bias)
+        tap.fn = lambda packed: on_qk(*self.heads_qk(index, packed))
+        try:
+            return self.image_block(self.blocks[index], x, bias)
+        finally:
+            tap.fn = None
 
     def block_qk(self, index: int, x: Tensor,
                  tokens: Tokens) -> Tuple[Tensor, Tensor, float]:
         return self.heads_qk(
             index, qk_rows(self.qkv_layer(index), self.block_norm(index, x)))
-
-    def run_block(self, index: int, x: Tensor, tokens: Tokens,
-                  bias: Optional[Tensor],
-                  need: Tuple[str, ...]) -> Tuple[Tensor, Dict[str, Tensor]]:
-        """The block, and what the merger after it asks for, taken from the
-        block's own ``qkv`` output by its :class:`QKTap`."""
-        tap = self._qk_taps.get(index)
-        if tap is None or not ('keys' in need or 'cls_attn' in need):
-            return super().run_block(index, x, tokens, bias, need)
-        batch, has_cls = x.shape[0], self.geometry.has_cls
-
-        def extras(packed: Tensor) -> Dict[str, Tensor]:
-            q, k, scale = self.heads_qk(index, packed)
-            return attention_extras(q, k, scale, bias, has_cls, need, batch)
-
-        tap.fn = extras
-        try:
-            x = self.block(index, x, tokens, bias)
-            out = tap.out
-        finally:
-            tap.fn = tap.out = None
-        return x, out
 
     def embed(self, x: Tensor,
               track_sources: bool = False) -> Tuple[Tensor, Tokens]:

@@ -7,7 +7,7 @@ K-centered patch sampling, ref. [41] of the paper). Parameter names follow
 timm's ``VisionTransformer`` (``patch_embed.proj``, ``blocks.i.attn.qkv``,
 ...), so ImageNet weights convert by renaming almost nothing.
 """
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from mmaction_sttm.merging.tokens import Tokens
 from mmaction_sttm.registry import MODELS
-from .base import Geometry, MergingBackbone, attention_extras
+from .base import Geometry, MergingBackbone, QKHandler
 from .utils import (check_clip, interpolate_pos_embed,
                     interpolate_time_embed)
 
@@ -115,24 +115,29 @@ class Block(nn.Module):
         self.norm2 = nn.LayerNorm(embed_dims, eps=norm_eps)
         self.mlp = Mlp(embed_dims, int(embed_dims * mlp_ratio), drop)
 
-    def forward(self, x: Tensor, bias: Optional[Tensor] = None) -> Tensor:
-        x = x + self.drop_path(self.attn(self.norm1(x), bias))
-        return x + self.drop_path(self.mlp(self.norm2(x)))
+    def forward(self,
+                x: Tensor,
+                bias: Optional[Tensor] = None,
+                on_qk: Optional[QKHandler] = None) -> Tensor:
+        """Args:
+            x (Tensor): ``(B, L, D)``.
+            bias (Tensor, optional): Additive attention bias.
+            on_qk (callable, optional): Called with the attention's queries,
+                keys and scale before the MLP (see
+                :meth:`~.base.MergingBackbone.block`).
 
-    def forward_extras(self, x: Tensor, bias: Optional[Tensor],
-                       extras: Callable[[Tensor, Tensor], Dict[str, Tensor]]
-                       ) -> Tuple[Tensor, Dict[str, Tensor]]:
-        """:meth:`forward`, also returning ``extras(q, k)`` of its attention.
-
-        ``extras`` runs before the MLP, and the queries and keys (views of
-        the whole qkv buffer) are released before it, so the block's peak
-        memory is that of :meth:`forward`."""
+        Returns:
+            Tensor: ``(B, L, D)``.
+        """
+        if on_qk is None:
+            x = x + self.drop_path(self.attn(self.norm1(x), bias))
+            return x + self.drop_path(self.mlp(self.norm2(x)))
         attn, q, k = self.attn(self.norm1(x), bias, return_qk=True)
-        out = extras(q, k)
-        del q, k
+        on_qk(q, k, self.attn.scale)
+        del q, k  # views of the whole qkv buffer: released before the MLP
         x = x + self.drop_path(attn)
         del attn
-        return x + self.drop_path(self.mlp(self.norm2(x))), out
+        return x + self.drop_path(self.mlp(self.norm2(x)))
 
 
 class PatchEmbed(nn.Module):
@@ -314,27 +319,19 @@ class SpaceTimeViT(MergingBackbone, BaseModule):
         return cls, Tokens.from_patches(self.pos_drop(tokens), pos, frames,
                                         track_sources)
 
-    def block(self, index: int, x: Tensor, tokens: Tokens,
-              bias: Optional[Tensor]) -> Tensor:
-        return self.blocks[index](x, bias)
+    def block(self,
+              index: int,
+              x: Tensor,
+              tokens: Tokens,
+              bias: Optional[Tensor],
+              on_qk: Optional[QKHandler] = None) -> Tensor:
+        return self.blocks[index](x, bias, on_qk)
 
     def block_qk(self, index: int, x: Tensor,
                  tokens: Tokens) -> Tuple[Tensor, Tensor, float]:
         attn = self.blocks[index].attn
         q, k, _ = attn.qkv_heads(self.blocks[index].norm1(x))
         return q, k, attn.scale
-
-    def run_block(self, index: int, x: Tensor, tokens: Tokens,
-                  bias: Optional[Tensor],
-                  need: Tuple[str, ...]) -> Tuple[Tensor, Dict[str, Tensor]]:
-        # The keys and the CLS query come out of the block's own qkv
-        # projection: nothing is computed twice.
-        if 'keys' not in need and 'cls_attn' not in need:
-            return self.block(index, x, tokens, bias), {}
-        block = self.blocks[index]
-        return block.forward_extras(
-            x, bias, lambda q, k: attention_extras(
-                q, k, block.attn.scale, bias, True, need, x.shape[0]))
 
     def final_norm(self, x: Tensor) -> Tensor:
         return self.norm(x)

@@ -20,7 +20,7 @@ A merger that asks for keys or CLS attention after a divided block gets
 those of the block's spatial attention: per frame, the keys of its patches
 and the attention of the frame's copy of the CLS token to them.
 """
-from typing import Dict, Optional, Tuple
+from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -30,7 +30,7 @@ from torch import Tensor, nn
 
 from mmaction_sttm.merging.tokens import Tokens
 from mmaction_sttm.registry import MODELS
-from .base import Geometry, MergingBackbone, attention_extras, attention_probs
+from .base import Geometry, MergingTwin, QKHandler, attention_probs
 from .utils import (check_clip, interpolate_pos_embed,
                     interpolate_time_embed, plain_drop_probs)
 
@@ -97,28 +97,13 @@ def _mha_with_qk(attn: nn.MultiheadAttention, x: Tensor,
 
 
 @MODELS.register_module()
-class TimeSformerSTTM(MergingBackbone, TimeSformer):
+class TimeSformerSTTM(MergingTwin, TimeSformer):
     """TimeSformer (divided space-time) with optional merging.
 
     Takes every argument of MMAction2's ``TimeSformer`` and loads the same
-    checkpoints, plus:
-
-    Args:
-        merger (dict, optional): Merge schedule and merger config, see
-            :class:`~mmaction_sttm.models.merge_schedule.MergeSchedule`. None
-            runs the unmerged baseline.
-        prop_attn (bool): Proportional attention after merges. Defaults to
-            False.
+    checkpoints, plus ``merger`` and ``prop_attn`` (see
+    :class:`~mmaction_sttm.models.backbones.base.MergingTwin`).
     """
-
-    def __init__(self,
-                 *args,
-                 merger: Optional[dict] = None,
-                 prop_attn: bool = False,
-                 **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self._init_family()
-        self.set_merger(merger, prop_attn)
 
     def _init_family(self) -> None:
         plain_drop_probs(self)  # no graph break under torch.compile
@@ -241,32 +226,30 @@ class TimeSformerSTTM(MergingBackbone, TimeSformer):
             res = _mha(module.attn, module.norm(x), bias)
         return x + module.dropout_layer(module.proj_drop(res)), qk
 
-    def block(self, index: int, x: Tensor, tokens: Tokens,
-              bias: Optional[Tensor]) -> Tensor:
-        return self.run_block(index, x, tokens, bias, ())[0]
-
-    def run_block(self, index: int, x: Tensor, tokens: Tokens,
-                  bias: Optional[Tensor],
-                  need: Tuple[str, ...]) -> Tuple[Tensor, Dict[str, Tensor]]:
+    def block(self,
+              index: int,
+              x: Tensor,
+              tokens: Tokens,
+              bias: Optional[Tensor],
+              on_qk: Optional[QKHandler] = None) -> Tensor:
         # Divided space-time until the first merge breaks the patches x
         # frames grid, then one joint attention with the spatial weights.
         layer = self.transformer_layers.layers[index]
         temporal, spatial = layer.attentions
-        with_qk = 'keys' in need or 'cls_attn' in need
+        with_qk = on_qk is not None
         if tokens.on_grid:
             x = self._temporal(temporal, x, tokens.frames)
             x, qk = self._spatial(spatial, x, tokens.frames, with_qk)
         else:
             x, qk = self._global(spatial, x, bias, with_qk)
-        extras = {}
         if with_qk:
-            scale = (spatial.attn.embed_dim // spatial.attn.num_heads)**-0.5
-            extras = attention_extras(*qk, scale, None if tokens.on_grid else
-                                      bias, True, need, x.shape[0])
+            # The spatial attention's: per frame ``(B * T, heads, 1 + N,
+            # d)`` in a divided block, over the sequence after a merge.
+            on_qk(*qk, (spatial.attn.embed_dim // spatial.attn.num_heads)**-0.5)
         # The queries and keys are views of the whole qkv buffer: released
         # before the FFN, so the block's peak memory is MMAction2's.
         del qk
-        return layer.ffns[0](x), extras
+        return layer.ffns[0](x)
 
     def block_qk(self, index: int, x: Tensor,
                  tokens: Tokens) -> Tuple[Tensor, Tensor, float]:

@@ -12,7 +12,7 @@ Attention runs on ``F.scaled_dot_product_attention`` for the baseline and the
 merged model alike; with the same weights the baseline equals MMAction2's
 module.
 """
-from typing import Dict, Optional, Tuple
+from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from mmaction_sttm.merging.tokens import Tokens
 from mmaction_sttm.registry import MODELS
-from .base import Geometry, MergingBackbone, attention_extras
+from .base import Geometry, MergingTwin, QKHandler
 from .utils import check_clip, interpolate_pos_embed
 
 
@@ -42,12 +42,10 @@ def _qkv(attn: nn.Module, x: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
 def _block(block: nn.Module,
            x: Tensor,
            bias: Optional[Tensor],
-           need: Tuple[str, ...] = ()) -> Tuple[Tensor, Dict[str, Tensor]]:
-    """MMAction2's ViT ``Block`` on fused SDPA, with an optional bias; also
-    returns what a merger needs of its attention (``keys`` / ``cls_attn``,
-    :func:`~.base.attention_extras`). Those are computed before the MLP and
-    the queries, keys and values released, so that the block's peak memory
-    is that of MMAction2's own block."""
+           on_qk: Optional[QKHandler] = None) -> Tensor:
+    """MMAction2's ViT ``Block`` on fused SDPA, with an optional bias; hands
+    its queries and keys to ``on_qk`` before the MLP and releases them, so
+    that the block's peak memory is that of MMAction2's own block."""
     attn = block.attn
     batch, length, dims = x.shape
     q, k, v = _qkv(attn, block.norm1(x))
@@ -55,8 +53,8 @@ def _block(block: nn.Module,
         q, k, v, attn_mask=bias,
         dropout_p=attn.attn_drop.p if attn.training else 0.,
         scale=attn.scale)
-    extras = attention_extras(q, k, attn.scale, bias, False, need,
-                              batch) if need else {}
+    if on_qk is not None:
+        on_qk(q, k, attn.scale)
     del q, k, v
     out = attn.proj_drop(
         attn.proj(out.transpose(1, 2).reshape(batch, length, dims)))
@@ -68,32 +66,17 @@ def _block(block: nn.Module,
         x = x + block.drop_path(out)
         del out
         x = x + block.drop_path(block.mlp(block.norm2(x)))
-    return x, extras
+    return x
 
 
 @MODELS.register_module()
-class VisionTransformerSTTM(MergingBackbone, VisionTransformer):
+class VisionTransformerSTTM(MergingTwin, VisionTransformer):
     """VideoMAE-style ViT with optional merging.
 
     Takes every argument of MMAction2's ``VisionTransformer`` and loads the
-    same checkpoints, plus:
-
-    Args:
-        merger (dict, optional): Merge schedule and merger config, see
-            :class:`~mmaction_sttm.models.merge_schedule.MergeSchedule`. None
-            runs the unmerged baseline.
-        prop_attn (bool): Proportional attention after merges. Defaults to
-            False.
+    same checkpoints, plus ``merger`` and ``prop_attn`` (see
+    :class:`~mmaction_sttm.models.backbones.base.MergingTwin`).
     """
-
-    def __init__(self,
-                 *args,
-                 merger: Optional[dict] = None,
-                 prop_attn: bool = False,
-                 **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self._init_family()
-        self.set_merger(merger, prop_attn)
 
     def _init_family(self) -> None:
         self.tubelet_size = self.patch_embed.projection.kernel_size[0]
@@ -157,21 +140,19 @@ class VisionTransformerSTTM(MergingBackbone, VisionTransformer):
         return None, Tokens.from_patches(
             self.pos_drop(x + pos), pos, frames, track_sources)
 
-    def block(self, index: int, x: Tensor, tokens: Tokens,
-              bias: Optional[Tensor]) -> Tensor:
-        return _block(self.blocks[index], x, bias)[0]
+    def block(self,
+              index: int,
+              x: Tensor,
+              tokens: Tokens,
+              bias: Optional[Tensor],
+              on_qk: Optional[QKHandler] = None) -> Tensor:
+        return _block(self.blocks[index], x, bias, on_qk)
 
     def block_qk(self, index: int, x: Tensor,
                  tokens: Tokens) -> Tuple[Tensor, Tensor, float]:
         block = self.blocks[index]
         q, k, _ = _qkv(block.attn, block.norm1(x))
         return q, k, block.attn.scale
-
-    def run_block(self, index: int, x: Tensor, tokens: Tokens,
-                  bias: Optional[Tensor],
-                  need: Tuple[str, ...]) -> Tuple[Tensor, Dict[str, Tensor]]:
-        # Keys and the mean query come out of the block's own projection.
-        return _block(self.blocks[index], x, bias, need)
 
     def final_norm(self, x: Tensor) -> Tensor:
         return self.norm(x)
