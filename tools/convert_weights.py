@@ -7,7 +7,7 @@ Examples::
         checkpoints/vit-base-p16_in1k_spacetime-vit.pth \
         --src-format timm --dst spacetime-vit
 
-    # the same weights for TimeSformer / TimeSformerSTTM
+    # the same weights for TimeSformer / MergingTimeSformer
     python tools/convert_weights.py deit_base_patch16_224.pth \
         checkpoints/vit-base-p16_in1k_timesformer.pth \
         --src-format timm --dst timesformer
@@ -18,15 +18,15 @@ Examples::
         --src-format mmpretrain --dst videomae-vit --num-frames 16
 
 What maps and what does not is documented in
-:mod:`mmaction_sttm.offline.weights`; the tool prints it for each conversion.
+:mod:`mmaction_sttm.conversion.weights`; the tool prints it for each conversion.
 A source in another layout than ``--src-format`` says which layout was
 expected and which was found, in one line (exit status 2).
 """
 import argparse
 from typing import List, Optional
 
-from mmaction_sttm import cli
-from mmaction_sttm.offline.weights import (DST_FORMATS, SRC_FORMATS,  # noqa
+from mmaction_sttm import tooling
+from mmaction_sttm.conversion.weights import (DST_FORMATS, SRC_FORMATS,  # noqa
                                           VIDEOMAE_POS_EMBEDS,
                                           convert_checkpoint)
 
@@ -54,13 +54,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         default='learned',
         help='videomae-vit: tile the ImageNet positions (learned, needs '
         'use_learnable_pos_emb=True) or keep the sinusoidal table')
-    cli.add_traceback_flag(parser)
+    tooling.add_traceback_flag(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
-    cli.require_file(args.src, 'source checkpoint')
+    tooling.require_file(args.src, 'source checkpoint')
     try:
         notes = convert_checkpoint(
             args.src,
@@ -73,7 +73,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     except ValueError as error:
         # A source in another layout than --src-format, or one the video
         # backbones cannot take: say so in one line (the tools' status 2).
-        raise cli.ToolError(f'{args.src}: {cli.error_line(error)}'
+        raise tooling.ToolError(f'{args.src}: {tooling.error_line(error)}'
                             ) from error
     print(f'{args.src} ({args.src_format}) -> {args.dst_file} ({args.dst})')
     for note in notes:
@@ -81,4 +81,4 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 if __name__ == '__main__':
-    cli.run(main)
+    tooling.run(main)

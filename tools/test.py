@@ -7,7 +7,7 @@ config). The final metrics are printed and written to
 a config that does not build, or a checkpoint that holds less than half of
 the model's weights (a merger's own weights not counted, so a merger added
 to a trained model loads its checkpoint) is one line on stderr and exit
-status 2 (:mod:`mmaction_sttm.cli`; ``--traceback`` for the full
+status 2 (:mod:`mmaction_sttm.tooling`; ``--traceback`` for the full
 traceback).
 """
 import argparse
@@ -21,7 +21,7 @@ from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
 import mmaction_sttm  # noqa: F401  (registers the modules)
-from mmaction_sttm import cli
+from mmaction_sttm import tooling
 from mmaction_sttm.compat import setup_distributed
 
 METRICS_FILE = 'test_metrics.json'
@@ -63,8 +63,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='fail, listing the files, if any test video cannot be scored '
         '(sets test_dataloader.dataset.strict_scoring=True of a '
         'RobustVideoDataset) instead of scoring the others')
-    cli.add_runner_args(parser)
-    return cli.parse_runner_args(parser, argv)
+    tooling.add_runner_args(parser)
+    return tooling.parse_runner_args(parser, argv)
 
 
 def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
@@ -79,7 +79,7 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     """
     if args.show or args.show_dir is not None:
         if 'visualization' not in cfg.default_hooks:
-            raise cli.ToolError(
+            raise tooling.ToolError(
                 '--show / --show-dir need `default_hooks.visualization = '
                 'dict(type="VisualizationHook")` in the config')
         cfg.default_hooks.visualization.enable = True
@@ -90,7 +90,7 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
 
     if args.dump is not None:
         if not args.dump.endswith(('.pkl', '.pickle')):
-            raise cli.ToolError(
+            raise tooling.ToolError(
                 f'--dump must name a .pkl or .pickle file, got {args.dump}')
         dump_metric = dict(type='DumpResults', out_file_path=args.dump)
         if isinstance(cfg.test_evaluator, (list, tuple)):
@@ -111,7 +111,7 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
 
-    cli.require_file(args.checkpoint, 'checkpoint')
+    tooling.require_file(args.checkpoint, 'checkpoint')
     cfg.load_from = args.checkpoint
     return cfg
 
@@ -159,21 +159,21 @@ def report_metrics(metrics: Dict[str, float], work_dir: str) -> str:
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
-    cfg = cli.load_config(args.config)
-    with cli.config_errors():
+    cfg = tooling.load_config(args.config)
+    with tooling.config_errors():
         cfg = merge_args(cfg, args)
     # Runner.test loads the checkpoint without initialising the model, so
     # pretrained files are not read and not checked.
-    cli.check_data_paths(cfg, ['test'])
+    tooling.check_data_paths(cfg, ['test'])
     # On CPU: gloo process group and DDP without device ids (no-op on GPU).
     setup_distributed(cfg, args.launcher)
-    with cli.config_errors():
+    with tooling.config_errors():
         runner = Runner.from_cfg(cfg)
-    cli.check_checkpoint(runner.model, args.checkpoint)
+    tooling.check_checkpoint(runner.model, args.checkpoint)
     metrics = runner.test()
     if is_main_process():
         report_metrics(metrics, cfg.work_dir)
 
 
 if __name__ == '__main__':
-    cli.run(main)
+    tooling.run(main)

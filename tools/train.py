@@ -4,7 +4,7 @@ on CPU with gloo (:mod:`mmaction_sttm.compat`). Safe checkpoint loading and
 crash-safe checkpoint writes come from the hooks the config names (the zoo's
 ``configs/_base_/default_runtime.py`` does). A missing config, checkpoint,
 data or pretrained-weights path, or a config that does not build, is one
-line on stderr and exit status 2 (:mod:`mmaction_sttm.cli`; ``--traceback``
+line on stderr and exit status 2 (:mod:`mmaction_sttm.tooling`; ``--traceback``
 for the full traceback)."""
 import argparse
 import os.path as osp
@@ -14,7 +14,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import mmaction_sttm  # noqa: F401  (registers the modules)
-from mmaction_sttm import cli
+from mmaction_sttm import tooling
 from mmaction_sttm.compat import setup_distributed
 
 
@@ -53,8 +53,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--deterministic',
         action='store_true',
         help='whether to set deterministic options for CUDNN backend.')
-    cli.add_runner_args(parser)
-    return cli.parse_runner_args(parser, argv)
+    tooling.add_runner_args(parser)
+    return tooling.parse_runner_args(parser, argv)
 
 
 def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
@@ -84,7 +84,7 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     if args.amp:
         optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
         if optim_wrapper not in ('OptimWrapper', 'AmpOptimWrapper'):
-            raise cli.ToolError('--amp does not support the custom optimizer '
+            raise tooling.ToolError('--amp does not support the custom optimizer '
                              f'wrapper type {optim_wrapper!r}')
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
@@ -95,13 +95,13 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
         cfg.resume = True
         cfg.load_from = None
     elif args.resume is not None:
-        cli.require_file(args.resume, '--resume checkpoint')
+        tooling.require_file(args.resume, '--resume checkpoint')
         cfg.resume = True
         cfg.load_from = args.resume
 
     if args.auto_scale_lr:
         if cfg.get('auto_scale_lr') is None:
-            raise cli.ToolError(
+            raise tooling.ToolError(
                 '--auto-scale-lr needs `auto_scale_lr = dict(enable=False, '
                 'base_batch_size=...)` in the config; '
                 f'{args.config} has none')
@@ -126,25 +126,25 @@ def check_paths(cfg: Config) -> None:
     """
     load_from = cfg.get('load_from')
     if isinstance(load_from, str) and load_from:
-        cli.require_file(load_from, 'load_from checkpoint')
+        tooling.require_file(load_from, 'load_from checkpoint')
     # Runner.train initialises the model (reading pretrained files) before
     # it loads `load_from`, so those files are needed even when fine-tuning.
-    cli.check_pretrained(cfg)
-    cli.check_data_paths(cfg, ['train', 'val'])
+    tooling.check_pretrained(cfg)
+    tooling.check_data_paths(cfg, ['train', 'val'])
 
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
-    cfg = cli.load_config(args.config)
-    with cli.config_errors():
+    cfg = tooling.load_config(args.config)
+    with tooling.config_errors():
         cfg = merge_args(cfg, args)
     check_paths(cfg)
     # On CPU: gloo process group and DDP without device ids (no-op on GPU).
     setup_distributed(cfg, args.launcher)
-    with cli.config_errors():
+    with tooling.config_errors():
         runner = Runner.from_cfg(cfg)
     runner.train()
 
 
 if __name__ == '__main__':
-    cli.run(main)
+    tooling.run(main)

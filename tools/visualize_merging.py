@@ -19,7 +19,7 @@ length) and writes into ``--out``:
   the merge maps and heatmaps side by side.
 
 MMAction2's own ``TimeSformer`` and ``VisionTransformer`` backbones (the
-baselines' configs) are run as ``TimeSformerSTTM`` / ``VisionTransformerSTTM``
+baselines' configs) are run as ``MergingTimeSformer`` / ``MergingVisionTransformer``
 without a merger: the same network with the same checkpoint keys, which
 exposes its tokens.
 
@@ -41,7 +41,7 @@ from mmengine.runner import load_checkpoint
 from torch import Tensor, nn
 
 import mmaction_sttm  # noqa: F401  (registers the modules)
-from mmaction_sttm import cli
+from mmaction_sttm import tooling
 from mmaction_sttm.engine import safe_checkpoint_loading
 from mmaction_sttm.models.catalog import FAMILIES
 from mmaction_sttm.visualization import (attention_rollout,
@@ -97,7 +97,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         action=DictAction,
         help='override settings of the model config (not the baseline), '
         'e.g. model.backbone.merger.ratio=0.6')
-    cli.add_traceback_flag(parser)
+    tooling.add_traceback_flag(parser)
     args = parser.parse_args(argv)
     if bool(args.baseline_config) != bool(args.baseline_ckpt):
         parser.error('--baseline-config and --baseline-ckpt go together')
@@ -107,9 +107,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def load_config(path: str, options: Optional[dict] = None) -> Config:
     """Read a config and apply ``--cfg-options``; a missing file is a clear
     error."""
-    cfg = cli.load_config(path)
+    cfg = tooling.load_config(path)
     if options:
-        with cli.config_errors():
+        with tooling.config_errors():
             cfg.merge_from_dict(options)
     return cfg
 
@@ -128,7 +128,7 @@ def build_model(cfg: Config, checkpoint: str, device: str) -> nn.Module:
     """
     from mmaction.registry import MODELS
     from mmaction.utils import register_all_modules
-    cli.require_file(checkpoint, 'checkpoint')
+    tooling.require_file(checkpoint, 'checkpoint')
     register_all_modules(init_default_scope=False)
     init_default_scope(cfg.get('default_scope', 'mmaction'))
     model_cfg = cfg.model.copy()
@@ -136,11 +136,11 @@ def build_model(cfg: Config, checkpoint: str, device: str) -> nn.Module:
     if backbone.get('type') in TOKEN_BACKBONES:
         backbone = dict(backbone, type=TOKEN_BACKBONES[backbone['type']])
         model_cfg['backbone'] = backbone
-    with cli.config_errors():
+    with tooling.config_errors():
         model = MODELS.build(model_cfg)
     # A checkpoint of another model would load nothing and leave a randomly
     # initialised one to draw.
-    cli.check_checkpoint(model, checkpoint)
+    tooling.check_checkpoint(model, checkpoint)
     # As in a run of the zoo's configs (SafeCheckpointLoadingHook).
     with safe_checkpoint_loading():
         load_checkpoint(model, checkpoint, map_location='cpu')
@@ -177,9 +177,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             heatmaps['baseline'] = attention_rollout(base, base_clip)
     except ValueError as err:
         # A video the pipeline cannot read, a clip the model cannot take:
-        # files the user named that cannot be used, reported as cli.run
+        # files the user named that cannot be used, reported as tooling.run
         # reports a missing one.
-        raise cli.ToolError(cli.error_line(err)) from err
+        raise tooling.ToolError(tooling.error_line(err)) from err
     if not trace.merges:
         print('note: the model has no merger; the merge sheet shows the '
               'input only', file=sys.stderr)
@@ -209,4 +209,4 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == '__main__':
-    cli.run(main)
+    tooling.run(main)

@@ -4,7 +4,7 @@ _base_ = ['./timesformer-tiny_scratch_2xb8-8x2x1-6e_synthetic-motion-rgb.py']
 
 model = dict(
     backbone=dict(
-        type='TimeSformerSTTM',
+        type='MergingTimeSformer',
         merger=dict(
             type='STTM',
             layers=(2, 3),

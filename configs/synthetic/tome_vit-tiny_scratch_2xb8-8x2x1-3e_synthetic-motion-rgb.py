@@ -7,7 +7,7 @@ _base_ = ['./vit-tiny_scratch_2xb8-8x2x1-3e_synthetic-motion-rgb.py']
 
 model = dict(
     backbone=dict(
-        type='VisionTransformerSTTM',
+        type='MergingVisionTransformer',
         merger=dict(
             type='ToMe',
             layers=(1, 2, 3),

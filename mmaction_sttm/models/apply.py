@@ -1,6 +1,6 @@
 """A merger for a model built in code: :func:`apply_merger`.
 
-The config path (``model.backbone.type='TimeSformerSTTM'`` and a
+The config path (``model.backbone.type='MergingTimeSformer'`` and a
 ``merger``, then ``load_from`` a checkpoint of the unmerged model) is one
 way to add a merger to a trained model. :func:`apply_merger` is the other,
 for users who build their models in Python, as ToMe's ``apply_patch`` does
@@ -54,7 +54,7 @@ def apply_merger(model: ModuleT,
     """Turn a built recognizer or backbone into its merging twin.
 
     MMAction2's ``TimeSformer`` and ``VisionTransformer`` become
-    ``TimeSformerSTTM`` and ``VisionTransformerSTTM``, subclasses with the
+    ``MergingTimeSformer`` and ``MergingVisionTransformer``, subclasses with the
     same arguments and parameter names; a backbone of this package built
     without a merger gets one. Every weight is kept. The merger's own
     parameters (STTM's projections) start as the config path initialises

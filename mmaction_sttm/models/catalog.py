@@ -13,8 +13,8 @@ backbones from here. A new family is one backbone file and one entry in
 from dataclasses import dataclass
 from typing import Callable, Dict, Optional, Tuple, Type
 
-from .backbones import (MergingBackbone, MMPretrainViTSTTM, SpaceTimeViT,
-                        TimeSformerSTTM, TimmViTSTTM, VisionTransformerSTTM)
+from .backbones import (MergingBackbone, MergingMMPretrainViT, SpaceTimeViT,
+                        MergingTimeSformer, MergingTimmViT, MergingVisionTransformer)
 
 __all__ = ['Family', 'FAMILIES', 'family', 'TINY_DEPTH', 'TINY_PATCH']
 
@@ -78,21 +78,21 @@ FAMILIES: Tuple[Family, ...] = (
             embed_dims=dims, depth=TINY_DEPTH, num_heads=TINY_HEADS),
         converter_dst='spacetime-vit'),
     Family(
-        'timesformer', 'TimeSformer', TimeSformerSTTM,
+        'timesformer', 'TimeSformer', MergingTimeSformer,
         lambda dims, frames, size: dict(
             num_frames=frames, img_size=size, patch_size=TINY_PATCH,
             embed_dims=dims, num_heads=TINY_HEADS,
             num_transformer_layers=TINY_DEPTH),
         replaces='TimeSformer', converter_dst='timesformer'),
     Family(
-        'videomae', 'VideoMAE ViT', VisionTransformerSTTM,
+        'videomae', 'VideoMAE ViT', MergingVisionTransformer,
         lambda dims, frames, size: dict(
             img_size=size, patch_size=TINY_PATCH, embed_dims=dims,
             depth=TINY_DEPTH, num_heads=TINY_HEADS, num_frames=frames,
             tubelet_size=2),
         replaces='VisionTransformer', converter_dst='videomae-vit'),
     Family(
-        'mmpretrain', 'mmpretrain ViT', MMPretrainViTSTTM,
+        'mmpretrain', 'mmpretrain ViT', MergingMMPretrainViT,
         lambda dims, frames, size: dict(
             vit=dict(type='mmpretrain.VisionTransformer',
                      arch=dict(embed_dims=dims, num_layers=TINY_DEPTH,
@@ -101,7 +101,7 @@ FAMILIES: Tuple[Family, ...] = (
                      img_size=size, patch_size=TINY_PATCH),
             num_frames=frames)),
     Family(
-        'timm', 'timm ViT', TimmViTSTTM,
+        'timm', 'timm ViT', MergingTimmViT,
         lambda dims, frames, size: dict(
             model_name='vit_tiny_patch16_224',
             model_kwargs=dict(img_size=size, patch_size=TINY_PATCH,

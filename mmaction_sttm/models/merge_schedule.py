@@ -7,7 +7,7 @@ import torch
 from mmengine.model import BaseModule, ModuleDict
 from torch import Tensor
 
-from mmaction_sttm.merging.tokens import Tokens
+from mmaction_sttm.functional.tokens import Tokens
 from mmaction_sttm.registry import MODELS
 from .mergers.base import Merger, check_ratio
 

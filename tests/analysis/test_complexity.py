@@ -15,7 +15,7 @@ register_all_modules()
 
 VIT_S = dict(type='SpaceTimeViT', embed_dims=384, num_heads=6)
 VIT_B = dict(type='SpaceTimeViT')
-TSF = dict(type='TimeSformerSTTM', num_frames=8, img_size=224, patch_size=16)
+TSF = dict(type='MergingTimeSformer', num_frames=8, img_size=224, patch_size=16)
 
 
 def _recognizer(backbone, layers=None, **merger):
@@ -65,7 +65,7 @@ def test_fused_attention_is_counted_like_explicit_attention():
                 num_heads=4, num_transformer_layers=2)
     ref = complexity(MODELS.build(dict(type='TimeSformer', **tiny)),
                      (1, 3, 4, 64, 64))
-    ours = complexity(MODELS.build(dict(type='TimeSformerSTTM', **tiny)),
+    ours = complexity(MODELS.build(dict(type='MergingTimeSformer', **tiny)),
                       (1, 3, 4, 64, 64))
     assert ours['flops'] == ref['flops']
 

@@ -69,7 +69,7 @@ NUM_CLASSES = {'kinetics400': 400, 'sthv2': 174}
 # tools/convert_weights.py --dst).
 CHECKPOINT_LAYOUT = {
     'SpaceTimeViT': 'spacetime-vit',
-    'TimeSformerSTTM': 'timesformer',
+    'MergingTimeSformer': 'timesformer',
 }
 
 

@@ -92,7 +92,7 @@ def build_config(body: str, folder: str) -> None:
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
-    from mmaction_sttm.cli import disable_pretrained
+    from mmaction_sttm.tooling import disable_pretrained
     from mmaction_sttm.registry import MODELS
     configs = osp.join(osp.dirname(mmaction.__file__), '.mim', 'configs')
     path = osp.join(folder, 'config.py')

@@ -11,11 +11,11 @@ import textwrap
 import pytest
 import torch
 
-from mmaction_sttm.merging import greedy_triton, sttm
+from mmaction_sttm.functional import greedy_triton, sttm
 
 SCRIPT = textwrap.dedent('''
     import torch
-    from mmaction_sttm.merging import greedy_triton, sttm
+    from mmaction_sttm.functional import greedy_triton, sttm
 
     def loop(x, num, start):
         greedy_triton.supports = lambda sim: False

@@ -2,12 +2,12 @@
 import pytest
 import torch
 
-from mmaction_sttm.merging.groups import (group_mean, group_sources,
+from mmaction_sttm.functional.groups import (group_mean, group_sources,
                                           group_sum)
-from mmaction_sttm.merging.random_drop import (evenly_spaced, nearest_kept,
+from mmaction_sttm.functional.random_drop import (evenly_spaced, nearest_kept,
                                                random_subset)
-from mmaction_sttm.merging.tome import bipartite_soft_matching, max_removable
-from mmaction_sttm.merging.uniform_pool import grid_factors, pool_groups
+from mmaction_sttm.functional.tome import bipartite_soft_matching, max_removable
+from mmaction_sttm.functional.uniform_pool import grid_factors, pool_groups
 
 
 def test_group_mean_sum_and_sources():

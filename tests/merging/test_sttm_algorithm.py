@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmaction_sttm.merging.sttm import (correspondence, most_orthogonal_select,
+from mmaction_sttm.functional.sttm import (correspondence, most_orthogonal_select,
                                         num_candidates, num_meta_tokens,
                                         select_meta_tokens)
 
@@ -79,7 +79,7 @@ def test_correspondence_is_convex_and_conserves_sizes():
 def test_greedy_loops_pick_the_same(batch, length, num):
     """The numpy loop (CPU) picks what the torch loop picks, ties (exact
     duplicates) included; the operator dispatches to it on CPU."""
-    from mmaction_sttm.merging.sttm import (fp32_bmm, greedy_select,
+    from mmaction_sttm.functional.sttm import (fp32_bmm, greedy_select,
                                             greedy_select_numpy,
                                             greedy_select_torch, normalize)
     torch.manual_seed(length)
@@ -99,7 +99,7 @@ def test_greedy_select_without_custom_op(monkeypatch):
     """torch < 2.4 has no ``torch.library.custom_op``: the selection is then
     a plain function (a graph break under torch.compile) that picks the
     same indices and says so once, in one line."""
-    from mmaction_sttm.merging import sttm
+    from mmaction_sttm.functional import sttm
     monkeypatch.setattr(sttm, '_compile_note_given', False)
     torch.manual_seed(0)
     x = sttm.normalize(torch.randn(2, 40, 8))

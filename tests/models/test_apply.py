@@ -90,12 +90,12 @@ def test_recognizer_equals_config_path():
     source.eval()
     merged = apply_merger(source, MERGER, prop_attn=True)
     config = dict(recognizer, backbone=dict(
-        tiny, type='TimeSformerSTTM', merger=MERGER, prop_attn=True))
+        tiny, type='MergingTimeSformer', merger=MERGER, prop_attn=True))
     expected = MODELS.build(config)
     expected.load_state_dict(source.state_dict(), strict=False)
     expected.eval()
     assert type(merged) is type(source)
-    assert type(merged.backbone).__name__ == 'TimeSformerSTTM'
+    assert type(merged.backbone).__name__ == 'MergingTimeSformer'
     assert merged.backbone.prop_attn
     inputs = _clip()[:, None]  # (N, clips, C, T, H, W)
     with torch.no_grad():
@@ -109,7 +109,7 @@ def test_inplace_changes_the_model_itself():
     source = _source(family)
     merged = apply_merger(source, MERGER, inplace=True)
     assert merged is source
-    assert type(source).__name__ == 'VisionTransformerSTTM'
+    assert type(source).__name__ == 'MergingVisionTransformer'
 
 
 def test_errors_name_the_problem():

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import mmaction_sttm  # noqa: F401
-from mmaction_sttm.merging.tokens import Tokens
+from mmaction_sttm.functional.tokens import Tokens
 from mmaction_sttm.models.merge_schedule import MergeSchedule
 
 

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from mmaction.utils import register_all_modules
 
 import mmaction_sttm  # noqa: F401  (registers the models)
-from mmaction_sttm.merging.sttm import num_meta_tokens
-from mmaction_sttm.merging.tokens import Tokens
+from mmaction_sttm.functional.sttm import num_meta_tokens
+from mmaction_sttm.functional.tokens import Tokens
 from mmaction_sttm.models.merge_schedule import STAGES, MergeSchedule
 from mmaction_sttm.models.mergers.sttm import (FUSE_INITS, META_SCORES,
                                                MIN_TAU, STTM)
@@ -329,10 +329,10 @@ TINY = {
     'SpaceTimeViT':
     dict(img_size=32, patch_size=PATCH, num_frames=4, embed_dims=16,
          depth=3, num_heads=2),
-    'TimeSformerSTTM':
+    'MergingTimeSformer':
     dict(img_size=32, patch_size=PATCH, num_frames=4, embed_dims=16,
          num_heads=2, num_transformer_layers=3),
-    'VisionTransformerSTTM':
+    'MergingVisionTransformer':
     dict(img_size=32, patch_size=PATCH, num_frames=4, embed_dims=16,
          depth=3, num_heads=2, tubelet_size=2),
 }
@@ -355,7 +355,7 @@ def backbone(name: str, merger: str) -> torch.nn.Module:
 def _valid_frames(name: str) -> st.SearchStrategy:
     # VideoMAE's position embedding is fixed to num_frames / tubelet_size
     # temporal slots; the other two resample their temporal embedding.
-    return st.just(4) if name == 'VisionTransformerSTTM' else st.integers(1, 6)
+    return st.just(4) if name == 'MergingVisionTransformer' else st.integers(1, 6)
 
 
 @st.composite
@@ -389,7 +389,7 @@ def invalid_clips(draw):
             'height', 'width', 'channels', 'ndim', 'empty', 'dtype',
             'not a tensor', 'tubelet'
         ]))
-    if kind == 'tubelet' and name != 'VisionTransformerSTTM':
+    if kind == 'tubelet' and name != 'MergingVisionTransformer':
         kind = 'height'
     off_patch = st.integers(1, 48).filter(lambda n: n % PATCH != 0)
     x = None

@@ -49,7 +49,7 @@ def test_benchmark_smoke(tmp_path):
 def test_benchmark_breakdown_counts_each_part_of_the_merges(tmp_path):
     """--breakdown: every part's multiply-adds, read off the profiler,
     equal eqs. 3-6 counted by hand for the tiny model's two merges."""
-    from mmaction_sttm.merging.sttm import num_meta_tokens
+    from mmaction_sttm.functional.sttm import num_meta_tokens
     bench = _tool('benchmark')
     out = str(tmp_path / 'parts')
     batch = 2
@@ -143,7 +143,7 @@ def test_get_flops_shape_forms(shape, expected):
 
 
 def test_get_flops_shape_errors():
-    from mmaction_sttm.cli import ToolError
+    from mmaction_sttm.tooling import ToolError
     get_flops = _tool('get_flops')
     with pytest.raises(ToolError, match='1, 2, 3 or 5 numbers'):
         get_flops.input_shape([1, 1, 3, 8, 224, 224], {})

@@ -1,4 +1,4 @@
-"""Tests of ``tools/convert_weights.py`` and ``mmaction_sttm.offline.weights``.
+"""Tests of ``tools/convert_weights.py`` and ``mmaction_sttm.conversion.weights``.
 
 Every parameter of the image models is randomised (LayerNorm scales and all
 biases too), so a mapping that mixes up two tensors of the same shape changes
@@ -34,8 +34,8 @@ from torch import Tensor, nn
 
 import mmaction_sttm  # noqa: F401  (registers the backbones)
 from mmaction.models.backbones import TimeSformer, VisionTransformer
-from mmaction_sttm.models import SpaceTimeViT, TimeSformerSTTM
-from mmaction_sttm.offline.weights import (convert_checkpoint,
+from mmaction_sttm.models import SpaceTimeViT, MergingTimeSformer
+from mmaction_sttm.conversion.weights import (convert_checkpoint,
                                           convert_state_dict, load_state_dict)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -166,8 +166,8 @@ def _spacetime_vit(image: ImageModel, **kwargs) -> SpaceTimeViT:
         **kwargs)
 
 
-def _timesformer(image: ImageModel, **kwargs) -> TimeSformerSTTM:
-    return TimeSformerSTTM(
+def _timesformer(image: ImageModel, **kwargs) -> MergingTimeSformer:
+    return MergingTimeSformer(
         num_frames=8,
         img_size=image.img_size,
         patch_size=16,
@@ -388,7 +388,7 @@ def test_divided_timesformer_round_trip():
 
 def test_converted_weights_load_into_merging_backbones(sources, tmp_path):
     """With STTM the backbones keep every converted weight: only the merge
-    modules (and, in TimeSformerSTTM, the dropped temporal attention of the
+    modules (and, in MergingTimeSformer, the dropped temporal attention of the
     blocks after the first merge) differ. The mergers, which the image
     checkpoint cannot have, report that in one log line and are not listed
     as missing."""

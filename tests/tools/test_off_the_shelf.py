@@ -36,7 +36,7 @@ TINY = [
 MERGER_CONFIG = """\
 _base_ = '{base}'
 custom_imports = dict(imports=['mmaction_sttm'], allow_failed_imports=False)
-model = dict(backbone=dict(type='VisionTransformerSTTM', merger=dict(type='STTM', layers=(1, 2), stages=('spatial', 'spatiotemporal'), ratio=0.5, fuse_init='identity')))
+model = dict(backbone=dict(type='MergingVisionTransformer', merger=dict(type='STTM', layers=(1, 2), stages=('spatial', 'spatiotemporal'), ratio=0.5, fuse_init='identity')))
 """  # noqa: E501
 
 

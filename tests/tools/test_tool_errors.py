@@ -1,5 +1,5 @@
 """Every tool turns a missing config, checkpoint, data or weights path into
-one line on stderr naming the path, with exit status 2 (mmaction_sttm.cli).
+one line on stderr naming the path, with exit status 2 (mmaction_sttm.tooling).
 """
 import functools
 import importlib.util
@@ -10,8 +10,8 @@ import sys
 import pytest
 from mmengine.config import Config
 
-from mmaction_sttm import cli
-from mmaction_sttm.offline.weights import DST_FORMATS
+from mmaction_sttm import tooling
+from mmaction_sttm.conversion.weights import DST_FORMATS
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SYNTHETIC = osp.join(ROOT, 'configs', 'synthetic',
@@ -44,9 +44,7 @@ def _main(tool: str, *args: str, capsys) -> subprocess.CompletedProcess:
     """The tool's ``main`` in this process (imports are paid once), run as
     its ``__main__`` block does; same result type as :func:`_run`."""
     module = _module(tool)
-    # The data tools load mmaction_sttm/cli.py on their own (no MMAction2
-    # import), so their ToolError is their copy's.
-    runner = getattr(module, 'cli', cli)
+    runner = getattr(module, 'tooling', tooling)
     capsys.readouterr()
     with pytest.raises(SystemExit) as exit_info:
         runner.run(module.main, list(args))
@@ -133,8 +131,8 @@ def test_data_tools(tmp_path, capsys):
 def test_missing_base_config(tmp_path):
     config = tmp_path / 'child.py'
     config.write_text("_base_ = ['./missing_base.py']\n")
-    with pytest.raises(cli.ToolError, match='missing_base.py'):
-        cli.load_config(str(config))
+    with pytest.raises(tooling.ToolError, match='missing_base.py'):
+        tooling.load_config(str(config))
 
 
 @pytest.mark.parametrize('config,dst,source', [
@@ -144,19 +142,19 @@ def test_missing_base_config(tmp_path):
 def test_converter_command_per_backbone(config, dst, source):
     cfg = Config.fromfile(config)
     out = cfg.model.backbone.pretrained
-    command = cli.converter_command(cfg.model.backbone, out)
+    command = tooling.converter_command(cfg.model.backbone, out)
     assert dst in DST_FORMATS
     assert command == (f'python tools/convert_weights.py {source} {out} '
                        f'--src-format timm --dst {dst}')
 
 
 def test_converter_command_videomae():
-    backbone = dict(type='VisionTransformerSTTM', embed_dims=768,
+    backbone = dict(type='MergingVisionTransformer', embed_dims=768,
                     num_frames=8, tubelet_size=2)
-    assert cli.converter_command(backbone, 'w.pth').endswith(
+    assert tooling.converter_command(backbone, 'w.pth').endswith(
         '--dst videomae-vit --num-frames 8 --tubelet-size 2 '
         '--videomae-pos-embed sincos')
-    assert cli.converter_command(dict(type='SomethingElse'), 'w.pth') is None
+    assert tooling.converter_command(dict(type='SomethingElse'), 'w.pth') is None
 
 
 def test_disable_pretrained_reads_no_file():
@@ -168,9 +166,9 @@ def test_disable_pretrained_reads_no_file():
         ]),
         neck=dict(init_cfg=dict(type='Pretrained', checkpoint='c.pth')),
         extra=dict(pretrained=True))
-    assert len(list(cli._weight_paths(model))) == 3
-    cli.disable_pretrained(model)
-    assert list(cli._weight_paths(model)) == []
+    assert len(list(tooling._weight_paths(model))) == 3
+    tooling.disable_pretrained(model)
+    assert list(tooling._weight_paths(model)) == []
     assert model['backbone']['pretrained'] is None
     assert model['cls_head']['init_cfg'] == [dict(type='Normal', std=0.01)]
     assert model['neck']['init_cfg'] is None
@@ -184,11 +182,11 @@ def test_check_data_paths_through_wrappers(tmp_path):
         type='RepeatDataset', times=2, dataset=dict(
             data_root=str(tmp_path), ann_file='ann.txt',
             data_prefix=dict(video='videos'))))))
-    cli.check_data_paths(cfg, ['train', 'val'])  # no val loader: skipped
+    tooling.check_data_paths(cfg, ['train', 'val'])  # no val loader: skipped
     cfg.train_dataloader.dataset.dataset.data_prefix.video = 'gone'
-    with pytest.raises(cli.ToolError,
+    with pytest.raises(tooling.ToolError,
                        match=r'data_prefix.video .*gone does not exist'):
-        cli.check_data_paths(cfg, ['train'])
+        tooling.check_data_paths(cfg, ['train'])
 
 
 def test_run_reports_one_line(capsys):
@@ -197,8 +195,8 @@ def test_run_reports_one_line(capsys):
         raise FileNotFoundError(2, 'No such file or directory', 'x.mp4')
 
     with pytest.raises(SystemExit) as exit_info:
-        cli.run(main, [])
-    assert exit_info.value.code == cli.EXIT_USAGE
+        tooling.run(main, [])
+    assert exit_info.value.code == tooling.EXIT_USAGE
     assert capsys.readouterr().err.strip().endswith(
         'error: x.mp4 does not exist')
 

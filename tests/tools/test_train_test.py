@@ -147,6 +147,6 @@ def test_missing_resume_checkpoint_is_clear(tmp_path):
         no_validate=False, auto_scale_lr=False, seed=None,
         diff_rank_seed=False, deterministic=False, cfg_options=None,
         launcher='none')
-    with pytest.raises(train_tool.cli.ToolError,
+    with pytest.raises(train_tool.tooling.ToolError,
                        match=f'--resume checkpoint {missing} does not exist'):
         train_tool.merge_args(Config.fromfile(CONFIG), args)

@@ -24,7 +24,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from mmaction_sttm import cli
+from mmaction_sttm import tooling
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SYNTHETIC = osp.join(ROOT, 'configs', 'synthetic')
@@ -52,7 +52,7 @@ def _run(tool: str, *args: str, cwd: str) -> subprocess.CompletedProcess:
 def _one_line(proc: subprocess.CompletedProcess, *parts: str) -> str:
     """The error line of a run that must end in one: status 2, no
     traceback, the line names every part."""
-    assert proc.returncode == cli.EXIT_USAGE, proc.stderr[-3000:]
+    assert proc.returncode == tooling.EXIT_USAGE, proc.stderr[-3000:]
     assert 'Traceback' not in proc.stderr, proc.stderr[-3000:]
     # Import-time warnings may come first; the error is the last line.
     line = proc.stderr.strip().splitlines()[-1]
@@ -103,19 +103,19 @@ def test_checkpoint_match_counts_like_a_direct_count(checkpoints):
         'backbone.merge.')]
     assert len(own) < len(model.state_dict())
     expected = sum(1 for k in own if k in state)
-    assert cli.checkpoint_match(model, state) == (expected, len(own))
+    assert tooling.checkpoint_match(model, state) == (expected, len(own))
     # DDP's 'module.' prefix is looked through, as MMEngine's loader does.
     prefixed = {f'module.{k}': v for k, v in state.items()}
-    assert cli.checkpoint_match(model, prefixed) == (expected, len(own))
+    assert tooling.checkpoint_match(model, prefixed) == (expected, len(own))
     # The baseline's checkpoint holds every non-merger weight of the
     # merging model: a merger added off the shelf loads it.
     baseline = torch.load(checkpoints['baseline'],
                           weights_only=True)['state_dict']
-    assert cli.checkpoint_match(model, baseline) == (len(own), len(own))
-    cli.check_checkpoint(model, checkpoints['baseline'])
-    with pytest.raises(cli.ToolError, match=rf'matches {expected} of '
+    assert tooling.checkpoint_match(model, baseline) == (len(own), len(own))
+    tooling.check_checkpoint(model, checkpoints['baseline'])
+    with pytest.raises(tooling.ToolError, match=rf'matches {expected} of '
                        rf'{len(own)} model keys \(need at least 50%'):
-        cli.check_checkpoint(model, checkpoints['third'])
+        tooling.check_checkpoint(model, checkpoints['third'])
 
 
 def test_visualize_merging_refuses_another_models_checkpoint(
@@ -201,9 +201,9 @@ def test_unregistered_type_is_one_line(tmp_path):
 def test_config_that_is_not_python(tmp_path):
     config = tmp_path / 'broken.py'
     config.write_text('model = dict(\n')
-    with pytest.raises(cli.ToolError, match=rf'config {config}, line 1 is '
+    with pytest.raises(tooling.ToolError, match=rf'config {config}, line 1 is '
                        'not valid Python: '):
-        cli.load_config(str(config))
+        tooling.load_config(str(config))
 
 
 def test_traceback_flag_shows_the_traceback(tmp_path):
@@ -268,10 +268,10 @@ def test_benchmark_times_the_clip_of_the_test_pipeline(tmp_path):
     # Configs that read different clips are refused unless --shape says.
     entries = [SimpleNamespace(name='a', clip=(3, 8, 32, 32)),
                SimpleNamespace(name='b', clip=(3, 16, 32, 32))]
-    with pytest.raises(cli.ToolError, match=r'different clips \(a: '
+    with pytest.raises(tooling.ToolError, match=r'different clips \(a: '
                        r'3x8x32x32, b: 3x16x32x32\)'):
         bench.clip_shape(None, entries)
     assert bench.clip_shape([3, 4, 32, 32], entries) == [3, 4, 32, 32]
     entries[1].clip = None
-    with pytest.raises(cli.ToolError, match='of b gives no clip length'):
+    with pytest.raises(tooling.ToolError, match='of b gives no clip length'):
         bench.clip_shape(None, entries)

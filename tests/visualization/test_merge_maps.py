@@ -19,7 +19,7 @@ from PIL import Image
 from torch import nn
 
 import mmaction_sttm  # noqa: F401
-from mmaction_sttm import cli
+from mmaction_sttm import tooling
 from mmaction_sttm.generators import SyntheticSpec, make_synthetic_dataset
 from mmaction_sttm.registry import MODELS
 from mmaction_sttm.visualization import (attention_rollout,
@@ -28,7 +28,7 @@ from mmaction_sttm.visualization import (attention_rollout,
                                          save_animation, token_colours,
                                          trace_merging)
 from mmaction_sttm.visualization.drawing import _merge_overlay
-from mmaction_sttm.merging.tokens import Tokens
+from mmaction_sttm.functional.tokens import Tokens
 from tiny_backbones import BACKBONES, DIMS, FRAMES, SIZE
 
 register_all_modules()
@@ -40,11 +40,11 @@ BASE_CONFIG = osp.join(
     'vit-tiny_scratch_2xb8-8x2x1-3e_synthetic-motion-rgb.py')
 
 # Families whose blocks take the proportional-attention bias.
-from mmaction_sttm.models.backbones.timm_vit import TimmViTSTTM  # noqa: E402
+from mmaction_sttm.models.backbones.timm_vit import MergingTimmViT  # noqa: E402
 
 # Backbones whose blocks take proportional attention (timm's from 1.0.16).
 PROP_ATTN = ('vit', 'timesformer', 'videomae') + (
-    ('timm', ) if TimmViTSTTM.supports_attn_bias else ())
+    ('timm', ) if MergingTimmViT.supports_attn_bias else ())
 
 
 def _merger_types():
@@ -406,7 +406,7 @@ def test_tool_short_video_and_bad_files(videos, models, tmp_path, capsys):
     def run(video, *extra):
         """Exit status of the tool as its ``__main__`` block runs it."""
         with pytest.raises(SystemExit) as exit_info:
-            cli.run(tool.main, [*models['sttm'], video, '--out',
+            tooling.run(tool.main, [*models['sttm'], video, '--out',
                                 str(tmp_path), *extra])
         return exit_info.value.code
 

@@ -42,7 +42,7 @@ from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 from tqdm import tqdm
 
-from mmaction_sttm import cli
+from mmaction_sttm import tooling
 from mmaction_sttm.analysis import (peak_memory_mib,
                                     pipeline_view)
 
@@ -83,7 +83,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         'the machine')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings of every config')
-    cli.add_traceback_flag(parser)
+    tooling.add_traceback_flag(parser)
     return parser.parse_args(argv)
 
 
@@ -93,21 +93,21 @@ class _Model:
     def __init__(self, path: str, cfg_options: Optional[dict],
                  device: torch.device) -> None:
         from mmaction_sttm.registry import MODELS
-        cfg = cli.load_config(path)
+        cfg = tooling.load_config(path)
         if cfg_options:
-            with cli.config_errors():
+            with tooling.config_errors():
                 cfg.merge_from_dict(cfg_options)
         # init_weights below reads pretrained files: a missing one is one
         # line naming the converter (or `--cfg-options
         # model.backbone.pretrained=None`).
-        cli.check_pretrained(cfg)
+        tooling.check_pretrained(cfg)
         self.name = osp.splitext(osp.basename(path))[0]
         view = pipeline_view(cfg)
         #: One clip (C, T, H, W) of the test pipeline, None where it does
         #: not say.
         self.clip = ((3, view['clip_len'], *view['crop'])
                      if view['clip_len'] and view['crop'] else None)
-        with cli.config_errors():
+        with tooling.config_errors():
             self.model = MODELS.build(cfg.model)
         self.model.init_weights()
         self.model.to(device)
@@ -283,13 +283,13 @@ def clip_shape(shape: Optional[List[int]],
     clips = {e.name: e.clip for e in entries}
     missing = [name for name, clip in clips.items() if clip is None]
     if missing:
-        raise cli.ToolError(
+        raise tooling.ToolError(
             f'the test pipeline of {missing[0]} gives no clip length or crop '
             'size; pass the clip with --shape C T H W')
     if len(set(clips.values())) > 1:
         listed = ', '.join(f'{name}: {"x".join(map(str, clip))}'
                            for name, clip in clips.items())
-        raise cli.ToolError(
+        raise tooling.ToolError(
             f'the configs read different clips ({listed}); time them on one '
             'with --shape C T H W')
     return list(entries[0].clip)
@@ -486,7 +486,7 @@ def to_markdown(rows: List[Dict], args: argparse.Namespace) -> str:
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
     for path in args.configs:
-        cli.require_file(path, 'config')
+        tooling.require_file(path, 'config')
     rows = benchmark(args)
     table = to_markdown(rows, args)
     print(table)
@@ -504,4 +504,4 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 if __name__ == '__main__':
-    cli.run(main)
+    tooling.run(main)

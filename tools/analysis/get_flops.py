@@ -41,7 +41,7 @@ from mmengine.config import Config, DictAction
 from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 
-from mmaction_sttm import cli
+from mmaction_sttm import tooling
 from mmaction_sttm.analysis.view import pipeline_view  # noqa: F401
 
 
@@ -73,7 +73,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         nargs='+',
         action=DictAction,
         help='override config settings, as in tools/train.py')
-    cli.add_traceback_flag(parser)
+    tooling.add_traceback_flag(parser)
     return parser.parse_args(argv)
 
 
@@ -90,7 +90,7 @@ def input_shape(shape: Optional[List[int]],
     """
     def need(key: str) -> Any:
         if view[key] is None:
-            raise cli.ToolError(
+            raise tooling.ToolError(
                 f'the test pipeline gives no {key.replace("_", " ")}; pass '
                 'it with --shape T H W')
         return view[key]
@@ -101,7 +101,7 @@ def input_shape(shape: Optional[List[int]],
     if len(shape) == 5:
         return tuple(shape), '--shape N C T H W'
     if len(shape) == 4:
-        raise cli.ToolError(
+        raise tooling.ToolError(
             f'--shape {" ".join(map(str, shape))}: 4 numbers are N C H W in '
             "MMAction2 (a 2D recognizer's input) and no video model here "
             'takes that; give N C T H W (e.g. 1 3 8 224 224), T H W or H W')
@@ -111,7 +111,7 @@ def input_shape(shape: Optional[List[int]],
         h, w = shape * 2 if len(shape) == 1 else shape
         return (1, 3, need('clip_len'), h, w), (
             '--shape for the crop, frames from the test pipeline')
-    raise cli.ToolError(f'--shape takes 1, 2, 3 or 5 numbers (N C T H W), '
+    raise tooling.ToolError(f'--shape takes 1, 2, 3 or 5 numbers (N C T H W), '
                         f'got {len(shape)}: {shape}')
 
 
@@ -119,7 +119,7 @@ def _check_tubelet(cfg: Config, frames: int) -> None:
     tubelet = (cfg.get('model') or {}).get('backbone', {}).get(
         'tubelet_size')
     if tubelet and frames % tubelet:
-        raise cli.ToolError(f'{frames} frames are not a whole number of '
+        raise tooling.ToolError(f'{frames} frames are not a whole number of '
                             f'tubelets (model.backbone.tubelet_size='
                             f'{tubelet})')
 
@@ -140,24 +140,24 @@ def count(model_cfg: Any, shape: Tuple[int, ...],
     from mmaction_sttm.analysis import complexity
     from mmaction_sttm.registry import MODELS
     model_cfg = copy.deepcopy(model_cfg)
-    cli.disable_pretrained(model_cfg)
-    with cli.config_errors():
+    tooling.disable_pretrained(model_cfg)
+    with tooling.config_errors():
         model = MODELS.build(model_cfg)
     model.init_weights()
     try:
         return complexity(model, shape, table_depth=table_depth)
     except (RuntimeError, ValueError) as error:
         message = str(error).strip().splitlines() or ['']
-        raise cli.ToolError(
+        raise tooling.ToolError(
             f'the model cannot run on input {"x".join(map(str, shape))} '
             f'(N C T H W): {message[-1]}') from error
 
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
-    cfg = cli.load_config(args.config)
+    cfg = tooling.load_config(args.config)
     if args.cfg_options:
-        with cli.config_errors():
+        with tooling.config_errors():
             cfg.merge_from_dict(args.cfg_options)
     view = pipeline_view(cfg)
     shape, source = input_shape(args.shape, view)
@@ -208,4 +208,4 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 if __name__ == '__main__':
-    cli.run(main)
+    tooling.run(main)

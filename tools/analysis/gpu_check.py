@@ -123,7 +123,7 @@ def check_triton(device: torch.device) -> Dict:
         dict: ``status`` ('ok', 'mismatch', 'skipped' or 'error') and
         ``detail``.
     """
-    from mmaction_sttm.merging import greedy_triton, sttm
+    from mmaction_sttm.functional import greedy_triton, sttm
     if greedy_triton.triton is None:
         return dict(status='skipped', detail='Triton is not importable')
     if device.type != 'cuda':

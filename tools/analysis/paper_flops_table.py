@@ -16,7 +16,7 @@ from mmengine.registry import init_default_scope
 
 VIT_S = dict(type='SpaceTimeViT', embed_dims=384, num_heads=6)
 VIT_B = dict(type='SpaceTimeViT')
-TSF = dict(type='TimeSformerSTTM', num_frames=8, img_size=224, patch_size=16)
+TSF = dict(type='MergingTimeSformer', num_frames=8, img_size=224, patch_size=16)
 
 # name, backbone, frames, merger options (None: baseline), paper GFLOPs (x3),
 # whether the layer list follows the (6, 9) -> (5, 8) shift.

@@ -33,7 +33,7 @@ import os
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from mmaction_sttm import cli
+from mmaction_sttm import tooling
 
 VIDEO_EXTENSIONS = ('.mp4', '.webm', '.mkv', '.avi')
 YOUTUBE_ID_LEN = 11
@@ -142,13 +142,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
     if args.dataset == 'kinetics400':
-        cli.require_file(args.csv, '--csv')
-        cli.require_file(args.classes_from, '--classes-from')
+        tooling.require_file(args.csv, '--csv')
+        tooling.require_file(args.classes_from, '--classes-from')
     else:
-        cli.require_file(args.json, '--json')
-        cli.require_file(args.labels, '--labels')
+        tooling.require_file(args.json, '--json')
+        tooling.require_file(args.labels, '--labels')
     if args.video_dir is not None:
-        cli.require_dir(args.video_dir, '--video-dir')
+        tooling.require_dir(args.video_dir, '--video-dir')
     if args.dataset == 'kinetics400':
         lines, missing = kinetics_list(args.csv, args.video_dir,
                                        kinetics_classes(args.classes_from))
@@ -162,4 +162,4 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 if __name__ == '__main__':
-    cli.run(main)
+    tooling.run(main)

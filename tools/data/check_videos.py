@@ -31,7 +31,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from tqdm import tqdm
 
-from mmaction_sttm import cli
+from mmaction_sttm import tooling
 from mmaction_sttm.datasets.decoders import (BUILTIN_DECODERS,
                                              DEFAULT_DECODERS, Decoder,
                                              probe_with_decoder)
@@ -243,8 +243,8 @@ def check_entries(entries: Sequence[Entry],
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the scan; returns the exit code."""
     args = parse_args(argv)
-    cli.require_file(args.ann_file, 'video list')
-    cli.require_dir(args.root, 'video root')
+    tooling.require_file(args.ann_file, 'video list')
+    tooling.require_dir(args.root, 'video root')
     entries = read_entries(args.ann_file, args.delimiter)
     decoders = build_decoders(args.decoders)
     results = check_entries(entries, args.root, decoders, args.workers,
@@ -304,4 +304,4 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == '__main__':
-    cli.run(main)
+    tooling.run(main)

@@ -1,5 +1,5 @@
 # TimeSformer-B/16 with divided space-time attention (sec. 4.2), 8 frames.
-# TimeSformerSTTM without a merger computes exactly MMAction2's TimeSformer
+# MergingTimeSformer without a merger computes exactly MMAction2's TimeSformer
 # (same parameters, same checkpoints) but on fused attention kernels, as the
 # merging model does, so that speed comparisons are fair. Initialised from
 # ImageNet-1K ViT-B weights converted with tools/convert_weights.py (--dst
@@ -8,7 +8,7 @@
 model = dict(
     type='Recognizer3D',
     backbone=dict(
-        type='TimeSformerSTTM',
+        type='MergingTimeSformer',
         num_frames=8,
         img_size=224,
         patch_size=16,

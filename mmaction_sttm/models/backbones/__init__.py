@@ -1,12 +1,13 @@
 from .base import Geometry, MergingBackbone, MergingTwin, Trace
-from .mmpretrain_vit import MMPretrainViTSTTM
+from .mmpretrain_vit import MergingMMPretrainViT
 from .spacetime_vit import SpaceTimeViT
-from .timesformer_sttm import TimeSformerSTTM
-from .timm_vit import TimmViTSTTM
-from .vit_mae_sttm import VisionTransformerSTTM
+from .timesformer import MergingTimeSformer
+from .timm_vit import MergingTimmViT
+from .videomae_vit import MergingVisionTransformer
+from . import deprecated  # noqa: F401,E402  (registers the old names)
 
 __all__ = [
     'Geometry', 'MergingBackbone', 'MergingTwin', 'Trace', 'SpaceTimeViT',
-    'TimeSformerSTTM', 'VisionTransformerSTTM', 'MMPretrainViTSTTM',
-    'TimmViTSTTM'
+    'MergingTimeSformer', 'MergingVisionTransformer', 'MergingMMPretrainViT',
+    'MergingTimmViT'
 ]

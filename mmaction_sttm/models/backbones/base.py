@@ -10,7 +10,7 @@ TimeSformer, the timm and mmpretrain image ViTs) subclasses its own parent
 class and :class:`MergingBackbone`, and implements only
 
 - :meth:`~MergingBackbone.embed`: clip -> CLS token (or None) and
-  :class:`~mmaction_sttm.merging.tokens.Tokens`;
+  :class:`~mmaction_sttm.functional.tokens.Tokens`;
 - :meth:`~MergingBackbone.block`: one block on the sequence, with an
   optional additive attention bias;
 - :meth:`~MergingBackbone.block_qk`: that block's attention queries and keys
@@ -34,7 +34,7 @@ from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
 import torch
 from torch import Tensor
 
-from mmaction_sttm.merging.tokens import Tokens
+from mmaction_sttm.functional.tokens import Tokens
 from mmaction_sttm.models.merge_schedule import build_merge_schedule
 
 

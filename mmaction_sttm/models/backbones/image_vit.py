@@ -30,7 +30,7 @@ from mmengine.model import BaseModule
 from mmengine.model.weight_init import initialize
 from torch import Tensor, nn
 
-from mmaction_sttm.merging.tokens import Tokens
+from mmaction_sttm.functional.tokens import Tokens
 from .base import Geometry, MergingBackbone, QKHandler
 from .utils import interpolate_time_embed
 

@@ -11,13 +11,13 @@ from .utils import plain_drop_probs
 
 
 @MODELS.register_module()
-class MMPretrainViTSTTM(ImageViTVideo):
+class MergingMMPretrainViT(ImageViTVideo):
     """mmpretrain's ``VisionTransformer`` on video, with optional merging.
 
     Example::
 
         backbone=dict(
-            type='MMPretrainViTSTTM',
+            type='MergingMMPretrainViT',
             vit=dict(type='mmpretrain.VisionTransformer', arch='deit-small',
                      img_size=224, patch_size=16,
                      init_cfg=dict(type='Pretrained', checkpoint=CKPT,
@@ -38,7 +38,7 @@ class MMPretrainViTSTTM(ImageViTVideo):
     def __init__(self, vit: dict, **kwargs) -> None:
         model = MODELS.build(vit)
         if getattr(model, 'cls_token', None) is None:
-            raise ValueError('vit: MMPretrainViTSTTM needs a ViT with a CLS '
+            raise ValueError('vit: MergingMMPretrainViT needs a ViT with a CLS '
                              'token (with_cls_token=True)')
         plain_drop_probs(model)  # no graph break under torch.compile
         super().__init__(model, **kwargs)

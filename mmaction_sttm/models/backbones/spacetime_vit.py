@@ -15,7 +15,7 @@ from mmcv.cnn.bricks import DropPath
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
-from mmaction_sttm.merging.tokens import Tokens
+from mmaction_sttm.functional.tokens import Tokens
 from mmaction_sttm.registry import MODELS
 from .base import Geometry, MergingBackbone, QKHandler
 from .utils import (check_clip, interpolate_pos_embed,

@@ -26,13 +26,13 @@ class _TimmBlockTakesMask:
 
 
 @MODELS.register_module()
-class TimmViTSTTM(ImageViTVideo):
+class MergingTimmViT(ImageViTVideo):
     """A timm ``VisionTransformer`` on video, with optional merging.
 
     Example::
 
         backbone=dict(
-            type='TimmViTSTTM',
+            type='MergingTimmViT',
             model_name='vit_base_patch16_224.augreg_in21k_ft_in1k',
             pretrained=CKPT,  # a local file, loaded by timm
             num_frames=8,

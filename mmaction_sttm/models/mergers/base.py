@@ -4,7 +4,7 @@ A merger is a registered MMEngine ``BaseModule`` with one forward::
 
     merger(tokens, keys=None, cls_attn=None, cls=None) -> Tokens
 
-``tokens`` (:class:`~mmaction_sttm.merging.tokens.Tokens`) carries the
+``tokens`` (:class:`~mmaction_sttm.functional.tokens.Tokens`) carries the
 patch tokens, their position features, sizes and (when tracked) sources;
 the other arguments are what the merger declares in :attr:`Merger.needs`,
 computed by the backbone on the block just before the merge:
@@ -32,9 +32,9 @@ from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from torch import Tensor
 
-from mmaction_sttm.merging.groups import group_mean, group_sum
-from mmaction_sttm.merging.sttm import num_meta_tokens
-from mmaction_sttm.merging.tokens import Tokens
+from mmaction_sttm.functional.groups import group_mean, group_sum
+from mmaction_sttm.functional.sttm import num_meta_tokens
+from mmaction_sttm.functional.tokens import Tokens
 
 #: What a merger may ask the backbone for.
 NEEDS = ('keys', 'cls_attn', 'cls')
@@ -68,7 +68,7 @@ def num_kept(num_tokens: int, ratio: float) -> int:
     return num_meta_tokens(int(num_tokens), ratio)
 
 
-class Merge(NamedTuple):
+class MergeResult(NamedTuple):
     """What a merger's :meth:`Merger.merge` computes.
 
     Args:
@@ -135,7 +135,7 @@ class Merger(BaseModule):
 
     @abstractmethod
     def merge(self, tokens: Tokens, num_out: int, keys: Optional[Tensor],
-              cls_attn: Optional[Tensor], cls: Optional[Tensor]) -> Merge:
+              cls_attn: Optional[Tensor], cls: Optional[Tensor]) -> MergeResult:
         """The merger's own step; ``num_out = num_outputs(L)``."""
 
     def forward(self,
@@ -269,13 +269,13 @@ class HardMerger(Merger):
         """
 
     def merge(self, tokens: Tokens, num_out: int, keys: Optional[Tensor],
-              cls_attn: Optional[Tensor], cls: Optional[Tensor]) -> Merge:
+              cls_attn: Optional[Tensor], cls: Optional[Tensor]) -> MergeResult:
         x, sizes = tokens.x, tokens.sizes
         batch, length, dims = x.shape
         pos = tokens.pos.expand(batch, -1, -1)
         if num_out >= length:
             keep = torch.arange(length, device=x.device).expand(batch, -1)
-            return Merge(x, pos, sizes, keep)
+            return MergeResult(x, pos, sizes, keep)
         group, weights = self.assign(tokens, num_out, keys, cls_attn, cls)
         if weights is None:
             weights = sizes
@@ -283,4 +283,4 @@ class HardMerger(Merger):
         merged = group_mean(
             torch.cat([x, pos.to(x.dtype)], dim=-1), group, num_out, weights)
         y, pos_out = merged.split(int(dims), dim=-1)
-        return Merge(y, pos_out, group_sum(sizes, group, num_out), group)
+        return MergeResult(y, pos_out, group_sum(sizes, group, num_out), group)

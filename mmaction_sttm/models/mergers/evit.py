@@ -3,9 +3,9 @@ from typing import Optional, Tuple
 
 from torch import Tensor
 
-from mmaction_sttm.merging.evit import (FUSE_WEIGHTS, attentiveness,
+from mmaction_sttm.functional.evit import (FUSE_WEIGHTS, attentiveness,
                                         keep_and_fuse)
-from mmaction_sttm.merging.tokens import Tokens
+from mmaction_sttm.functional.tokens import Tokens
 from mmaction_sttm.registry import MODELS
 from .base import HardMerger, check_choice, is_real, num_kept
 

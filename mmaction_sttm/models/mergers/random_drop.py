@@ -3,9 +3,9 @@ from typing import Optional, Tuple
 
 from torch import Tensor
 
-from mmaction_sttm.merging.random_drop import (evenly_spaced, nearest_kept,
+from mmaction_sttm.functional.random_drop import (evenly_spaced, nearest_kept,
                                                random_subset)
-from mmaction_sttm.merging.tokens import Tokens
+from mmaction_sttm.functional.tokens import Tokens
 from mmaction_sttm.registry import MODELS
 from .base import HardMerger
 

@@ -6,11 +6,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.profiler import record_function
 
-from mmaction_sttm.merging.sttm import (correspondence, normalize,
+from mmaction_sttm.functional.sttm import (correspondence, normalize,
                                         select_meta_tokens)
-from mmaction_sttm.merging.tokens import Tokens
+from mmaction_sttm.functional.tokens import Tokens
 from mmaction_sttm.registry import MODELS
-from .base import Merge, Merger, check_choice, is_real
+from .base import MergeResult, Merger, check_choice, is_real
 
 #: Named readings of the paper's "randomly initialised" (sec. 3.2.3).
 FUSE_INITS = ('identity', 'trunc_normal', 'orthogonal', 'residual')
@@ -169,7 +169,7 @@ class STTM(Merger):
         return f'fuse_init={self.fuse_init!r}'
 
     def merge(self, tokens: Tokens, num_out: int, keys: Optional[Tensor],
-              cls_attn: Optional[Tensor], cls: Optional[Tensor]) -> Merge:
+              cls_attn: Optional[Tensor], cls: Optional[Tensor]) -> MergeResult:
         # The record_function ranges name the parts for the benchmark's
         # breakdown (tools/analysis/benchmark.py --breakdown); they cost
         # nothing without a profiler and torch.compile ignores them.
@@ -209,7 +209,7 @@ class STTM(Merger):
             appearance = torch.bmm(weights_t, x)
             motion = torch.bmm(weights_t, pos)
         if self.fuse is None:
-            return Merge(appearance, motion, sizes, assign)
+            return MergeResult(appearance, motion, sizes, assign)
         with record_function('sttm.fusion'):
             # fuse([A, P]) = A W_a^T + P W_p^T + b: the fusion layer's two
             # column blocks, so [A, P] is never concatenated either.
@@ -218,7 +218,7 @@ class STTM(Merger):
                 F.linear(motion, weight[:, dims:])
             if self.fuse_init == 'residual':
                 out = appearance + out
-        return Merge(out, motion, sizes, assign)
+        return MergeResult(out, motion, sizes, assign)
 
     def extra_repr(self) -> str:
         return (f'ratio={self.ratio}, alpha={self.alpha}, '

@@ -34,7 +34,7 @@ def _clip(batch=2, frames=8, size=64, seed=1):
 
 def test_timesformer_baseline_equals_mmaction2():
     ref = _build(dict(type='TimeSformer', **TINY_TSF))
-    ours = MODELS.build(dict(type='TimeSformerSTTM', **TINY_TSF)).eval()
+    ours = MODELS.build(dict(type='MergingTimeSformer', **TINY_TSF)).eval()
     ours.load_state_dict(ref.state_dict())
     with torch.no_grad():
         torch.testing.assert_close(ours(_clip()), ref(_clip()), atol=1e-5,
@@ -43,7 +43,7 @@ def test_timesformer_baseline_equals_mmaction2():
 
 def test_videomae_baseline_equals_mmaction2():
     ref = _build(dict(type='VisionTransformer', **TINY_MAE))
-    ours = MODELS.build(dict(type='VisionTransformerSTTM', **TINY_MAE))
+    ours = MODELS.build(dict(type='MergingVisionTransformer', **TINY_MAE))
     ours.load_state_dict(ref.state_dict())
     with torch.no_grad():
         torch.testing.assert_close(ours.eval()(_clip()), ref(_clip()),
@@ -51,7 +51,7 @@ def test_videomae_baseline_equals_mmaction2():
 
 
 def test_timesformer_merging_drops_temporal_attention_after_first_merge():
-    model = _build(dict(type='TimeSformerSTTM', **TINY_TSF,
+    model = _build(dict(type='MergingTimeSformer', **TINY_TSF,
                         merger=dict(MERGER, layers=(2, 3))))
     layers = model.transformer_layers.layers
     assert not isinstance(layers[1].attentions[0], torch.nn.Identity)
@@ -66,8 +66,8 @@ def test_timesformer_merging_drops_temporal_attention_after_first_merge():
 
 @pytest.mark.parametrize('cfg', [
     TINY_VIT,
-    dict(TINY_TSF, type='TimeSformerSTTM'),
-    dict(TINY_MAE, type='VisionTransformerSTTM'),
+    dict(TINY_TSF, type='MergingTimeSformer'),
+    dict(TINY_MAE, type='MergingVisionTransformer'),
 ], ids=['vit', 'timesformer', 'videomae'])
 @pytest.mark.parametrize('prop_attn', [False, True])
 def test_merging_forward_backward(cfg, prop_attn):
@@ -87,8 +87,8 @@ def test_merging_forward_backward(cfg, prop_attn):
 
 @pytest.mark.parametrize('cfg', [
     TINY_VIT,
-    dict(TINY_TSF, type='TimeSformerSTTM'),
-    dict(TINY_MAE, type='VisionTransformerSTTM'),
+    dict(TINY_TSF, type='MergingTimeSformer'),
+    dict(TINY_MAE, type='MergingVisionTransformer'),
 ], ids=['vit', 'timesformer', 'videomae'])
 def test_inference_is_deterministic_and_batch_independent(cfg):
     model = _build(dict(cfg, merger=MERGER))
@@ -104,7 +104,7 @@ def test_inference_is_deterministic_and_batch_independent(cfg):
 @pytest.mark.parametrize('frames', [4, 8, 16])
 @pytest.mark.parametrize('kind', ['vit', 'timesformer'])
 def test_other_clip_lengths(frames, kind):
-    cfg = TINY_VIT if kind == 'vit' else dict(TINY_TSF, type='TimeSformerSTTM')
+    cfg = TINY_VIT if kind == 'vit' else dict(TINY_TSF, type='MergingTimeSformer')
     model = _build(dict(cfg, merger=MERGER))
     with torch.no_grad():
         feats, stages = model.forward_tokens(_clip(1, frames))
@@ -115,8 +115,8 @@ def test_other_clip_lengths(frames, kind):
 @pytest.mark.parametrize('size', [48, 96])
 @pytest.mark.parametrize('cfg', [
     TINY_VIT,
-    dict(TINY_TSF, type='TimeSformerSTTM'),
-    dict(TINY_MAE, type='VisionTransformerSTTM'),
+    dict(TINY_TSF, type='MergingTimeSformer'),
+    dict(TINY_MAE, type='MergingVisionTransformer'),
 ], ids=['vit', 'timesformer', 'videomae'])
 def test_other_resolutions_interpolate_positions(cfg, size):
     model = _build(dict(cfg, merger=MERGER))
@@ -128,11 +128,11 @@ def test_other_resolutions_interpolate_positions(cfg, size):
 
 
 def test_videomae_clear_errors():
-    model = _build(dict(TINY_MAE, type='VisionTransformerSTTM'))
+    model = _build(dict(TINY_MAE, type='MergingVisionTransformer'))
     with pytest.raises(ValueError, match='num_frames'):
         model(_clip(1, 4))
     with pytest.raises(ValueError, match='return_feat_map'):
-        MODELS.build(dict(TINY_MAE, type='VisionTransformerSTTM',
+        MODELS.build(dict(TINY_MAE, type='MergingVisionTransformer',
                           return_feat_map=True, merger=MERGER))
 
 
@@ -145,7 +145,7 @@ def test_bad_input_sizes_name_the_problem():
     with pytest.raises(ValueError, match='merger.layers'):
         MODELS.build(dict(TINY_VIT, merger=dict(layers=(4, ))))
     with pytest.raises(ValueError, match='divided_space_time'):
-        MODELS.build(dict(TINY_TSF, type='TimeSformerSTTM',
+        MODELS.build(dict(TINY_TSF, type='MergingTimeSformer',
                           attention_type='space_only', merger=MERGER))
 
 
@@ -167,8 +167,8 @@ def _peak_bytes(fn):
 
 @pytest.mark.parametrize('cfg', [
     TINY_VIT,
-    dict(TINY_TSF, type='TimeSformerSTTM'),
-    dict(TINY_MAE, type='VisionTransformerSTTM'),
+    dict(TINY_TSF, type='MergingTimeSformer'),
+    dict(TINY_MAE, type='MergingVisionTransformer'),
     dict(BACKBONES['timm'],
          model_kwargs=dict(BACKBONES['timm']['model_kwargs'], img_size=64)),
     dict(BACKBONES['mmpretrain'],

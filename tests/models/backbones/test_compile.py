@@ -12,7 +12,7 @@ import torch
 from mmaction.utils import register_all_modules
 from tiny_backbones import BACKBONES, DIMS, FRAMES, SIZE
 
-from mmaction_sttm.merging.tokens import Tokens
+from mmaction_sttm.functional.tokens import Tokens
 from mmaction_sttm.models.mergers.sttm import STTM
 from mmaction_sttm.registry import MODELS
 

@@ -8,7 +8,7 @@ from mmaction.utils import register_all_modules
 import mmaction_sttm  # noqa: F401
 from mmaction_sttm.analysis import complexity
 from mmaction_sttm.models.backbones.base import attention_extras
-from mmaction_sttm.models.backbones.timm_vit import TimmViTSTTM
+from mmaction_sttm.models.backbones.timm_vit import MergingTimmViT
 from mmaction_sttm.registry import MODELS
 
 register_all_modules()
@@ -26,7 +26,7 @@ MMPRETRAIN_VIT = dict(
 def _timm(num_frames=1, **kwargs):
     torch.manual_seed(0)
     model = MODELS.build(
-        dict(type='TimmViTSTTM', model_name='vit_tiny_patch16_224',
+        dict(type='MergingTimmViT', model_name='vit_tiny_patch16_224',
              model_kwargs=kwargs.pop('model_kwargs', TIMM_KWARGS),
              num_frames=num_frames, **kwargs))
     model.init_weights()
@@ -35,7 +35,7 @@ def _timm(num_frames=1, **kwargs):
 
 def _mmpretrain(num_frames=1, vit=MMPRETRAIN_VIT, **kwargs):
     torch.manual_seed(0)
-    model = MODELS.build(dict(type='MMPretrainViTSTTM', vit=vit,
+    model = MODELS.build(dict(type='MergingMMPretrainViT', vit=vit,
                               num_frames=num_frames, **kwargs))
     model.init_weights()
     return model.eval()
@@ -136,14 +136,14 @@ def test_mmpretrain_weights_load_through_init_cfg(tmp_path):
 
 # timm's blocks take an attention mask from timm 1.0.16 on.
 timm_takes_a_bias = pytest.mark.skipif(
-    not TimmViTSTTM.supports_attn_bias,
+    not MergingTimmViT.supports_attn_bias,
     reason=f'timm {timm.__version__} < 1.0.16: Block.forward has no attn_mask')
 
 
 def test_prop_attn_only_where_blocks_take_a_bias():
     with pytest.raises(ValueError, match='prop_attn'):
         _mmpretrain(prop_attn=True)
-    if not TimmViTSTTM.supports_attn_bias:
+    if not MergingTimmViT.supports_attn_bias:
         with pytest.raises(ValueError, match='prop_attn'):
             _timm(prop_attn=True)
         return

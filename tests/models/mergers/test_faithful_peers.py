@@ -115,7 +115,7 @@ def test_without_cls_the_mean_query_attends():
     heads."""
     torch.manual_seed(0)
     model = MODELS.build(
-        dict(type='VisionTransformerSTTM', img_size=32, patch_size=8,
+        dict(type='MergingVisionTransformer', img_size=32, patch_size=8,
              embed_dims=DIMS, depth=2, num_heads=HEADS, num_frames=4,
              tubelet_size=2,
              merger=dict(type='EViT', layers=(1, ),

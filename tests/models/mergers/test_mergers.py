@@ -7,7 +7,7 @@ from mmaction.utils import register_all_modules
 
 import mmaction_sttm  # noqa: F401
 from mmaction_sttm.analysis import complexity
-from mmaction_sttm.merging.tokens import Tokens
+from mmaction_sttm.functional.tokens import Tokens
 from mmaction_sttm.registry import MODELS
 
 register_all_modules()

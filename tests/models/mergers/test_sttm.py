@@ -9,9 +9,9 @@ from mmengine.logging import MMLogger
 from mmengine.runner.checkpoint import load_state_dict
 
 import mmaction_sttm  # noqa: F401
-from mmaction_sttm.merging import sttm as algorithm
-from mmaction_sttm.merging.sttm import select_meta_tokens
-from mmaction_sttm.merging.tokens import Tokens
+from mmaction_sttm.functional import sttm as algorithm
+from mmaction_sttm.functional.sttm import select_meta_tokens
+from mmaction_sttm.functional.tokens import Tokens
 from mmaction_sttm.models.mergers import sttm as sttm_module
 from mmaction_sttm.models.mergers.sttm import FUSE_INITS, STTM
 from mmaction_sttm.registry import MODELS

@@ -25,10 +25,10 @@ target (``dst``)         loads into
 ``spacetime-vit``        :class:`~mmaction_sttm.models.SpaceTimeViT` (the
                          paper's ViT), timm names.
 ``timesformer``          MMAction2's ``TimeSformer`` and
-                         :class:`~mmaction_sttm.models.TimeSformerSTTM`, full
+                         :class:`~mmaction_sttm.models.MergingTimeSformer`, full
                          divided space-time layout.
 ``videomae-vit``         MMAction2's ``VisionTransformer`` and
-                         :class:`~mmaction_sttm.models.VisionTransformerSTTM`.
+                         :class:`~mmaction_sttm.models.MergingVisionTransformer`.
 ======================  =====================================================
 
 What maps exactly and what does not:

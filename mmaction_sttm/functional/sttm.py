@@ -89,7 +89,7 @@ def _greedy_select(sim: Tensor, start: Tensor, num: int) -> Tensor:
     similarity matrix, wherever it is cheapest:
 
     - CUDA with Triton: one kernel launch
-      (:mod:`~mmaction_sttm.merging.greedy_triton`);
+      (:mod:`~mmaction_sttm.functional.greedy_triton`);
     - CPU: a numpy loop (a numpy step costs about a microsecond of
       overhead, a torch step several; the loop is all overhead at these
       sizes);

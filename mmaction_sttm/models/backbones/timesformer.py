@@ -28,7 +28,7 @@ from einops import rearrange
 from mmaction.models.backbones import TimeSformer
 from torch import Tensor, nn
 
-from mmaction_sttm.merging.tokens import Tokens
+from mmaction_sttm.functional.tokens import Tokens
 from mmaction_sttm.registry import MODELS
 from .base import Geometry, MergingTwin, QKHandler, attention_probs
 from .utils import (check_clip, interpolate_pos_embed,
@@ -97,7 +97,7 @@ def _mha_with_qk(attn: nn.MultiheadAttention, x: Tensor,
 
 
 @MODELS.register_module()
-class TimeSformerSTTM(MergingTwin, TimeSformer):
+class MergingTimeSformer(MergingTwin, TimeSformer):
     """TimeSformer (divided space-time) with optional merging.
 
     Takes every argument of MMAction2's ``TimeSformer`` and loads the same

@@ -1,6 +1,6 @@
 """Greedy most-orthogonal selection in one GPU kernel (Triton).
 
-:func:`mmaction_sttm.merging.sttm.most_orthogonal_select` picks tokens one at
+:func:`mmaction_sttm.functional.sttm.most_orthogonal_select` picks tokens one at
 a time; as a torch loop, each pick is three small kernels, about 2,200 kernel
 launches per ViT-B 8x224 forward (735 picks). On a GPU those launches, not
 the arithmetic, would set the cost. Here one program per sample (or frame)

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from mmaction.models.backbones import VisionTransformer
 from torch import Tensor, nn
 
-from mmaction_sttm.merging.tokens import Tokens
+from mmaction_sttm.functional.tokens import Tokens
 from mmaction_sttm.registry import MODELS
 from .base import Geometry, MergingTwin, QKHandler
 from .utils import check_clip, interpolate_pos_embed
@@ -70,7 +70,7 @@ def _block(block: nn.Module,
 
 
 @MODELS.register_module()
-class VisionTransformerSTTM(MergingTwin, VisionTransformer):
+class MergingVisionTransformer(MergingTwin, VisionTransformer):
     """VideoMAE-style ViT with optional merging.
 
     Takes every argument of MMAction2's ``VisionTransformer`` and loads the

@@ -13,19 +13,19 @@ field, the value, the closest key) as one line. ``--traceback``
 
 Typical use in a tool::
 
-    from mmaction_sttm import cli
+    from mmaction_sttm import tooling
 
     def main(argv=None):
-        args = parse_args(argv)  # its parser calls cli.add_traceback_flag
-        cfg = cli.load_config(args.config)
-        cli.require_file(args.checkpoint, 'checkpoint')
-        cli.check_data_paths(cfg, ['test'])
-        with cli.config_errors():
+        args = parse_args(argv)  # its parser calls tooling.add_traceback_flag
+        cfg = tooling.load_config(args.config)
+        tooling.require_file(args.checkpoint, 'checkpoint')
+        tooling.check_data_paths(cfg, ['test'])
+        with tooling.config_errors():
             model = MODELS.build(cfg.model)
         ...
 
     if __name__ == '__main__':
-        cli.run(main)
+        tooling.run(main)
 """
 import argparse
 import contextlib
@@ -35,6 +35,7 @@ import re
 import sys
 from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
 
+from mmaction_sttm.models.backbones.deprecated import RENAMED
 from mmaction_sttm.models.catalog import FAMILIES
 
 #: Exit status of a tool that was pointed at something that is not there.
@@ -264,6 +265,10 @@ _CONVERTER_DST = {
     for family in FAMILIES if family.converter_dst
     for name in (family.type, family.replaces) if name
 }
+_CONVERTER_DST.update({
+    old: _CONVERTER_DST[new.__name__]
+    for old, new in RENAMED.items() if new.__name__ in _CONVERTER_DST
+})
 
 # An ImageNet source file by width (timm's DeiT file names, the weights the
 # zoo's configs assume), for the message only.
