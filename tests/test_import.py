@@ -62,8 +62,10 @@ def snapshot():
     for key, backend in registry_utils.backends.items():
         state[f'file backend {key!r}'] = backend
     state['warnings.filters'] = repr(warnings.filters)
-    state['torch safe globals'] = repr(
-        sorted(map(repr, torch.serialization.get_safe_globals())))
+    # A torch without the allow-list has none to read (nor to change).
+    safe_globals = getattr(torch.serialization, 'get_safe_globals',
+                           lambda: [])
+    state['torch safe globals'] = repr(sorted(map(repr, safe_globals())))
     return state
 
 
