@@ -6,7 +6,7 @@ hands it to each merge, which returns a new one. Nothing about merging is kept
 as hidden state on modules.
 """
 from dataclasses import dataclass, replace
-from typing import Optional
+from typing import List, Optional, Sequence
 
 import torch
 from torch import Tensor
@@ -32,6 +32,12 @@ class Tokens:
             asked for, for visualisation.
         assign (Tensor, optional): The last merge's row-stochastic map from
             its input tokens to these ``(B, L_in, L)``; set with ``sources``.
+        counts (Tensor, optional): Real tokens per video ``(B,)`` when
+            videos have different numbers of tokens (after a content-adaptive
+            reducer such as RLT): video ``b``'s first ``counts[b]`` tokens
+            are real, the rest padding with size zero (so that size-weighted
+            means and ``log(size)`` attention biases leave them out). None
+            when every video has all ``L`` tokens.
     """
     x: Tensor
     pos: Tensor
@@ -40,6 +46,7 @@ class Tokens:
     on_grid: bool = False
     sources: Optional[Tensor] = None
     assign: Optional[Tensor] = None
+    counts: Optional[Tensor] = None
 
     @classmethod
     def from_patches(cls,
@@ -67,6 +74,58 @@ class Tokens:
     def per_frame(self) -> int:
         """Tokens per frame group (all tokens once frames are merged)."""
         return self.x.shape[1] // (self.frames or 1)
+
+    def valid(self) -> Tensor:
+        """``(B, L)`` bool, True for real tokens (all True without
+        :attr:`counts`)."""
+        batch, length = self.x.shape[:2]
+        if self.counts is None:
+            return self.x.new_ones(batch, length, dtype=torch.bool)
+        index = torch.arange(length, device=self.x.device)
+        return index[None] < self.counts[:, None]
+
+    def video(self, index: int) -> 'Tokens':
+        """Video ``index`` alone, its real tokens only (batch of one,
+        without :attr:`counts`)."""
+        n = int(self.x.shape[1] if self.counts is None else
+                self.counts[index])
+        pos = self.pos[index:index + 1] if self.pos.shape[0] > 1 \
+            else self.pos
+        sources = None if self.sources is None else \
+            self.sources[index:index + 1, :, :n]
+        return Tokens(self.x[index:index + 1, :n], pos[:, :n],
+                      self.sizes[index:index + 1, :n], self.frames,
+                      self.on_grid, sources)
+
+    @classmethod
+    def stack(cls, parts: Sequence['Tokens']) -> 'Tokens':
+        """Videos of one token each (batches of one, e.g. from
+        :meth:`video` after a per-video merge) as one padded batch with
+        :attr:`counts`."""
+        lengths = [int(p.x.shape[1]) for p in parts]
+        longest = max(lengths)
+
+        def pad(values: List[Optional[Tensor]], dim: int = 1,
+                rows: bool = False) -> Optional[Tensor]:
+            if values[0] is None:
+                return None
+            out = []
+            for v in values:
+                pads = [0, 0] * (v.dim() - dim - 1) + [0, longest - v.shape[dim]]
+                if rows:  # pad the input dim of an assignment too
+                    pads += [0, max(int(w.shape[1]) for w in values)
+                             - v.shape[1]]
+                out.append(torch.nn.functional.pad(v, pads))
+            return torch.cat(out)
+
+        first = parts[0]
+        counts = torch.tensor(lengths, device=first.x.device)
+        return cls(
+            pad([p.x for p in parts]),
+            pad([p.pos.expand(1, -1, -1) for p in parts]),
+            pad([p.sizes for p in parts]), first.frames, first.on_grid,
+            pad([p.sources for p in parts], dim=2),
+            pad([p.assign for p in parts], dim=2, rows=True), counts)
 
     def replace(self, **changes) -> 'Tokens':
         """Return a copy with the given fields replaced."""

@@ -15,8 +15,8 @@ Example::
     >>> model = MODELS.build(cfg.model)          # e.g. a TimeSformer
     >>> model.load_state_dict(trained_weights)
     >>> merged = apply_merger(
-    ...     model, dict(layers=[2, 5], ratio=0.5,
-    ...                 merger=dict(type='STTM', spatial_ratio=0.8)))
+    ...     model, dict(type='STTM', layers=(6, 9), ratio=0.5))
+    >>> reduced = apply_merger(model, None, reducer=dict(type='RLT'))
 """
 import copy
 from typing import Optional, TypeVar
@@ -50,7 +50,8 @@ def _twin_class(backbone: nn.Module) -> type:
 def apply_merger(model: ModuleT,
                  merger: Optional[dict],
                  prop_attn: bool = False,
-                 inplace: bool = False) -> ModuleT:
+                 inplace: bool = False,
+                 reducer: Optional[dict] = None) -> ModuleT:
     """Turn a built recognizer or backbone into its merging twin.
 
     MMAction2's ``TimeSformer`` and ``VisionTransformer`` become
@@ -64,12 +65,17 @@ def apply_merger(model: ModuleT,
         model (nn.Module): A recognizer (anything with a ``backbone``) or a
             backbone, without a merger.
         merger (dict, optional): The backbone's ``merger`` config, as in a
-            config file (``layers``, ``ratio``, ``merger=dict(type=...)``,
-            ...); None gives the unmerged twin.
+            config file (``type``, ``layers``, ``ratio``, ...); None gives
+            the unmerged twin.
         prop_attn (bool): Proportional attention after merges. Defaults to
             False.
         inplace (bool): Change ``model`` itself instead of a copy. Defaults
             to False.
+        reducer (dict, optional): The backbone's ``reducer`` config (e.g.
+            ``dict(type='RLT', threshold=0.1)``), a content-adaptive reducer
+            before the first block; its length embedding starts at zero, so
+            that a model whose reducer drops nothing is unchanged. Defaults
+            to None.
 
     Returns:
         nn.Module: The model (a copy unless ``inplace``) with its backbone
@@ -95,11 +101,17 @@ def apply_merger(model: ModuleT,
         backbone.__class__ = twin
         backbone._init_family()
         backbone.merge = None
-    backbone.set_merger(merger, prop_attn)
-    if backbone.merge is not None:
-        # Same device and dtype as the weights it joins.
-        reference = next(backbone.parameters())
-        backbone.merge.to(device=reference.device, dtype=reference.dtype)
-        backbone.merge.train(backbone.training)
-        backbone.merge.init_weights()  # the config path's init_cfg, if any
+    backbone.set_reducer(reducer)
+    try:
+        backbone.set_merger(merger, prop_attn)
+    except (TypeError, ValueError):
+        backbone.reducer = None
+        raise
+    reference = next(backbone.parameters())
+    for module in (backbone.reducer, backbone.merge):
+        if module is not None:
+            # Same device and dtype as the weights it joins.
+            module.to(device=reference.device, dtype=reference.dtype)
+            module.train(backbone.training)
+            module.init_weights()  # the config path's init_cfg, if any
     return model

@@ -36,6 +36,7 @@ from torch import Tensor
 
 from mmaction_sttm.functional.tokens import Tokens
 from mmaction_sttm.models.merge_schedule import build_merge_schedule
+from mmaction_sttm.models.reducers import build_reducer
 
 
 #: What a block hands a merger: ``on_qk(q, k, scale)``, its attention's
@@ -88,6 +89,58 @@ def proportional_bias(sizes: Tensor, with_cls: bool,
     return bias.to(dtype)[:, None, None, :]
 
 
+def padding_bias(sizes: Tensor, with_cls: bool,
+                 dtype: torch.dtype) -> Tensor:
+    """Additive attention bias ``(B, 1, 1, [1 +] L)`` that masks the padded
+    keys of a batch of videos with different token counts (size zero):
+    ``-inf`` on padding, zero elsewhere."""
+    bias = torch.zeros_like(sizes, dtype=dtype).masked_fill(
+        sizes <= 0, float('-inf'))
+    if with_cls:
+        bias = torch.cat([bias.new_zeros(bias.shape[0], 1), bias], dim=1)
+    return bias[:, None, None, :]
+
+
+class Packing:
+    """A padded batch ``(B, N, D)`` as one sequence ``(1, sum(n_b), D)`` of
+    its real rows, and the block-diagonal attention bias that keeps each
+    video to itself (the ``'packed'`` mode of a reducer).
+
+    Built once per stage (where the token counts change); the blocks then
+    pack and unpack with index ops of fixed shape (``index_select`` /
+    ``index_copy``), so that ``torch.compile`` traces them without a graph
+    break.
+
+    Args:
+        rows (Tensor): ``(B, N)`` bool, the real rows of the sequence (CLS
+            included).
+        bias (Tensor): The padded batch's key bias ``(B, 1, 1, N)``.
+    """
+
+    def __init__(self, rows: Tensor, bias: Tensor) -> None:
+        self.shape = tuple(rows.shape)
+        self.index = rows.flatten().nonzero().squeeze(1)
+        video = self.index // self.shape[1]
+        keys = bias[:, 0, 0].flatten().index_select(0, self.index)
+        same = video[:, None] == video[None, :]
+        self.bias = torch.where(same, keys[None, :], keys.new_tensor(
+            float('-inf')))[None, None]
+
+    def pack(self, x: Tensor) -> Tensor:
+        """``(B, N, ...)`` -> ``(1, n, ...)``, real rows only."""
+        return x.flatten(0, 1).index_select(0, self.index)[None]
+
+    def unpack(self, x: Tensor) -> Tensor:
+        """``(1, n, ...)`` -> ``(B, N, ...)``, zeros on padding."""
+        rest = tuple(x.shape[2:])
+        out = x.new_zeros(self.shape[0] * self.shape[1], *rest)
+        return out.index_copy(0, self.index, x[0]).view(*self.shape, *rest)
+
+    def unpack_heads(self, x: Tensor) -> Tensor:
+        """Queries or keys ``(1, H, n, d)`` -> ``(B, H, N, d)``."""
+        return self.unpack(x.transpose(1, 2)).transpose(1, 2)
+
+
 def attention_probs(q: Tensor, k: Tensor, scale: float,
                     bias: Optional[Tensor] = None) -> Tensor:
     """Softmax attention ``(B, H, Nq, N)`` of queries ``(B, H, Nq, d)`` on
@@ -99,9 +152,14 @@ def attention_probs(q: Tensor, k: Tensor, scale: float,
         return logits.softmax(dim=-1)
 
 
-def attention_extras(q: Tensor, k: Tensor, scale: float,
-                     bias: Optional[Tensor], has_cls: bool,
-                     need: Tuple[str, ...], batch: int) -> Dict[str, Tensor]:
+def attention_extras(q: Tensor,
+                     k: Tensor,
+                     scale: float,
+                     bias: Optional[Tensor],
+                     has_cls: bool,
+                     need: Tuple[str, ...],
+                     batch: int,
+                     real: Optional[Tensor] = None) -> Dict[str, Tensor]:
     """What a merger asks of the block before it, from that block's queries
     and keys ``(B', H, N, d)`` (``B'`` a multiple of ``batch`` when the block
     attends per frame; frame-major results are folded back to ``batch``).
@@ -109,8 +167,9 @@ def attention_extras(q: Tensor, k: Tensor, scale: float,
     - ``keys``: the patch tokens' keys, mean over heads (ToMe's metric);
     - ``cls_attn``: the CLS query's attention to every patch token, mean
       over heads (EViT, STTM sec. 3.2.1). Without a CLS token the query is
-      the mean of all queries: one query per head either way, computed
-      beside the block's fused attention, not instead of it.
+      the mean of all queries (of the real ones, given ``real``, the
+      ``(B', N)`` mask of a padded batch): one query per head either way,
+      computed beside the block's fused attention, not instead of it.
 
     Returns:
         dict: ``keys`` ``(batch, L, d)`` and / or ``cls_attn``
@@ -122,7 +181,14 @@ def attention_extras(q: Tensor, k: Tensor, scale: float,
         keys = k[:, :, first:].mean(dim=1)
         out['keys'] = keys.reshape(batch, -1, keys.shape[-1])
     if 'cls_attn' in need:
-        query = q[:, :, :1] if has_cls else q.mean(dim=2, keepdim=True)
+        if has_cls:
+            query = q[:, :, :1]
+        elif real is None:
+            query = q.mean(dim=2, keepdim=True)
+        else:
+            w = real[:, None, :, None].to(q.dtype)
+            query = (q * w).sum(dim=2, keepdim=True) / w.sum(dim=2,
+                                                            keepdim=True)
         probs = attention_probs(query, k, scale, bias)[:, :, 0, first:]
         out['cls_attn'] = probs.mean(dim=1).reshape(batch, -1)
     return out
@@ -133,6 +199,10 @@ class MergingBackbone(metaclass=ABCMeta):
     module docstring for what a family implements. It comes first in a
     family's bases, so that its :meth:`forward` is the family's unless the
     family defines one."""
+
+    #: Whether the family's blocks take an additive attention bias
+    #: (proportional attention; the padding masks of a reducer).
+    supports_attn_bias = True
 
     # -- what a family provides -------------------------------------------
     @property
@@ -223,10 +293,50 @@ class MergingBackbone(metaclass=ABCMeta):
                              'set one on the unmerged model')
         self._check_merger(merger, prop_attn)
         steps, per_step = self.merge_layout()
+        schedule = build_merge_schedule(merger, self.embed_dims,
+                                        self.num_blocks, steps, per_step)
+        self._check_reduce_then_merge(getattr(self, 'reducer', None),
+                                      schedule)
         self.prop_attn = prop_attn
-        self.merge = build_merge_schedule(merger, self.embed_dims,
-                                          self.num_blocks, steps, per_step)
+        self.merge = schedule
         self._merger_set()
+
+    def _check_reducer(self, reducer: dict) -> None:
+        """Raise ``ValueError`` if this backbone cannot run ``reducer``.
+        The default: blocks that take an attention bias (for the padding
+        masks)."""
+        if not self.supports_attn_bias:
+            raise ValueError(f'reducer needs blocks that take an attention '
+                             f'bias (to mask padding); {type(self).__name__} '
+                             f'blocks do not')
+
+    @staticmethod
+    def _check_reduce_then_merge(reducer, schedule) -> None:
+        if reducer is not None and schedule is not None \
+                and 'spatial' in schedule.stages:
+            raise ValueError(
+                "merger.stages: a 'spatial' merge needs every frame's full "
+                "patch grid, which a reducer removes; use 'spatiotemporal' "
+                f'stages after a reducer, got {schedule.stages}')
+
+    def set_reducer(self, reducer: Optional[dict]) -> None:
+        """Give the backbone a content-adaptive reducer before its first
+        block (e.g. ``dict(type='RLT', threshold=0.1)``, see
+        :class:`~mmaction_sttm.models.reducers.RLT`), or none.
+
+        Args:
+            reducer (dict, optional): The reducer config; None removes it.
+
+        Raises:
+            ValueError: The family cannot run a reducer, or its merge
+                schedule has a ``'spatial'`` stage.
+        """
+        if reducer is not None:
+            self._check_reducer(reducer)
+        module = build_reducer(reducer, self.embed_dims,
+                               self.merge_layout()[0])
+        self._check_reduce_then_merge(module, getattr(self, 'merge', None))
+        self.reducer = module
 
     def pool(self, x: Tensor, tokens: Tokens) -> Tensor:
         """Features ``(B, D)`` of the normalised final sequence: the CLS
@@ -237,22 +347,63 @@ class MergingBackbone(metaclass=ABCMeta):
             return x.mean(dim=1)
         return size_weighted_mean(x, tokens.sizes)
 
-    def run_block(self, index: int, x: Tensor, tokens: Tokens,
-                  bias: Optional[Tensor],
-                  need: Tuple[str, ...]) -> Tuple[Tensor, Dict[str, Tensor]]:
+    def run_block(
+            self,
+            index: int,
+            x: Tensor,
+            tokens: Tokens,
+            bias: Optional[Tensor],
+            need: Tuple[str, ...],
+            packing: Optional[Packing] = None
+    ) -> Tuple[Tensor, Dict[str, Tensor]]:
         """Block ``index`` and what the following merger needs of it
         (:func:`attention_extras` of the queries and keys that the block
-        hands to its ``on_qk``)."""
-        if 'keys' not in need and 'cls_attn' not in need:
-            return self.block(index, x, tokens, bias), {}
+        hands to its ``on_qk``). With ``packing``, the block runs on the
+        packed sequence of the batch's real tokens and its results are
+        unpacked."""
         extras: Dict[str, Tensor] = {}
+        real = None if tokens.counts is None or self.geometry.has_cls \
+            else tokens.valid()
 
-        def on_qk(q: Tensor, k: Tensor, scale: float) -> None:
+        def take_extras(q: Tensor, k: Tensor, scale: float) -> None:
+            if packing is not None:
+                q, k = packing.unpack_heads(q), packing.unpack_heads(k)
             extras.update(attention_extras(q, k, scale, bias,
                                            self.geometry.has_cls, need,
-                                           x.shape[0]))
+                                           x.shape[0], real))
 
-        return self.block(index, x, tokens, bias, on_qk), extras
+        on_qk = take_extras if 'keys' in need or 'cls_attn' in need \
+            else None
+        if packing is None:
+            return self.block(index, x, tokens, bias, on_qk), extras
+        out = self.block(index, packing.pack(x), tokens, packing.bias, on_qk)
+        return packing.unpack(out), extras
+
+    def attention_bias(self, tokens: Tokens,
+                       dtype: torch.dtype) -> Optional[Tensor]:
+        """The additive key bias for ``tokens``: ``log(size)`` with
+        proportional attention once tokens stand for several patches,
+        the padding mask for a batch with :attr:`Tokens.counts`, else
+        None."""
+        has_cls = self.geometry.has_cls
+        if self.prop_attn and not tokens.on_grid:
+            return proportional_bias(tokens.sizes, has_cls, dtype)
+        if tokens.counts is not None:
+            return padding_bias(tokens.sizes, has_cls, dtype)
+        return None
+
+    def packing(self, tokens: Tokens,
+                bias: Optional[Tensor]) -> Optional[Packing]:
+        """A :class:`Packing` of ``tokens`` when the reducer packs and the
+        batch has padding, else None."""
+        reducer = getattr(self, 'reducer', None)
+        if tokens.counts is None or reducer is None \
+                or reducer.mode != 'packed':
+            return None
+        rows = tokens.valid()
+        if self.geometry.has_cls:
+            rows = torch.cat([rows.new_ones(rows.shape[0], 1), rows], dim=1)
+        return Packing(rows, bias)
 
     def block_attention(self, index: int, x: Tensor, tokens: Tokens,
                         bias: Optional[Tensor]) -> Tensor:
@@ -306,17 +457,23 @@ class MergingBackbone(metaclass=ABCMeta):
             track_sources = bool(schedule and schedule.track_sources)
         has_cls = self.geometry.has_cls
         cls, tokens = self.embed(x, track_sources)
+        reducer = getattr(self, 'reducer', None)
+        if reducer is not None:
+            geometry = self.geometry
+            tokens = reducer(x, tokens, geometry.patch_size, geometry.tubelet)
         stages = [tokens]
         attention = []
         seq = tokens.x if cls is None else torch.cat([cls, tokens.x], dim=1)
-        bias = None
+        bias = self.attention_bias(tokens, seq.dtype)
+        packing = self.packing(tokens, bias)
         for index in range(self.num_blocks):
             layer = index + 1
             need = schedule.needs(layer) if schedule is not None else ()
             if record:
                 attention.append(
                     self.block_attention(index, seq, tokens, bias))
-            seq, extras = self.run_block(index, seq, tokens, bias, need)
+            seq, extras = self.run_block(index, seq, tokens, bias, need,
+                                         packing)
             if schedule is None or layer not in schedule:
                 continue
             cls_out = seq[:, 0] if has_cls and 'cls' in need else None
@@ -326,8 +483,8 @@ class MergingBackbone(metaclass=ABCMeta):
             stages.append(tokens)
             seq = tokens.x if not has_cls else torch.cat(
                 [seq[:, :1], tokens.x], dim=1)
-            if self.prop_attn:
-                bias = proportional_bias(tokens.sizes, has_cls, seq.dtype)
+            bias = self.attention_bias(tokens, seq.dtype)
+            packing = self.packing(tokens, bias)
         return Trace(self.final_norm(seq), stages, attention)
 
 
@@ -344,13 +501,18 @@ class MergingTwin(MergingBackbone):
             runs the unmerged baseline.
         prop_attn (bool): Proportional attention after merges. Defaults to
             False.
+        reducer (dict, optional): A content-adaptive reducer before the
+            first block, see :meth:`MergingBackbone.set_reducer`. Defaults
+            to None.
     """
 
     def __init__(self,
                  *args,
                  merger: Optional[dict] = None,
                  prop_attn: bool = False,
+                 reducer: Optional[dict] = None,
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._init_family()
+        self.set_reducer(reducer)
         self.set_merger(merger, prop_attn)

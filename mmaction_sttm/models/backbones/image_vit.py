@@ -93,6 +93,9 @@ class ImageViTVideo(MergingBackbone, BaseModule):
             runs the unmerged baseline.
         prop_attn (bool): Proportional attention after merges, if the
             family's blocks take an attention bias. Defaults to False.
+        reducer (dict, optional): A content-adaptive reducer before the
+            first block (e.g. ``dict(type='RLT')``), if the family's blocks
+            take an attention bias. Defaults to None.
         init_cfg (dict, optional): Initialisation of the whole wrapper (e.g.
             a video checkpoint); applied after the image model's own.
     """
@@ -105,6 +108,7 @@ class ImageViTVideo(MergingBackbone, BaseModule):
                  num_frames: int = 8,
                  merger: Optional[dict] = None,
                  prop_attn: bool = False,
+                 reducer: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if not isinstance(num_frames, int) or num_frames < 1:
@@ -115,6 +119,7 @@ class ImageViTVideo(MergingBackbone, BaseModule):
         self.time_embed = nn.Parameter(
             torch.zeros(1, num_frames, self.embed_dims))
         self._qk_taps: Dict[int, QKTap] = {}
+        self.set_reducer(reducer)
         self.set_merger(merger, prop_attn)
 
     def merge_layout(self) -> Tuple[int, int]:

@@ -210,6 +210,9 @@ class SpaceTimeViT(MergingBackbone, BaseModule):
             runs the unmerged baseline.
         prop_attn (bool): Proportional attention (``+ log(size)`` on the key
             logits) after merges. Defaults to False.
+        reducer (dict, optional): A content-adaptive reducer before the
+            first block (e.g. ``dict(type='RLT')``), see
+            :meth:`~MergingBackbone.set_reducer`. Defaults to None.
         pos_init_std (float): Std of the learned spatial position
             embedding's truncated-normal init. Defaults to 0.02 (timm's).
         pretrained (str, optional): Checkpoint in this layout (see
@@ -234,6 +237,7 @@ class SpaceTimeViT(MergingBackbone, BaseModule):
                  norm_eps: float = 1e-6,
                  merger: Optional[dict] = None,
                  prop_attn: bool = False,
+                 reducer: Optional[dict] = None,
                  pos_init_std: float = 0.02,
                  pretrained: Optional[str] = None,
                  init_cfg: Optional[List[dict]] = [
@@ -270,6 +274,7 @@ class SpaceTimeViT(MergingBackbone, BaseModule):
         ])
         self.norm = nn.LayerNorm(embed_dims, eps=norm_eps)
         self.pos_init_std = pos_init_std
+        self.set_reducer(reducer)
         self.set_merger(merger, prop_attn)
 
     def init_weights(self) -> None:

@@ -120,6 +120,16 @@ class MergingTimeSformer(MergingTwin, TimeSformer):
                              "attention_type='divided_space_time', got "
                              f'{self.attention_type!r}')
 
+    def _check_reducer(self, reducer: dict) -> None:
+        # Divided attention attends along the time axis of every patch
+        # position and across the patches of every frame: both need the full
+        # (frames x patches) grid, which a content-adaptive reducer removes.
+        raise ValueError(
+            f'{type(self).__name__} takes no reducer: its divided space-time '
+            'attention needs every frame\'s full patch grid; run RLT with a '
+            'joint space-time family (SpaceTimeViT, MergingVisionTransformer, '
+            'MergingTimmViT)')
+
     def _merger_set(self) -> None:
         if self.merge is not None:
             # Blocks after the first merge attend globally with their spatial
