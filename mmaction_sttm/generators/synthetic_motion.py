@@ -24,6 +24,13 @@ still drifts) and labels each video by the marked object's shape and the
 quadrant it sits in: a frame-level task on the same renderer, the analogue of
 ImageNet pre-training for the study's pretrain-then-fine-tune regime.
 
+``camera='static'`` renders the same scenes on a background that stands
+still (a fixed camera): only the objects and the sensor noise change from
+frame to frame, so most of every video repeats itself, which is what a
+content-adaptive reducer such as RLT removes. The random draws are the
+drifting camera's, so the two cameras give the same scenes, objects and
+labels for the same seed.
+
 The videos are written as mp4 (MPEG-4 part 2) with OpenCV and read back by
 decord, so they go through MMAction2's real ``DecordInit`` pipelines. The
 annotation lists use MMAction2's video-list format (``path label`` per line).
@@ -53,6 +60,7 @@ MOTIONS: Tuple[Tuple[str, Tuple[float, float], float], ...] = (
 SHAPES = ('disc', 'square', 'diamond')
 QUADRANTS = ('top left', 'top right', 'bottom left', 'bottom right')
 TASKS = ('motion', 'shape')
+CAMERAS = ('drift', 'static')
 #: Classes of ``task='shape'``: the marked object's shape x its quadrant.
 SHAPE_CLASSES = tuple(f'{s} in the {q}' for s in SHAPES for q in QUADRANTS)
 # Largest background drift, in frame widths per frame: about the slow
@@ -79,6 +87,8 @@ class SyntheticSpec:
         task (str): ``'motion'`` (the label is the marked object's motion)
             or ``'shape'`` (still objects; the label is the marked object's
             shape and quadrant).
+        camera (str): ``'drift'`` (the background drifts as a whole) or
+            ``'static'`` (it stands still). Defaults to ``'drift'``.
     """
     num_classes: int = 8
     train_per_class: int = 40
@@ -89,11 +99,15 @@ class SyntheticSpec:
     fps: int = 12
     num_distractors: int = 2
     task: str = 'motion'
+    camera: str = 'drift'
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first invalid field."""
         if self.task not in TASKS:
             raise ValueError(f'task must be one of {TASKS}, got {self.task!r}')
+        if self.camera not in CAMERAS:
+            raise ValueError(f'camera must be one of {CAMERAS}, got '
+                             f'{self.camera!r}')
         if self.task == 'shape':
             if self.num_classes != len(SHAPE_CLASSES):
                 raise ValueError(f"num_classes must be {len(SHAPE_CLASSES)} "
@@ -172,7 +186,8 @@ class _Background:
     coordinates of each frame.
     """
 
-    def __init__(self, rng: np.random.Generator, canvas: _Canvas) -> None:
+    def __init__(self, rng: np.random.Generator, canvas: _Canvas,
+                 static: bool = False) -> None:
         self.canvas = canvas
         self.base = _dull_colour(rng)
         num_waves = 3
@@ -188,6 +203,8 @@ class _Background:
                       for _ in range(int(rng.integers(3, 6)))]
         angle = rng.uniform(0, 2 * np.pi)
         speed = rng.uniform(0, MAX_DRIFT) * size
+        if static:  # drawn all the same: the scene is the drifting one's
+            speed = 0.0
         self.velocity = (speed * np.cos(angle), speed * np.sin(angle))
 
     def render(self, t: int) -> np.ndarray:
@@ -255,7 +272,8 @@ def render_video(label: int,
                  num_frames: int,
                  num_distractors: int = 2,
                  task: str = 'motion',
-                 num_classes: int = len(MOTIONS)) -> np.ndarray:
+                 num_classes: int = len(MOTIONS),
+                 camera: str = 'drift') -> np.ndarray:
     """Render one video of class ``label``.
 
     Args:
@@ -269,13 +287,15 @@ def render_video(label: int,
         task (str): ``'motion'`` or ``'shape'``. Defaults to ``'motion'``.
         num_classes (int): Motions the distractors draw from (the dataset's
             classes). Defaults to all of :data:`MOTIONS`.
+        camera (str): ``'drift'`` or ``'static'`` background. Defaults to
+            ``'drift'``.
 
     Returns:
         np.ndarray: ``(num_frames, resolution, resolution, 3)`` uint8 frames
         in RGB order.
     """
     canvas = _Canvas(resolution)
-    background = _Background(rng, canvas)
+    background = _Background(rng, canvas, camera == 'static')
     distractors = [
         _MovingObject(rng, canvas,
                       None if task == 'shape' else int(
@@ -364,7 +384,7 @@ def make_synthetic_dataset(out_dir: str,
             name = f'{split}_{index:05d}.mp4'
             frames = render_video(int(label), rng, spec.resolution,
                                   spec.num_frames, spec.num_distractors,
-                                  spec.task, spec.num_classes)
+                                  spec.task, spec.num_classes, spec.camera)
             write_video(osp.join(out_dir, 'videos', name), frames, spec.fps)
             lines.append(f'{name} {int(label)}\n')
         ann_file = osp.join(out_dir, f'{split}_list_videos.txt')

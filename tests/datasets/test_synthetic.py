@@ -222,3 +222,20 @@ def test_spec_names_the_bad_field():
         SyntheticSpec(task='shape').validate()
     with pytest.raises(ValueError, match='num_distractors'):
         SyntheticSpec(num_distractors=-1).validate()
+
+
+def test_static_camera_is_the_same_scene_standing_still():
+    """camera='static' draws the drifting camera's scene (the same first
+    frame) but its background stands still: the last frame differs from the
+    first by noise and moved objects only, not by the drift."""
+    from mmaction_sttm.generators.synthetic_motion import render_video
+    for seed in (0, 4):  # scenes whose background drifts visibly
+        drift = render_video(2, np.random.default_rng(seed), 64, 12)
+        still = render_video(2, np.random.default_rng(seed), 64, 12,
+                             camera='static')
+        assert np.array_equal(drift[0], still[0])
+        change = [np.median(np.abs(v[-1].astype(np.float32) - v[0]))
+                  for v in (drift, still)]
+        assert change[1] < 10 < 25 < change[0], change
+    with pytest.raises(ValueError, match='camera must be one of'):
+        dataclasses.replace(SyntheticSpec(), camera='pan').validate()

@@ -96,6 +96,12 @@ def parse_args() -> argparse.Namespace:
         'still objects, the label is its shape and quadrant (the '
         'pre-training task; implies --num-classes 12)')
     parser.add_argument(
+        '--camera',
+        choices=synthetic.CAMERAS,
+        default=default.camera,
+        help="'drift': the background drifts as a whole; 'static': it "
+        'stands still (a fixed camera: what RLT removes)')
+    parser.add_argument(
         '--force',
         action='store_true',
         help='regenerate even if the output matches the spec')
@@ -173,7 +179,8 @@ def main() -> None:
         num_frames=args.num_frames,
         seed=args.seed,
         num_distractors=args.num_distractors,
-        task=args.task)
+        task=args.task,
+        camera=args.camera)
     if args.task == 'shape':
         spec.num_classes = len(synthetic.SHAPE_CLASSES)
     try:
