@@ -47,7 +47,8 @@ class _HeadForward(nn.Module):
 
 def complexity(model: nn.Module,
                shape: Sequence[int] = (1, 3, 8, 224, 224),
-               table_depth: Optional[int] = None) -> Dict[str, Any]:
+               table_depth: Optional[int] = None,
+               clips: Optional[torch.Tensor] = None) -> Dict[str, Any]:
     """Count FLOPs and parameters of a recognizer or backbone.
 
     Args:
@@ -57,18 +58,26 @@ def complexity(model: nn.Module,
             these ``N`` clips (one view each).
         table_depth (int, optional): Also make MMEngine's per-module table
             of parameters and FLOPs, this many module levels deep.
+        clips (Tensor, optional): The input itself, normalised, instead of
+            random clips of ``shape`` (which it then replaces): what a
+            content-adaptive reducer (RLT) keeps, and so the count, depends
+            on the video.
 
     Returns:
         dict: ``flops`` (total), ``params``, ``by_module`` (FLOPs per
         top-level module name) and, with ``table_depth``, ``table``.
     """
+    if clips is not None:
+        shape = tuple(clips.shape)
     if len(shape) != 5:
         raise ValueError(f'shape must be (N, C, T, H, W), got {tuple(shape)}')
     target = _HeadForward(model) if hasattr(model, '_forward') else model
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    clips = torch.randn(*shape, device=device)
+    if clips is None:
+        clips = torch.randn(*shape, device=device)
+    clips = clips.to(device)
     analyzer = FlopAnalyzer(target, (clips, ))
     analyzer.set_op_handle('aten::scaled_dot_product_attention',
                            sdpa_flop_jit)

@@ -56,3 +56,42 @@ def pipeline_view(cfg: Any) -> Dict[str, Any]:
         if kind in MULTI_CROPS:
             crops = MULTI_CROPS[kind]
     return dict(clip_len=clip_len, crop=crop, views=clips * crops)
+
+
+def video_views(cfg: Any, ann_file: str, prefix: Optional[str],
+                num: int) -> List[Any]:
+    """The first ``num`` videos of an annotation list through the config's
+    test pipeline, each collated as a batch of one (for the model's data
+    preprocessor), so that tools measure what a content-adaptive reducer
+    does on real videos rather than on random clips.
+
+    Args:
+        cfg (Config): A recognizer config with a ``test_dataloader``.
+        ann_file (str): MMAction2 video list (``path label`` per line).
+        prefix (str, optional): Folder of its videos; None keeps the test
+            dataset's ``data_prefix``.
+        num (int): How many videos, from the top of the list.
+
+    Returns:
+        list: One collated batch per video.
+
+    Raises:
+        ToolError: The list is missing or empty.
+    """
+    import copy
+
+    from mmaction.registry import DATASETS
+    from mmengine.dataset import pseudo_collate
+
+    from mmaction_sttm import tooling
+    tooling.require_file(ann_file, '--videos')
+    dataset_cfg = copy.deepcopy(cfg.test_dataloader.dataset)
+    dataset_cfg.ann_file = ann_file
+    if prefix is not None:
+        dataset_cfg.data_prefix = dict(video=prefix)
+    with tooling.config_errors():
+        dataset = DATASETS.build(dataset_cfg)
+    if len(dataset) == 0:
+        raise tooling.ToolError(f'--videos {ann_file}: no videos listed')
+    return [pseudo_collate([dataset[i]])
+            for i in range(min(num, len(dataset)))]

@@ -211,3 +211,57 @@ def test_get_flops_table_and_text(capsys, monkeypatch):
     assert '| module' in out and 'backbone' in out
     assert 'input counted: 1x3x8x32x32 (N C T H W, --shape N C T H W)' in out
     assert 'GFLOPs per view: ' in out
+
+
+RLT_CFG = 'configs/synthetic/rlt/rlt_spacetime-vit-tiny-p8-t2_shape-pre_1xb32-8x2x1-30e_synthetic-static-rgb.py'  # noqa: E501
+CONFIRM_CFG = 'configs/synthetic/confirm/confirm_spacetime-vit-tiny-p8-t2_shape-pre_1xb32-8x2x1-30e_synthetic-motion-rgb.py'  # noqa: E501
+
+
+@pytest.fixture(scope='module')
+def static_videos(tmp_path_factory):
+    """Four static-camera videos at the study's size."""
+    from mmaction_sttm.generators import SyntheticSpec, make_synthetic_dataset
+    root = str(tmp_path_factory.mktemp('static'))
+    make_synthetic_dataset(root, SyntheticSpec(
+        num_classes=2, train_per_class=1, val_per_class=2, resolution=32,
+        num_frames=24, camera='static'), splits=('val', ))
+    return root
+
+
+@pytest.mark.parametrize('threshold, tokens', [(0.0, 64), (1e9, 16)])
+def test_get_flops_over_videos_counts_what_rlt_keeps(static_videos, capsys,
+                                                      threshold, tokens):
+    """Threshold 0 keeps all 4 x 16 tokens (and costs what the model without
+    RLT costs); an infinite one keeps the first step's 16 only."""
+    get_flops = _tool('get_flops')
+    get_flops.main([
+        osp.join(ROOT, RLT_CFG), '--videos',
+        osp.join(static_videos, 'val_list_videos.txt'), '--video-prefix',
+        osp.join(static_videos, 'videos'), '--json', '--cfg-options',
+        f'model.backbone.reducer.threshold={threshold}'
+    ])
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert record['num_videos'] == 4
+    assert record['tokens_min'] == record['tokens_max'] == tokens
+    assert record['gflops_min'] == record['gflops_max']
+    if tokens == 64:
+        assert record['gflops_mean'] == pytest.approx(
+            record['unreduced_gflops'], rel=1e-9)
+    else:
+        assert record['gflops_mean'] < 0.3 * record['unreduced_gflops']
+
+
+def test_benchmark_on_videos(static_videos, tmp_path):
+    bench = _tool('benchmark')
+    out = str(tmp_path / 'bench')
+    bench.main([
+        osp.join(ROOT, CONFIRM_CFG), osp.join(ROOT, RLT_CFG), '--videos',
+        osp.join(static_videos, 'val_list_videos.txt'), '--video-prefix',
+        osp.join(static_videos, 'videos'), '--batch-sizes', '2',
+        '--warmup', '0', '--repeats', '1', '--device', 'cpu', '--out', out,
+        '--cfg-options', 'model.backbone.init_cfg=None'
+    ])
+    with open(osp.join(out, 'benchmark.csv')) as f:
+        rows = list(csv.DictReader(f))
+    assert float(rows[1]['gflops']) <= float(rows[0]['gflops'])
+    assert all(float(r['clips_per_s']) > 0 for r in rows)

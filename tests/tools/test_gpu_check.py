@@ -49,6 +49,8 @@ def test_speed_commands(dry_run, tmp_path):
                                 (['--dry-run'] if dry_run else []))
     runs = gpu_check.speed_commands(args, str(tmp_path))
     pairs = gpu_check.DRY_PAIRS if dry_run else gpu_check.SPEED_PAIRS
+    rlt = [] if dry_run else runs[2 * len(pairs):]
+    runs = runs[:2 * len(pairs)]
     assert len(runs) == 2 * len(pairs)  # eager and compiled
     for (tag, argv), compiled in zip(runs, [False, True] * len(pairs)):
         assert ('--compile' in argv) == compiled
@@ -65,6 +67,18 @@ def test_speed_commands(dry_run, tmp_path):
     bench.loader.exec_module(module)
     parsed = module.parse_args(runs[-1][1])  # benchmark.py accepts them
     assert parsed.compile and parsed.amp == 'bf16' and parsed.breakdown
+    # RLT: baseline, padded, packed on static-camera videos, eager and
+    # compiled, batch 1 and 8.
+    assert [tag for tag, _ in rlt] == ([] if dry_run else
+                                       ['rlt_eager', 'rlt_compiled'])
+    for tag, argv in rlt:
+        parsed = module.parse_args(argv)
+        assert [osp.relpath(c, ROOT) for c in parsed.configs] == \
+            gpu_check.RLT_CONFIGS
+        assert parsed.batch_sizes == [1, 8] and parsed.videos
+        assert parsed.compile == tag.endswith('compiled')
+        for config in parsed.configs:
+            assert osp.exists(config), config
 
 
 def test_speed_failures_are_reported(tmp_path):

@@ -81,6 +81,14 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='only peak memory (one profiled step each): '
                         'unlike timings it does not depend on the load of '
                         'the machine')
+    parser.add_argument('--videos', metavar='ANN_FILE', default=None,
+                        help='time on the first view of real videos of this '
+                        'list (through the first config\'s test pipeline and '
+                        'data preprocessor) instead of random clips: what a '
+                        'content-adaptive reducer (RLT) keeps depends on the '
+                        'video; GFLOPs are then the mean over the videos')
+    parser.add_argument('--video-prefix', metavar='DIR', default=None,
+                        help='folder of the --videos files')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings of every config')
     tooling.add_traceback_flag(parser)
@@ -97,6 +105,7 @@ class _Model:
         if cfg_options:
             with tooling.config_errors():
                 cfg.merge_from_dict(cfg_options)
+        self.cfg = cfg
         # init_weights below reads pretrained files: a missing one is one
         # line naming the converter (or `--cfg-options
         # model.backbone.pretrained=None`).
@@ -199,12 +208,30 @@ def _step(entry: _Model, clips: torch.Tensor, labels: torch.Tensor,
     return train
 
 
-def _inputs(batch: int, shape: List[int],
-            device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
-    """A fixed random batch of clips and its labels."""
-    gen = torch.Generator().manual_seed(0)
-    clips = torch.randn(batch, *shape, generator=gen).to(device)
+def _inputs(batch: int, shape: List[int], device: torch.device,
+            views: Optional[torch.Tensor] = None
+            ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """A fixed batch of clips and its labels: random, or the first
+    ``batch`` of ``views`` (cycled)."""
+    if views is not None:
+        clips = views[torch.arange(batch) % len(views)].to(device)
+    else:
+        gen = torch.Generator().manual_seed(0)
+        clips = torch.randn(batch, *shape, generator=gen).to(device)
     return clips, torch.zeros(batch, dtype=torch.long, device=device)
+
+
+def _video_views(args: argparse.Namespace, entry: '_Model') -> torch.Tensor:
+    """``--videos``: the first view of each video, normalised
+    ``(N, C, T, H, W)``, as many as the largest batch."""
+    from mmaction_sttm.analysis.view import video_views
+    batches = video_views(entry.cfg, args.videos, args.video_prefix,
+                          max(args.batch_sizes))
+    with torch.no_grad():
+        return torch.cat([
+            entry.model.data_preprocessor(b, False)['inputs'][:, 0].cpu()
+            for b in batches
+        ])
 
 
 def _mib_cell(value: float) -> str:
@@ -308,25 +335,38 @@ def benchmark(args: argparse.Namespace) -> List[Dict]:
     autocast = dict(none=None, fp16=torch.float16,
                     bf16=torch.bfloat16)[args.amp]
     entries = [_Model(p, args.cfg_options, device) for p in args.configs]
+    views = None
+    if args.videos:
+        views = _video_views(args, entries[0])
+        args.shape = list(views.shape[1:])
     args.shape = clip_shape(args.shape, entries)
     if args.compile:
         for e in entries:
             e.compile()
-    gflops = {
-        e.name: complexity(e.model, (1, *args.shape))['flops'] / 1e9
-        for e in entries
-    }
+    if views is None:
+        gflops = {
+            e.name: complexity(e.model, (1, *args.shape))['flops'] / 1e9
+            for e in entries
+        }
+    else:  # content-adaptive models: the mean over the videos
+        gflops = {
+            e.name: statistics.fmean(
+                complexity(e.model, clips=v[None])['flops']
+                for v in views) / 1e9
+            for e in entries
+        }
     timer = _timer(device)
     rows = []
     plan = [(mode, bs) for mode in args.modes for bs in args.batch_sizes]
     if args.memory_only:
-        return _memory_rows(entries, plan, args, device, autocast, gflops)
+        return _memory_rows(entries, plan, args, device, autocast, gflops,
+                            views)
     # A compiled step compiles on its first call: at least one warm-up.
     warmup = max(args.warmup, 1) if args.compile else args.warmup
     bar = tqdm(total=len(plan) * len(entries) * (warmup + args.repeats),
                desc='benchmark', unit='run')
     for mode, batch in plan:
-        clips, labels = _inputs(batch, args.shape, device)
+        clips, labels = _inputs(batch, args.shape, device, views)
         steps = {e.name: _step(e, clips, labels, mode, autocast)
                  for e in entries}
         times: Dict[str, List[float]] = {e.name: [] for e in entries}
@@ -385,10 +425,11 @@ def _mib(tensor: torch.Tensor) -> float:
 
 def _memory_rows(entries: List, plan: List, args: argparse.Namespace,
                  device: torch.device, autocast: Optional[torch.dtype],
-                 gflops: Dict[str, float]) -> List[Dict]:
+                 gflops: Dict[str, float],
+                 views: Optional[torch.Tensor] = None) -> List[Dict]:
     rows = []
     for mode, batch in tqdm(plan, desc='memory', unit='setting'):
-        clips, labels = _inputs(batch, args.shape, device)
+        clips, labels = _inputs(batch, args.shape, device, views)
         for e in entries:
             step = _step(e, clips, labels, mode, autocast)
             step()  # warm-up: lazily built buffers are not the step's

@@ -25,6 +25,13 @@ recognizer's input), which no video model here takes.
 For a config with a merger, the model with the merger removed
 (``model.backbone.merger=None``) is counted too, and the ratio printed.
 
+A content-adaptive reducer (``model.backbone.reducer``, e.g. RLT) keeps a
+number of tokens that depends on the video, so one random clip says little.
+``--videos ANN_FILE`` counts one view of each of the first
+``--num-videos`` videos of an annotation list, read through the config's
+test pipeline and data preprocessor, and prints the mean, the range and the
+tokens kept; the model without its reducer and merger is the reference.
+
 The model is built without reading any weights file (``pretrained`` and
 ``init_cfg=dict(type='Pretrained')`` are switched off), so the counts do not
 need checkpoints. A missing config, a config that does not build or a shape
@@ -43,6 +50,7 @@ from mmengine.registry import init_default_scope
 
 from mmaction_sttm import tooling
 from mmaction_sttm.analysis.view import pipeline_view  # noqa: F401
+from mmaction_sttm.analysis.view import video_views
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -66,6 +74,19 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         metavar='DEPTH',
         help='also print the per-module table of params and FLOPs, DEPTH '
         'module levels deep (default 3)')
+    parser.add_argument(
+        '--videos',
+        metavar='ANN_FILE',
+        help='count one view of each video of this annotation list (for '
+        'content-adaptive reducers): mean and range of GFLOPs')
+    parser.add_argument(
+        '--video-prefix',
+        metavar='DIR',
+        help='folder of the --videos files (default: the test dataset\'s '
+        'data_prefix)')
+    parser.add_argument(
+        '--num-videos', type=int, default=50,
+        help='how many videos of --videos to count (default 50)')
     parser.add_argument(
         '--json', action='store_true', help='print one JSON line instead')
     parser.add_argument(
@@ -153,12 +174,89 @@ def count(model_cfg: Any, shape: Tuple[int, ...],
             f'(N C T H W): {message[-1]}') from error
 
 
+def count_videos(model_cfg: Any, batches: List[Any]) -> Dict[str, Any]:
+    """Count one view of each video (see :func:`_views`).
+
+    Args:
+        model_cfg (dict): ``cfg.model``; weights files are not read.
+        batches (list): Collated samples, one video each
+            (:func:`~mmaction_sttm.analysis.view.video_views`).
+
+    Returns:
+        dict: ``gflops`` per video, ``tokens`` kept by the reducer per video
+        (None without one) and ``shape`` of a view.
+    """
+    import mmaction_sttm  # noqa: F401
+    import torch
+    from mmaction_sttm.analysis import complexity
+    from mmaction_sttm.registry import MODELS
+    model_cfg = copy.deepcopy(model_cfg)
+    tooling.disable_pretrained(model_cfg)
+    with tooling.config_errors():
+        model = MODELS.build(model_cfg)
+    model.init_weights()
+    model.eval()
+    gflops, tokens, shape = [], [], None
+    for batch in batches:
+        with torch.no_grad():
+            data = model.data_preprocessor(batch, False)
+        clip = data['inputs'][:, 0]  # (1, C, T, H, W): the first view
+        shape = tuple(clip.shape)
+        gflops.append(complexity(model, clips=clip)['flops'] / 1e9)
+        if getattr(model.backbone, 'reducer', None) is not None:
+            with torch.no_grad():
+                _, stages = model.backbone.forward_tokens(clip)
+            tokens.append(int(stages[0].counts[0]))
+    return dict(gflops=gflops, tokens=tokens or None, shape=shape)
+
+
+def main_videos(args: argparse.Namespace, cfg: Config) -> None:
+    """``--videos``: mean and range of GFLOPs over real videos."""
+    import statistics
+    batches = video_views(cfg, args.videos, args.video_prefix,
+                          args.num_videos)
+    result = count_videos(cfg.model, batches)
+    plain = copy.deepcopy(cfg.model)
+    plain.backbone.reducer = None
+    plain.backbone.merger = None
+    reference = count(plain, result['shape'])['flops'] / 1e9
+    flops = result['gflops']
+    record = dict(config=args.config, videos=args.videos,
+                  num_videos=len(flops), shape=list(result['shape']),
+                  gflops_mean=statistics.fmean(flops),
+                  gflops_min=min(flops), gflops_max=max(flops),
+                  unreduced_gflops=reference)
+    if result['tokens']:
+        tokens = result['tokens']
+        record.update(tokens_mean=statistics.fmean(tokens),
+                      tokens_min=min(tokens), tokens_max=max(tokens))
+    if args.json:
+        print(json.dumps(record))
+        return
+    print(f'config: {args.config}')
+    print(f'videos counted: {len(flops)} of {args.videos}, one view each '
+          f'({"x".join(map(str, result["shape"]))}, N C T H W)')
+    mean = record['gflops_mean']
+    print(f'GFLOPs per view: mean {mean:.4g}, range {min(flops):.4g} - '
+          f'{max(flops):.4g}')
+    print(f'GFLOPs per view without reducer and merger: {reference:.4g}; '
+          f'mean ratio {mean / reference:.3f}')
+    if result['tokens']:
+        print(f'tokens kept by the reducer: mean {record["tokens_mean"]:.1f}'
+              f', range {record["tokens_min"]} - {record["tokens_max"]}')
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
     cfg = tooling.load_config(args.config)
     if args.cfg_options:
         with tooling.config_errors():
             cfg.merge_from_dict(args.cfg_options)
+    if args.videos:
+        init_default_scope(cfg.get('default_scope', 'mmaction'))
+        MMLogger.get_current_instance().setLevel(logging.WARNING)
+        main_videos(args, cfg)
+        return
     view = pipeline_view(cfg)
     shape, source = input_shape(args.shape, view)
     _check_tubelet(cfg, shape[2])

@@ -8,8 +8,13 @@ report.
    (fp32).
 2. The Triton greedy-selection kernel, compiled for the device, picks what
    the torch loop picks (skipped without Triton or without CUDA).
+   The families that take RLT run it too, padded and packed, followed by
+   STTM, on clips with static regions (so that videos keep different token
+   counts).
 3. Speed: ``benchmark.py`` on ViT-B and TimeSformer-B with and without STTM,
-   eager and compiled, in bf16, with the merge share and peak memory.
+   eager and compiled, in bf16, with the merge share and peak memory; and
+   ViT-S without and with RLT (padded, packed) at batch 1 and 8 on
+   static-camera synthetic videos (made if missing, under ``data/rlt/``).
 
 ``--device cpu`` runs all of it on CPU against CPU, on tiny shapes when asked
 (``--dry-run``: tiny speed configs, one repeat); the tests use it so that the
@@ -52,6 +57,15 @@ DRY_PAIRS = [
      'configs/synthetic/sttm_spacetime-vit-tiny-p8_scratch_2xb8-8x2x1-20e_'
      'synthetic-motion-rgb.py'),
 ]
+#: RLT speed: the ViT-S baseline, RLT padded, RLT packed.
+RLT_CONFIGS = [
+    'configs/sttm/vit-small-p16_in1k-pre_8xb8-8x8x1-30e_kinetics400-rgb.py',
+    'configs/rlt/rlt_vit-small-p16_in1k-pre_8xb8-8x8x1-30e_'
+    'kinetics400-rgb.py',
+    'configs/rlt/rlt-packed_vit-small-p16_in1k-pre_8xb8-8x8x1-30e_'
+    'kinetics400-rgb.py',
+]
+RLT_VIDEOS = 'data/rlt/static224'
 DIMS, FRAMES, SIZE = 64, 4, 32
 #: Small versions of every family (STTM after blocks 1 and 2 of 3), by title.
 FAMILIES: Dict[str, dict] = {
@@ -92,16 +106,28 @@ def check_families(device: torch.device, atol: float,
     from mmaction_sttm.registry import MODELS
     mmaction_sttm.register_all_modules()
     rows = []
-    for family, cfg in FAMILIES.items():
+    sttm = dict(type='STTM', layers=(1, 2), fuse_init='orthogonal')
+    cases = [(title, dict(cfg, merger=sttm), False)
+             for title, cfg in FAMILIES.items()]
+    for title, cfg in FAMILIES.items():
+        backbone = MODELS.get(cfg['type'])
+        if getattr(backbone, 'supports_attn_bias', False) \
+                and 'TimeSformer' not in title:
+            for mode in ('padded', 'packed'):
+                cases.append((f'{title} + RLT {mode}', dict(
+                    cfg, reducer=dict(type='RLT', threshold=0.05, mode=mode),
+                    merger=dict(sttm, stages=('spatiotemporal', ) * 2)),
+                    True))
+    for family, cfg, static in cases:
         row = dict(family=family)
         try:
             torch.manual_seed(0)
-            model = MODELS.build(
-                dict(cfg, merger=dict(type='STTM', layers=(1, 2),
-                                      fuse_init='orthogonal'))).eval()
+            model = MODELS.build(cfg).eval()
             model.init_weights()
             clips = torch.randn(2, 3, FRAMES, SIZE, SIZE,
                                 generator=torch.Generator().manual_seed(0))
+            if static:  # the first clip half static: unequal token counts
+                clips[0, :, :, :SIZE // 2] = clips[0, :, :1, :SIZE // 2]
             with torch.no_grad():
                 ref = model(clips)
                 got = model.to(device)(clips.to(device)).cpu()
@@ -180,7 +206,33 @@ def speed_commands(args: argparse.Namespace,
             if compiled:
                 argv.append('--compile')
             runs.append((tag, argv))
+    if not args.dry_run:
+        for compiled in (False, True):
+            tag = f'rlt_{"compiled" if compiled else "eager"}'
+            argv = [osp.join(ROOT, c) for c in RLT_CONFIGS] + [
+                '--device', args.device, '--amp', 'bf16', '--batch-sizes',
+                '1', '8', '--modes', 'inference', '--videos',
+                osp.join(ROOT, RLT_VIDEOS, 'val_list_videos.txt'),
+                '--video-prefix', osp.join(ROOT, RLT_VIDEOS, 'videos'),
+                '--out', osp.join(out, tag), '--warmup', '3', '--repeats',
+                '10', '--cfg-options', 'model.backbone.pretrained=None'
+            ] + (['--compile'] if compiled else [])
+            runs.append((tag, argv))
     return runs
+
+
+def make_rlt_videos() -> None:
+    """The static-camera videos of the RLT speed runs, if missing (10
+    videos of 64 frames at 224 pixels, about a minute)."""
+    if osp.exists(osp.join(ROOT, RLT_VIDEOS, 'val_list_videos.txt')):
+        return
+    subprocess.run([
+        sys.executable,
+        osp.join(ROOT, 'tools', 'data', 'make_synthetic_videos.py'),
+        osp.join(ROOT, RLT_VIDEOS), '--camera', 'static', '--resolution',
+        '224', '--num-frames', '64', '--train-per-class', '1',
+        '--val-per-class', '1'
+    ], check=True, capture_output=True)
 
 
 def run_speed(args: argparse.Namespace, out: str) -> List[Dict]:
@@ -188,6 +240,8 @@ def run_speed(args: argparse.Namespace, out: str) -> List[Dict]:
     a crash of one does not touch the next)."""
     results = []
     tool = osp.join(ROOT, 'tools', 'analysis', 'benchmark.py')
+    if not args.dry_run:
+        make_rlt_videos()
     for tag, argv in speed_commands(args, out):
         begin = time.perf_counter()
         proc = subprocess.run([sys.executable, tool] + argv,
@@ -219,7 +273,9 @@ def write_report(path: str, args: argparse.Namespace, families: List[Dict],
         '## Correctness: each family on the device against CPU', '',
         f'Small models with STTM after blocks 1 and 2, fp32, logits of 2 '
         f'clips of {FRAMES}x{SIZE}x{SIZE}; tolerance atol {args.atol}, '
-        f'rtol {args.rtol}.', '',
+        f'rtol {args.rtol}. RLT rows: RLT (padded or packed batches), then '
+        f'STTM spatio-temporal after blocks 1 and 2; the first clip is half '
+        f'static, so the two clips keep different token counts.', '',
         '| family | max abs diff | ok |', '| --- | ---: | --- |'
     ]
     for row in families:
