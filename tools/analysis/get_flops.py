@@ -197,15 +197,21 @@ def count_videos(model_cfg: Any, batches: List[Any]) -> Dict[str, Any]:
     model.init_weights()
     model.eval()
     gflops, tokens, shape = [], [], None
+    # A view's FLOPs follow from its token count at each stage: count each
+    # distinct sequence of counts once (tracing the model is the slow part).
+    by_counts: Dict[tuple, float] = {}
+    reduces = getattr(model.backbone, 'reducer', None) is not None
     for batch in batches:
         with torch.no_grad():
             data = model.data_preprocessor(batch, False)
-        clip = data['inputs'][:, 0]  # (1, C, T, H, W): the first view
+            clip = data['inputs'][:, 0]  # (1, C, T, H, W): the first view
+            _, stages = model.backbone.forward_tokens(clip)
         shape = tuple(clip.shape)
-        gflops.append(complexity(model, clips=clip)['flops'] / 1e9)
-        if getattr(model.backbone, 'reducer', None) is not None:
-            with torch.no_grad():
-                _, stages = model.backbone.forward_tokens(clip)
+        key = (shape, ) + tuple(int(t.x.shape[1]) for t in stages)
+        if key not in by_counts:
+            by_counts[key] = complexity(model, clips=clip)['flops'] / 1e9
+        gflops.append(by_counts[key])
+        if reduces:
             tokens.append(int(stages[0].counts[0]))
     return dict(gflops=gflops, tokens=tokens or None, shape=shape)
 
