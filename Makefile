@@ -19,7 +19,8 @@ HIGH_STAMP := $(HIGH_VENV)/.installed
 # runs.
 LOW_TESTS ?= tests/test_install.py tests/test_compat.py \
 	tests/test_checkpoint_safety.py tests/test_import.py \
-	tests/models/mergers/test_sttm.py tests/tools/test_train_test.py
+	tests/models/mergers/test_sttm.py tests/models/reducers/test_rlt.py \
+	tests/tools/test_train_test.py
 HIGH_TESTS ?= $(LOW_TESTS)
 
 .PHONY: install demo test test-low test-high clean
