@@ -32,6 +32,7 @@ from abc import ABCMeta, abstractmethod
 from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from mmaction_sttm.functional.tokens import Tokens
@@ -101,10 +102,49 @@ def padding_bias(sizes: Tensor, with_cls: bool,
     return bias[:, None, None, :]
 
 
+class PackedBias(NamedTuple):
+    """The attention bias of a packed batch for blocks that attend video by
+    video (:func:`attention`): each video's length in the packed sequence
+    and the key bias of every packed row.
+
+    Args:
+        lengths (list[int]): Rows per video, CLS included.
+        keys (Tensor): ``(n,)`` additive key bias of the packed rows.
+    """
+    lengths: List[int]
+    keys: Tensor
+
+
+def attention(q: Tensor,
+              k: Tensor,
+              v: Tensor,
+              bias: Optional[object] = None,
+              dropout_p: float = 0.,
+              scale: Optional[float] = None) -> Tensor:
+    """``F.scaled_dot_product_attention``, or, for a packed batch
+    (``bias`` a :class:`PackedBias`), the same on each video's rows alone:
+    the cost of every video's own attention, not of the whole packed
+    sequence's."""
+    if not isinstance(bias, PackedBias):
+        return F.scaled_dot_product_attention(
+            q, k, v, attn_mask=bias, dropout_p=dropout_p, scale=scale)
+    outs = []
+    for qi, ki, vi, bi in zip(q.split(bias.lengths, dim=-2),
+                              k.split(bias.lengths, dim=-2),
+                              v.split(bias.lengths, dim=-2),
+                              bias.keys.split(bias.lengths)):
+        outs.append(F.scaled_dot_product_attention(
+            qi, ki, vi, attn_mask=bi.to(qi.dtype)[None, None, None, :],
+            dropout_p=dropout_p, scale=scale))
+    return torch.cat(outs, dim=-2)
+
+
 class Packing:
     """A padded batch ``(B, N, D)`` as one sequence ``(1, sum(n_b), D)`` of
-    its real rows, and the block-diagonal attention bias that keeps each
-    video to itself (the ``'packed'`` mode of a reducer).
+    its real rows (the ``'packed'`` mode of a reducer), with the attention
+    bias that keeps each video to itself: a :class:`PackedBias` for blocks
+    that attend through :func:`attention` (video by video), else the dense
+    block-diagonal bias ``(1, 1, n, n)``.
 
     Built once per stage (where the token counts change); the blocks then
     pack and unpack with index ops of fixed shape (``index_select`` /
@@ -120,10 +160,16 @@ class Packing:
     def __init__(self, rows: Tensor, bias: Tensor) -> None:
         self.shape = tuple(rows.shape)
         self.index = rows.flatten().nonzero().squeeze(1)
+        self.keys = bias[:, 0, 0].flatten().index_select(0, self.index)
+        self.segments = PackedBias(rows.sum(dim=1).tolist(), self.keys)
+
+    @property
+    def dense_bias(self) -> Tensor:
+        """The block-diagonal bias ``(1, 1, n, n)``: ``-inf`` between
+        videos."""
         video = self.index // self.shape[1]
-        keys = bias[:, 0, 0].flatten().index_select(0, self.index)
         same = video[:, None] == video[None, :]
-        self.bias = torch.where(same, keys[None, :], keys.new_tensor(
+        return torch.where(same, self.keys[None, :], self.keys.new_tensor(
             float('-inf')))[None, None]
 
     def pack(self, x: Tensor) -> Tensor:
@@ -203,6 +249,10 @@ class MergingBackbone(metaclass=ABCMeta):
     #: Whether the family's blocks take an additive attention bias
     #: (proportional attention; the padding masks of a reducer).
     supports_attn_bias = True
+    #: Whether the family's attention goes through :func:`attention`, so
+    #: that a packed batch attends video by video (else through a dense
+    #: block-diagonal mask over the whole packed sequence).
+    attends_by_video = False
 
     # -- what a family provides -------------------------------------------
     @property
@@ -376,7 +426,9 @@ class MergingBackbone(metaclass=ABCMeta):
             else None
         if packing is None:
             return self.block(index, x, tokens, bias, on_qk), extras
-        out = self.block(index, packing.pack(x), tokens, packing.bias, on_qk)
+        packed_bias = packing.segments if self.attends_by_video \
+            else packing.dense_bias
+        out = self.block(index, packing.pack(x), tokens, packed_bias, on_qk)
         return packing.unpack(out), extras
 
     def attention_bias(self, tokens: Tokens,

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from mmaction_sttm.functional.tokens import Tokens
 from mmaction_sttm.registry import MODELS
-from .base import Geometry, MergingBackbone, QKHandler
+from .base import Geometry, MergingBackbone, QKHandler, attention
 from .utils import (check_clip, interpolate_pos_embed,
                     interpolate_time_embed)
 
@@ -72,9 +72,8 @@ class Attention(nn.Module):
         """
         batch, length, dims = x.shape
         q, k, v = self.qkv_heads(x)
-        out = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=bias,
-            dropout_p=self.attn_drop if self.training else 0.)
+        out = attention(q, k, v, bias,
+                        self.attn_drop if self.training else 0.)
         out = self.proj_drop(
             self.proj(out.transpose(1, 2).reshape(batch, length, dims)))
         return (out, q, k) if return_qk else out
@@ -219,6 +218,10 @@ class SpaceTimeViT(MergingBackbone, BaseModule):
             ``tools/convert_weights.py``). Defaults to None.
         init_cfg (dict or list[dict], optional): Initialisation config.
     """
+
+    # Its attention runs through base.attention: packed batches attend
+    # video by video.
+    attends_by_video = True
 
     def __init__(self,
                  img_size: int = 224,

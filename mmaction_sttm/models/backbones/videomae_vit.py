@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from mmaction_sttm.functional.tokens import Tokens
 from mmaction_sttm.registry import MODELS
-from .base import Geometry, MergingTwin, QKHandler
+from .base import Geometry, MergingTwin, QKHandler, attention
 from .utils import check_clip, interpolate_pos_embed
 
 
@@ -49,10 +49,8 @@ def _block(block: nn.Module,
     attn = block.attn
     batch, length, dims = x.shape
     q, k, v = _qkv(attn, block.norm1(x))
-    out = F.scaled_dot_product_attention(
-        q, k, v, attn_mask=bias,
-        dropout_p=attn.attn_drop.p if attn.training else 0.,
-        scale=attn.scale)
+    out = attention(q, k, v, bias,
+                    attn.attn_drop.p if attn.training else 0., attn.scale)
     if on_qk is not None:
         on_qk(q, k, attn.scale)
     del q, k, v
@@ -77,6 +75,10 @@ class MergingVisionTransformer(MergingTwin, VisionTransformer):
     same checkpoints, plus ``merger`` and ``prop_attn`` (see
     :class:`~mmaction_sttm.models.backbones.base.MergingTwin`).
     """
+
+    # Its attention runs through base.attention: packed batches attend
+    # video by video.
+    attends_by_video = True
 
     def _init_family(self) -> None:
         self.tubelet_size = self.patch_embed.projection.kernel_size[0]
