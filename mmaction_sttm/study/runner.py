@@ -12,14 +12,24 @@ import json
 import os
 import os.path as osp
 import shlex
+import signal
 import subprocess
 import sys
 import time
+import warnings
 from collections import defaultdict
 from typing import Dict, List, Optional, Sequence
 
 from .data import StudyData
 from .variants import Variant
+
+
+def _signal_name(returncode: int) -> str:
+    """``SIGKILL`` for a subprocess return code of -9."""
+    try:
+        return signal.Signals(-returncode).name
+    except ValueError:
+        return f'signal {-returncode}'
 
 
 def git_state(root: str, ignore: Sequence[str] = ()) -> Dict[str, object]:
@@ -148,15 +158,32 @@ class StudyRunner:
 
     def _call(self, cmd: List[str], log: str) -> str:
         """Run a tool in ``root``, keep its output in ``log``; raise with the
-        log's tail. Returns the command as recorded."""
-        env = dict(os.environ, OMP_NUM_THREADS=str(self.threads))
-        with open(log, 'w') as f:
-            proc = subprocess.run(cmd, cwd=self.root, stdout=f,
-                                  stderr=subprocess.STDOUT, env=env)
+        log's tail. Returns the command as recorded.
+
+        A tool killed by a signal (the kernel's OOM killer, a crash in a
+        native library) is run once more, after a warning; its first log is
+        kept as ``log + '.1'``. Python's fault handler is on, so a crash
+        leaves every thread's stack in the log.
+        """
+        env = dict(os.environ, OMP_NUM_THREADS=str(self.threads),
+                   PYTHONFAULTHANDLER='1')
+        for attempt in (1, 2):
+            with open(log, 'w') as f:
+                proc = subprocess.run(cmd, cwd=self.root, stdout=f,
+                                      stderr=subprocess.STDOUT, env=env)
+            if proc.returncode >= 0 or attempt == 2:
+                break
+            os.replace(log, log + '.1')
+            warnings.warn(f'{osp.basename(cmd[1])} was killed by '
+                          f'{_signal_name(proc.returncode)}; running it once '
+                          f'more (first log: {log}.1)')
         if proc.returncode:
             with open(log) as f:
                 tail = ''.join(f.readlines()[-20:])
-            raise RuntimeError(f'{shlex.join(cmd)} failed ({log}):\n{tail}')
+            how = (f'killed by {_signal_name(proc.returncode)}'
+                   if proc.returncode < 0 else f'exit {proc.returncode}')
+            raise RuntimeError(
+                f'{shlex.join(cmd)} failed ({how}; {log}):\n{tail}')
         return self._rel(shlex.join(['python'] + cmd[1:]))
 
     @staticmethod

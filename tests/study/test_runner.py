@@ -2,6 +2,7 @@
 MMEngine's scalars, the commit state, and the splits."""
 import json
 import subprocess
+import sys
 
 import pytest
 
@@ -59,3 +60,41 @@ def test_study_data_lists():
         StudyData('/m', '/s').lists('test')
     with pytest.raises(ValueError, match="split must be"):
         data.lists('val')
+
+
+def _runner(root):
+    from mmaction_sttm.study.runner import StudyRunner
+    return StudyRunner(str(root), 'configs', data=None, work_dir=str(root),
+                       commit=dict(commit='x', dirty=False))
+
+
+def test_call_runs_a_killed_tool_once_more(tmp_path):
+    # The tool kills itself with SIGKILL the first time only.
+    tool = tmp_path / 'tool.py'
+    tool.write_text(
+        'import os, signal, sys\n'
+        'mark = os.path.join(os.path.dirname(__file__), "ran")\n'
+        'if not os.path.exists(mark):\n'
+        '    open(mark, "w").close(); print("first"); sys.stdout.flush()\n'
+        '    os.kill(os.getpid(), signal.SIGKILL)\n'
+        'print("second")\n')
+    log = tmp_path / 'tool.log'
+    with pytest.warns(UserWarning, match='killed by SIGKILL'):
+        recorded = _runner(tmp_path)._call(
+            [sys.executable, str(tool)], str(log))
+    assert recorded.startswith('python ')
+    assert log.read_text() == 'second\n'
+    assert (tmp_path / 'tool.log.1').read_text() == 'first\n'
+
+
+def test_call_names_the_signal_and_the_exit_code(tmp_path):
+    tool = tmp_path / 'tool.py'
+    tool.write_text('import os, signal\nos.kill(os.getpid(), signal.SIGTERM)\n')
+    with pytest.warns(UserWarning), \
+            pytest.raises(RuntimeError, match=r'killed by SIGTERM'):
+        _runner(tmp_path)._call([sys.executable, str(tool)],
+                                str(tmp_path / 'a.log'))
+    tool.write_text('raise SystemExit(3)\n')
+    with pytest.raises(RuntimeError, match=r'exit 3'):
+        _runner(tmp_path)._call([sys.executable, str(tool)],
+                                str(tmp_path / 'b.log'))
