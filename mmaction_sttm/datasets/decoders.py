@@ -9,6 +9,10 @@ others read (decord 0.6, for instance, cannot copy out the frames of videos
 16 or 48 pixels wide, whatever the codec), so the dataset tries them in turn
 (:class:`DecoderChain`).
 
+The chain does the fallback itself (:meth:`DecoderChain.decode`); the dataset
+hands it the sampling transforms and its check of the decoded frames, and
+turns a :class:`DecodeFailed` into its own error naming the file and label.
+
 A decoder that hangs is cut off by :func:`call_with_timeout`, which runs it
 in a daemon thread: it needs no signal (signals only reach the main thread of
 the main process, and dataloader workers decode outside it), and works the
@@ -27,8 +31,8 @@ import numpy as np
 from .video_probe import VideoProblem, check_frame_sizes, short_error
 
 __all__ = [
-    'BUILTIN_DECODERS', 'DEFAULT_DECODERS', 'DecodeTimeout', 'Decoder',
-    'DecoderChain', 'call_with_timeout', 'num_abandoned_decodes',
+    'BUILTIN_DECODERS', 'DEFAULT_DECODERS', 'DecodeFailed', 'DecodeTimeout',
+    'Decoder', 'DecoderChain', 'call_with_timeout', 'num_abandoned_decodes',
     'probe_with_decoder'
 ]
 
@@ -46,6 +50,21 @@ DecoderSpec = Union[str, dict]
 
 class DecodeTimeout(RuntimeError):
     """A decoder took longer than the time limit."""
+
+
+class DecodeFailed(RuntimeError):
+    """No decoder of a chain read the video.
+
+    Args:
+        reason (str): Why, in one line: the one decoder's reason, or every
+            decoder's (``no decoder reads it (decord: ...; pyav: ...)``).
+        failures (list[str]): ``'<decoder>: <reason>'``, one per try.
+    """
+
+    def __init__(self, reason: str, failures: List[str]) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.failures = failures
 
 
 @dataclass
@@ -166,6 +185,10 @@ class DecoderChain:
             decode=dict(type=...))``. None: :data:`DEFAULT_DECODERS` that
             are installed.
         transforms (Sequence[Callable]): The built pipeline.
+        min_frames (int): A decoder that counts fewer frames in a video
+            has not opened it. Defaults to 1.
+        timeout (float, optional): Seconds each decoder gets per video
+            (opening and decoding together). Defaults to None: no limit.
 
     Raises:
         ValueError: If an entry is invalid, an explicitly named decoder's
@@ -173,9 +196,14 @@ class DecoderChain:
             chain.
     """
 
-    def __init__(self, decoders: Optional[Sequence[DecoderSpec]],
-                 transforms: Sequence[Callable]) -> None:
+    def __init__(self,
+                 decoders: Optional[Sequence[DecoderSpec]],
+                 transforms: Sequence[Callable],
+                 min_frames: int = 1,
+                 timeout: Optional[float] = None) -> None:
         from mmaction.registry import TRANSFORMS
+        self.min_frames = min_frames
+        self.timeout = timeout
         explicit = decoders is not None
         if explicit and (isinstance(decoders, (str, dict))
                          or len(decoders) == 0):
@@ -241,6 +269,125 @@ class DecoderChain:
 
     def __bool__(self) -> bool:
         return bool(self.decoders)
+
+    def decode(self, results: dict, sample: Callable[[dict], Optional[dict]],
+               check: Callable[[dict], Optional[str]]) -> Optional[dict]:
+        """Open and decode a video with the first decoder that reads it.
+
+        The first decoder that opens the video (and counts at least
+        ``min_frames`` frames) gives ``total_frames``, from which ``sample``
+        (the pipeline's ``SampleFrames``) draws the frame indices, once.
+        Every decoder then decodes those same indices: the clip and the
+        label do not depend on which decoder served it. A later decoder that
+        counts fewer frames than the indices need fails rather than wrapping
+        around.
+
+        Args:
+            results (dict): The sample before its open transform.
+            sample (Callable): Runs the transforms between opening and
+                decoding; returns None to drop the sample. Its exceptions
+                pass through.
+            check (Callable): The decoded results -> a problem (str) that
+                makes the decoder count as failed, or None.
+
+        Returns:
+            dict | None: The decoded results, with ``'decoder'`` naming the
+            decoder that served them; None if ``sample`` returned None.
+
+        Raises:
+            DecodeFailed: If no decoder reads the video.
+        """
+        failures: List[str] = []
+        elapsed: Dict[str, float] = {}
+        opened, attempt = None, None
+        for pos, decoder in enumerate(self.decoders):
+            attempt, spent = self._timed(decoder, decoder.init, dict(results),
+                                         0.0, failures)
+            elapsed[decoder.name] = spent
+            if attempt is None:
+                continue
+            total = attempt['total_frames']
+            if total < self.min_frames:
+                failures.append(
+                    f'{decoder.name}: counts {total} frame(s), fewer than '
+                    f'min_frames={self.min_frames}')
+                continue
+            opened = pos
+            break
+        if opened is None:
+            raise self._failed(failures)
+        sampled = sample(attempt)
+        if sampled is None:
+            return None
+        inds = np.asarray(sampled.get('frame_inds', [])).reshape(-1)
+        for decoder in self.decoders[opened:]:
+            if decoder is self.decoders[opened]:
+                attempt, spent = dict(sampled), elapsed[decoder.name]
+            else:
+                attempt, spent = self._timed(decoder, decoder.init,
+                                             _without_reader(sampled), 0.0,
+                                             failures)
+                if attempt is None:
+                    continue
+                own_total = attempt['total_frames']
+                # Sampling used the first opener's count; keep it.
+                attempt['total_frames'] = sampled['total_frames']
+                if own_total > 0 and inds.size and inds.max() >= own_total:
+                    failures.append(
+                        f'{decoder.name}: counts {own_total} frames, the '
+                        f'indices reach {int(inds.max())}')
+                    continue
+            decoded, spent = self._timed(decoder, decoder.decode, attempt,
+                                         spent, failures)
+            if decoded is None:
+                continue
+            problem = check(decoded)
+            if problem is not None:
+                failures.append(f'{decoder.name}: {problem}')
+                continue
+            decoded['decoder'] = decoder.name
+            return decoded
+        raise self._failed(failures)
+
+    def _timed(self, decoder: Decoder, step: Callable[[dict], dict],
+               results: dict, spent: float,
+               failures: List[str]) -> Tuple[Optional[dict], float]:
+        """Run one step of a decoder within what is left of its time limit;
+        on failure append the reason to ``failures`` and return None."""
+        left = None if self.timeout is None else self.timeout - spent
+        start = time.monotonic()
+        try:
+            if left is not None and left <= 0:
+                raise DecodeTimeout(f'timed out after {spent:.1f} s')
+            out = call_with_timeout(lambda: step(results), left)
+        except DecodeTimeout:
+            spent += time.monotonic() - start
+            failures.append(
+                f'{decoder.name}: gave up after {spent:.1f} s '
+                f'(decode_timeout={self.timeout:g} s; '
+                f'{num_abandoned_decodes()} timed-out decode(s) of this '
+                'process still running)')
+            return None, spent
+        except Exception as err:
+            failures.append(
+                f'{decoder.name}: {type(step).__name__} failed: '
+                f'{short_error(err)}')
+            return None, spent + time.monotonic() - start
+        return out, spent + time.monotonic() - start
+
+    def _failed(self, failures: List[str]) -> DecodeFailed:
+        if len(self.decoders) == 1:
+            reason = failures[0].split(': ', 1)[1] if failures else 'failed'
+        else:
+            reason = 'no decoder reads it (' + '; '.join(failures) + ')'
+        return DecodeFailed(reason, failures)
+
+
+def _without_reader(results: dict) -> dict:
+    """A copy of ``results`` for another decoder to open the video again."""
+    copy = dict(results)
+    copy.pop('video_reader', None)
+    return copy
 
 
 # ----------------------------------------------------------------------

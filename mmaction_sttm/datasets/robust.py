@@ -25,11 +25,12 @@ Besides exceptions, a sample counts as bad when its video has fewer than
 
 A video is bad only when every decoder of the fallback chain (``decoders``:
 decord, then PyAV, then OpenCV) fails on it, and each decoder gets at most
-``decode_timeout`` seconds per video; see :mod:`.decoders`.
+``decode_timeout`` seconds per video. The fallback is the chain's
+(:class:`~mmaction_sttm.datasets.decoders.DecoderChain`); the dataset runs
+the pipeline around it and names the file and label when it fails.
 """
 import logging
 import multiprocessing
-import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -38,8 +39,7 @@ from mmaction.datasets import VideoDataset
 from mmengine.logging import print_log
 
 from mmaction_sttm.registry import DATASETS
-from .decoders import (DecodeTimeout, Decoder, DecoderChain, DecoderSpec,
-                       call_with_timeout, num_abandoned_decodes,
+from .decoders import (DecodeFailed, DecoderChain, DecoderSpec,
                        probe_with_decoder, with_extension)
 from .video_probe import (VideoProblem, check_frame_sizes, file_problem,
                           quiet_stderr, short_error)
@@ -253,8 +253,11 @@ class RobustVideoDataset(VideoDataset):
         """The decoders tried on each video, in order (empty for a pipeline
         without a video decoder)."""
         if self._chain is None:
-            self._chain = DecoderChain(self.decoder_spec,
-                                       self.pipeline.transforms)
+            self._chain = DecoderChain(
+                self.decoder_spec,
+                self.pipeline.transforms,
+                min_frames=self.min_frames,
+                timeout=self.decode_timeout)
             # Created here, in the main process, before any dataloader
             # worker starts (see _SharedCounter).
             self._served = {
@@ -465,108 +468,20 @@ class RobustVideoDataset(VideoDataset):
 
     def _decode(self, results: dict, sampling: Sequence[Callable],
                 filename: Any, label: Any) -> Optional[dict]:
-        """Open and decode the video with the first decoder of the chain
-        that reads it.
-
-        The first decoder that opens the video (and counts at least
-        ``min_frames`` frames) gives ``total_frames``, from which the
-        ``sampling`` transforms (``SampleFrames``) draw the frame indices,
-        once. Every decoder then decodes those same indices: the clip and
-        the label do not depend on which decoder served it. A later
-        decoder that counts fewer frames than the indices need fails
-        rather than wrapping around.
-        """
-        failures: List[str] = []
-        elapsed: Dict[str, float] = {}
-        decoders = self.decoder_chain.decoders
-        opened = None
-        for pos, decoder in enumerate(decoders):
-            attempt, spent = self._timed(decoder, decoder.init, dict(results),
-                                         0.0, failures, 'open')
-            elapsed[decoder.name] = spent
-            if attempt is None:
-                continue
-            total = attempt['total_frames']
-            if total < self.min_frames:
-                failures.append(
-                    f'{decoder.name}: counts {total} frame(s), fewer than '
-                    f'min_frames={self.min_frames}')
-                continue
-            opened = pos
-            break
-        if opened is None:
-            raise self._error(filename, label,
-                              self._all_failed(filename, failures))
-        sampled = self._run(sampling, attempt, filename, label)
-        if sampled is None:
-            return None
-        inds = np.asarray(sampled.get('frame_inds', [])).reshape(-1)
-        for decoder in decoders[opened:]:
-            spent = elapsed[decoder.name] if decoder is decoders[opened] \
-                else 0.0
-            if decoder is decoders[opened]:
-                attempt = dict(sampled)
-            else:
-                attempt, spent = self._timed(decoder, decoder.init,
-                                             _without_reader(sampled), spent,
-                                             failures, 'open')
-                if attempt is None:
-                    continue
-                own_total = attempt['total_frames']
-                # Sampling used the first opener's count; keep it.
-                attempt['total_frames'] = sampled['total_frames']
-                if own_total > 0 and inds.size and inds.max() >= own_total:
-                    failures.append(
-                        f'{decoder.name}: counts {own_total} frames, the '
-                        f'indices reach {int(inds.max())}')
-                    continue
-            decoded, spent = self._timed(decoder, decoder.decode, attempt,
-                                         spent, failures, 'decode')
-            if decoded is None:
-                continue
-            problem = self._decoded_problem(decoded)
-            if problem is not None:
-                failures.append(f'{decoder.name}: {problem}')
-                continue
-            decoded['decoder'] = decoder.name
-            self._served[decoder.name].add(1)
-            return decoded
-        raise self._error(filename, label,
-                          self._all_failed(filename, failures))
-
-    def _timed(self, decoder: Decoder, step: Callable[[dict], dict],
-               results: dict, spent: float, failures: List[str],
-               what: str) -> Tuple[Optional[dict], float]:
-        """Run one step of a decoder within what is left of its time limit;
-        on failure append the reason to ``failures`` and return None."""
-        left = None if self.decode_timeout is None else \
-            self.decode_timeout - spent
-        start = time.monotonic()
+        """Open and decode the video with the decoder chain
+        (:meth:`DecoderChain.decode`), sampling with ``sampling``; count the
+        decoder that served it."""
         try:
-            if left is not None and left <= 0:
-                raise DecodeTimeout(f'timed out after {spent:.1f} s')
-            out = call_with_timeout(lambda: step(results), left)
-        except DecodeTimeout:
-            spent += time.monotonic() - start
-            stuck = num_abandoned_decodes()
-            failures.append(
-                f'{decoder.name}: gave up after {spent:.1f} s '
-                f'(decode_timeout={self.decode_timeout:g} s; {stuck} '
-                'timed-out decode(s) of this process still running)')
-            return None, spent
-        except Exception as err:
-            failures.append(
-                f'{decoder.name}: {type(step).__name__} failed: '
-                f'{short_error(err)}')
-            return None, spent + time.monotonic() - start
-        return out, spent + time.monotonic() - start
-
-    def _all_failed(self, filename: Any, failures: List[str]) -> str:
-        if len(self.decoder_chain.decoders) == 1:
-            reason = failures[0].split(': ', 1)[1] if failures else 'failed'
-        else:
-            reason = 'no decoder reads it (' + '; '.join(failures) + ')'
-        return self._plain_reason(filename, reason)
+            decoded = self.decoder_chain.decode(
+                results,
+                sample=lambda r: self._run(sampling, r, filename, label),
+                check=self._decoded_problem)
+        except DecodeFailed as err:
+            raise self._error(filename, label,
+                              self._plain_reason(filename, err.reason))
+        if decoded is not None:
+            self._served[decoded['decoder']].add(1)
+        return decoded
 
     def _decoded_problem(self, results: dict) -> Optional[str]:
         imgs = results['imgs']
@@ -652,9 +567,3 @@ class RobustVideoDataset(VideoDataset):
                     logger='current',
                     level=logging.WARNING)
 
-
-def _without_reader(results: dict) -> dict:
-    """A copy of ``results`` for another decoder to open the video again."""
-    copy = dict(results)
-    copy.pop('video_reader', None)
-    return copy

@@ -347,3 +347,58 @@ def test_decoder_chain_on_a_pipeline_without_video():
     assert not DecoderChain(None, transforms)
     with pytest.raises(ValueError, match='no open and decode'):
         DecoderChain(['decord', 'pyav'], transforms)
+
+
+def test_decoder_chain_decodes_on_its_own():
+    """The fallback is the chain's, without a dataset: the first decoder
+    that opens the video gives the count, the indices are drawn once, a
+    decoder that fails the frame check is passed over, and when none reads
+    the video every try is named."""
+    from mmaction_sttm.datasets.decoders import DecodeFailed, Decoder
+    init_default_scope('mmaction')
+    chain = DecoderChain(None, [TRANSFORMS.build(dict(type='DecordInit')),
+                                TRANSFORMS.build(dict(type='DecordDecode'))],
+                         min_frames=2)
+    calls = []
+
+    def opener(total):
+        def init(results):
+            calls.append(('open', total))
+            if total is None:
+                raise OSError('cannot open')
+            return dict(results, total_frames=total)
+        return init
+
+    def decoder(value):
+        def decode(results):
+            calls.append(('decode', value))
+            inds = results['frame_inds']
+            return dict(results, imgs=[np.full((2, 2, 3), value)] * len(inds))
+        return decode
+
+    chain.decoders = [Decoder('a', opener(None), decoder(0)),
+                      Decoder('b', opener(1), decoder(1)),
+                      Decoder('c', opener(10), decoder(2)),
+                      Decoder('d', opener(10), decoder(3))]
+    drawn = []
+
+    def sample(results):
+        drawn.append(results['total_frames'])
+        return dict(results, frame_inds=np.arange(4))
+
+    out = chain.decode(dict(filename='v.mp4'), sample,
+                       check=lambda r: 'dark' if r['imgs'][0].max() == 2
+                       else None)
+    assert out['decoder'] == 'd' and out['imgs'][0].max() == 3
+    assert drawn == [10]  # once, from the first decoder that opened it
+    assert calls == [('open', None), ('open', 1), ('open', 10),
+                     ('decode', 2), ('open', 10), ('decode', 3)]
+    assert chain.decode(dict(filename='v.mp4'), lambda r: None,
+                        check=lambda r: None) is None
+    chain.decoders = chain.decoders[:2]
+    with pytest.raises(DecodeFailed) as err:
+        chain.decode(dict(filename='v.mp4'), sample, check=lambda r: None)
+    assert err.value.failures == [
+        'a: function failed: OSError: cannot open',
+        'b: counts 1 frame(s), fewer than min_frames=2']
+    assert str(err.value).startswith('no decoder reads it (a: ')
