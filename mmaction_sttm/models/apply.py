@@ -91,7 +91,7 @@ def apply_merger(model: ModuleT,
     """
     backbone = getattr(model, 'backbone', model)
     twin = _twin_class(backbone)
-    if getattr(backbone, 'merge', None) is not None:
+    if getattr(backbone, 'merge_schedule', None) is not None:
         raise ValueError(f'apply_merger: {type(backbone).__name__} has a '
                          'merger already; apply one to the unmerged model')
     if not inplace:
@@ -100,7 +100,7 @@ def apply_merger(model: ModuleT,
     if type(backbone) is not twin:
         backbone.__class__ = twin
         backbone._init_family()
-        backbone.merge = None
+        backbone.merge_schedule = None
     backbone.set_reducer(reducer)
     try:
         backbone.set_merger(merger, prop_attn)
@@ -108,7 +108,7 @@ def apply_merger(model: ModuleT,
         backbone.reducer = None
         raise
     reference = next(backbone.parameters())
-    for module in (backbone.reducer, backbone.merge):
+    for module in (backbone.reducer, backbone.merge_schedule):
         if module is not None:
             # Same device and dtype as the weights it joins.
             module.to(device=reference.device, dtype=reference.dtype)

@@ -193,7 +193,7 @@ def trace_merging(model: nn.Module, clip: Tensor) -> MergeTrace:
     """
     backbone = _backbone(model)
     clip = _as_batch(clip, backbone)
-    schedule = backbone.merge
+    schedule = backbone.merge_schedule
     with _eval_mode(backbone):
         _, stages = backbone.forward_tokens(clip, track_sources=True)
     geometry = _geometry(backbone, clip, stages[0])

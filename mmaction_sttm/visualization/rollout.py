@@ -78,7 +78,8 @@ def attention_rollout(model: nn.Module,
     stages = trace.stages
     has_cls = backbone.geometry.has_cls
     geometry = _geometry(backbone, clip, stages[0])
-    layers = backbone.merge.layers if backbone.merge is not None else ()
+    schedule = backbone.merge_schedule
+    layers = schedule.layers if schedule is not None else ()
     extra = int(has_cls)
     rollout = torch.eye(stages[0].x.shape[1] + extra)
     done = 0

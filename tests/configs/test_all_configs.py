@@ -178,7 +178,8 @@ def _probed(model: nn.Module) -> Dict[str, torch.Tensor]:
         n for n in params
         if n.startswith('backbone.patch_embed.') and n.endswith('weight')
     ][:1]
-    names += [n for n in params if n.startswith('backbone.merge.')][:1]
+    names += [n for n in params
+              if n.startswith('backbone.merge_schedule.')][:1]
     return {n: params[n] for n in names}
 
 
@@ -193,7 +194,7 @@ def _check_param_groups(model: nn.Module, optim_wrapper, cfg: Config) -> None:
     }
     assert len(groups) == len(names)
     for name, group in groups.items():
-        if name.startswith(('backbone.merge.', 'cls_head.')):
+        if name.startswith(('backbone.merge_schedule.', 'cls_head.')):
             expected = base_lr  # new layers (sec. 4.2: STTM starts random)
         else:
             expected = 0.1 * base_lr  # the pretrained backbone

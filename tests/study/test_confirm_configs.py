@@ -56,7 +56,7 @@ def test_the_model_has_a_cls_token_and_sttm_uses_its_attention():
     cfg.model.backbone.pop('init_cfg')
     model = MODELS.build(cfg.model)
     assert model.backbone.geometry.has_cls
-    mergers = list(model.backbone.merge.modules())
+    mergers = list(model.backbone.merge_schedule.modules())
     sttm = [m for m in mergers if type(m).__name__ == 'STTM']
     assert len(sttm) == 2
     assert all(m.needs == ('cls_attn', ) for m in sttm)

@@ -92,8 +92,10 @@ def test_checkpoint_fits_all_but_the_merger(trained, merger_config):
     keys as missing."""
     state = load_runner_checkpoint(trained[1])['state_dict']
     model = _build(merger_config)
-    merger_keys = [k for k in model.state_dict()
-                   if k.startswith('backbone.merge.')]
+    merger_keys = [
+        k for k in model.state_dict()
+        if k.startswith('backbone.merge_schedule.')
+    ]
     assert merger_keys and not any(k in state for k in merger_keys)
     before = {k: v.clone() for k, v in model.state_dict().items()
               if k in merger_keys}
@@ -133,8 +135,10 @@ def test_fine_tune_through_train_py(trained, merger_config, tiny_dataset,
     assert f'Load checkpoint from {checkpoint}' in proc.stdout
     base = load_runner_checkpoint(checkpoint)['state_dict']
     tuned = load_runner_checkpoint(osp.join(out, 'epoch_1.pth'))['state_dict']
-    fuse = [k for k in tuned if k.startswith('backbone.merge.')
-            and k.endswith('fuse.weight')]
+    fuse = [
+        k for k in tuned if k.startswith('backbone.merge_schedule.')
+        and k.endswith('fuse.weight')
+    ]
     assert len(fuse) == 2
     for key in fuse:
         # Started at the identity on the appearance half (fuse_init), and

@@ -96,11 +96,14 @@ def checkpoints(tmp_path_factory):
 
 def test_checkpoint_match_counts_like_a_direct_count(checkpoints):
     """The count of matching keys, against one made by hand: the merger's
-    weights (``backbone.merge.*``) are left out of the model's keys."""
+    weights (``backbone.merge_schedule.*``) are left out of the model's
+    keys."""
     model = _build(STTM)
     state = torch.load(checkpoints['third'], weights_only=True)['state_dict']
-    own = [k for k in model.state_dict() if not k.startswith(
-        'backbone.merge.')]
+    own = [
+        k for k in model.state_dict()
+        if not k.startswith('backbone.merge_schedule.')
+    ]
     assert len(own) < len(model.state_dict())
     expected = sum(1 for k in own if k in state)
     assert tooling.checkpoint_match(model, state) == (expected, len(own))

@@ -99,7 +99,7 @@ def test_trace_partitions_patches_and_agrees_with_sizes(backbone, merger):
     assert trace.tubelet == tubelet and trace.patch_size == (8, 8)
     assert trace.has_cls == (backbone != 'videomae')
     num_patches = int(np.prod(trace.grid))
-    schedule = model.merge
+    schedule = model.merge_schedule
     assert schedule.track_sources is False  # restored after tracing
     assert [s.num_tokens for s in trace.merges] == list(schedule.counts)
     for index, stage in enumerate(trace.stages):

@@ -127,7 +127,7 @@ class _Model:
         # The step's function: eager, or compiled by `compile()`. Merge
         # shares, breakdowns and memory of the eager model use `model`.
         self.forward = self.model._forward
-        merge = getattr(self.model.backbone, 'merge', None)
+        merge = getattr(self.model.backbone, 'merge_schedule', None)
         if merge is not None:
             merge.register_forward_pre_hook(self._pre)
             merge.register_forward_hook(self._post)

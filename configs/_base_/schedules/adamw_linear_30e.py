@@ -57,7 +57,7 @@ optim_wrapper = dict(
         # match both 'backbone.x' and DDP's 'module.backbone.x'.
         custom_keys={
             'backbone': dict(lr_mult=0.1),
-            'backbone.merge': dict(lr_mult=1.0),
+            'backbone.merge_schedule': dict(lr_mult=1.0),
             # No decay on embeddings and the class token, as in MMAction2's
             # TimeSformer recipe.
             'backbone.cls_token': dict(lr_mult=0.1, decay_mult=0.0),

@@ -20,7 +20,7 @@ class and :class:`MergingBackbone`, and implements only
 - :attr:`~MergingBackbone.geometry`: patch size, tubelet, CLS or not;
 - :meth:`~MergingBackbone.merge_layout` (temporal steps and patches per
   step) and :attr:`~MergingBackbone.num_blocks`, from which
-  :meth:`~MergingBackbone.set_merger` builds the ``merge`` schedule (a
+  :meth:`~MergingBackbone.set_merger` builds the ``merge_schedule`` (a
   :class:`~mmaction_sttm.models.merge_schedule.MergeSchedule` or None) in
   the family's ``__init__``, or later through
   :func:`~mmaction_sttm.models.apply_merger`.
@@ -28,6 +28,7 @@ class and :class:`MergingBackbone`, and implements only
 Everything about merging (when to merge, what the merger needs, the
 proportional-attention bias, CLS handling, source tracking) is here, once.
 """
+import warnings
 from abc import ABCMeta, abstractmethod
 from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
 
@@ -306,6 +307,28 @@ class MergingBackbone(metaclass=ABCMeta):
         """Temporal steps and patches per step of a training-size clip (what
         the merge schedule is built for)."""
 
+    # -- the merge schedule's name ----------------------------------------
+    @property
+    def merge(self) -> Optional[torch.nn.Module]:
+        """Deprecated name of :attr:`merge_schedule` (releases before
+        2026-12)."""
+        warnings.warn(
+            'backbone.merge is deprecated; use backbone.merge_schedule',
+            FutureWarning,
+            stacklevel=2)
+        return self.merge_schedule
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args,
+                              **kwargs) -> None:
+        """Load checkpoints written before the schedule's rename: their
+        merger keys ``<prefix>merge.mergers.*`` are read as
+        ``<prefix>merge_schedule.mergers.*``."""
+        old = prefix + 'merge.'
+        for key in [k for k in state_dict if k.startswith(old)]:
+            state_dict[prefix + 'merge_schedule.' +
+                       key[len(old):]] = state_dict.pop(key)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def _init_family(self) -> None:
         """Set what the family adds to its parent class's attributes. Called
         by the family's ``__init__`` after its parent's, and by
@@ -317,8 +340,8 @@ class MergingBackbone(metaclass=ABCMeta):
         ``prop_attn`` (checked before anything changes)."""
 
     def _merger_set(self) -> None:
-        """Adapt the family's modules to the new :attr:`merge` (e.g. drop
-        what the merged blocks never run)."""
+        """Adapt the family's modules to the new :attr:`merge_schedule`
+        (e.g. drop what the merged blocks never run)."""
 
     def set_merger(self, merger: Optional[dict],
                    prop_attn: bool = False) -> None:
@@ -338,7 +361,7 @@ class MergingBackbone(metaclass=ABCMeta):
             ValueError: The backbone merges already (set a merger on the
                 unmerged model), or the family cannot run ``merger``.
         """
-        if getattr(self, 'merge', None) is not None:
+        if getattr(self, 'merge_schedule', None) is not None:
             raise ValueError(f'{type(self).__name__} has a merger already; '
                              'set one on the unmerged model')
         self._check_merger(merger, prop_attn)
@@ -348,7 +371,7 @@ class MergingBackbone(metaclass=ABCMeta):
         self._check_reduce_then_merge(getattr(self, 'reducer', None),
                                       schedule)
         self.prop_attn = prop_attn
-        self.merge = schedule
+        self.merge_schedule = schedule
         self._merger_set()
 
     def _check_reducer(self, reducer: dict) -> None:
@@ -385,7 +408,8 @@ class MergingBackbone(metaclass=ABCMeta):
             self._check_reducer(reducer)
         module = build_reducer(reducer, self.embed_dims,
                                self.merge_layout()[0])
-        self._check_reduce_then_merge(module, getattr(self, 'merge', None))
+        self._check_reduce_then_merge(module,
+                                      getattr(self, 'merge_schedule', None))
         self.reducer = module
 
     def pool(self, x: Tensor, tokens: Tokens) -> Tensor:
@@ -504,7 +528,7 @@ class MergingBackbone(metaclass=ABCMeta):
 
     def _run(self, x: Tensor, track_sources: Optional[bool],
              record: bool) -> Trace:
-        schedule = self.merge
+        schedule = self.merge_schedule
         if track_sources is None:
             track_sources = bool(schedule and schedule.track_sources)
         has_cls = self.geometry.has_cls

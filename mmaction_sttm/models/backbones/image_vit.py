@@ -135,7 +135,8 @@ class ImageViTVideo(MergingBackbone, BaseModule):
     def _merger_set(self) -> None:
         # The blocks before each merge hand their queries and keys to it.
         for index in range(len(self.blocks)):
-            if self.merge is not None and index + 1 in self.merge:
+            schedule = self.merge_schedule
+            if schedule is not None and index + 1 in schedule:
                 tap = QKTap()
                 self.qkv_layer(index).register_forward_hook(tap)
                 self._qk_taps[index] = tap
@@ -223,8 +224,8 @@ class ImageViTVideo(MergingBackbone, BaseModule):
         """
         self.init_image_model()
         nn.init.zeros_(self.time_embed)
-        if self.merge is not None:
-            for merger in self.merge.mergers.values():
+        if self.merge_schedule is not None:
+            for merger in self.merge_schedule.mergers.values():
                 merger.init_weights()
         if self.init_cfg:
             initialize(self, self.init_cfg)

@@ -131,12 +131,13 @@ class MergingTimeSformer(MergingTwin, TimeSformer):
             'MergingTimmViT)')
 
     def _merger_set(self) -> None:
-        if self.merge is not None:
+        if self.merge_schedule is not None:
             # Blocks after the first merge attend globally with their spatial
             # attention; their temporal attention is never used, so drop it
             # (an Identity keeps the indices, and so the checkpoint keys, of
             # the spatial attention).
-            for layer in self.transformer_layers.layers[self.merge.layers[0]:]:
+            for layer in self.transformer_layers.layers[self.merge_schedule.
+                                                        layers[0]:]:
                 layer.attentions[0] = nn.Identity()
 
     def _check_input(self, x: Tensor) -> None:

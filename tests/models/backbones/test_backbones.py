@@ -81,8 +81,34 @@ def test_merging_forward_backward(cfg, prop_attn):
     assert out.shape == (2, 64) and torch.isfinite(out).all()
     # A random projection: the sum of LayerNorm outputs has no gradient.
     (out * torch.randn_like(out)).sum().backward()
-    for merger in model.merge.mergers.values():
+    for merger in model.merge_schedule.mergers.values():
         assert merger.phi.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize('cfg', [
+    TINY_VIT,
+    dict(TINY_TSF, type='MergingTimeSformer'),
+], ids=['vit', 'timesformer'])
+def test_old_schedule_name(cfg, tmp_path):
+    """A checkpoint written when the schedule was ``backbone.merge`` loads
+    into ``merge_schedule`` (strictly, every merger weight equal), through
+    MMEngine's loader; ``.merge`` still answers, with a warning."""
+    from mmengine.runner import load_checkpoint
+    model = _build(dict(cfg, merger=MERGER))
+    old = {(k.replace('merge_schedule.', 'merge.', 1)
+            if k.startswith('merge_schedule.') else k): v
+           for k, v in model.state_dict().items()}
+    assert any(k.startswith('merge.mergers.2.') for k in old)
+    path = str(tmp_path / 'old.pth')
+    torch.save(dict(state_dict=old), path)
+    other = _build(dict(cfg, merger=MERGER))
+    for p in other.merge_schedule.parameters():
+        torch.nn.init.zeros_(p)
+    load_checkpoint(other, path, strict=True)
+    for key, value in model.state_dict().items():
+        assert torch.equal(other.state_dict()[key], value), key
+    with pytest.warns(FutureWarning, match='use backbone.merge_schedule'):
+        assert other.merge is other.merge_schedule
 
 
 @pytest.mark.parametrize('cfg', [

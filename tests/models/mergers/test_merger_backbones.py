@@ -81,8 +81,8 @@ def test_every_merger_in_every_backbone_trains(backbone, merger):
     assert any('blocks.0.' in n or 'layers.0.' in n for n in changed)
     assert any('blocks.2.' in n or 'layers.2.' in n for n in changed)
     if merger == 'STTM':
-        assert any('merge.mergers.1.phi' in n for n in changed)
-        assert any('merge.mergers.2.fuse' in n for n in changed)
+        assert any('merge_schedule.mergers.1.phi' in n for n in changed)
+        assert any('merge_schedule.mergers.2.fuse' in n for n in changed)
     if backbone in ('mmpretrain', 'timm'):
         assert 'backbone.time_embed' in changed
 

@@ -146,7 +146,8 @@ def test_stages_in_a_backbone(name, stages):
     with torch.no_grad():
         _, tokens = model.forward_tokens(clip)
     # 4 frames of 4 x 4 patches; the plan's counts are what comes out.
-    assert tuple(t.x.shape[1] for t in tokens[1:]) == model.merge.counts
+    assert tuple(t.x.shape[1]
+                 for t in tokens[1:]) == model.merge_schedule.counts
     for stage, tok in zip(stages, tokens[1:]):
         torch.testing.assert_close(tok.sizes.sum(1), torch.full((2, ), 64.))
         torch.testing.assert_close(tok.sources.sum(-1), torch.ones(2, 64))
@@ -193,7 +194,7 @@ def test_tome_removes_at_most_half_per_step():
              merger=dict(type='ToMe', layers=(1, 2, 3),
                          stages=('spatiotemporal', ) * 3,
                          ratio=(0.5, 0.4, 0.3)))).eval()
-    assert model.merge.counts == (32, 19, 13)
+    assert model.merge_schedule.counts == (32, 19, 13)
     with torch.no_grad():
         _, tokens = model.forward_tokens(torch.randn(2, 3, 4, 32, 32))
     assert [t.x.shape[1] for t in tokens] == [64, 32, 19, 13]

@@ -375,7 +375,7 @@ def test_backbone_init_leaves_the_merger_init(fuse_init):
     for merger_first in (False, True):
         torch.manual_seed(0)
         model = MODELS.build(cfg)
-        merger = model.merge.mergers['1']
+        merger = model.merge_schedule.mergers['1']
         if merger_first:
             merger.init_weights()
         model.init_weights()
@@ -420,19 +420,21 @@ def test_checkpoint_without_merger_weights_logs_one_line():
         logger.removeHandler(records)
         logger.setLevel(level)
     assert first == [
-        "merge.mergers.1: no weights in the checkpoint; the merger starts "
-        "from its init (fuse_init='orthogonal')"
+        'merge_schedule.mergers.1: no weights in the checkpoint; the merger '
+        "starts from its init (fuse_init='orthogonal')"
     ]
     # A checkpoint that has them loads them, without the message.
     assert not any('no weights' in line for line in records.lines)
     assert not result.missing_keys
-    assert torch.equal(other.merge.mergers['1'].phi.weight,
-                       model.merge.mergers['1'].phi.weight)
+    assert torch.equal(other.merge_schedule.mergers['1'].phi.weight,
+                       model.merge_schedule.mergers['1'].phi.weight)
     # Half a merger is a real mismatch and stays reported.
     partial = {k: v for k, v in merged.items() if 'fuse' not in k}
     result = other.load_state_dict(partial, strict=False)
     assert sorted(result.missing_keys) == [
-        'merge.mergers.1.fuse.bias', 'merge.mergers.1.fuse.weight']
+        'merge_schedule.mergers.1.fuse.bias',
+        'merge_schedule.mergers.1.fuse.weight'
+    ]
 
 
 @pytest.mark.parametrize('family', ['vit', 'timesformer'])

@@ -163,7 +163,7 @@ def test_apply_merger_adds_rlt_to_a_trained_model():
     with pytest.raises(ValueError, match="'spatial' merge"):
         apply_merger(plain, dict(type='STTM', layers=(1, 2)),
                      reducer=reducer, inplace=True)
-    assert plain.reducer is None and plain.merge is None
+    assert plain.reducer is None and plain.merge_schedule is None
 
 
 @pytest.mark.skipif(not hasattr(torch.library, 'custom_op'),
