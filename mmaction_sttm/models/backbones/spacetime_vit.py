@@ -19,7 +19,7 @@ from mmaction_sttm.functional.tokens import Tokens
 from mmaction_sttm.registry import MODELS
 from .base import Geometry, MergingBackbone, QKHandler, attention
 from .utils import (check_clip, interpolate_pos_embed,
-                    interpolate_time_embed)
+                    interpolate_time_embed, pos_embed_resampler)
 
 
 class Attention(nn.Module):
@@ -277,6 +277,7 @@ class SpaceTimeViT(MergingBackbone, BaseModule):
         ])
         self.norm = nn.LayerNorm(embed_dims, eps=norm_eps)
         self.pos_init_std = pos_init_std
+        pos_embed_resampler()  # imported now, not inside a traced forward
         self.set_reducer(reducer)
         self.set_merger(merger, prop_attn)
 

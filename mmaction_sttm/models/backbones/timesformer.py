@@ -32,7 +32,8 @@ from mmaction_sttm.functional.tokens import Tokens
 from mmaction_sttm.registry import MODELS
 from .base import Geometry, MergingTwin, QKHandler, attention_probs
 from .utils import (check_clip, interpolate_pos_embed,
-                    interpolate_time_embed, plain_drop_probs)
+                    interpolate_time_embed, plain_drop_probs,
+                    pos_embed_resampler)
 
 
 def _mha_qk(attn: nn.MultiheadAttention,
@@ -107,6 +108,7 @@ class MergingTimeSformer(MergingTwin, TimeSformer):
 
     def _init_family(self) -> None:
         plain_drop_probs(self)  # no graph break under torch.compile
+        pos_embed_resampler()  # imported now, not inside a traced forward
         self.grid = tuple(s // p for s, p in zip(self.patch_embed.img_size,
                                                  self.patch_embed.patch_size))
 

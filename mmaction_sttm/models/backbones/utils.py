@@ -6,6 +6,21 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 
+def pos_embed_resampler() -> Any:
+    """timm's ``resample_abs_pos_embed``, imported on first use.
+
+    Not at import: ``import timm`` registers all of timm's models (about a
+    second), which importing this package should not cost. The backbones
+    that resample call this when they are built, so that the import never
+    happens inside a forward pass: under ``torch.jit.trace`` (MMEngine's and
+    MMAction2's FLOP counters) importing timm, and with it torchvision,
+    fails (``unsupported output type: int, from operator:
+    torchvision::_cuda_version``).
+    """
+    from timm.layers import resample_abs_pos_embed
+    return resample_abs_pos_embed
+
+
 def interpolate_pos_embed(pos: Tensor, old_grid: Tuple[int, int],
                           new_grid: Tuple[int, int]) -> Tensor:
     """Resample a spatial position embedding to another patch grid
@@ -22,9 +37,7 @@ def interpolate_pos_embed(pos: Tensor, old_grid: Tuple[int, int],
     """
     if tuple(old_grid) == tuple(new_grid):
         return pos
-    # Imported here: ``import timm`` registers all of timm's models (about
-    # a second), which importing this package should not cost.
-    from timm.layers import resample_abs_pos_embed
+    resample_abs_pos_embed = pos_embed_resampler()
     return resample_abs_pos_embed(
         pos, new_size=list(new_grid), old_size=list(old_grid),
         num_prefix_tokens=0, antialias=False)

@@ -22,7 +22,8 @@ from torch import Tensor, nn
 from mmaction_sttm.functional.tokens import Tokens
 from mmaction_sttm.registry import MODELS
 from .base import Geometry, MergingTwin, QKHandler, attention
-from .utils import check_clip, interpolate_pos_embed
+from .utils import (check_clip, interpolate_pos_embed,
+                    pos_embed_resampler)
 
 
 def _qkv(attn: nn.Module, x: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
@@ -82,6 +83,7 @@ class MergingVisionTransformer(MergingTwin, VisionTransformer):
 
     def _init_family(self) -> None:
         self.tubelet_size = self.patch_embed.projection.kernel_size[0]
+        pos_embed_resampler()  # imported now, not inside a traced forward
 
     def merge_layout(self) -> Tuple[int, int]:
         per_step = self.grid_size[0] * self.grid_size[1]
