@@ -1,5 +1,8 @@
-from .complexity import complexity, sdpa_flop_jit
+from .complexity import complexity, complexity_of_views, sdpa_flop_jit
 from .memory import peak_memory_mib
 from .view import pipeline_view
 
-__all__ = ['complexity', 'peak_memory_mib', 'pipeline_view', 'sdpa_flop_jit']
+__all__ = [
+    'complexity', 'complexity_of_views', 'peak_memory_mib', 'pipeline_view',
+    'sdpa_flop_jit'
+]

@@ -95,3 +95,39 @@ def complexity(model: nn.Module,
     if table is not None:
         result['table'] = table
     return result
+
+
+def complexity_of_views(model: nn.Module,
+                        batches: Sequence[Any]) -> Dict[str, Any]:
+    """FLOPs of one view of each video, for content-adaptive reducers
+    (RLT), whose token count and so FLOPs depend on the video.
+
+    A view's FLOPs follow from its token count at each stage, so each
+    distinct sequence of counts is traced once (tracing is the slow part).
+
+    Args:
+        model (nn.Module): A built recognizer (in eval mode for the count).
+        batches (Sequence): Collated samples, one video each
+            (:func:`~mmaction_sttm.analysis.view.video_views`).
+
+    Returns:
+        dict: ``gflops`` per video, ``tokens`` kept by the reducer per video
+        (None without one) and ``shape`` of a view ``(1, C, T, H, W)``.
+    """
+    model.eval()
+    gflops, tokens, shape = [], [], None
+    by_counts: Dict[tuple, float] = {}
+    reduces = getattr(model.backbone, 'reducer', None) is not None
+    for batch in batches:
+        with torch.no_grad():
+            data = model.data_preprocessor(batch, False)
+            clip = data['inputs'][:, 0]  # (1, C, T, H, W): the first view
+            _, stages = model.backbone.forward_tokens(clip)
+        shape = tuple(clip.shape)
+        key = (shape, ) + tuple(int(t.x.shape[1]) for t in stages)
+        if key not in by_counts:
+            by_counts[key] = complexity(model, clips=clip)['flops'] / 1e9
+        gflops.append(by_counts[key])
+        if reduces:
+            tokens.append(int(stages[0].counts[0]))
+    return dict(gflops=gflops, tokens=tokens or None, shape=shape)

@@ -14,9 +14,9 @@ from typing import Dict, List, Optional, Sequence
 from mmengine.config import Config
 
 from . import report, stats
-from .data import make_study_data
+from .data import StudyData, make_study_data
 from .runner import StudyRunner, git_state
-from .variants import count_complexity, load_variants
+from .variants import count_complexity, load_variants, variant_has_reducer
 
 
 class DirtyTreeError(RuntimeError):
@@ -74,6 +74,32 @@ def choose_peers(dev_records: Sequence[Dict], protocol: Dict) -> Dict:
     return dict(peers=peers, choices=choices)
 
 
+def study_data(root: str,
+               protocol: Dict,
+               data_root: Optional[str] = None,
+               smoke: bool = False,
+               test_per_class: int = 0) -> StudyData:
+    """The protocol's data (made where missing): ``protocol['data_root']``
+    (default ``data/study``) unless ``data_root`` is given, with the
+    motion task's ``protocol['camera']`` (default ``'drift'``).
+
+    Args:
+        root (str): The repository root.
+        protocol (dict): The protocol.
+        data_root (str, optional): Overrides the protocol's folder
+            (relative to ``root`` or absolute).
+        smoke (bool): Tiny data for seconds-long runs.
+        test_per_class (int): Held-out test videos per class (0: none).
+
+    Returns:
+        StudyData: The roots.
+    """
+    folder = data_root or protocol.get('data_root', 'data/study')
+    return make_study_data(osp.join(root, folder), smoke,
+                           test_per_class=test_per_class,
+                           camera=protocol.get('camera', 'drift'))
+
+
 def run(root: str, config_dir: str, args, protocol: Dict,
         stage: str) -> None:
     """Run (variant, seed) pairs and copy each record into the results.
@@ -98,14 +124,16 @@ def run(root: str, config_dir: str, args, protocol: Dict,
             '--allow-dirty to run anyway with every record marked dirty)')
     names = args.variants
     if stage == 'test' and names is None:
+        names = protocol.get('variants')
+    if stage == 'test' and names is None:
         chosen = choose_peers(
             report.load_records(_records_dir(results, 'dev')), protocol)
         names = [protocol['baseline'], protocol['primary']] + \
             chosen['peers']
     variants = load_variants(root, config_dir, ['finetune'], names)
     seeds = args.seeds if args.seeds is not None else protocol['seeds']
-    data = make_study_data(
-        osp.join(root, args.data_root), args.smoke,
+    data = study_data(
+        root, protocol, args.data_root, args.smoke,
         test_per_class=(1 if args.smoke else protocol['test_per_class'])
         if stage == 'test' else 0)
     runner = StudyRunner(
@@ -134,11 +162,15 @@ def run(root: str, config_dir: str, args, protocol: Dict,
         list(pool.map(one, jobs))
 
 
-def _gflops(root: str, config_dir: str,
-            names: List[str]) -> Dict[str, float]:
-    out = {}
+def _gflops(root: str, config_dir: str, names: List[str],
+            protocol: Dict) -> Dict[str, float]:
+    """GFLOPs per view of each variant; a reducer's (RLT) as the mean over
+    the dev split's videos (the data is made first where missing)."""
+    out, dev = {}, None
     for variant in load_variants(root, config_dir, ['finetune'], names):
-        count_complexity(root, variant)
+        if dev is None and variant_has_reducer(root, variant):
+            dev = study_data(root, protocol).lists('dev')
+        count_complexity(root, variant, videos=dev)
         out[variant.name] = variant.gflops
     return out
 
@@ -161,22 +193,20 @@ def write_report(root: str, config_dir: str, out: str, protocol: Dict,
     folder = osp.join(root, out)
     written = []
     base, primary = protocol['baseline'], protocol['primary']
-    margin, alpha = protocol['margin'], protocol['alpha']
     for stage in ('dev', 'test'):
         records = report.load_records(_records_dir(folder, stage))
         if not records:
             continue
         names = sorted({r['variant'] for r in records},
                        key=lambda n: (n != base, n != primary, n))
-        counted = gflops or _gflops(root, config_dir, names)
+        counted = gflops or _gflops(root, config_dir, names, protocol)
         splits = ('train', 'dev', 'test') if stage == 'test' else ('train',
                                                                    'dev')
         split = 'test' if stage == 'test' else 'dev'
-        others = [n for n in names if n != primary]
         lines = [
-            f'# Confirmatory study: {stage} runs', '',
-            f'Written by `python tools/analysis/confirm.py report` from the '
-            f'records in [{stage}/runs]({stage}/runs) '
+            f'# {protocol.get("title", "Confirmatory study")}: {stage} runs',
+            '', f'Written by `python tools/analysis/confirm.py report` from '
+            f'the records in [{stage}/runs]({stage}/runs) '
             f'({report.commits_line(records)}). Top-1 in %, mean +- sd over '
             f'seeds; train on {protocol["train_subset"]} training videos, '
             f'dev on the 200-video dev split, test on the held-out split, '
@@ -184,31 +214,11 @@ def write_report(root: str, config_dir: str, out: str, protocol: Dict,
             f'[PROTOCOL.md](PROTOCOL.md).', '',
             '## Variants', ''
         ] + report.variant_table(records, counted, base, names, splits)
-        if primary in names and len(others) and all(
-                len({r['seed'] for r in records if r['variant'] == n}) > 1
-                for n in [primary] + others):
-            rows = report.compare(records, primary, others, split, margin,
-                                  alpha)
-            lines += [
-                '', f'## {primary} against each variant, paired by seed '
-                f'({split} top-1)', '',
-                f'Holm adjustment over the {len(rows)} comparisons; TOST: '
-                f'equivalence within +-{margin:g} points at level {alpha} '
-                '(the 90% interval inside the margin).', ''
-            ] + report.comparison_table(rows, primary, margin)
-            sds = {r['other']: r['sd'] for r in rows}
-            need = {o: stats.seeds_needed(sd, protocol['half_width'])
-                    for o, sd in sds.items()}
-            lines += ['', '### Seeds for a 95% interval of +-'
-                      f'{protocol["half_width"]:g} points', '',
-                      '| difference | sd over seeds | seeds needed |',
-                      '| --- | ---: | ---: |'] + [
-                          f'| {primary} - {o} | {sds[o]:.2f} | {need[o]} |'
-                          for o in others]
-            report.forest_plot(rows, primary, margin,
-                               osp.join(folder, f'{stage}_forest.png'),
-                               f'{stage} split, paired over seeds')
-            lines += ['', f'![forest plot]({stage}_forest.png)']
+        comparisons = protocol.get('comparisons') or [dict(primary=primary)]
+        for number, comparison in enumerate(comparisons):
+            lines += _comparison(records, names, comparison, split, protocol,
+                                 folder, stage,
+                                 f'{stage}_forest{number or ""}.png')
         report.curves_plot(records, names,
                            osp.join(folder, f'{stage}_curves.png'))
         lines += ['', '## Learning curves (mean over seeds)', '',
@@ -218,5 +228,42 @@ def write_report(root: str, config_dir: str, out: str, protocol: Dict,
             f.write('\n'.join(lines) + '\n')
         written.append(osp.join(out, f'{stage}.md'))
     return written
+
+
+def _comparison(records: Sequence[Dict], names: Sequence[str],
+                comparison: Dict, split: str, protocol: Dict, folder: str,
+                stage: str, plot: str) -> List[str]:
+    """The section of one comparison: ``comparison['primary']`` against
+    each of ``comparison['others']`` (default: every other variant), paired
+    by seed, when every one of them has more than one seed."""
+    primary = comparison['primary']
+    others = [n for n in comparison.get('others') or names
+              if n != primary and n in names]
+    seeds = {n: {r['seed'] for r in records if r['variant'] == n}
+             for n in names}
+    if primary not in names or not others or any(
+            len(seeds[n]) < 2 for n in [primary] + others):
+        return []
+    margin, alpha = protocol['margin'], protocol['alpha']
+    rows = report.compare(records, primary, others, split, margin, alpha)
+    lines = [
+        '', f'## {primary} against each variant, paired by seed '
+        f'({split} top-1)', '',
+        f'Holm adjustment over the {len(rows)} comparisons; TOST: '
+        f'equivalence within +-{margin:g} points at level {alpha} '
+        '(the 90% interval inside the margin).', ''
+    ] + report.comparison_table(rows, primary, margin)
+    sds = {r['other']: r['sd'] for r in rows}
+    need = {o: stats.seeds_needed(sd, protocol['half_width'])
+            for o, sd in sds.items()}
+    lines += ['', '### Seeds for a 95% interval of +-'
+              f'{protocol["half_width"]:g} points', '',
+              '| difference | sd over seeds | seeds needed |',
+              '| --- | ---: | ---: |'] + [
+                  f'| {primary} - {o} | {sds[o]:.2f} | {need[o]} |'
+                  for o in others]
+    report.forest_plot(rows, primary, margin, osp.join(folder, plot),
+                       f'{stage} split, paired over seeds')
+    return lines + ['', f'![forest plot]({plot})']
 
 

@@ -69,7 +69,8 @@ def _count(path: str) -> int:
 
 def make_study_data(data_root: str,
                     smoke: bool = False,
-                    test_per_class: int = 0) -> StudyData:
+                    test_per_class: int = 0,
+                    camera: str = 'drift') -> StudyData:
     """Generate the study's datasets under ``data_root`` where missing.
 
     Args:
@@ -79,6 +80,11 @@ def make_study_data(data_root: str,
         test_per_class (int): Held-out test videos per class (0: none).
             An existing test split of another size is refused, not
             silently reused. Defaults to 0.
+        camera (str): The motion task's camera, ``'drift'`` or
+            ``'static'`` (a still background, where a content-adaptive
+            reducer has repeats to remove); the same scenes and labels
+            either way. The shape (pre-training) task is the same for
+            both. Defaults to ``'drift'``.
 
     Returns:
         StudyData: The roots.
@@ -88,7 +94,7 @@ def make_study_data(data_root: str,
     train, dev, shape_train = (1, 1, 1) if smoke else (160, 20, 120)
     specs = dict(
         motion=SyntheticSpec(num_classes=10, train_per_class=train,
-                             val_per_class=dev, **_COMMON),
+                             val_per_class=dev, camera=camera, **_COMMON),
         shape=SyntheticSpec(num_classes=len(SHAPE_CLASSES),
                             train_per_class=shape_train, val_per_class=dev,
                             task='shape', **_COMMON))
@@ -112,7 +118,7 @@ def make_study_data(data_root: str,
         if not osp.exists(ann):
             spec = SyntheticSpec(num_classes=10, train_per_class=1,
                                  val_per_class=test_per_class,
-                                 seed=TEST_SEED, **_COMMON)
+                                 seed=TEST_SEED, camera=camera, **_COMMON)
             (written, ) = make_synthetic_dataset(test, spec, splits=('val', ))
             os.replace(written, ann)
         elif _count(ann) != want:

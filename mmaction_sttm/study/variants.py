@@ -98,13 +98,31 @@ def load_variants(root: str,
     return variants
 
 
-def count_complexity(root: str, variant: Variant) -> None:
+def variant_has_reducer(root: str, variant: Variant) -> bool:
+    """Whether the variant's backbone has a content-adaptive reducer
+    (RLT), whose GFLOPs depend on the video."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(root, variant.config))
+    return cfg.model.backbone.get('reducer') is not None
+
+
+def count_complexity(root: str,
+                     variant: Variant,
+                     videos: Optional[Dict[str, str]] = None) -> None:
     """Set ``variant.gflops`` (per view, at the config's own clip shape)
     and ``variant.params_m``.
 
     Args:
         root (str): The repository root.
         variant (Variant): The variant to count.
+        videos (dict, optional): ``ann_file`` and ``video`` (folder) of the
+            videos over which a content-adaptive reducer's GFLOPs are
+            averaged (one view each); its GFLOPs depend on the video.
+            Required for a variant with ``model.backbone.reducer``; the
+            others are counted on one random clip.
+
+    Raises:
+        ValueError: A reducer variant without ``videos``.
     """
     from mmengine.config import Config
     from mmengine.logging import MMLogger
@@ -113,7 +131,8 @@ def count_complexity(root: str, variant: Variant) -> None:
     if not MMLogger.check_instance_created('mmengine'):
         MMLogger.get_instance('mmengine', log_level='WARNING')
     import mmaction_sttm  # noqa: F401  (registers the backbones)
-    from mmaction_sttm.analysis import complexity
+    from mmaction_sttm.analysis import complexity, complexity_of_views
+    from mmaction_sttm.analysis.view import video_views
     from mmaction_sttm.registry import MODELS
     cfg = Config.fromfile(osp.join(root, variant.config))
     cfg.model.backbone.pop('init_cfg', None)
@@ -121,5 +140,14 @@ def count_complexity(root: str, variant: Variant) -> None:
     model = MODELS.build(cfg.model)
     shape = (1, 3, sample['clip_len'], cfg.crop_size, cfg.crop_size)
     result = complexity(model, shape)
-    variant.gflops = result['flops'] / 1e9
     variant.params_m = result['params'] / 1e6
+    if cfg.model.backbone.get('reducer') is None:
+        variant.gflops = result['flops'] / 1e9
+        return
+    if videos is None:
+        raise ValueError(f'{variant.config}: a reducer\'s GFLOPs depend on '
+                         'the video; count them over a split (videos=...)')
+    views = video_views(cfg, videos['ann_file'], videos['video'],
+                        num=10**9)
+    flops = complexity_of_views(model, views)['gflops']
+    variant.gflops = sum(flops) / len(flops)

@@ -88,6 +88,30 @@ def test_write_report_from_records_alone(tmp_path):
     assert (out / 'test.md').read_text() == text
 
 
+def test_one_section_per_comparison(tmp_path):
+    """A protocol with ``comparisons`` (two GFLOPs points) gets one table
+    and one forest plot per point, each against its own others only."""
+    out = tmp_path / 'study'
+    records = _records(dict(vit=0.0, a=0.1, sa=-3.0, b=0.0, sb=0.2), n=5)
+    for r in records:
+        folder = out / 'test' / 'runs' / r['variant']
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f'seed{r["seed"]}.json').write_text(json.dumps(r))
+    protocol = dict(PROTOCOL, title='Two points', primary='a',
+                    comparisons=[dict(primary='a', others=['vit', 'sa']),
+                                 dict(primary='b', others=['vit', 'sb'])])
+    gflops = dict(vit=1.0, a=0.73, sa=0.74, b=0.67, sb=0.67)
+    write_report(str(tmp_path), 'unused', 'study', protocol, gflops)
+    text = (out / 'test.md').read_text()
+    assert text.startswith('# Two points: test runs')
+    assert '## a against each variant' in text
+    assert '## b against each variant' in text
+    assert '| a - sa |' in text and '| b - sb |' in text
+    assert '| a - sb |' not in text and '| b - sa |' not in text
+    assert (out / 'test_forest.png').exists()
+    assert (out / 'test_forest1.png').exists()
+
+
 def test_dirty_records_are_flagged():
     records = _records(dict(sttm=0.0), n=2)
     records[0]['dirty'] = True

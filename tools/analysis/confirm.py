@@ -2,7 +2,10 @@
 
 What is compared, on which seeds, with which tests and which decision rule
 is fixed in ``docs/results/confirm/PROTOCOL.md`` and, for the tool, in
-``configs/synthetic/confirm/protocol.py``. Three commands:
+``configs/synthetic/confirm/protocol.py``. Another study with the same
+design (the RLT study: ``--config-dir configs/synthetic/rlt_study``) has its
+own config folder and ``protocol.py``, which names its results folder, data
+folder and camera. Three commands:
 
 - ``dev``: runs variants on the **dev** split only (200 videos, where
   readings and peers are chosen); records go to
@@ -37,8 +40,11 @@ OUT = osp.join('docs', 'results', 'confirm')
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('command', choices=('dev', 'run', 'report'))
-    parser.add_argument('--protocol',
-                        default=osp.join(CONFIG_DIR, 'protocol.py'))
+    parser.add_argument('--config-dir', default=CONFIG_DIR,
+                        help='the study\'s configs (finetune/, pretrain/, '
+                        'protocol.py); default: the confirmatory study\'s')
+    parser.add_argument('--protocol', default=None,
+                        help='default: protocol.py of --config-dir')
     parser.add_argument('--variants', nargs='+', default=None,
                         help='dev: the variants to run (default: all '
                         'finetune/ configs); run: default the protocol\'s')
@@ -50,9 +56,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--allow-dirty', action='store_true',
                         help='run on a tree with uncommitted changes; each '
                         'record says so')
-    parser.add_argument('--data-root', default='data/study')
+    parser.add_argument('--data-root', default=None,
+                        help='default: the protocol\'s data_root, or '
+                        'data/study')
     parser.add_argument('--work-dir', default='work_dirs/confirm')
-    parser.add_argument('--out', default=OUT)
+    parser.add_argument('--out', default=None,
+                        help=f'results folder; default: the protocol\'s '
+                        f'`out`, or {OUT}')
     parser.add_argument('--smoke', action='store_true',
                         help='seconds-long runs: tiny data, 1 epoch')
     return parser.parse_args(argv)
@@ -60,14 +70,16 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
-    protocol = load_protocol(osp.join(ROOT, args.protocol))
+    protocol = load_protocol(osp.join(
+        ROOT, args.protocol or osp.join(args.config_dir, 'protocol.py')))
+    args.out = args.out or protocol.get('out', OUT)
     if args.command != 'report':
         try:
-            run(ROOT, CONFIG_DIR, args, protocol,
+            run(ROOT, args.config_dir, args, protocol,
                 'dev' if args.command == 'dev' else 'test')
         except DirtyTreeError as error:
             sys.exit(f'confirm.py: {error}')
-    for path in write_report(ROOT, CONFIG_DIR, args.out, protocol):
+    for path in write_report(ROOT, args.config_dir, args.out, protocol):
         print(f'written: {path}')
 
 

@@ -175,7 +175,8 @@ def count(model_cfg: Any, shape: Tuple[int, ...],
 
 
 def count_videos(model_cfg: Any, batches: List[Any]) -> Dict[str, Any]:
-    """Count one view of each video (see :func:`_views`).
+    """Count one view of each video
+    (:func:`~mmaction_sttm.analysis.complexity_of_views`).
 
     Args:
         model_cfg (dict): ``cfg.model``; weights files are not read.
@@ -187,33 +188,14 @@ def count_videos(model_cfg: Any, batches: List[Any]) -> Dict[str, Any]:
         (None without one) and ``shape`` of a view.
     """
     import mmaction_sttm  # noqa: F401
-    import torch
-    from mmaction_sttm.analysis import complexity
+    from mmaction_sttm.analysis import complexity_of_views
     from mmaction_sttm.registry import MODELS
     model_cfg = copy.deepcopy(model_cfg)
     tooling.disable_pretrained(model_cfg)
     with tooling.config_errors():
         model = MODELS.build(model_cfg)
     model.init_weights()
-    model.eval()
-    gflops, tokens, shape = [], [], None
-    # A view's FLOPs follow from its token count at each stage: count each
-    # distinct sequence of counts once (tracing the model is the slow part).
-    by_counts: Dict[tuple, float] = {}
-    reduces = getattr(model.backbone, 'reducer', None) is not None
-    for batch in batches:
-        with torch.no_grad():
-            data = model.data_preprocessor(batch, False)
-            clip = data['inputs'][:, 0]  # (1, C, T, H, W): the first view
-            _, stages = model.backbone.forward_tokens(clip)
-        shape = tuple(clip.shape)
-        key = (shape, ) + tuple(int(t.x.shape[1]) for t in stages)
-        if key not in by_counts:
-            by_counts[key] = complexity(model, clips=clip)['flops'] / 1e9
-        gflops.append(by_counts[key])
-        if reduces:
-            tokens.append(int(stages[0].counts[0]))
-    return dict(gflops=gflops, tokens=tokens or None, shape=shape)
+    return complexity_of_views(model, batches)
 
 
 def main_videos(args: argparse.Namespace, cfg: Config) -> None:
