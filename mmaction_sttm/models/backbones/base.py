@@ -140,6 +140,16 @@ def attention(q: Tensor,
     return torch.cat(outs, dim=-2)
 
 
+@torch.compiler.disable
+def _lengths(rows: Tensor) -> List[int]:
+    """Real rows per video, as Python ints (they size the per-video
+    split). Outside ``torch.compile``'s graph on purpose: the values are
+    data, so this is the stage's one graph break, a clean one (traced, the
+    ``.tolist()`` reaches inductor as ``aten._local_scalar_dense``, which it
+    fails on before falling back to a break)."""
+    return rows.sum(dim=1).tolist()
+
+
 class Packing:
     """A padded batch ``(B, N, D)`` as one sequence ``(1, sum(n_b), D)`` of
     its real rows (the ``'packed'`` mode of a reducer), with the attention
@@ -162,7 +172,7 @@ class Packing:
         self.shape = tuple(rows.shape)
         self.index = rows.flatten().nonzero().squeeze(1)
         self.keys = bias[:, 0, 0].flatten().index_select(0, self.index)
-        self.segments = PackedBias(rows.sum(dim=1).tolist(), self.keys)
+        self.segments = PackedBias(_lengths(rows), self.keys)
 
     @property
     def dense_bias(self) -> Tensor:
