@@ -5,13 +5,15 @@ A plain ViT applied to video: every frame is cut into 2D patches, all
 learned spatial position embedding plus a learned temporal one (as in
 K-centered patch sampling, ref. [41] of the paper). Parameter names follow
 timm's ``VisionTransformer`` (``patch_embed.proj``, ``blocks.i.attn.qkv``,
-...), so ImageNet weights convert by renaming almost nothing.
+...), so ImageNet weights convert by renaming almost nothing; the blocks
+are timm's own ``Block`` modules, run through :func:`run_block` so that the
+attention takes a packed batch video by video and hands its queries and
+keys to a merger.
 """
+from functools import partial
 from typing import List, Optional, Tuple
 
 import torch
-import torch.nn.functional as F
-from mmcv.cnn.bricks import DropPath
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
@@ -22,121 +24,63 @@ from .utils import (check_clip, interpolate_pos_embed,
                     interpolate_time_embed, pos_embed_resampler)
 
 
-class Attention(nn.Module):
-    """Multi-head self-attention on ``F.scaled_dot_product_attention``.
+def timm_block(embed_dims: int, num_heads: int, mlp_ratio: float,
+               qkv_bias: bool, drop: float, attn_drop: float,
+               drop_path: float, norm_eps: float) -> nn.Module:
+    """timm's pre-norm ViT ``Block`` (attention, MLP, LayerNorm, DropPath
+    from ``timm.layers``), with plain ``nn.LayerNorm``: the block of the
+    paper's ViT, whose parameter names (``norm1``, ``attn.qkv``,
+    ``attn.proj``, ``norm2``, ``mlp.fc1``, ``mlp.fc2``) are timm's."""
+    from timm.models.vision_transformer import Block
+    return Block(embed_dims, num_heads, mlp_ratio=mlp_ratio,
+                 qkv_bias=qkv_bias, proj_drop=drop, attn_drop=attn_drop,
+                 drop_path=drop_path,
+                 norm_layer=partial(nn.LayerNorm, eps=norm_eps))
+
+
+def block_qkv(block: nn.Module,
+              x: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    """Queries (after the block's query norm), keys (after its key norm)
+    and values ``(B, heads, L, d)`` of a timm ViT block on ``x``."""
+    attn = block.attn
+    batch, length, _ = x.shape
+    qkv = attn.qkv(block.norm1(x)).reshape(batch, length, 3, attn.num_heads,
+                                           attn.head_dim)
+    q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+    return attn.q_norm(q), attn.k_norm(k), v
+
+
+def run_block(block: nn.Module,
+              x: Tensor,
+              bias: Optional[object] = None,
+              on_qk: Optional[QKHandler] = None) -> Tensor:
+    """A timm ViT block, its attention through :func:`~.base.attention`
+    (an additive bias, or a :class:`~.base.PackedBias`: video by video),
+    handing its own queries and keys to ``on_qk`` before the MLP.
 
     Args:
-        embed_dims (int): Channels.
-        num_heads (int): Heads.
-        qkv_bias (bool): Bias in the qkv projection.
-        attn_drop (float): Attention dropout.
-        proj_drop (float): Output dropout.
+        block (nn.Module): A block made by :func:`timm_block`.
+        x (Tensor): ``(B, L, D)``.
+        bias (Tensor | PackedBias, optional): Attention bias.
+        on_qk (callable, optional): Called with the attention's queries,
+            keys and scale (see :meth:`~.base.MergingBackbone.block`).
+
+    Returns:
+        Tensor: ``(B, L, D)``.
     """
-
-    def __init__(self,
-                 embed_dims: int,
-                 num_heads: int,
-                 qkv_bias: bool = True,
-                 attn_drop: float = 0.,
-                 proj_drop: float = 0.) -> None:
-        super().__init__()
-        if embed_dims % num_heads:
-            raise ValueError(f'embed_dims ({embed_dims}) must be divisible '
-                             f'by num_heads ({num_heads})')
-        self.num_heads = num_heads
-        self.scale = (embed_dims // num_heads)**-0.5
-        self.qkv = nn.Linear(embed_dims, embed_dims * 3, bias=qkv_bias)
-        self.attn_drop = attn_drop
-        self.proj = nn.Linear(embed_dims, embed_dims)
-        self.proj_drop = nn.Dropout(proj_drop)
-
-    def qkv_heads(self, x: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
-        """Queries, keys and values ``(B, heads, L, D / heads)``."""
-        batch, length, _ = x.shape
-        qkv = self.qkv(x).reshape(batch, length, 3, self.num_heads, -1)
-        return qkv.permute(2, 0, 3, 1, 4).unbind(0)
-
-    def forward(self,
-                x: Tensor,
-                bias: Optional[Tensor] = None,
-                return_qk: bool = False):
-        """Args:
-            x (Tensor): ``(B, L, D)``.
-            bias (Tensor, optional): Additive attention bias broadcastable to
-                ``(B, heads, L, L)`` (proportional attention).
-            return_qk (bool): Also return the queries and keys.
-
-        Returns:
-            Tensor | tuple[Tensor, Tensor, Tensor]: ``(B, L, D)`` (and
-            ``q``, ``k``).
-        """
-        batch, length, dims = x.shape
-        q, k, v = self.qkv_heads(x)
-        out = attention(q, k, v, bias,
-                        self.attn_drop if self.training else 0.)
-        out = self.proj_drop(
-            self.proj(out.transpose(1, 2).reshape(batch, length, dims)))
-        return (out, q, k) if return_qk else out
-
-
-class Mlp(nn.Module):
-    """Two-layer feed-forward network with GELU."""
-
-    def __init__(self, embed_dims: int, hidden_dims: int,
-                 drop: float = 0.) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(embed_dims, hidden_dims)
-        self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden_dims, embed_dims)
-        self.drop = nn.Dropout(drop)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
-
-
-class Block(nn.Module):
-    """Pre-norm transformer block."""
-
-    def __init__(self,
-                 embed_dims: int,
-                 num_heads: int,
-                 mlp_ratio: float = 4.,
-                 qkv_bias: bool = True,
-                 drop: float = 0.,
-                 attn_drop: float = 0.,
-                 drop_path: float = 0.,
-                 norm_eps: float = 1e-6) -> None:
-        super().__init__()
-        self.norm1 = nn.LayerNorm(embed_dims, eps=norm_eps)
-        self.attn = Attention(embed_dims, num_heads, qkv_bias, attn_drop,
-                              drop)
-        self.drop_path = DropPath(drop_path) if drop_path else nn.Identity()
-        self.norm2 = nn.LayerNorm(embed_dims, eps=norm_eps)
-        self.mlp = Mlp(embed_dims, int(embed_dims * mlp_ratio), drop)
-
-    def forward(self,
-                x: Tensor,
-                bias: Optional[Tensor] = None,
-                on_qk: Optional[QKHandler] = None) -> Tensor:
-        """Args:
-            x (Tensor): ``(B, L, D)``.
-            bias (Tensor, optional): Additive attention bias.
-            on_qk (callable, optional): Called with the attention's queries,
-                keys and scale before the MLP (see
-                :meth:`~.base.MergingBackbone.block`).
-
-        Returns:
-            Tensor: ``(B, L, D)``.
-        """
-        if on_qk is None:
-            x = x + self.drop_path(self.attn(self.norm1(x), bias))
-            return x + self.drop_path(self.mlp(self.norm2(x)))
-        attn, q, k = self.attn(self.norm1(x), bias, return_qk=True)
-        on_qk(q, k, self.attn.scale)
-        del q, k  # views of the whole qkv buffer: released before the MLP
-        x = x + self.drop_path(attn)
-        del attn
-        return x + self.drop_path(self.mlp(self.norm2(x)))
+    attn = block.attn
+    batch, length, dims = x.shape
+    q, k, v = block_qkv(block, x)
+    out = attention(q, k, v, bias,
+                    attn.attn_drop.p if block.training else 0.)
+    if on_qk is not None:
+        on_qk(q, k, attn.scale)
+    del q, k, v  # views of the whole qkv buffer: released before the MLP
+    out = out.transpose(1, 2).reshape(batch, length, dims)
+    out = attn.proj_drop(attn.proj(getattr(attn, 'norm', nn.Identity())(out)))
+    x = x + block.drop_path1(block.ls1(out))
+    del out
+    return x + block.drop_path2(block.ls2(block.mlp(block.norm2(x))))
 
 
 class PatchEmbed(nn.Module):
@@ -272,8 +216,9 @@ class SpaceTimeViT(MergingBackbone, BaseModule):
         self.pos_drop = nn.Dropout(drop_rate)
         dpr = torch.linspace(0, drop_path_rate, depth).tolist()
         self.blocks = nn.ModuleList([
-            Block(embed_dims, num_heads, mlp_ratio, qkv_bias, drop_rate,
-                  attn_drop_rate, dpr[i], norm_eps) for i in range(depth)
+            timm_block(embed_dims, num_heads, mlp_ratio, qkv_bias, drop_rate,
+                       attn_drop_rate, dpr[i], norm_eps)
+            for i in range(depth)
         ])
         self.norm = nn.LayerNorm(embed_dims, eps=norm_eps)
         self.pos_init_std = pos_init_std
@@ -334,13 +279,12 @@ class SpaceTimeViT(MergingBackbone, BaseModule):
               tokens: Tokens,
               bias: Optional[Tensor],
               on_qk: Optional[QKHandler] = None) -> Tensor:
-        return self.blocks[index](x, bias, on_qk)
+        return run_block(self.blocks[index], x, bias, on_qk)
 
     def block_qk(self, index: int, x: Tensor,
                  tokens: Tokens) -> Tuple[Tensor, Tensor, float]:
-        attn = self.blocks[index].attn
-        q, k, _ = attn.qkv_heads(self.blocks[index].norm1(x))
-        return q, k, attn.scale
+        q, k, _ = block_qkv(self.blocks[index], x)
+        return q, k, self.blocks[index].attn.scale
 
     def final_norm(self, x: Tensor) -> Tensor:
         return self.norm(x)
