@@ -34,13 +34,19 @@ def test_gflops_of_the_fixed_points():
     (measured there: 0.733 and 0.672) within 3% of them."""
     gflops = {}
     for variant in load_variants(ROOT, CONFIG_DIR, ['finetune'],
-                                 ['vit', 'sttm-r0.55', 'sttm-r0.7']):
+                                 ['vit', 'sttm-r0.55', 'sttm-r0.7',
+                                  'tome-tokens-r0.22',
+                                  'tome-tokens-r0.28']):
         assert not variant_has_reducer(ROOT, variant)
         count_complexity(ROOT, variant)
         gflops[variant.name] = variant.gflops
     ratio = {n: g / gflops['vit'] for n, g in gflops.items()}
     assert ratio['sttm-r0.55'] == pytest.approx(0.736, abs=0.001)
     assert ratio['sttm-r0.7'] == pytest.approx(0.671, abs=0.001)
+    assert ratio['tome-tokens-r0.22'] == pytest.approx(0.728, abs=0.001)
+    assert ratio['tome-tokens-r0.28'] == pytest.approx(0.670, abs=0.001)
+    assert 0.733 == pytest.approx(ratio['tome-tokens-r0.22'], rel=0.03)
+    assert 0.672 == pytest.approx(ratio['tome-tokens-r0.28'], rel=0.03)
     assert 0.733 == pytest.approx(ratio['sttm-r0.55'], rel=0.03)
     assert 0.672 == pytest.approx(ratio['sttm-r0.7'], rel=0.03)
 

@@ -13,11 +13,15 @@ protocol = dict(
     primary='rlt-t0.3',
     # Two GFLOPs points, each compared paired by seed (Holm within each).
     comparisons=[
-        dict(primary='rlt-t0.3', others=['vit', 'sttm-r0.55']),
-        dict(primary='rlt-t0.2-sttm-r0.45', others=['vit', 'sttm-r0.7']),
+        dict(primary='rlt-t0.3',
+             others=['vit', 'sttm-r0.55', 'tome-tokens-r0.22']),
+        dict(primary='rlt-t0.2-sttm-r0.45',
+             others=['vit', 'sttm-r0.7', 'tome-tokens-r0.28']),
     ],
+    # ToMe's two variants: amendment of 2026-12-04 (PROTOCOL.md).
     variants=[
-        'vit', 'rlt-t0.3', 'sttm-r0.55', 'rlt-t0.2-sttm-r0.45', 'sttm-r0.7'
+        'vit', 'rlt-t0.3', 'sttm-r0.55', 'tome-tokens-r0.22',
+        'rlt-t0.2-sttm-r0.45', 'sttm-r0.7', 'tome-tokens-r0.28'
     ],
     dev_seeds=[0],
     seeds=[0, 1, 2, 3, 4],

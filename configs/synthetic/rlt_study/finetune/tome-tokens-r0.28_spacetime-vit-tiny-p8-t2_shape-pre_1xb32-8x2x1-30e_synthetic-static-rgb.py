@@ -1,0 +1,6 @@
+# ToMe by tokens (the reading the confirmatory study's dev runs chose, by its
+# rule), ratio 0.28 after blocks 1-3 (0.670 of the baseline's GFLOPs): the
+# point of RLT + STTM. Added by the amendment of 2026-12-04 (PROTOCOL.md).
+_base_ = ['../../confirm/finetune/tome-tokens-r0.28_spacetime-vit-tiny-p8-t2_shape-pre_1xb32-8x2x1-30e_synthetic-motion-rgb.py']
+
+study = dict(name='tome-tokens-r0.28', note='ToMe by tokens, ratio 0.28, at the GFLOPs of RLT + STTM', curve='ToMe (tokens)')
