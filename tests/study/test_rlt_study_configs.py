@@ -61,3 +61,8 @@ def test_a_reducers_gflops_are_a_mean_over_videos(tmp_path):
     (plain, ) = load_variants(ROOT, CONFIG_DIR, ['finetune'], ['vit'])
     count_complexity(ROOT, plain)
     assert 0.5 * plain.gflops < variant.gflops < plain.gflops
+    # RLT then STTM builds (spatio-temporal merges only) and costs less.
+    (both, ) = load_variants(ROOT, CONFIG_DIR, ['finetune'],
+                             ['rlt-t0.2-sttm-r0.45'])
+    count_complexity(ROOT, both, videos=data.lists('dev'))
+    assert 0.4 * plain.gflops < both.gflops < plain.gflops
