@@ -77,7 +77,10 @@ def run_block(block: nn.Module,
         on_qk(q, k, attn.scale)
     del q, k, v  # views of the whole qkv buffer: released before the MLP
     out = out.transpose(1, 2).reshape(batch, length, dims)
-    out = attn.proj_drop(attn.proj(getattr(attn, 'norm', nn.Identity())(out)))
+    norm = getattr(attn, 'norm', None)  # timm >= 1.0.2x; Identity unless
+    if norm is not None:  # the block was built with scale_norm
+        out = norm(out)
+    out = attn.proj_drop(attn.proj(out))
     x = x + block.drop_path1(block.ls1(out))
     del out
     return x + block.drop_path2(block.ls2(block.mlp(block.norm2(x))))
