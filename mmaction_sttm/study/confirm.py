@@ -81,7 +81,9 @@ def study_data(root: str,
                test_per_class: int = 0) -> StudyData:
     """The protocol's data (made where missing): ``protocol['data_root']``
     (default ``data/study``) unless ``data_root`` is given, with the
-    motion task's ``protocol['camera']`` (default ``'drift'``).
+    motion task's ``protocol['camera']`` (default ``'drift'``) and
+    ``protocol['per_class']`` sizes; the shape task only where the study
+    pre-trains.
 
     Args:
         root (str): The repository root.
@@ -97,7 +99,19 @@ def study_data(root: str,
     folder = data_root or protocol.get('data_root', 'data/study')
     return make_study_data(osp.join(root, folder), smoke,
                            test_per_class=test_per_class,
-                           camera=protocol.get('camera', 'drift'))
+                           camera=protocol.get('camera', 'drift'),
+                           per_class=protocol.get('per_class'),
+                           shape=regime(protocol) == 'finetune')
+
+
+def regime(protocol: Dict) -> str:
+    """The study's regime: ``protocol['regime']``, default ``'finetune'``
+    (pre-train, then fine-tune); ``'scratch'`` trains from scratch."""
+    name = protocol.get('regime', 'finetune')
+    if name not in ('finetune', 'scratch'):
+        raise ValueError("protocol['regime'] must be 'finetune' or "
+                         f"'scratch', got {name!r}")
+    return name
 
 
 def run(root: str, config_dir: str, args, protocol: Dict,
@@ -130,7 +144,7 @@ def run(root: str, config_dir: str, args, protocol: Dict,
             report.load_records(_records_dir(results, 'dev')), protocol)
         names = [protocol['baseline'], protocol['primary']] + \
             chosen['peers']
-    variants = load_variants(root, config_dir, ['finetune'], names)
+    variants = load_variants(root, config_dir, [regime(protocol)], names)
     seeds = args.seeds if args.seeds is not None else protocol['seeds']
     data = study_data(
         root, protocol, args.data_root, args.smoke,
@@ -156,9 +170,10 @@ def run(root: str, config_dir: str, args, protocol: Dict,
         return record
 
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        list(pool.map(runner.pretrain,
-                      seeds if runner.pretrain_seed is None else
-                      [runner.pretrain_seed]))
+        if regime(protocol) == 'finetune':
+            list(pool.map(runner.pretrain,
+                          seeds if runner.pretrain_seed is None else
+                          [runner.pretrain_seed]))
         list(pool.map(one, jobs))
 
 
@@ -167,7 +182,8 @@ def _gflops(root: str, config_dir: str, names: List[str],
     """GFLOPs per view of each variant; a reducer's (RLT) as the mean over
     the dev split's videos (the data is made first where missing)."""
     out, dev = {}, None
-    for variant in load_variants(root, config_dir, ['finetune'], names):
+    for variant in load_variants(root, config_dir, [regime(protocol)],
+                                 names):
         if dev is None and variant_has_reducer(root, variant):
             dev = study_data(root, protocol).lists('dev')
         count_complexity(root, variant, videos=dev)
@@ -209,7 +225,8 @@ def write_report(root: str, config_dir: str, out: str, protocol: Dict,
             f'the records in [{stage}/runs]({stage}/runs) '
             f'({report.commits_line(records)}). Top-1 in %, mean +- sd over '
             f'seeds; train on {protocol["train_subset"]} training videos, '
-            f'dev on the 200-video dev split, test on the held-out split, '
+            f'dev on the {10 * protocol.get("per_class", {}).get("dev", 20)}'
+            f'-video dev split, test on the held-out split, '
             f'each 1 clip x 3 crops. The protocol: '
             f'[PROTOCOL.md](PROTOCOL.md).', '',
             '## Variants', ''

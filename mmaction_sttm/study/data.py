@@ -29,12 +29,13 @@ class StudyData:
             ``val_list_videos.txt`` (the dev split),
             ``train_subset_list_videos.txt`` (as many training videos as
             dev ones, to measure train accuracy) and ``videos/``.
-        shape (str): Root of the shape (pre-training) task, same layout.
+        shape (str, optional): Root of the shape (pre-training) task, same
+            layout. None for a study without pre-training.
         test (str, optional): Root of the held-out test split:
             ``test_list_videos.txt`` and ``videos/``. None when not made.
     """
     motion: str
-    shape: str
+    shape: Optional[str]
     test: Optional[str] = None
 
     def lists(self, split: str) -> Dict[str, str]:
@@ -70,7 +71,9 @@ def _count(path: str) -> int:
 def make_study_data(data_root: str,
                     smoke: bool = False,
                     test_per_class: int = 0,
-                    camera: str = 'drift') -> StudyData:
+                    camera: str = 'drift',
+                    per_class: Optional[Dict[str, int]] = None,
+                    shape: bool = True) -> StudyData:
     """Generate the study's datasets under ``data_root`` where missing.
 
     Args:
@@ -85,24 +88,42 @@ def make_study_data(data_root: str,
             reducer has repeats to remove); the same scenes and labels
             either way. The shape (pre-training) task is the same for
             both. Defaults to ``'drift'``.
+        per_class (dict, optional): The motion task's ``train`` and ``dev``
+            videos per class, in place of the study's 160 and 20 (e.g. the
+            demo's 500 and 25). The held-out test split does not depend on
+            it. Ignored by ``smoke``.
+        shape (bool): Make the shape task (for pre-training). Defaults to
+            True.
 
     Returns:
         StudyData: The roots.
     """
     from mmaction_sttm.generators import (SHAPE_CLASSES, SyntheticSpec,
                                           make_synthetic_dataset)
-    train, dev, shape_train = (1, 1, 1) if smoke else (160, 20, 120)
-    specs = dict(
-        motion=SyntheticSpec(num_classes=10, train_per_class=train,
-                             val_per_class=dev, camera=camera, **_COMMON),
-        shape=SyntheticSpec(num_classes=len(SHAPE_CLASSES),
-                            train_per_class=shape_train, val_per_class=dev,
-                            task='shape', **_COMMON))
+    sizes = {'train': 160, 'dev': 20, **(per_class or {})}
+    if set(sizes) != {'train', 'dev'}:
+        raise ValueError("per_class takes 'train' and 'dev', got "
+                         f'{sorted(per_class)}')
+    train, dev, shape_train = (1, 1, 1) if smoke else (sizes['train'],
+                                                       sizes['dev'], 120)
+    specs = dict(motion=SyntheticSpec(num_classes=10, train_per_class=train,
+                                      val_per_class=dev, camera=camera,
+                                      **_COMMON))
+    if shape:
+        specs['shape'] = SyntheticSpec(
+            num_classes=len(SHAPE_CLASSES), train_per_class=shape_train,
+            val_per_class=1 if smoke else 20, task='shape', **_COMMON)
     roots = {}
     for task, spec in specs.items():
         root = osp.abspath(osp.join(data_root, task))
-        if not osp.exists(osp.join(root, 'val_list_videos.txt')):
+        val = osp.join(root, 'val_list_videos.txt')
+        if not osp.exists(val):
             make_synthetic_dataset(root, spec)
+        elif _count(val) != spec.num_classes * spec.val_per_class:
+            raise ValueError(
+                f'{val} has {_count(val)} videos, the study asks for '
+                f'{spec.num_classes * spec.val_per_class}; remove {root} to '
+                'remake it')
         # As many training videos as dev ones, for train accuracy.
         count = _count(osp.join(root, 'val_list_videos.txt'))
         with open(osp.join(root, 'train_list_videos.txt')) as f:
@@ -124,4 +145,4 @@ def make_study_data(data_root: str,
         elif _count(ann) != want:
             raise ValueError(f'{ann} has {_count(ann)} videos, the study '
                              f'asks for {want}; remove {test} to remake it')
-    return StudyData(roots['motion'], roots['shape'], test)
+    return StudyData(roots['motion'], roots.get('shape'), test)

@@ -57,3 +57,22 @@ def test_smoke_run_and_report(tmp_path):
     subprocess.run([sys.executable, 'tools/analysis/confirm.py', 'report',
                     '--out', str(out)], cwd=ROOT, check=True)
     assert (out / 'test.md').read_text() == table
+
+
+def test_smoke_run_from_scratch(tmp_path):
+    """A study in the scratch regime (the demo study) trains without a
+    pre-training and without making the shape task."""
+    out, work, data = tmp_path / 'out', tmp_path / 'work', tmp_path / 'data'
+    subprocess.run([
+        sys.executable, 'tools/analysis/confirm.py', 'run', '--smoke',
+        '--allow-dirty', '--config-dir', 'configs/synthetic/demo_study',
+        '--variants', 'vit', '--seeds', '0', '--out', str(out),
+        '--work-dir', str(work), '--data-root', str(data)
+    ], cwd=ROOT, check=True)
+    record = json.loads((out / 'test' / 'runs' / 'vit' /
+                         'seed0.json').read_text())
+    assert record['regime'] == 'scratch'
+    assert set(record['metrics']) == {'train', 'dev', 'test'}
+    assert [p['epoch'] for p in record['curve']] == [1]
+    assert sorted(p.name for p in (work / 'test').iterdir()) == ['scratch']
+    assert sorted(p.name for p in data.iterdir()) == ['motion', 'test']

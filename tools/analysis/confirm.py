@@ -41,13 +41,15 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('command', choices=('dev', 'run', 'report'))
     parser.add_argument('--config-dir', default=CONFIG_DIR,
-                        help='the study\'s configs (finetune/, pretrain/, '
-                        'protocol.py); default: the confirmatory study\'s')
+                        help='the study\'s configs (finetune/ and pretrain/, or '
+                        'scratch/; protocol.py); default: the confirmatory '
+                        'study\'s')
     parser.add_argument('--protocol', default=None,
                         help='default: protocol.py of --config-dir')
     parser.add_argument('--variants', nargs='+', default=None,
                         help='dev: the variants to run (default: all '
-                        'finetune/ configs); run: default the protocol\'s')
+                        'configs of the regime); run: default the '
+                        'protocol\'s')
     parser.add_argument('--seeds', type=int, nargs='+', default=None,
                         help='default: the protocol\'s seeds')
     parser.add_argument('--jobs', type=int, default=1)

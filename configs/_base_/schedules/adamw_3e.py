@@ -1,5 +1,5 @@
-# A short AdamW schedule for the synthetic motion dataset (4000 training
-# videos, 250 iterations per epoch at 2 x 8): linear warm-up over the first
+# A short AdamW schedule for the synthetic motion dataset (5000 training
+# videos, 313 iterations per epoch at 2 x 8): linear warm-up over the first
 # 100 iterations, then linear decay to zero, stepped every iteration.
 _base_ = ['./adamw_20e.py']
 
@@ -7,7 +7,7 @@ max_epochs = 3
 
 train_cfg = dict(max_epochs=max_epochs)
 
-# Warm-up over the first 100 iterations (0.4 epoch of the default data),
+# Warm-up over the first 100 iterations (0.3 epoch of the default data),
 # counted in iterations so that it never rounds to zero on tiny datasets;
 # linear decay to zero over the whole run, stepped every iteration. The two
 # overlap: MMEngine multiplies their factors.
