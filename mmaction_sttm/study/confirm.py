@@ -228,7 +228,8 @@ def write_report(root: str, config_dir: str, out: str, protocol: Dict,
             f'dev on the {10 * protocol.get("per_class", {}).get("dev", 20)}'
             f'-video dev split, test on the held-out split, '
             f'each 1 clip x 3 crops. The protocol: '
-            f'[PROTOCOL.md](PROTOCOL.md).', '',
+            f'[PROTOCOL.md](PROTOCOL.md).', ''
+        ] + (_interim(records, protocol) if stage == 'test' else []) + [
             '## Variants', ''
         ] + report.variant_table(records, counted, base, names, splits)
         comparisons = protocol.get('comparisons') or [dict(primary=primary)]
@@ -245,6 +246,27 @@ def write_report(root: str, config_dir: str, out: str, protocol: Dict,
             f.write('\n'.join(lines) + '\n')
         written.append(osp.join(out, f'{stage}.md'))
     return written
+
+
+def _interim(records: Sequence[Dict], protocol: Dict) -> List[str]:
+    """A warning above the tables while any of the protocol's (variant,
+    seed) runs is missing; nothing when all are in."""
+    seeds = set(protocol['seeds'])
+    # The baseline, the primary, the fixed peers and one reading of each
+    # peer chosen on dev (or the protocol's own list).
+    count = len(protocol.get('variants') or []) or (
+        2 + len(protocol.get('peers', [])) +
+        len(protocol.get('peer_choices', {})))
+    done = len({(r['variant'], r['seed'])
+                for r in records if r['seed'] in seeds})
+    if done >= count * len(seeds):
+        return []
+    return [
+        f'**Interim: {done} of the protocol\'s {count * len(seeds)} '
+        f'runs ({count} variants x {len(seeds)} seeds). The protocol '
+        'makes its claims from all of them; nothing below is a result of '
+        'the study yet.**', ''
+    ]
 
 
 def _comparison(records: Sequence[Dict], names: Sequence[str],

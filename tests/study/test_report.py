@@ -83,9 +83,16 @@ def test_write_report_from_records_alone(tmp_path):
     assert (out / 'test_curves.png').stat().st_size > 1000
     lines = (out / 'test_runs.csv').read_text().splitlines()
     assert len(lines) == 1 + len(records)
+    assert 'Interim' not in text
     # Rebuilding gives the same table.
     write_report(str(tmp_path), 'unused', 'confirm', PROTOCOL, gflops)
     assert (out / 'test.md').read_text() == text
+    # With runs missing, the page says first that it is not a result.
+    (out / 'test' / 'runs' / 'drop' / 'seed11.json').unlink()
+    (out / 'test' / 'runs' / 'tome' / 'seed3.json').unlink()
+    write_report(str(tmp_path), 'unused', 'confirm', PROTOCOL, gflops)
+    assert "**Interim: 46 of the protocol's 48 runs (4 variants x 12 " \
+        'seeds).' in (out / 'test.md').read_text()
 
 
 def test_one_section_per_comparison(tmp_path):
