@@ -73,7 +73,7 @@ def video_views(cfg: Any, ann_file: str, prefix: Optional[str],
         num (int): How many videos, from the top of the list.
 
     Returns:
-        list: One collated batch per video.
+        list: One collated batch per video, with its ``filename``.
 
     Raises:
         ToolError: The list is missing or empty.
@@ -93,5 +93,9 @@ def video_views(cfg: Any, ann_file: str, prefix: Optional[str],
         dataset = DATASETS.build(dataset_cfg)
     if len(dataset) == 0:
         raise tooling.ToolError(f'--videos {ann_file}: no videos listed')
-    return [pseudo_collate([dataset[i]])
-            for i in range(min(num, len(dataset)))]
+    batches = []
+    for i in range(min(num, len(dataset))):
+        batch = pseudo_collate([dataset[i]])
+        batch['filename'] = dataset.get_data_info(i)['filename']
+        batches.append(batch)
+    return batches

@@ -42,6 +42,7 @@ import argparse
 import copy
 import json
 import logging
+import os.path as osp
 from typing import Any, Dict, List, Optional, Tuple
 
 from mmengine.config import Config, DictAction
@@ -89,6 +90,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='how many videos of --videos to count (default 50)')
     parser.add_argument(
         '--json', action='store_true', help='print one JSON line instead')
+    parser.add_argument(
+        '--per-video', action='store_true',
+        help='with --videos: also one line per video (GFLOPs, tokens kept)')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -218,6 +222,14 @@ def main_videos(args: argparse.Namespace, cfg: Config) -> None:
         tokens = result['tokens']
         record.update(tokens_mean=statistics.fmean(tokens),
                       tokens_min=min(tokens), tokens_max=max(tokens))
+    names = [
+        osp.relpath(b['filename'], args.video_prefix)
+        if args.video_prefix else b['filename'] for b in batches
+    ]
+    record['per_video'] = [
+        dict(video=name, gflops=g, tokens=t) for name, g, t in zip(
+            names, flops, result['tokens'] or [None] * len(flops))
+    ]
     if args.json:
         print(json.dumps(record))
         return
@@ -232,6 +244,12 @@ def main_videos(args: argparse.Namespace, cfg: Config) -> None:
     if result['tokens']:
         print(f'tokens kept by the reducer: mean {record["tokens_mean"]:.1f}'
               f', range {record["tokens_min"]} - {record["tokens_max"]}')
+    if args.per_video:
+        for row in record['per_video']:
+            kept = '' if row['tokens'] is None else \
+                f', {row["tokens"]} tokens kept'
+            print(f'  {row["video"]}: {row["gflops"]:.4g} GFLOPs '
+                  f'({row["gflops"] / reference:.3f}){kept}')
 
 
 def main(argv: Optional[List[str]] = None) -> None:
