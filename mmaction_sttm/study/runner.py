@@ -53,6 +53,36 @@ def git_state(root: str, ignore: Sequence[str] = ()) -> Dict[str, object]:
                 dirty=bool(status))
 
 
+def machine_state() -> Dict[str, str]:
+    """What a run's floating-point results depend on besides the code and
+    the seed: the CPU model and its widest vector instructions (CPU kernels
+    round differently on different ones), and the torch build.
+
+    Returns:
+        dict: ``cpu`` (model name), ``isa`` (``'avx512'``, ``'avx2'`` or
+        ``'other'``), ``torch`` and ``python`` (versions).
+    """
+    import platform
+
+    import torch
+    cpu, flags = platform.processor() or 'unknown', set()
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                key, _, value = line.partition(':')
+                if key.strip() == 'model name':
+                    cpu = value.strip()
+                elif key.strip() == 'flags':
+                    flags = set(value.split())
+                    break
+    except OSError:
+        pass
+    isa = ('avx512' if 'avx512f' in flags else
+           'avx2' if 'avx2' in flags else 'other')
+    return dict(cpu=cpu, isa=isa, torch=torch.__version__,
+                python=platform.python_version())
+
+
 def read_curve(work_dir: str) -> List[Dict[str, float]]:
     """Per-epoch learning curve of a training run, from MMEngine's
     ``vis_data/scalars.json`` (its newest timestamped folder).
@@ -141,6 +171,7 @@ class StudyRunner:
         self.resume = resume
         self.cfg_options = dict(cfg_options or {})
         self.commit = commit or git_state(root)
+        self.machine = machine_state()
         self.pretrain_seed = pretrain_seed
         self.pretrained: Dict[int, str] = {}
 
@@ -260,7 +291,8 @@ class StudyRunner:
 
         Returns:
             dict: The run's record: ``variant``, ``regime``, ``seed``,
-            ``config``, ``commit``, ``dirty``, ``commands``, ``metrics``
+            ``config``, ``commit``, ``dirty``, ``machine``
+            (:func:`machine_state`), ``commands``, ``metrics``
             (``train`` on the train subset, and each evaluation split),
             ``curve`` (per epoch; empty off the shelf) and ``seconds``.
         """
@@ -302,6 +334,7 @@ class StudyRunner:
                       config=variant.config,
                       commit=self.commit['commit'],
                       dirty=self.commit['dirty'],
+                      machine=self.machine,
                       commands=[self._rel(c) for c in commands],
                       metrics=metrics, curve=curve,
                       seconds=round(time.time() - start, 1))

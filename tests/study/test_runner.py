@@ -98,3 +98,13 @@ def test_call_names_the_signal_and_the_exit_code(tmp_path):
     with pytest.raises(RuntimeError, match=r'exit 3'):
         _runner(tmp_path)._call([sys.executable, str(tool)],
                                 str(tmp_path / 'b.log'))
+
+
+def test_machine_state():
+    import torch
+
+    from mmaction_sttm.study.runner import machine_state
+    state = machine_state()
+    assert state['torch'] == torch.__version__
+    assert state['isa'] in ('avx512', 'avx2', 'other')
+    assert state['cpu'] and state['python'].count('.') == 2
