@@ -215,7 +215,9 @@ def write_report(root: str, config_dir: str, out: str, protocol: Dict,
             continue
         names = sorted({r['variant'] for r in records},
                        key=lambda n: (n != base, n != primary, n))
-        counted = gflops or _gflops(root, config_dir, names, protocol)
+        # The baseline's GFLOPs are the reference even before it has run.
+        counted = gflops or _gflops(root, config_dir,
+                                    sorted(set(names) | {base}), protocol)
         splits = ('train', 'dev', 'test') if stage == 'test' else ('train',
                                                                    'dev')
         split = 'test' if stage == 'test' else 'dev'

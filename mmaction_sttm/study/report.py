@@ -40,8 +40,9 @@ def _by_variant(records: Sequence[Dict]) -> Dict[str, Dict[int, Dict]]:
 def _ms(values: Sequence[float]) -> str:
     if not values:
         return 'n/a'
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f'{statistics.mean(values):.2f} +- {sd:.2f}'
+    if len(values) == 1:  # one seed: no spread to show
+        return f'{values[0]:.2f}'
+    return f'{statistics.mean(values):.2f} +- {statistics.stdev(values):.2f}'
 
 
 def _fmt_p(p: float) -> str:
