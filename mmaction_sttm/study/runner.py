@@ -292,7 +292,8 @@ class StudyRunner:
         Returns:
             dict: The run's record: ``variant``, ``regime``, ``seed``,
             ``config``, ``commit``, ``dirty``, ``machine``
-            (:func:`machine_state`), ``commands``, ``metrics``
+            (:func:`machine_state` and the run's ``threads``), ``commands``,
+            ``metrics``
             (``train`` on the train subset, and each evaluation split),
             ``curve`` (per epoch; empty off the shelf) and ``seconds``.
         """
@@ -334,7 +335,7 @@ class StudyRunner:
                       config=variant.config,
                       commit=self.commit['commit'],
                       dirty=self.commit['dirty'],
-                      machine=self.machine,
+                      machine=dict(self.machine, threads=self.threads),
                       commands=[self._rel(c) for c in commands],
                       metrics=metrics, curve=curve,
                       seconds=round(time.time() - start, 1))

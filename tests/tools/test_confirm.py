@@ -72,7 +72,8 @@ def test_smoke_run_from_scratch(tmp_path):
     record = json.loads((out / 'test' / 'runs' / 'vit' /
                          'seed0.json').read_text())
     assert record['regime'] == 'scratch'
-    assert set(record['machine']) == {'cpu', 'isa', 'torch', 'python'}
+    assert set(record['machine']) == {'cpu', 'isa', 'torch', 'python',
+                                      'threads'}
     assert set(record['metrics']) == {'train', 'dev', 'test'}
     assert [p['epoch'] for p in record['curve']] == [1]
     assert sorted(p.name for p in (work / 'test').iterdir()) == ['scratch']
