@@ -43,6 +43,9 @@ def test_smoke_run_and_report(tmp_path):
     assert set(record['metrics']) == {'train', 'dev', 'test'}
     assert [p['epoch'] for p in record['curve']] == [1]
     assert len(record['commit']) == 40
+    assert set(record['machine']) == {'cpu', 'isa', 'torch', 'python',
+                                      'threads'}
+    assert record['machine']['threads'] >= 1
     assert record['commands'][0].startswith('python tools/train.py')
     # One pre-training shared by both seeds (the protocol's pretrain_seed).
     assert sorted(p.name for p in (work / 'test' / 'pretrain' /
@@ -59,22 +62,39 @@ def test_smoke_run_and_report(tmp_path):
     assert (out / 'test.md').read_text() == table
 
 
-def test_smoke_run_from_scratch(tmp_path):
-    """A study in the scratch regime (the demo study) trains without a
-    pre-training and without making the shape task."""
-    out, work, data = tmp_path / 'out', tmp_path / 'work', tmp_path / 'data'
-    subprocess.run([
-        sys.executable, 'tools/analysis/confirm.py', 'run', '--smoke',
-        '--allow-dirty', '--config-dir', 'configs/synthetic/demo_study',
-        '--variants', 'vit', '--seeds', '0', '--out', str(out),
-        '--work-dir', str(work), '--data-root', str(data)
-    ], cwd=ROOT, check=True)
-    record = json.loads((out / 'test' / 'runs' / 'vit' /
-                         'seed0.json').read_text())
-    assert record['regime'] == 'scratch'
-    assert set(record['machine']) == {'cpu', 'isa', 'torch', 'python',
-                                      'threads'}
-    assert set(record['metrics']) == {'train', 'dev', 'test'}
-    assert [p['epoch'] for p in record['curve']] == [1]
-    assert sorted(p.name for p in (work / 'test').iterdir()) == ['scratch']
-    assert sorted(p.name for p in data.iterdir()) == ['motion', 'test']
+
+def test_run_from_scratch(tmp_path, monkeypatch):
+    """A study in the scratch regime (the demo study) runs its protocol's
+    variants from scratch/, pre-trains nothing and makes no shape task (the
+    runner itself is the one the smoke run above goes through)."""
+    from mmaction_sttm.study import confirm
+    made = {}
+
+    class Runner:
+        def __init__(self, root, config_dir, data, work_dir, **kwargs):
+            made.update(data=data, kwargs=kwargs)
+            self.pretrain_seed = kwargs['pretrain_seed']
+
+        def pretrain(self, seed):
+            raise AssertionError('a scratch study pre-trains nothing')
+
+        def run(self, variant, seed):
+            return dict(variant=variant.name, regime=variant.regime,
+                        seed=seed)
+
+    monkeypatch.setattr(confirm, 'StudyRunner', Runner)
+    protocol = confirm.load_protocol(
+        osp.join(ROOT, 'configs/synthetic/demo_study/protocol.py'))
+    args = SimpleNamespace(out=str(tmp_path / 'out'), variants=None,
+                           seeds=[0], jobs=1, resume=False, allow_dirty=True,
+                           data_root=str(tmp_path / 'data'),
+                           work_dir=str(tmp_path / 'work'), smoke=True)
+    run(ROOT, 'configs/synthetic/demo_study', args, protocol, 'test')
+    records = sorted((tmp_path / 'out' / 'test' / 'runs').glob('*/seed0.json'))
+    assert sorted(p.parent.name for p in records) == sorted(
+        protocol['variants'])
+    assert {json.loads(p.read_text())['regime'] for p in records} == {
+        'scratch'}
+    assert made['data'].shape is None and made['data'].test is not None
+    assert sorted(p.name for p in (tmp_path / 'data').iterdir()) == [
+        'motion', 'test']
