@@ -196,8 +196,12 @@ class StudyRunner:
         kept as ``log + '.1'``. Python's fault handler is on, so a crash
         leaves every thread's stack in the log.
         """
+        # glibc writes its fatal messages (heap corruption, failed asserts)
+        # to the terminal, not to stderr, unless LIBC_FATAL_STDERR_ is set;
+        # a tool aborted on 2026-12-04 with nothing in its log.
         env = dict(os.environ, OMP_NUM_THREADS=str(self.threads),
-                   PYTHONFAULTHANDLER='1')
+                   PYTHONFAULTHANDLER='1', LIBC_FATAL_STDERR_='1',
+                   TORCH_SHOW_CPP_STACKTRACES='1')
         for attempt in (1, 2):
             with open(log, 'w') as f:
                 proc = subprocess.run(cmd, cwd=self.root, stdout=f,
