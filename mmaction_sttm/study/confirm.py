@@ -14,7 +14,7 @@ from typing import Dict, List, Optional, Sequence
 from mmengine.config import Config
 
 from . import report, stats
-from .data import StudyData, make_study_data
+from .data import PER_CLASS, StudyData, make_study_data
 from .runner import StudyRunner, git_state
 from .variants import count_complexity, load_variants, variant_has_reducer
 
@@ -221,14 +221,15 @@ def write_report(root: str, config_dir: str, out: str, protocol: Dict,
         splits = ('train', 'dev', 'test') if stage == 'test' else ('train',
                                                                    'dev')
         split = 'test' if stage == 'test' else 'dev'
+        dev_videos = 10 * {**PER_CLASS, **protocol.get('per_class', {})}['dev']
         lines = [
             f'# {protocol.get("title", "Confirmatory study")}: {stage} runs',
             '', f'Written by `python tools/analysis/confirm.py report` from '
             f'the records in [{stage}/runs]({stage}/runs) '
             f'({report.commits_line(records)}). Top-1 in %, mean +- sd over '
             f'seeds; train on {protocol["train_subset"]} training videos, '
-            f'dev on the {10 * protocol.get("per_class", {}).get("dev", 20)}'
-            f'-video dev split, test on the held-out split, '
+            f'dev on the {dev_videos}-video dev split, test on the held-out '
+            'split, '
             f'each 1 clip x 3 crops. The protocol: '
             f'[PROTOCOL.md](PROTOCOL.md).', ''
         ] + (_interim(records, protocol) if stage == 'test' else []) + [

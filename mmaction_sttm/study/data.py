@@ -19,6 +19,10 @@ TEST_SEED = 20261203
 # Frame size, video length and scene of every split.
 _COMMON = dict(resolution=32, num_frames=24, num_distractors=2)
 
+#: The motion task's training and dev videos per class, unless a study's
+#: ``per_class`` says otherwise.
+PER_CLASS = dict(train=160, dev=20)
+
 
 @dataclass(frozen=True)
 class StudyData:
@@ -100,7 +104,7 @@ def make_study_data(data_root: str,
     """
     from mmaction_sttm.generators import (SHAPE_CLASSES, SyntheticSpec,
                                           make_synthetic_dataset)
-    sizes = {'train': 160, 'dev': 20, **(per_class or {})}
+    sizes = {**PER_CLASS, **(per_class or {})}
     if set(sizes) != {'train', 'dev'}:
         raise ValueError("per_class takes 'train' and 'dev', got "
                          f'{sorted(per_class)}')
@@ -117,13 +121,12 @@ def make_study_data(data_root: str,
     for task, spec in specs.items():
         root = osp.abspath(osp.join(data_root, task))
         val = osp.join(root, 'val_list_videos.txt')
+        want = spec.num_classes * spec.val_per_class
         if not osp.exists(val):
             make_synthetic_dataset(root, spec)
-        elif _count(val) != spec.num_classes * spec.val_per_class:
-            raise ValueError(
-                f'{val} has {_count(val)} videos, the study asks for '
-                f'{spec.num_classes * spec.val_per_class}; remove {root} to '
-                'remake it')
+        elif _count(val) != want:
+            raise ValueError(f'{val} has {_count(val)} videos, the study '
+                             f'asks for {want}; remove {root} to remake it')
         # As many training videos as dev ones, for train accuracy.
         count = _count(osp.join(root, 'val_list_videos.txt'))
         with open(osp.join(root, 'train_list_videos.txt')) as f:
