@@ -32,7 +32,7 @@ from torch import Tensor, nn
 
 from mmaction_sttm.functional.tokens import Tokens
 from .base import Geometry, MergingBackbone, QKHandler
-from .utils import interpolate_time_embed
+from .utils import add_space_time_position
 
 
 def qk_rows(qkv: nn.Linear, x: Tensor) -> Tensor:
@@ -278,12 +278,10 @@ class ImageViTVideo(MergingBackbone, BaseModule):
         images = x.transpose(1, 2).reshape(batch * frames, channels, height,
                                            width)
         patches, grid = self.patchify(images)
-        per_frame, dims = patches.shape[1], patches.shape[2]
         cls_pos, pos_s = self.position(grid)
-        pos_t = interpolate_time_embed(self.time_embed, frames)
-        pos = (pos_t.unsqueeze(2) + pos_s.unsqueeze(1)).reshape(
-            1, frames * per_frame, dims)
-        patches = patches.reshape(batch, frames * per_frame, dims) + pos
+        patches, pos = add_space_time_position(
+            patches.reshape(batch, frames, *patches.shape[1:]), pos_s,
+            self.time_embed)
         cls = (self.cls_token() + cls_pos).expand(batch, -1, -1)
         seq = self.pre_blocks(torch.cat([cls, patches], dim=1))
         return seq[:, :1], Tokens.from_patches(seq[:, 1:], pos, frames,

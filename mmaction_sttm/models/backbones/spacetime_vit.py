@@ -20,8 +20,8 @@ from torch import Tensor, nn
 from mmaction_sttm.functional.tokens import Tokens
 from mmaction_sttm.registry import MODELS
 from .base import Geometry, MergingBackbone, QKHandler, attention
-from .utils import (check_clip, interpolate_pos_embed,
-                    interpolate_time_embed, pos_embed_resampler)
+from .utils import (add_space_time_position, check_clip,
+                    interpolate_pos_embed, pos_embed_resampler)
 
 
 def timm_block(embed_dims: int, num_heads: int, mlp_ratio: float,
@@ -266,15 +266,12 @@ class SpaceTimeViT(MergingBackbone, BaseModule):
         check_clip(x, type(self).__name__, proj.in_channels,
                    tuple(proj.kernel_size[-2:]), self.tubelet_size)
         patches, grid = self.patch_embed(x)
-        batch, frames, per_frame, dims = patches.shape
         pos_s = interpolate_pos_embed(self.pos_embed[:, 1:], self.grid, grid)
-        pos_t = interpolate_time_embed(self.time_embed, frames)
-        pos = (pos_t.unsqueeze(2) + pos_s.unsqueeze(1)).reshape(
-            1, frames * per_frame, dims)
-        tokens = patches.reshape(batch, frames * per_frame, dims) + pos
-        cls = (self.cls_token + self.pos_embed[:, :1]).expand(batch, -1, -1)
-        return cls, Tokens.from_patches(self.pos_drop(tokens), pos, frames,
-                                        track_sources)
+        tokens, pos = add_space_time_position(patches, pos_s, self.time_embed)
+        cls = (self.cls_token + self.pos_embed[:, :1]).expand(
+            len(patches), -1, -1)
+        return cls, Tokens.from_patches(self.pos_drop(tokens), pos,
+                                        patches.shape[1], track_sources)
 
     def block(self,
               index: int,

@@ -54,6 +54,31 @@ def interpolate_time_embed(time_embed: Tensor, frames: int) -> Tensor:
     return out.transpose(1, 2)
 
 
+def add_space_time_position(patches: Tensor, pos_s: Tensor,
+                            time_embed: Tensor) -> Tuple[Tensor, Tensor]:
+    """The paper's video position embedding (sec. 4.2): each patch token
+    gets its spatial embedding plus its frame's learned temporal one. One
+    function for every backbone that runs an image ViT on all ``T x N``
+    tokens of a clip (:class:`~.spacetime_vit.SpaceTimeViT` and the
+    :class:`~.image_vit.ImageViTVideo` wrappers).
+
+    Args:
+        patches (Tensor): Patch tokens ``(B, T, N, D)``, frame-major.
+        pos_s (Tensor): Spatial embedding ``(1, N, D)`` of their grid.
+        time_embed (Tensor): Temporal embedding ``(1, T0, D)``, resampled
+            to ``T`` steps when ``T != T0``.
+
+    Returns:
+        tuple[Tensor, Tensor]: The tokens with their positions added
+        ``(B, T * N, D)``, and the position features ``(1, T * N, D)``.
+    """
+    batch, frames, per_frame, dims = patches.shape
+    pos_t = interpolate_time_embed(time_embed, frames)
+    pos = (pos_t.unsqueeze(2) + pos_s.unsqueeze(1)).reshape(
+        1, frames * per_frame, dims)
+    return patches.reshape(batch, frames * per_frame, dims) + pos, pos
+
+
 def check_clip(x: Any,
                owner: str,
                in_channels: int,
