@@ -6,7 +6,10 @@ Records live in ``OUT/dev/runs/VARIANT/seedN.json`` (runs on the dev split,
 where choices are made) and ``OUT/test/runs/VARIANT/seedN.json`` (the
 confirmatory runs, also tested on the held-out test split).
 """
+import glob
+import hashlib
 import json
+import os
 import os.path as osp
 from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List, Optional, Sequence
@@ -15,7 +18,7 @@ from mmengine.config import Config
 
 from . import report, stats
 from .data import PER_CLASS, StudyData, make_study_data
-from .runner import StudyRunner, git_state
+from .runner import StudyRunner, git_state, machine_state
 from .variants import count_complexity, load_variants, variant_has_reducer
 
 
@@ -177,6 +180,91 @@ def run(root: str, config_dir: str, args, protocol: Dict,
         list(pool.map(one, jobs))
 
 
+def sha256_of(path: str) -> str:
+    """SHA-256 of a file, or of a folder's files (their relative paths and
+    contents, in sorted order).
+
+    Args:
+        path (str): A file or a folder.
+
+    Returns:
+        str: The hex digest.
+    """
+    digest = hashlib.sha256()
+    if osp.isfile(path):
+        files = [path]
+    else:
+        files = sorted(p for p in glob.glob(osp.join(path, '**', '*'),
+                                            recursive=True) if osp.isfile(p))
+        if not files:
+            raise FileNotFoundError(f'{path}: no files to hash')
+    for name in files:
+        if name != path:
+            digest.update(osp.relpath(name, path).encode() + b'\0')
+        with open(name, 'rb') as f:
+            for chunk in iter(lambda: f.read(1 << 20), b''):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def harvest(source: str, out: str, stage: str, block: str, pretrain: str,
+            data: str) -> List[str]:
+    """Copy the records of runs made in another checkout (a worktree at the
+    study's commit) into ``out``, each marked with its block.
+
+    A block is the runs that share one pre-trained backbone, one data
+    folder and one machine: the record gets ``block`` = ``id``,
+    ``pretrain_sha256``, ``data_sha256`` and ``machine``. Records already in
+    ``out`` are never overwritten (a rerun of a seed is another block's
+    business, decided by an amendment), and a seed is copied only when
+    every variant has run it (all of a seed's runs come from one block).
+    ``machine`` is this machine's: harvest on the machine that ran them.
+
+    Args:
+        source (str): The other checkout's results folder (its ``out``).
+        out (str): This checkout's results folder.
+        stage (str): ``'dev'`` or ``'test'``.
+        block (str): The block's name.
+        pretrain (str): The pre-trained checkpoint those runs started from.
+        data (str): The data folder they trained and were tested on.
+
+    Returns:
+        list[str]: The records written.
+    """
+    mark = dict(id=block, pretrain_sha256=sha256_of(pretrain),
+                data_sha256=sha256_of(data), machine=machine_state())
+    written = []
+    src_dir, out_dir = _records_dir(source, stage), _records_dir(out, stage)
+    paths = sorted(glob.glob(osp.join(src_dir, '*', 'seed*.json')))
+    variants = {osp.basename(osp.dirname(p)) for p in paths} | {
+        osp.basename(osp.dirname(p))
+        for p in glob.glob(osp.join(out_dir, '*', 'seed*.json'))}
+
+    def complete(seed_file: str) -> bool:
+        return all(osp.exists(osp.join(src_dir, v, seed_file))
+                   for v in variants)
+
+    for path in paths:
+        if not complete(osp.basename(path)):
+            continue  # a seed's variants all come from one block
+        target = osp.join(out_dir, osp.relpath(path, src_dir))
+        if osp.exists(target):
+            continue
+        with open(path) as f:
+            record = json.load(f)
+        if 'block' in record and record['block']['id'] != block:
+            raise ValueError(f'{path}: already marked block '
+                             f'{record["block"]["id"]!r}, not {block!r}')
+        record['block'] = mark
+        report.ensure_folder(osp.dirname(target))
+        with open(target + '.part', 'w') as f:
+            json.dump(record, f, indent=1)
+            f.write('\n')
+        os.replace(target + '.part', target)
+        written.append(target)
+    return written
+
+
 def _gflops(root: str, config_dir: str, names: List[str],
             protocol: Dict) -> Dict[str, float]:
     """GFLOPs per view of each variant; a reducer's (RLT) as the mean over
@@ -306,6 +394,14 @@ def _comparison(records: Sequence[Dict], names: Sequence[str],
                   for o in others]
     report.forest_plot(rows, primary, margin, osp.join(folder, plot),
                        f'{stage} split, paired over seeds')
-    return lines + ['', f'![forest plot]({plot})']
+    lines += ['', f'![forest plot]({plot})', '',
+              f'### {primary} minus each variant, seed by seed ({split} '
+              'top-1)', '',
+              'A block is a set of runs that share one pre-trained backbone '
+              'and one machine (see PROTOCOL.md, amendments); every seed\'s '
+              'variants ran in one block, so each difference is paired '
+              'within it.', ''] + report.per_seed_table(
+                  records, primary, others, split)
+    return lines
 
 

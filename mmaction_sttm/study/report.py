@@ -14,7 +14,7 @@ import json
 import os
 import os.path as osp
 import statistics
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from . import stats
 
@@ -99,6 +99,59 @@ def compare(records: Sequence[Dict],
             row['verdict'] = 'no difference shown'
         row['equivalent'] = row['p_tost'] < alpha
     return rows
+
+
+def per_seed_table(records: Sequence[Dict], primary: str,
+                   others: Sequence[str], split: str = 'test') -> List[str]:
+    """The paired differences seed by seed (``primary`` minus each of
+    ``others``), with the block each seed ran in when the records name one
+    (``record['block']['id']``: runs that share one pre-trained backbone
+    and one machine), and the mean difference of each block.
+
+    Args:
+        records (Sequence[Dict]): Run records.
+        primary (str): The variant under test.
+        others (Sequence[str]): What it is compared with.
+        split (str): Metric split. Defaults to ``'test'``.
+
+    Returns:
+        list[str]: Markdown lines; empty when no seed has ``primary``.
+    """
+    runs = _by_variant(records)
+    seeds = sorted(runs.get(primary, {}))
+    if not seeds:
+        return []
+
+    def block(seed: int) -> str:
+        ids = {r.get('block', {}).get('id', '-')
+               for r in records if r['seed'] == seed}
+        return ', '.join(sorted(ids))
+
+    def diff(seed: int, other: str) -> Optional[float]:
+        if seed not in runs.get(other, {}):
+            return None
+        return (runs[primary][seed]['metrics'][split]['top1'] -
+                runs[other][seed]['metrics'][split]['top1'])
+
+    def cell(value: Optional[float]) -> str:
+        return '' if value is None else f'{value:+.2f}'
+
+    lines = ['| seed | block | ' + ' | '.join(others) + ' |',
+             '| ---: | --- |' + ' ---: |' * len(others)]
+    for seed in seeds:
+        lines.append(f'| {seed} | {block(seed)} | ' +
+                     ' | '.join(cell(diff(seed, o)) for o in others) + ' |')
+    blocks = sorted({block(s) for s in seeds})
+    if len(blocks) > 1:
+        for name in blocks:
+            mean = []
+            for other in others:
+                values = [diff(s, other) for s in seeds if block(s) == name]
+                values = [v for v in values if v is not None]
+                mean.append(cell(statistics.mean(values)) if values else '')
+            lines.append(f'| mean, block {name} | | ' + ' | '.join(mean) +
+                         ' |')
+    return lines
 
 
 def variant_table(records: Sequence[Dict],

@@ -140,3 +140,61 @@ def test_choose_peers_on_dev():
     with pytest.raises(ValueError, match="'tome-c' has no dev run"):
         choose_peers([r for r in records if not (
             r['variant'] == 'tome-c' and r['seed'] == 2)], protocol)
+
+
+def test_per_seed_table_matches_a_direct_difference():
+    records = _records(dict(vit=0.0, sttm=0.5, tome=-1.0), n=4)
+    for r in records:
+        r['block'] = dict(id='A' if r['seed'] < 2 else 'B')
+    lines = report.per_seed_table(records, 'sttm', ['vit', 'tome'])
+    top1 = {(r['variant'], r['seed']): r['metrics']['test']['top1']
+            for r in records}
+    assert lines[0] == '| seed | block | vit | tome |'
+    for seed in range(4):
+        cells = [c.strip() for c in lines[2 + seed].split('|')[1:-1]]
+        assert cells[:2] == [str(seed), 'A' if seed < 2 else 'B']
+        assert float(cells[2]) == pytest.approx(
+            top1['sttm', seed] - top1['vit', seed], abs=0.006)
+    # One mean row per block, over that block's seeds only.
+    mean_b = [c.strip() for c in lines[-1].split('|')[1:-1]]
+    assert mean_b[0] == 'mean, block B'
+    assert float(mean_b[3]) == pytest.approx(np.mean(
+        [top1['sttm', s] - top1['tome', s] for s in (2, 3)]), abs=0.006)
+
+
+def test_harvest_marks_blocks_and_takes_whole_seeds(tmp_path):
+    from mmaction_sttm.study.confirm import harvest, sha256_of
+    source, out = tmp_path / 'wt', tmp_path / 'main'
+    records = _records(dict(vit=0.0, sttm=0.5), n=3)
+    for r in records:
+        if (r['variant'], r['seed']) == ('sttm', 2):
+            continue  # seed 2 is not complete in the source
+        folder = source / 'test' / 'runs' / r['variant']
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f'seed{r["seed"]}.json').write_text(json.dumps(r))
+    # Seed 0 of the baseline is already in this checkout: kept as it is.
+    kept = out / 'test' / 'runs' / 'vit' / 'seed0.json'
+    kept.parent.mkdir(parents=True)
+    kept.write_text(json.dumps(records[0]))
+    ckpt = tmp_path / 'epoch_10.pth'
+    ckpt.write_bytes(b'weights')
+    data = tmp_path / 'data'
+    (data / 'a').mkdir(parents=True)
+    (data / 'a' / 'v.mp4').write_bytes(b'video')
+    written = harvest(str(source), str(out), 'test', 'B', str(ckpt),
+                      str(data))
+    names = sorted(osp.relpath(p, out) for p in written)
+    assert names == ['test/runs/sttm/seed0.json', 'test/runs/sttm/seed1.json',
+                     'test/runs/vit/seed1.json']
+    assert 'block' not in json.loads(kept.read_text())
+    block = json.loads((out / 'test/runs/sttm/seed1.json').read_text())[
+        'block']
+    import hashlib
+    assert block['id'] == 'B'
+    assert block['pretrain_sha256'] == hashlib.sha256(b'weights').hexdigest()
+    assert block['data_sha256'] == sha256_of(str(data)) != sha256_of(
+        str(data / 'a' / 'v.mp4'))
+    assert 'cpu' in block['machine']
+    # A second harvest writes nothing new.
+    assert harvest(str(source), str(out), 'test', 'B', str(ckpt),
+                   str(data)) == []

@@ -15,7 +15,11 @@ folder and camera. Three commands:
   run records the commit, its commands, its train / dev / **test** top-1
   and its per-epoch curve in ``docs/results/confirm/test/runs/``;
 - ``report``: rebuilds every table and plot of ``docs/results/confirm/``
-  from the committed records, training nothing.
+  from the committed records, training nothing;
+- ``harvest``: copies the records of runs made in a worktree at the
+  study's commit into this checkout, each marked with its block (the
+  pre-trained checkpoint's and the data's SHA-256, this machine); run it
+  on the machine that made the runs, then ``report``.
 
 Examples::
 
@@ -23,14 +27,17 @@ Examples::
         --seeds 0 1 2 --jobs 2 --resume
     python tools/analysis/confirm.py run --jobs 2 --resume
     python tools/analysis/confirm.py report
+    python tools/analysis/confirm.py harvest --source WT/docs/results/confirm \\
+        --block B --pretrain WT/work_dirs/confirm/test/pretrain/vit/seed0/epoch_10.pth \\
+        --data WT/data/study
 """
 import argparse
 import os.path as osp
 import sys
 from typing import List, Optional
 
-from mmaction_sttm.study.confirm import (DirtyTreeError, load_protocol, run,
-                                         write_report)
+from mmaction_sttm.study.confirm import (DirtyTreeError, harvest,
+                                         load_protocol, run, write_report)
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 CONFIG_DIR = osp.join('configs', 'synthetic', 'confirm')
@@ -39,7 +46,7 @@ OUT = osp.join('docs', 'results', 'confirm')
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('command', choices=('dev', 'run', 'report'))
+    parser.add_argument('command', choices=('dev', 'run', 'report', 'harvest'))
     parser.add_argument('--config-dir', default=CONFIG_DIR,
                         help='the study\'s configs (finetune/ and pretrain/, or '
                         'scratch/; protocol.py); default: the confirmatory '
@@ -67,6 +74,15 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         f'`out`, or {OUT}')
     parser.add_argument('--smoke', action='store_true',
                         help='seconds-long runs: tiny data, 1 epoch')
+    harvest = parser.add_argument_group('harvest')
+    harvest.add_argument('--source', help='the results folder of the '
+                         'checkout that made the runs')
+    harvest.add_argument('--stage', choices=('dev', 'test'), default='test')
+    harvest.add_argument('--block', help='name of the block (runs sharing '
+                         'one pre-trained backbone, data and machine)')
+    harvest.add_argument('--pretrain', help='the checkpoint those runs '
+                         'fine-tuned from')
+    harvest.add_argument('--data', help='the data folder of those runs')
     return parser.parse_args(argv)
 
 
@@ -75,7 +91,20 @@ def main(argv: Optional[List[str]] = None) -> None:
     protocol = load_protocol(osp.join(
         ROOT, args.protocol or osp.join(args.config_dir, 'protocol.py')))
     args.out = args.out or protocol.get('out', OUT)
-    if args.command != 'report':
+    if args.command == 'harvest':
+        missing = [f'--{k}' for k in ('source', 'block', 'pretrain', 'data')
+                   if not getattr(args, k)]
+        if missing:
+            sys.exit(f'confirm.py harvest: {", ".join(missing)} required')
+        for name in (args.source, args.pretrain, args.data):
+            if not osp.exists(name):
+                sys.exit(f'confirm.py harvest: {name}: no such file or '
+                         f'folder')
+        for path in harvest(args.source, osp.join(ROOT, args.out),
+                            args.stage, args.block, args.pretrain,
+                            args.data):
+            print(f'harvested: {osp.relpath(path, ROOT)}')
+    elif args.command != 'report':
         try:
             run(ROOT, args.config_dir, args, protocol,
                 'dev' if args.command == 'dev' else 'test')
