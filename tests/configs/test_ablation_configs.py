@@ -7,8 +7,7 @@ differs from its reference only in ``model.backbone.merger`` (checked
 here), so what is left to test is that merger: it is set on a copy of the
 reference's unmerged backbone, built once per reference, through
 ``set_merger`` (the path every backbone's ``__init__`` takes), and one
-training forward and backward reaches every parameter it adds.
- This keeps
+training forward and backward reaches every parameter it adds. This keeps
 the suite from building and stepping ViT-B / TimeSformer-B 14 more times.
 """
 import copy
