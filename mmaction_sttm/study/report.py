@@ -122,10 +122,11 @@ def per_seed_table(records: Sequence[Dict], primary: str,
     if not seeds:
         return []
 
-    def block(seed: int) -> str:
-        ids = {r.get('block', {}).get('id', '-')
-               for r in records if r['seed'] == seed}
-        return ', '.join(sorted(ids))
+    ids: Dict[int, set] = {}
+    for r in records:
+        ids.setdefault(r['seed'], set()).add(r.get('block', {}).get('id', '-'))
+    blocks_of = {seed: ', '.join(sorted(names)) for seed, names in ids.items()}
+    block = blocks_of.__getitem__
 
     def diff(seed: int, other: str) -> Optional[float]:
         if seed not in runs.get(other, {}):

@@ -5,7 +5,7 @@ is fixed in ``docs/results/confirm/PROTOCOL.md`` and, for the tool, in
 ``configs/synthetic/confirm/protocol.py``. Another study with the same
 design (the RLT study: ``--config-dir configs/synthetic/rlt_study``) has its
 own config folder and ``protocol.py``, which names its results folder, data
-folder and camera. Three commands:
+folder and camera. Four commands:
 
 - ``dev``: runs variants on the **dev** split only (200 videos, where
   readings and peers are chosen); records go to
@@ -27,9 +27,9 @@ Examples::
         --seeds 0 1 2 --jobs 2 --resume
     python tools/analysis/confirm.py run --jobs 2 --resume
     python tools/analysis/confirm.py report
-    python tools/analysis/confirm.py harvest --source WT/docs/results/confirm \\
-        --block B --pretrain WT/work_dirs/confirm/test/pretrain/vit/seed0/epoch_10.pth \\
-        --data WT/data/study
+    python tools/analysis/confirm.py harvest \\
+        --source WT/docs/results/confirm --block B --data WT/data/study \\
+        --pretrain WT/work_dirs/confirm/test/pretrain/vit/seed0/epoch_10.pth
 """
 import argparse
 import os.path as osp
@@ -46,7 +46,8 @@ OUT = osp.join('docs', 'results', 'confirm')
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('command', choices=('dev', 'run', 'report', 'harvest'))
+    parser.add_argument('command',
+                        choices=('dev', 'run', 'report', 'harvest'))
     parser.add_argument('--config-dir', default=CONFIG_DIR,
                         help='the study\'s configs (finetune/ and pretrain/, or '
                         'scratch/; protocol.py); default: the confirmatory '
