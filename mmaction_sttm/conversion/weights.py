@@ -85,9 +85,43 @@ VIDEOMAE_POS_EMBEDS = ('learned', 'sincos')
 # Parameters of one block in the neutral (timm) layout, after 'blocks.i.'.
 _BLOCK_KEYS = ('norm1', 'attn.qkv', 'attn.proj', 'norm2', 'mlp.fc1',
                'mlp.fc2')
+# MMAction2's TimeSformer against the neutral layout, one table read both
+# ways: (neutral key part, TimeSformer key part), each followed by 'weight'
+# or 'bias' (TimeSformer's packed attention says 'in_proj_weight').
+# A divided space-time block: the spatial attention (with its own norm) at
+# attentions.1, the FFN norm inside the FFN ...
+_TIMESFORMER_SPATIAL = (
+    ('norm1.', 'attentions.1.norm.'),
+    ('attn.qkv.', 'attentions.1.attn.in_proj_'),
+    ('attn.proj.', 'attentions.1.attn.out_proj.'),
+    ('norm2.', 'ffns.0.norm.'),
+    ('mlp.fc1.', 'ffns.0.layers.0.0.'),
+    ('mlp.fc2.', 'ffns.0.layers.1.'),
+)
+# ... and the temporal attention at attentions.0 (optional when reading).
+_TIMESFORMER_TEMPORAL = (
+    ('temporal_norm.', 'attentions.0.norm.'),
+    ('temporal_attn.qkv.', 'attentions.0.attn.in_proj_'),
+    ('temporal_attn.proj.', 'attentions.0.attn.out_proj.'),
+    ('temporal_fc.', 'attentions.0.temporal_fc.'),
+)
+# A 2D or joint block (MMAction2's pretrained file): attentions.0 + norms;
+# read only.
+_TIMESFORMER_JOINT = (
+    ('norm1.', 'norms.0.'),
+    ('attn.qkv.', 'attentions.0.attn.in_proj_'),
+    ('attn.proj.', 'attentions.0.attn.out_proj.'),
+    ('norm2.', 'norms.1.'),
+    ('mlp.fc1.', 'ffns.0.layers.0.0.'),
+    ('mlp.fc2.', 'ffns.0.layers.1.'),
+)
+# Outside the blocks.
+_TIMESFORMER_STEM = (
+    ('patch_embed.proj.', 'patch_embed.projection.'),
+    ('norm.', 'norm.'),
+)
 # Optional temporal attention of a block (from a divided TimeSformer).
-_TEMPORAL_KEYS = ('temporal_norm', 'temporal_attn.qkv', 'temporal_attn.proj',
-                  'temporal_fc')
+_TEMPORAL_KEYS = tuple(key[:-1] for key, _ in _TIMESFORMER_TEMPORAL)
 _HEAD_PREFIXES = ('head.', 'head_dist.', 'pre_logits.', 'cls_head.', 'neck.',
                   'data_preprocessor.')
 
@@ -263,56 +297,43 @@ def _from_mmpretrain(state: StateDict, notes: List[str]) -> StateDict:
     return state
 
 
+def _timesformer_rows(state: StateDict, src: str, dst: str,
+                      rows: Tuple[Tuple[str, str], ...],
+                      inverse: bool = False) -> StateDict:
+    """Weights and biases renamed by ``rows`` of (neutral, TimeSformer) key
+    parts: from MMAction2's TimeSformer (``src``) to the neutral layout
+    (``dst``), or the other way with ``inverse``."""
+    out: StateDict = {}
+    for neutral, theirs in rows:
+        new, old = (theirs, neutral) if inverse else (neutral, theirs)
+        for name in ('weight', 'bias'):
+            out[f'{dst}{new}{name}'] = state[f'{src}{old}{name}']
+    return out
+
+
 def _from_mmaction_timesformer(state: StateDict,
                                notes: List[str]) -> StateDict:
     state = _strip_prefix(_drop_heads(state, notes), 'backbone.')
-    out: StateDict = {}
     layer = 'transformer_layers.layers.'
     indices = sorted({
         int(k[len(layer):].split('.')[0])
         for k in state if k.startswith(layer)
     })
-    for key in ('cls_token', 'pos_embed', 'time_embed'):
-        if key in state:
-            out[key] = state[key]
-    for name in ('weight', 'bias'):
-        out[f'patch_embed.proj.{name}'] = state[
-            f'patch_embed.projection.{name}']
-        out[f'norm.{name}'] = state[f'norm.{name}']
+    out = {k: state[k] for k in ('cls_token', 'pos_embed', 'time_embed')
+           if k in state}
+    out.update(_timesformer_rows(state, '', '', _TIMESFORMER_STEM))
     divided = temporal = False
     for i in indices:
-        src, dst = f'{layer}{i}.', f'blocks.{i}.'
-        # Divided space-time blocks keep the spatial attention (with its own
-        # norm) at index 1 and the FFN norm inside the FFN; the 2D and joint
-        # layouts (MMAction2's pretrained file) have attentions.0 + norms.
+        src = f'{layer}{i}.'
         if f'{src}attentions.1.attn.in_proj_weight' in state:
             divided = True
-            spatial, norm1, norm2 = (f'{src}attentions.1.attn.',
-                                     f'{src}attentions.1.norm.',
-                                     f'{src}ffns.0.norm.')
+            rows = _TIMESFORMER_SPATIAL
             if f'{src}attentions.0.attn.in_proj_weight' in state:
                 temporal = True
-                t = f'{src}attentions.0.'
-                for name in ('weight', 'bias'):
-                    out[f'{dst}temporal_norm.{name}'] = state[
-                        f'{t}norm.{name}']
-                    out[f'{dst}temporal_attn.qkv.{name}'] = state[
-                        f'{t}attn.in_proj_{name}']
-                    out[f'{dst}temporal_attn.proj.{name}'] = state[
-                        f'{t}attn.out_proj.{name}']
-                    out[f'{dst}temporal_fc.{name}'] = state[
-                        f'{t}temporal_fc.{name}']
+                rows += _TIMESFORMER_TEMPORAL
         else:
-            spatial, norm1, norm2 = (f'{src}attentions.0.attn.',
-                                     f'{src}norms.0.', f'{src}norms.1.')
-        for name in ('weight', 'bias'):
-            out[f'{dst}norm1.{name}'] = state[f'{norm1}{name}']
-            out[f'{dst}attn.qkv.{name}'] = state[f'{spatial}in_proj_{name}']
-            out[f'{dst}attn.proj.{name}'] = state[f'{spatial}out_proj.{name}']
-            out[f'{dst}norm2.{name}'] = state[f'{norm2}{name}']
-            out[f'{dst}mlp.fc1.{name}'] = state[
-                f'{src}ffns.0.layers.0.0.{name}']
-            out[f'{dst}mlp.fc2.{name}'] = state[f'{src}ffns.0.layers.1.{name}']
+            rows = _TIMESFORMER_JOINT
+        out.update(_timesformer_rows(state, src, f'blocks.{i}.', rows))
     if divided:
         notes.append('read a divided space-time TimeSformer: spatial '
                      'attention from attentions.1' +
@@ -459,51 +480,34 @@ def _to_timesformer(state: StateDict, depth: int, notes: List[str],
     time_embed = _time_embed(state, num_frames, notes)
     if time_embed is not None:
         out['time_embed'] = time_embed
-    for name in ('weight', 'bias'):
-        out[f'patch_embed.projection.{name}'] = state[
-            f'patch_embed.proj.{name}']
-        out[f'norm.{name}'] = state[f'norm.{name}']
+    out.update(_timesformer_rows(state, '', '', _TIMESFORMER_STEM,
+                                 inverse=True))
     copied = False
     for i in range(depth):
         src, dst = f'blocks.{i}.', f'transformer_layers.layers.{i}.'
-        spatial, temporal = f'{dst}attentions.1.', f'{dst}attentions.0.'
-        for name in ('weight', 'bias'):
-            out[f'{spatial}norm.{name}'] = state[f'{src}norm1.{name}']
-            out[f'{spatial}attn.in_proj_{name}'] = state[
-                f'{src}attn.qkv.{name}']
-            out[f'{spatial}attn.out_proj.{name}'] = state[
-                f'{src}attn.proj.{name}']
-            out[f'{dst}ffns.0.norm.{name}'] = state[f'{src}norm2.{name}']
-            out[f'{dst}ffns.0.layers.0.0.{name}'] = state[
-                f'{src}mlp.fc1.{name}']
-            out[f'{dst}ffns.0.layers.1.{name}'] = state[f'{src}mlp.fc2.{name}']
+        out.update(_timesformer_rows(state, src, dst, _TIMESFORMER_SPATIAL,
+                                     inverse=True))
         if f'{src}temporal_fc.weight' in state:
-            for name in ('weight', 'bias'):
-                out[f'{temporal}norm.{name}'] = state[
-                    f'{src}temporal_norm.{name}']
-                out[f'{temporal}attn.in_proj_{name}'] = state[
-                    f'{src}temporal_attn.qkv.{name}']
-                out[f'{temporal}attn.out_proj.{name}'] = state[
-                    f'{src}temporal_attn.proj.{name}']
-                out[f'{temporal}temporal_fc.{name}'] = state[
-                    f'{src}temporal_fc.{name}']
+            out.update(_timesformer_rows(state, src, dst,
+                                         _TIMESFORMER_TEMPORAL,
+                                         inverse=True))
             continue
         # MMAction2's TimeSformer.init_weights: the temporal attention (and
         # its norm) starts as a copy of the spatial one ...
+        # (norm, qkv and proj: the first three rows of both tables)
         copied = True
-        for name in ('weight', 'bias'):
-            out[f'{temporal}norm.{name}'] = state[
-                f'{src}norm1.{name}'].clone()
-            out[f'{temporal}attn.in_proj_{name}'] = state[
-                f'{src}attn.qkv.{name}'].clone()
-            out[f'{temporal}attn.out_proj.{name}'] = state[
-                f'{src}attn.proj.{name}'].clone()
+        for (_, theirs), (neutral, _) in zip(_TIMESFORMER_TEMPORAL[:3],
+                                             _TIMESFORMER_SPATIAL[:3]):
+            for name in ('weight', 'bias'):
+                out[f'{dst}{theirs}{name}'] = state[
+                    f'{src}{neutral}{name}'].clone()
         # ... and DividedTemporalAttentionWithNorm.init_weights zeroes
         # temporal_fc, so the temporal branch adds nothing at first.
-        dims = state[f'{src}attn.proj.weight'].shape[0]
         like = state[f'{src}attn.proj.weight']
-        out[f'{temporal}temporal_fc.weight'] = like.new_zeros(dims, dims)
-        out[f'{temporal}temporal_fc.bias'] = like.new_zeros(dims)
+        dims = like.shape[0]
+        out[f'{dst}attentions.0.temporal_fc.weight'] = like.new_zeros(
+            dims, dims)
+        out[f'{dst}attentions.0.temporal_fc.bias'] = like.new_zeros(dims)
     if copied:
         notes.append('temporal attention initialised as a copy of the '
                      'spatial one, temporal_fc as zeros (as MMAction2\'s '
