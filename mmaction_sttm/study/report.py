@@ -125,8 +125,7 @@ def per_seed_table(records: Sequence[Dict], primary: str,
     ids: Dict[int, set] = {}
     for r in records:
         ids.setdefault(r['seed'], set()).add(r.get('block', {}).get('id', '-'))
-    blocks_of = {seed: ', '.join(sorted(names)) for seed, names in ids.items()}
-    block = blocks_of.__getitem__
+    block = {seed: ', '.join(sorted(names)) for seed, names in ids.items()}
 
     def diff(seed: int, other: str) -> Optional[float]:
         if seed not in runs.get(other, {}):
@@ -140,14 +139,14 @@ def per_seed_table(records: Sequence[Dict], primary: str,
     lines = ['| seed | block | ' + ' | '.join(others) + ' |',
              '| ---: | --- |' + ' ---: |' * len(others)]
     for seed in seeds:
-        lines.append(f'| {seed} | {block(seed)} | ' +
+        lines.append(f'| {seed} | {block[seed]} | ' +
                      ' | '.join(cell(diff(seed, o)) for o in others) + ' |')
-    blocks = sorted({block(s) for s in seeds})
+    blocks = sorted({block[s] for s in seeds})
     if len(blocks) > 1:
         for name in blocks:
             mean = []
             for other in others:
-                values = [diff(s, other) for s in seeds if block(s) == name]
+                values = [diff(s, other) for s in seeds if block[s] == name]
                 values = [v for v in values if v is not None]
                 mean.append(cell(statistics.mean(values)) if values else '')
             lines.append(f'| mean, block {name} | | ' + ' | '.join(mean) +
