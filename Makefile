@@ -22,6 +22,11 @@ LOW_TESTS ?= tests/test_install.py tests/test_compat.py \
 	tests/models/mergers/test_sttm.py tests/models/reducers/test_rlt.py \
 	tests/tools/test_train_test.py
 HIGH_TESTS ?= $(LOW_TESTS)
+# pytest-xdist workers (one per core of the 2-core machines this suite is
+# sized for; `make test TEST_WORKERS=0` runs in one process). A test file
+# stays on one worker, so its module fixtures are built once.
+TEST_WORKERS ?= 2
+PYTEST := -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 .PHONY: install demo test test-low test-high clean
 
@@ -37,7 +42,7 @@ demo: install
 	PATH=$(abspath $(BIN)):$$PATH bash tools/demo.sh
 
 test: install
-	$(BIN)/python -m pytest tests
+	$(BIN)/python $(PYTEST) tests
 
 $(LOW_STAMP): setup.py constraints-low.txt
 	$(PYTHON) -m venv $(LOW_VENV)
@@ -46,7 +51,7 @@ $(LOW_STAMP): setup.py constraints-low.txt
 	touch $(LOW_STAMP)
 
 test-low: $(LOW_STAMP)
-	$(LOW_VENV)/bin/python -m pytest -q $(LOW_TESTS)
+	$(LOW_VENV)/bin/python $(PYTEST) -q $(LOW_TESTS)
 
 $(HIGH_STAMP): setup.py constraints-high.txt
 	$(PYTHON) -m venv $(HIGH_VENV)
@@ -55,7 +60,7 @@ $(HIGH_STAMP): setup.py constraints-high.txt
 	touch $(HIGH_STAMP)
 
 test-high: $(HIGH_STAMP)
-	$(HIGH_VENV)/bin/python -m pytest -q $(HIGH_TESTS)
+	$(HIGH_VENV)/bin/python $(PYTEST) -q $(HIGH_TESTS)
 
 clean:
 	rm -rf $(VENV) $(LOW_VENV) $(HIGH_VENV) work_dirs data/synthetic_motion data/study

@@ -54,7 +54,7 @@ MMCV_RANGE = '>=2.0.1,<2.2.0'
 EXTRAS_REQUIRE = {
     'lite': [f'mmcv-lite{MMCV_RANGE}'],
     'mmcv': [f'mmcv{MMCV_RANGE}'],
-    'tests': ['pytest>=8', 'hypothesis>=6'],
+    'tests': ['pytest>=8', 'pytest-xdist>=3', 'hypothesis>=6'],
 }
 
 setup(

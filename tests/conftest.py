@@ -17,6 +17,16 @@ from mmaction_sttm.generators import SyntheticSpec, make_synthetic_dataset
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (``make test``), the workers share the cores:
+    each one's torch gets its share of threads, not all of them."""
+    workers = os.environ.get('PYTEST_XDIST_WORKER_COUNT')
+    if workers:
+        import torch
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(workers)))
+
+
 # Small enough that a whole train/test run through torchrun takes seconds:
 # 2 classes x (4 + 2) videos of 32 px, 16 frames (enough for the configs'
 # 8 x 2 clip sampling).
