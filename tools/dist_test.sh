@@ -4,13 +4,9 @@
 # Environment: NNODES (1), NODE_RANK (0), PORT (29500), MASTER_ADDR
 # (127.0.0.1), PYTHON (python). Works on CPU (gloo) and GPU (nccl).
 set -euo pipefail
-
-if [ $# -lt 3 ]; then
-    echo "usage: $0 CONFIG CHECKPOINT NPROC [test.py options...]" >&2
-    exit 2
-fi
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/tools/launch.sh"
+need_args 3 "CONFIG CHECKPOINT NPROC [test.py options...]" "$@"
 CONFIG=$1
 CHECKPOINT=$2
 GPUS=$3

@@ -4,13 +4,9 @@
 # Environment: NNODES (1), NODE_RANK (0), PORT (29500), MASTER_ADDR
 # (127.0.0.1), PYTHON (python). Works on CPU (gloo) and GPU (nccl).
 set -euo pipefail
-
-if [ $# -lt 2 ]; then
-    echo "usage: $0 CONFIG NPROC [train.py options...]" >&2
-    exit 2
-fi
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/tools/launch.sh"
+need_args 2 "CONFIG NPROC [train.py options...]" "$@"
 CONFIG=$1
 GPUS=$2
 require_file config "$CONFIG"

@@ -2,6 +2,17 @@
 # slurm_test.sh; sourced, not run. The caller sets ROOT (the repository)
 # and its launcher's variables (see each script's header).
 
+# need_args MIN USAGE ARGS...: fewer than MIN arguments is the usage line
+# and status 2.
+need_args() {
+    local min=$1 usage=$2
+    shift 2
+    if [ $# -lt "$min" ]; then
+        echo "usage: $0 $usage" >&2
+        exit 2
+    fi
+}
+
 # require_file WHAT PATH: a missing local file (a URL passes) is one line
 # and status 2 here, before torchrun starts or srun queues a job, as the
 # Python tools do, instead of one traceback per process.

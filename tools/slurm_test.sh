@@ -4,13 +4,9 @@
 # Environment: GPUS (8), GPUS_PER_NODE (8), CPUS_PER_TASK (5), SRUN_ARGS,
 # PYTHON (python).
 set -euo pipefail
-
-if [ $# -lt 4 ]; then
-    echo "usage: $0 PARTITION JOB_NAME CONFIG CHECKPOINT [test.py options...]" >&2
-    exit 2
-fi
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/tools/launch.sh"
+need_args 4 "PARTITION JOB_NAME CONFIG CHECKPOINT [test.py options...]" "$@"
 PARTITION=$1
 JOB_NAME=$2
 CONFIG=$3

@@ -56,38 +56,18 @@ def parse_args() -> argparse.Namespace:
         nargs='?',
         default='data/synthetic_motion',
         help='output folder')
-    parser.add_argument(
-        '--num-classes',
-        type=int,
-        default=default.num_classes,
-        help='motion classes, taken in order from MOTIONS')
-    parser.add_argument(
-        '--train-per-class',
-        type=int,
-        default=default.train_per_class,
-        help='training videos per class')
-    parser.add_argument(
-        '--val-per-class',
-        type=int,
-        default=default.val_per_class,
-        help='validation (and test) videos per class')
-    parser.add_argument(
-        '--resolution',
-        type=int,
-        default=default.resolution,
-        help='frame height and width in pixels')
-    parser.add_argument(
-        '--num-frames',
-        type=int,
-        default=default.num_frames,
-        help='frames per video')
-    parser.add_argument(
-        '--seed', type=int, default=default.seed, help='dataset seed')
-    parser.add_argument(
-        '--num-distractors',
-        type=int,
-        default=default.num_distractors,
-        help='moving objects besides the marked one')
+    # The spec's integer fields, each an option of the same name.
+    for field, text in (
+        ('num_classes', 'motion classes, taken in order from MOTIONS'),
+        ('train_per_class', 'training videos per class'),
+        ('val_per_class', 'validation (and test) videos per class'),
+        ('resolution', 'frame height and width in pixels'),
+        ('num_frames', 'frames per video'),
+        ('seed', 'dataset seed'),
+        ('num_distractors', 'moving objects besides the marked one'),
+    ):
+        parser.add_argument('--' + field.replace('_', '-'), type=int,
+                            default=getattr(default, field), help=text)
     parser.add_argument(
         '--task',
         choices=synthetic.TASKS,
