@@ -1,9 +1,9 @@
 """Generators of data files (not datasets): the synthetic motion videos that
 the demo, the ablation study and the tests train and test on."""
-from .synthetic_motion import (MOTIONS, SHAPE_CLASSES, SyntheticSpec,
+from .synthetic_motion import (BACKGROUNDS, MOTIONS, SHAPE_CLASSES, SyntheticSpec,
                                make_synthetic_dataset, render_video)
 
 __all__ = [
-    'MOTIONS', 'SHAPE_CLASSES', 'SyntheticSpec', 'make_synthetic_dataset',
+    'BACKGROUNDS', 'MOTIONS', 'SHAPE_CLASSES', 'SyntheticSpec', 'make_synthetic_dataset',
     'render_video'
 ]

@@ -61,6 +61,10 @@ SHAPES = ('disc', 'square', 'diamond')
 QUADRANTS = ('top left', 'top right', 'bottom left', 'bottom right')
 TASKS = ('motion', 'shape')
 CAMERAS = ('drift', 'static')
+#: Background texture families: smooth colour waves, or the same waves
+#: squared into hard-edged bands and checks (another texture family on the
+#: same random draws, for a shifted split).
+BACKGROUNDS = ('waves', 'checker')
 #: Classes of ``task='shape'``: the marked object's shape x its quadrant.
 SHAPE_CLASSES = tuple(f'{s} in the {q}' for s in SHAPES for q in QUADRANTS)
 # Largest background drift, in frame widths per frame: about the slow
@@ -89,6 +93,18 @@ class SyntheticSpec:
             shape and quadrant).
         camera (str): ``'drift'`` (the background drifts as a whole) or
             ``'static'`` (it stands still). Defaults to ``'drift'``.
+        background (str): Texture family of the background, one of
+            :data:`BACKGROUNDS`. Defaults to ``'waves'``.
+        object_scale (float): Factor on every object's radius. Defaults
+            to 1.0.
+        speed_scale (float): Factor on every object's speed (translation
+            and rotation), the marked object's and the distractors' alike,
+            so the classes keep their order of speeds. Defaults to 1.0.
+
+    With the defaults of the last three fields the videos are exactly those
+    of a spec without them: the random draws are the same either way, so a
+    shifted split differs from the training distribution in what the
+    fields name and in nothing else.
     """
     num_classes: int = 8
     train_per_class: int = 40
@@ -100,6 +116,9 @@ class SyntheticSpec:
     num_distractors: int = 2
     task: str = 'motion'
     camera: str = 'drift'
+    background: str = 'waves'
+    object_scale: float = 1.0
+    speed_scale: float = 1.0
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first invalid field."""
@@ -108,6 +127,13 @@ class SyntheticSpec:
         if self.camera not in CAMERAS:
             raise ValueError(f'camera must be one of {CAMERAS}, got '
                              f'{self.camera!r}')
+        if self.background not in BACKGROUNDS:
+            raise ValueError(f'background must be one of {BACKGROUNDS}, '
+                             f'got {self.background!r}')
+        for name in ('object_scale', 'speed_scale'):
+            value = getattr(self, name)
+            if not 0 < value <= 4:
+                raise ValueError(f'{name} must be in (0, 4], got {value!r}')
         if self.task == 'shape':
             if self.num_classes != len(SHAPE_CLASSES):
                 raise ValueError(f"num_classes must be {len(SHAPE_CLASSES)} "
@@ -187,8 +213,9 @@ class _Background:
     """
 
     def __init__(self, rng: np.random.Generator, canvas: _Canvas,
-                 static: bool = False) -> None:
+                 static: bool = False, family: str = 'waves') -> None:
         self.canvas = canvas
+        self.family = family
         self.base = _dull_colour(rng)
         num_waves = 3
         self.freqs = rng.integers(1, 4, size=(num_waves, 2)) * \
@@ -216,6 +243,10 @@ class _Background:
         frame = np.broadcast_to(self.base, (size, size, 3)).copy()
         for (fx, fy), phase, amp in zip(self.freqs, self.phases, self.amps):
             wave = np.sin(2 * np.pi * (fx * xs + fy * ys) + phase)
+            if self.family == 'checker':
+                # Hard edges: the product of the waves' signs over the
+                # frame reads as bands and checks.
+                wave = np.sign(wave)
             frame += wave[..., None] * amp
         for shape, bx, by, radius, colour in self.blobs:
             mask = canvas.mask(shape, (bx + shift_x) % size,
@@ -228,11 +259,12 @@ class _MovingObject:
     """A shape with a core, moving by one of :data:`MOTIONS` (or still)."""
 
     def __init__(self, rng: np.random.Generator, canvas: _Canvas,
-                 motion: Optional[int], core: np.ndarray) -> None:
+                 motion: Optional[int], core: np.ndarray,
+                 scale: float = 1.0, speed: float = 1.0) -> None:
         size = canvas.size
         self.canvas = canvas
         self.shape = int(rng.integers(0, len(SHAPES)))
-        self.radius = rng.uniform(size * 0.12, size * 0.16)
+        self.radius = rng.uniform(size * 0.12, size * 0.16) * scale
         self.colour = _object_colour(rng)
         self.core = core
         self.x0, self.y0 = rng.uniform(0, size, 2)
@@ -241,7 +273,8 @@ class _MovingObject:
         if motion is None:
             self.velocity, self.omega = (0.0, 0.0), 0.0
         else:
-            _, self.velocity, self.omega = MOTIONS[motion]
+            _, (dx, dy), omega = MOTIONS[motion]
+            self.velocity, self.omega = (dx * speed, dy * speed), omega * speed
 
     def centre(self, t: int) -> Tuple[float, float]:
         size = self.canvas.size
@@ -273,7 +306,10 @@ def render_video(label: int,
                  num_distractors: int = 2,
                  task: str = 'motion',
                  num_classes: int = len(MOTIONS),
-                 camera: str = 'drift') -> np.ndarray:
+                 camera: str = 'drift',
+                 background: str = 'waves',
+                 object_scale: float = 1.0,
+                 speed_scale: float = 1.0) -> np.ndarray:
     """Render one video of class ``label``.
 
     Args:
@@ -289,21 +325,26 @@ def render_video(label: int,
             classes). Defaults to all of :data:`MOTIONS`.
         camera (str): ``'drift'`` or ``'static'`` background. Defaults to
             ``'drift'``.
+        background (str): One of :data:`BACKGROUNDS`. Defaults to
+            ``'waves'``.
+        object_scale (float): Factor on the objects' radii. Defaults to 1.
+        speed_scale (float): Factor on the objects' speeds. Defaults to 1.
 
     Returns:
         np.ndarray: ``(num_frames, resolution, resolution, 3)`` uint8 frames
         in RGB order.
     """
     canvas = _Canvas(resolution)
-    background = _Background(rng, canvas, camera == 'static')
+    background = _Background(rng, canvas, camera == 'static', background)
     distractors = [
         _MovingObject(rng, canvas,
                       None if task == 'shape' else int(
-                          rng.integers(0, num_classes)), DARK)
+                          rng.integers(0, num_classes)), DARK,
+                      object_scale, speed_scale)
         for _ in range(num_distractors)
     ]
     if task == 'shape':
-        target = _MovingObject(rng, canvas, None, WHITE)
+        target = _MovingObject(rng, canvas, None, WHITE, object_scale)
         target.shape = label // len(QUADRANTS)
         # A random position inside the labelled quadrant, kept clear of its
         # edges so that the object is inside it.
@@ -313,7 +354,8 @@ def render_video(label: int,
         target.x0 = (quadrant % 2) * half + rng.uniform(margin, half - margin)
         target.y0 = (quadrant // 2) * half + rng.uniform(margin, half - margin)
     else:
-        target = _MovingObject(rng, canvas, label, WHITE)
+        target = _MovingObject(rng, canvas, label, WHITE, object_scale,
+                               speed_scale)
     noise_std = rng.uniform(2, 6)
     frames = np.empty((num_frames, resolution, resolution, 3), dtype=np.uint8)
     for t in range(num_frames):
@@ -384,7 +426,9 @@ def make_synthetic_dataset(out_dir: str,
             name = f'{split}_{index:05d}.mp4'
             frames = render_video(int(label), rng, spec.resolution,
                                   spec.num_frames, spec.num_distractors,
-                                  spec.task, spec.num_classes, spec.camera)
+                                  spec.task, spec.num_classes, spec.camera,
+                                  spec.background, spec.object_scale,
+                                  spec.speed_scale)
             write_video(osp.join(out_dir, 'videos', name), frames, spec.fps)
             lines.append(f'{name} {int(label)}\n')
         ann_file = osp.join(out_dir, f'{split}_list_videos.txt')

@@ -81,7 +81,8 @@ def study_data(root: str,
                protocol: Dict,
                data_root: Optional[str] = None,
                smoke: bool = False,
-               test_per_class: int = 0) -> StudyData:
+               test_per_class: int = 0,
+               shifted_per_class: int = 0) -> StudyData:
     """The protocol's data (made where missing): ``protocol['data_root']``
     (default ``data/study``) unless ``data_root`` is given, with the
     motion task's ``protocol['camera']`` (default ``'drift'``) and
@@ -95,6 +96,7 @@ def study_data(root: str,
             (relative to ``root`` or absolute).
         smoke (bool): Tiny data for seconds-long runs.
         test_per_class (int): Held-out test videos per class (0: none).
+        shifted_per_class (int): Shifted test videos per class (0: none).
 
     Returns:
         StudyData: The roots.
@@ -102,6 +104,7 @@ def study_data(root: str,
     folder = data_root or protocol.get('data_root', 'data/study')
     return make_study_data(osp.join(root, folder), smoke,
                            test_per_class=test_per_class,
+                           shifted_per_class=shifted_per_class,
                            camera=protocol.get('camera', 'drift'),
                            per_class=protocol.get('per_class'),
                            shape=regime(protocol) == 'finetune')
@@ -115,6 +118,21 @@ def regime(protocol: Dict) -> str:
         raise ValueError("protocol['regime'] must be 'finetune' or "
                          f"'scratch', got {name!r}")
     return name
+
+
+def eval_splits(protocol: Dict, stage: str, variant: str) -> tuple:
+    """The splits a run of ``variant`` is scored on (besides the train
+    subset): dev alone in the dev stage; in the confirmatory stage dev and
+    the held-out test split, plus the shifted split where the protocol
+    makes one (``shifted_per_class``). The protocol's ``ablations`` are
+    diagnostic: dev and shifted only, so the held-out test split stays
+    untouched by them."""
+    if stage != 'test':
+        return ('dev', )
+    shifted = ('shifted', ) if protocol.get('shifted_per_class') else ()
+    if variant in protocol.get('ablations', ()):
+        return ('dev', ) + shifted
+    return ('dev', 'test') + shifted
 
 
 def run(root: str, config_dir: str, args, protocol: Dict,
@@ -149,10 +167,13 @@ def run(root: str, config_dir: str, args, protocol: Dict,
             chosen['peers']
     variants = load_variants(root, config_dir, [regime(protocol)], names)
     seeds = args.seeds if args.seeds is not None else protocol['seeds']
-    data = study_data(
-        root, protocol, args.data_root, args.smoke,
-        test_per_class=(1 if args.smoke else protocol['test_per_class'])
-        if stage == 'test' else 0)
+    held_out = {
+        name: (1 if args.smoke else protocol.get(f'{name}_per_class', 0))
+        if stage == 'test' and protocol.get(f'{name}_per_class') else 0
+        for name in ('test', 'shifted')}
+    data = study_data(root, protocol, args.data_root, args.smoke,
+                      test_per_class=held_out['test'],
+                      shifted_per_class=held_out['shifted'])
     runner = StudyRunner(
         root, config_dir, data, osp.join(root, args.work_dir, stage),
         jobs=args.jobs,
@@ -164,7 +185,8 @@ def run(root: str, config_dir: str, args, protocol: Dict,
 
     def one(job):
         variant, seed = job
-        record = runner.run(variant, seed)
+        record = runner.run(variant, seed, splits=eval_splits(
+            protocol, stage, variant.name))
         folder = report.ensure_folder(
             osp.join(_records_dir(results, stage), variant.name))
         with open(osp.join(folder, f'seed{seed}.json'), 'w') as f:
@@ -306,8 +328,9 @@ def write_report(root: str, config_dir: str, out: str, protocol: Dict,
         # The baseline's GFLOPs are the reference even before it has run.
         counted = gflops or _gflops(root, config_dir,
                                     sorted(set(names) | {base}), protocol)
-        splits = ('train', 'dev', 'test') if stage == 'test' else ('train',
-                                                                   'dev')
+        shifted = ('shifted', ) if protocol.get('shifted_per_class') else ()
+        splits = ('train', 'dev', 'test') + shifted if stage == 'test' \
+            else ('train', 'dev')
         split = 'test' if stage == 'test' else 'dev'
         dev_videos = 10 * {**PER_CLASS, **protocol.get('per_class', {})}['dev']
         lines = [
@@ -323,11 +346,24 @@ def write_report(root: str, config_dir: str, out: str, protocol: Dict,
         ] + (_interim(records, protocol) if stage == 'test' else []) + [
             '## Variants', ''
         ] + report.variant_table(records, counted, base, names, splits)
+        if 'collapse_margin' in protocol:
+            lines += [
+                '', '## Robustness over seeds', '',
+                'Per split: mean +- sd over seeds, the worst seed, the '
+                'mean paired difference to the baseline of the same seed, '
+                'and collapses: seeds more than '
+                f'{protocol["collapse_margin"]:g} points below that '
+                'baseline.', ''
+            ] + report.robustness_table(records, base, names, splits[1:],
+                                        protocol['collapse_margin'])
         comparisons = protocol.get('comparisons') or [dict(primary=primary)]
-        for number, comparison in enumerate(comparisons):
-            lines += _comparison(records, names, comparison, split, protocol,
-                                 folder, stage,
-                                 f'{stage}_forest{number or ""}.png')
+        for on in (split, ) + (shifted if stage == 'test' else ()):
+            for number, comparison in enumerate(comparisons):
+                suffix = ('' if on == split else f'_{on}') + \
+                    (str(number) if number else '')
+                lines += _comparison(records, names, comparison, on,
+                                     protocol, folder, stage,
+                                     f'{stage}_forest{suffix}.png')
         report.curves_plot(records, names,
                            osp.join(folder, f'{stage}_curves.png'))
         lines += ['', '## Learning curves (mean over seeds)', '',
@@ -348,8 +384,10 @@ def _interim(records: Sequence[Dict], protocol: Dict) -> List[str]:
     count = len(protocol.get('variants') or []) or (
         2 + len(protocol.get('peers', [])) +
         len(protocol.get('peer_choices', {})))
-    done = len({(r['variant'], r['seed'])
-                for r in records if r['seed'] in seeds})
+    listed = set(protocol.get('variants') or [])
+    done = len({(r['variant'], r['seed']) for r in records
+                if r['seed'] in seeds and (not listed or r['variant'] in
+                                           listed)})
     if done >= count * len(seeds):
         return []
     return [

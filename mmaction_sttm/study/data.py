@@ -1,7 +1,10 @@
 """The study's datasets: the synthetic motion task with a train split, a
 **dev** split (where readings and peers are chosen) and a **held-out test**
 split (where claims are made and nothing is chosen), plus the frame-level
-shape task used for pre-training.
+shape task used for pre-training, and, where a study asks for it, a
+**shifted** test split: the same classes rendered with generator settings
+that no training, dev or test video uses (:data:`SHIFT`), never used for a
+choice either.
 
 The held-out test split is generated from its own generator seed
 (:data:`TEST_SEED`), in a folder of its own, so no video of it is a train or
@@ -16,8 +19,19 @@ from typing import Dict, Optional
 #: seed 0, the generator's default).
 TEST_SEED = 20261203
 
+#: Generator seed of the shifted test split.
+SHIFTED_SEED = 20261205
+
 # Frame size, video length and scene of every split.
 _COMMON = dict(resolution=32, num_frames=24, num_distractors=2)
+
+#: What the shifted test split changes against every other split: another
+#: background texture family (hard-edged bands and checks instead of smooth
+#: waves), objects three quarters the size, every object a quarter faster,
+#: and four distractors instead of two. Fixed before any run that is scored
+#: on it (docs/results/videomae/PROTOCOL.md).
+SHIFT = dict(background='checker', object_scale=0.75, speed_scale=1.25,
+             num_distractors=4)
 
 #: The motion task's training and dev videos per class, unless a study's
 #: ``per_class`` says otherwise.
@@ -37,31 +51,39 @@ class StudyData:
             layout. None for a study without pre-training.
         test (str, optional): Root of the held-out test split:
             ``test_list_videos.txt`` and ``videos/``. None when not made.
+        shifted (str, optional): Root of the shifted test split:
+            ``shifted_list_videos.txt`` and ``videos/``. None when not made.
     """
     motion: str
     shape: Optional[str]
     test: Optional[str] = None
+    shifted: Optional[str] = None
 
     def lists(self, split: str) -> Dict[str, str]:
         """The annotation file and video folder of a motion split.
 
         Args:
-            split (str): ``'train'``, ``'train_subset'``, ``'dev'`` or
-                ``'test'``.
+            split (str): ``'train'``, ``'train_subset'``, ``'dev'``,
+                ``'test'`` or ``'shifted'``.
 
         Returns:
             dict: ``ann_file`` and ``video`` (the data prefix).
         """
-        if split == 'test':
-            if self.test is None:
-                raise ValueError('the held-out test split was not made '
-                                 '(make_study_data(..., test_per_class=N))')
-            return dict(ann_file=osp.join(self.test, 'test_list_videos.txt'),
-                        video=osp.join(self.test, 'videos'))
+        for held_out in ('test', 'shifted'):
+            if split != held_out:
+                continue
+            root = getattr(self, held_out)
+            if root is None:
+                raise ValueError(
+                    f'the {held_out} split was not made (make_study_data('
+                    f'..., {held_out}_per_class=N))')
+            return dict(
+                ann_file=osp.join(root, f'{held_out}_list_videos.txt'),
+                video=osp.join(root, 'videos'))
         names = dict(train='train', train_subset='train_subset', dev='val')
         if split not in names:
-            raise ValueError(f"split must be 'train', 'train_subset', 'dev' "
-                             f"or 'test', got {split!r}")
+            raise ValueError(f"split must be 'train', 'train_subset', 'dev', "
+                             f"'test' or 'shifted', got {split!r}")
         return dict(
             ann_file=osp.join(self.motion, f'{names[split]}_list_videos.txt'),
             video=osp.join(self.motion, 'videos'))
@@ -77,7 +99,8 @@ def make_study_data(data_root: str,
                     test_per_class: int = 0,
                     camera: str = 'drift',
                     per_class: Optional[Dict[str, int]] = None,
-                    shape: bool = True) -> StudyData:
+                    shape: bool = True,
+                    shifted_per_class: int = 0) -> StudyData:
     """Generate the study's datasets under ``data_root`` where missing.
 
     Args:
@@ -98,6 +121,9 @@ def make_study_data(data_root: str,
             it. Ignored by ``smoke``.
         shape (bool): Make the shape task (for pre-training). Defaults to
             True.
+        shifted_per_class (int): Shifted test videos per class (0: none;
+            :data:`SHIFT`, seed :data:`SHIFTED_SEED`, the motion task's
+            camera). Defaults to 0.
 
     Returns:
         StudyData: The roots.
@@ -134,18 +160,26 @@ def make_study_data(data_root: str,
         with open(osp.join(root, 'train_subset_list_videos.txt'), 'w') as f:
             f.writelines(lines)
         roots[task] = root
-    test = None
-    if test_per_class:
-        test = osp.abspath(osp.join(data_root, 'test'))
-        ann = osp.join(test, 'test_list_videos.txt')
-        want = 10 * test_per_class
+    held_out = {}
+    for split, count, seed, scene in (
+            ('test', test_per_class, TEST_SEED, _COMMON),
+            ('shifted', shifted_per_class, SHIFTED_SEED, {**_COMMON,
+                                                          **SHIFT})):
+        if not count:
+            continue
+        folder = osp.abspath(osp.join(data_root, split))
+        ann = osp.join(folder, f'{split}_list_videos.txt')
+        want = 10 * count
         if not osp.exists(ann):
             spec = SyntheticSpec(num_classes=10, train_per_class=1,
-                                 val_per_class=test_per_class,
-                                 seed=TEST_SEED, camera=camera, **_COMMON)
-            (written, ) = make_synthetic_dataset(test, spec, splits=('val', ))
+                                 val_per_class=count, seed=seed,
+                                 camera=camera, **scene)
+            (written, ) = make_synthetic_dataset(folder, spec,
+                                                 splits=('val', ))
             os.replace(written, ann)
         elif _count(ann) != want:
             raise ValueError(f'{ann} has {_count(ann)} videos, the study '
-                             f'asks for {want}; remove {test} to remake it')
-    return StudyData(roots['motion'], roots.get('shape'), test)
+                             f'asks for {want}; remove {folder} to remake '
+                             'it')
+        held_out[split] = folder
+    return StudyData(roots['motion'], roots.get('shape'), **held_out)

@@ -196,6 +196,59 @@ def variant_table(records: Sequence[Dict],
     return lines
 
 
+def robustness_table(records: Sequence[Dict],
+                     baseline: str,
+                     order: Sequence[str],
+                     splits: Sequence[str],
+                     margin: float = 5.0) -> List[str]:
+    """Markdown rows: per variant and split, the mean and sd over seeds, the
+    worst seed, and the collapse rate: the seeds on which the variant is
+    more than ``margin`` points below the baseline of the same seed (the
+    same pre-trained backbone).
+
+    Args:
+        records (Sequence[Dict]): Run records.
+        baseline (str): The unmerged variant.
+        order (Sequence[str]): Variants, in table order.
+        splits (Sequence[str]): Splits, each a group of columns.
+        margin (float): Points below the same seed's baseline that count
+            as a collapse. Defaults to 5.0.
+
+    Returns:
+        list[str]: The table's lines.
+    """
+    runs = _by_variant(records)
+    base = runs.get(baseline, {})
+    head, rule = '| variant |', '| --- |'
+    for split in splits:
+        head += (f' {split}: mean +- sd | worst (seed) | minus baseline | '
+                 f'collapses |')
+        rule += ' ---: | ---: | ---: | ---: |'
+    lines = [head, rule]
+    for name in order:
+        if name not in runs:
+            continue
+        cells = []
+        for split in splits:
+            top1 = {s: r['metrics'][split]['top1']
+                    for s, r in runs[name].items() if split in r['metrics']}
+            if not top1:
+                cells += ['', '', '', '']
+                continue
+            worst = min(top1, key=lambda s: (top1[s], s))
+            paired = [s for s in top1 if split in base.get(s, {}).get(
+                'metrics', {})]
+            diffs = [top1[s] - base[s]['metrics'][split]['top1']
+                     for s in paired]
+            fell = sum(d < -margin for d in diffs)
+            cells += [_ms(list(top1.values())),
+                      f'{top1[worst]:.2f} ({worst})',
+                      f'{statistics.mean(diffs):+.2f}' if diffs else '',
+                      f'{fell} / {len(diffs)}' if diffs else '']
+        lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
+    return lines
+
+
 def plateau(runs: Sequence[Dict], last: int = 5) -> str:
     """The mean train top-1 over seeds at the start and end of the last
     ``last`` epochs, e.g. ``'96.1 -> 96.4'``: where training stands."""

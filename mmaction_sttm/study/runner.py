@@ -4,8 +4,9 @@ Each run is a ``tools/train.py`` subprocess (pre-training once per seed, then
 each trained variant, validating on the dev split every ``val_interval``
 epochs) followed by ``tools/test.py`` on each evaluation split (1 clip x 3
 crops). What a run leaves behind for the record is a small JSON
-(:func:`StudyRunner.run`): its metrics on train / dev / test, its learning
-curve, its commit and its commands, never its checkpoint.
+(:func:`StudyRunner.run`): its metrics on train / dev / test, its per-video
+predictions on the held-out splits (:func:`compact_predictions`), its
+learning curve, its commit and its commands, never its checkpoint.
 """
 import glob
 import json
@@ -126,6 +127,55 @@ def read_curve(work_dir: str) -> List[Dict[str, float]]:
     return curve
 
 
+#: Splits whose per-video predictions a record keeps (the held-out ones:
+#: video-level bootstrap intervals and McNemar tests are made on them).
+PREDICTION_SPLITS = ('test', 'shifted')
+
+
+def _item(sample: Dict, *names: str):
+    """The first of ``names`` in a dumped data sample, as a plain value
+    (MMAction2 1.1 nests labels and scores in ``LabelData`` dicts under
+    ``gt_labels`` / ``pred_scores``; 1.2 stores ``gt_label`` /
+    ``pred_score`` directly)."""
+    for name in names:
+        if name in sample:
+            value = sample[name]
+            if isinstance(value, dict):
+                value = value['item']
+            return value
+    raise KeyError(f'none of {names} in the dumped predictions')
+
+
+def compact_predictions(pkl: str) -> Dict[str, object]:
+    """Per-video predictions of a ``tools/test.py --dump`` pickle, compact.
+
+    Args:
+        pkl (str): The dump: one data sample per video, in the annotation
+            list's order.
+
+    Returns:
+        dict: ``label`` and ``pred`` (one class index per video, as
+        space-separated integers) and ``p_true`` (the probability given to
+        the true class, in thousandths, space-separated): a few KB for
+        2000 videos.
+    """
+    import pickle
+
+    with open(pkl, 'rb') as f:
+        samples = pickle.load(f)
+    labels, preds, p_true = [], [], []
+    for sample in samples:
+        scores = _item(sample, 'pred_score', 'pred_scores')
+        label = int(_item(sample, 'gt_label', 'gt_labels').reshape(-1)[0])
+        scores = scores.float().reshape(-1)
+        labels.append(label)
+        preds.append(int(scores.argmax()))
+        p_true.append(int(round(1000 * float(scores[label]))))
+    join = ' '.join
+    return dict(label=join(map(str, labels)), pred=join(map(str, preds)),
+                p_true=join(map(str, p_true)))
+
+
 class StudyRunner:
     """Trains and tests the variants of one study.
 
@@ -137,8 +187,8 @@ class StudyRunner:
         jobs (int): Runs at a time; each gets ``cores / jobs`` threads.
             Defaults to 1.
         eval_splits (Sequence[str]): Splits each run is tested on after
-            training, besides the train subset: ``'dev'`` and/or
-            ``'test'``. Defaults to ``('dev', )``.
+            training, besides the train subset: ``'dev'``, ``'test'``
+            and/or ``'shifted'``. Defaults to ``('dev', )``.
         resume (bool): Reuse runs that already have a result.
             Defaults to False.
         cfg_options (dict, optional): Options added to every run (e.g.
@@ -244,17 +294,23 @@ class StudyRunner:
             return f.read().strip(), recorded
 
     def _test(self, config: str, ckpt: str, wd: str, split: str,
-              opts: Dict[str, object]) -> (Dict[str, float], str):
+              opts: Dict[str, object]) -> (Dict[str, object], str):
         wd = osp.join(wd, f'test_{split}')
         os.makedirs(wd, exist_ok=True)
         opts = dict(opts, **self._split_options('test_dataloader', split))
+        dump = []
+        if split in PREDICTION_SPLITS:
+            dump = ['--dump', osp.join(wd, 'predictions.pkl')]
         recorded = self._call(
             [sys.executable, 'tools/test.py', config, ckpt, '--work-dir', wd]
-            + self._options(opts), osp.join(wd, 'test.log'))
+            + dump + self._options(opts), osp.join(wd, 'test.log'))
         with open(osp.join(wd, 'test_metrics.json')) as f:
             metrics = json.load(f)
-        return dict(top1=round(100 * metrics['acc/top1'], 3),
-                    top5=round(100 * metrics['acc/top5'], 3)), recorded
+        result = dict(top1=round(100 * metrics['acc/top1'], 3),
+                      top5=round(100 * metrics['acc/top5'], 3))
+        if dump:
+            result['predictions'] = compact_predictions(dump[1])
+        return result, recorded
 
     def pretrain(self, seed: int) -> str:
         """Pre-train the backbone of ``seed`` on the shape task (once per
@@ -282,7 +338,8 @@ class StudyRunner:
         return self.pretrained[seed]
 
     def run(self, variant: Variant, seed: int,
-            source: Optional[str] = None) -> Dict:
+            source: Optional[str] = None,
+            splits: Optional[Sequence[str]] = None) -> Dict:
         """Train (unless off the shelf) and test one (variant, seed).
 
         Args:
@@ -292,6 +349,8 @@ class StudyRunner:
             source (str, optional): Off the shelf: the checkpoint to test.
                 Defaults to the last checkpoint of ``variant.source``'s run
                 of the same seed.
+            splits (Sequence[str], optional): The evaluation splits of
+                this run. Defaults to the runner's ``eval_splits``.
 
         Returns:
             dict: The run's record: ``variant``, ``regime``, ``seed``,
@@ -331,7 +390,8 @@ class StudyRunner:
             commands.append(cmd)
             curve = read_curve(wd)
         metrics = {}
-        for split in ('train_subset', ) + self.eval_splits:
+        splits = self.eval_splits if splits is None else tuple(splits)
+        for split in ('train_subset', ) + splits:
             metrics['train' if split == 'train_subset' else split], cmd = \
                 self._test(variant.config, ckpt, wd, split, opts)
             commands.append(cmd)

@@ -82,6 +82,19 @@ def parse_args() -> argparse.Namespace:
         help="'drift': the background drifts as a whole; 'static': it "
         'stands still (a fixed camera: what RLT removes)')
     parser.add_argument(
+        '--background',
+        choices=synthetic.BACKGROUNDS,
+        default=default.background,
+        help="background texture family ('checker': hard-edged bands and "
+        'checks, for a shifted split)')
+    for field, text in (
+        ('object_scale', "factor on the objects' radii"),
+        ('speed_scale', "factor on the objects' speeds (marked object and "
+         'distractors alike)'),
+    ):
+        parser.add_argument('--' + field.replace('_', '-'), type=float,
+                            default=getattr(default, field), help=text)
+    parser.add_argument(
         '--force',
         action='store_true',
         help='regenerate even if the output matches the spec')
@@ -160,7 +173,10 @@ def main() -> None:
         seed=args.seed,
         num_distractors=args.num_distractors,
         task=args.task,
-        camera=args.camera)
+        camera=args.camera,
+        background=args.background,
+        object_scale=args.object_scale,
+        speed_scale=args.speed_scale)
     if args.task == 'shape':
         spec.num_classes = len(synthetic.SHAPE_CLASSES)
     try:
