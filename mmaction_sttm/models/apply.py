@@ -24,6 +24,7 @@ from typing import Optional, TypeVar
 from torch import nn
 
 from .backbones import MergingBackbone
+from .mergers.base import Merger
 from .catalog import FAMILIES
 
 __all__ = ['apply_merger']
@@ -114,4 +115,10 @@ def apply_merger(model: ModuleT,
             module.to(device=reference.device, dtype=reference.dtype)
             module.train(backbone.training)
             module.init_weights()  # the config path's init_cfg, if any
+    if backbone.merge_schedule is not None:
+        # Inserted into a built (usually trained) model: a merger whose
+        # init is not neutral says so the first time it runs untrained.
+        for merger in backbone.merge_schedule.modules():
+            if isinstance(merger, Merger):
+                merger.untrained = True
     return model

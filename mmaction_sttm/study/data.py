@@ -74,8 +74,9 @@ class StudyData:
                 continue
             root = getattr(self, held_out)
             if root is None:
+                kind = 'held-out' if held_out == 'test' else 'shifted'
                 raise ValueError(
-                    f'the {held_out} split was not made (make_study_data('
+                    f'the {kind} test split was not made (make_study_data('
                     f'..., {held_out}_per_class=N))')
             return dict(
                 ann_file=osp.join(root, f'{held_out}_list_videos.txt'),

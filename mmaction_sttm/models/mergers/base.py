@@ -21,6 +21,7 @@ The base owns what every merger shares: ratio validation, the output count
 (:meth:`Merger.num_outputs`), source tracking, input checks, and the message
 when a checkpoint has no weights for a merger.
 """
+import logging
 import math
 import numbers
 from abc import abstractmethod
@@ -91,6 +92,9 @@ def _report_absent_weights(merger: 'Merger', incompatible: Any) -> None:
     call this after the merger and its children are loaded)."""
     prefix, absent = merger._absent_keys
     merger._absent_keys = ('', [])
+    # Weights from a checkpoint count as trained; none leaves the merger at
+    # its init until a training step (see Merger.forward).
+    merger.untrained = bool(absent)
     if not absent:
         return
     for key in absent:
@@ -114,6 +118,12 @@ class Merger(BaseModule):
     #: set per instance when an option decides it.
     needs: Tuple[str, ...] = ()
 
+    #: Whether the merger sits in a trained model at its init, with no
+    #: training step since: set when a checkpoint has none of its weights
+    #: or :func:`~mmaction_sttm.models.apply_merger` inserts it, cleared by
+    #: loaded weights or a training forward.
+    untrained: bool = False
+
     def __init__(self,
                  embed_dims: int,
                  ratio: float = 0.5,
@@ -128,6 +138,28 @@ class Merger(BaseModule):
         # (prefix, keys) of a load in progress that has none of ours.
         self._absent_keys: Tuple[str, List[str]] = ('', [])
         self.register_load_state_dict_post_hook(_report_absent_weights)
+
+    @property
+    def neutral_init(self) -> bool:
+        """Whether the init leaves a trained model's tokens as they are
+        apart from the merge itself (a parameter-free merger always does),
+        so that the merger can be inserted into a trained model untrained.
+        """
+        return True
+
+    def _note_untrained(self) -> None:
+        """Once, the first time an untrained merger whose init is not
+        neutral runs in inference: one warning line (what it needs and what
+        to insert instead)."""
+        self.untrained = False
+        if self.neutral_init:
+            return
+        print_log(f'{type(self).__name__} runs untrained with '
+                  f'{self.init_description()}, which changes a trained '
+                  'model\'s tokens: this reading needs fine-tuning; to '
+                  "insert it into a trained model untrained, use "
+                  "fuse_init='identity'", logger='current',
+                  level=logging.WARNING)
 
     def num_outputs(self, num_tokens: int) -> int:
         """Number of tokens a merge of ``num_tokens`` tokens produces."""
@@ -158,6 +190,11 @@ class Merger(BaseModule):
             the input carries ``sources``.
         """
         self._check_inputs(tokens, keys, cls_attn, cls)
+        if self.untrained:
+            if self.training:
+                self.untrained = False
+            else:
+                self._note_untrained()
         length = int(tokens.x.shape[1])
         out = self.merge(tokens, self.num_outputs(length), keys, cls_attn,
                          cls)

@@ -168,6 +168,12 @@ class STTM(Merger):
     def init_description(self) -> str:
         return f'fuse_init={self.fuse_init!r}'
 
+    @property
+    def neutral_init(self) -> bool:
+        """Only the identity init (or no fusion layer) starts with
+        ``Y = A``; the others rotate or rescale the token stream."""
+        return self.fuse is None or self.fuse_init == 'identity'
+
     def merge(self, tokens: Tokens, num_out: int, keys: Optional[Tensor],
               cls_attn: Optional[Tensor], cls: Optional[Tensor]) -> MergeResult:
         # The record_function ranges name the parts for the benchmark's
