@@ -5,6 +5,7 @@ import importlib.util
 import json
 import os.path as osp
 
+import numpy as np
 import pytest
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -310,3 +311,39 @@ def test_benchmark_on_videos(static_videos, tmp_path):
         rows = list(csv.DictReader(f))
     assert float(rows[1]['gflops']) <= float(rows[0]['gflops'])
     assert all(float(r['clips_per_s']) > 0 for r in rows)
+
+
+def test_object_retention_measures():
+    """Purity and object tokens per step on hand-made merge maps."""
+    import torch
+
+    from mmaction_sttm.visualization.merge_maps import MergeTrace, StageMap
+
+    tool = _tool('object_retention')
+    # 2 steps x 1 x 2 patches of 4x4 pixels; the white core in patch 0 of
+    # step 0 and patch 1 of step 1.
+    frames = np.zeros((2, 4, 8, 3), dtype=np.uint8)
+    frames[0, :2, :2] = 255
+    frames[1, :2, 5:7] = 255
+    obj = tool.object_patches(frames, (2, 1, 2), tubelet=1)
+    assert obj.tolist() == [True, False, False, True]
+
+    def trace(sources):
+        sources = torch.tensor(sources, dtype=torch.float32)
+        stage = StageMap(2, 'spatiotemporal',
+                         sources.argmax(1).reshape(2, 1, 2), sources,
+                         sources.sum(0), None)
+        embed = StageMap(0, 'embedding', torch.arange(4).reshape(2, 1, 2),
+                         torch.eye(4), torch.ones(4), 2)
+        return MergeTrace(stages=[embed, stage], grid=(2, 1, 2), tubelet=1,
+                          patch_size=(4, 4), num_frames=2, has_cls=False)
+
+    # Each step's object in a token of its own, pure.
+    kept = tool.retention(trace([[1, 0, 0], [0, 0, 1], [0, 0, 1],
+                                 [0, 1, 0]]), obj)
+    assert kept == {'purity@2': 1.0, 'tokens/step': 1.0}
+    # Both steps' object blended into one token with the background:
+    # object mass 2 of its 3.
+    blended = tool.retention(trace([[1, 0], [0, 1], [1, 0], [1, 0]]), obj)
+    assert blended['purity@2'] == pytest.approx(2 / 3)
+    assert blended['tokens/step'] == 0.5
