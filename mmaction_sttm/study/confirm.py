@@ -16,6 +16,7 @@ from typing import Dict, List, Optional, Sequence
 
 from mmengine.config import Config
 
+from ..generators import MOTIONS
 from . import report, stats
 from .data import PER_CLASS, StudyData, make_study_data
 from .runner import StudyRunner, git_state, machine_state
@@ -356,6 +357,13 @@ def write_report(root: str, config_dir: str, out: str, protocol: Dict,
                 'baseline.', ''
             ] + report.robustness_table(records, base, names, splits[1:],
                                         protocol['collapse_margin'])
+        short = [MOTIONS[c][0].replace('moving ', '').replace(
+            'turning ', '') for c in range(10)]
+        for on in ('test', ) + shifted if stage == 'test' else ():
+            table = report.class_table(records, names, on, short)
+            if table:
+                lines += ['', f'## Top-1 per class ({on}, mean over seeds)',
+                          ''] + table
         comparisons = protocol.get('comparisons') or [dict(primary=primary)]
         for on in (split, ) + (shifted if stage == 'test' else ()):
             for number, comparison in enumerate(comparisons):

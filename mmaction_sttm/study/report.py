@@ -16,6 +16,8 @@ import os.path as osp
 import statistics
 from typing import Dict, List, Optional, Sequence
 
+import numpy as np
+
 from . import stats
 
 
@@ -247,6 +249,51 @@ def robustness_table(records: Sequence[Dict],
                       f'{fell} / {len(diffs)}' if diffs else '']
         lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
     return lines
+
+
+def class_table(records: Sequence[Dict],
+                order: Sequence[str],
+                split: str,
+                class_names: Sequence[str]) -> List[str]:
+    """Markdown rows: per variant, top-1 of each class on ``split`` (mean
+    over seeds), from the records' per-video predictions; what a variant
+    gets wrong (e.g. speed or direction) shows as the classes it loses.
+
+    Args:
+        records (Sequence[Dict]): Run records with ``predictions`` on
+            ``split``.
+        order (Sequence[str]): Variants, in table order.
+        split (str): A split whose predictions the records keep.
+        class_names (Sequence[str]): Column heads, in label order.
+
+    Returns:
+        list[str]: The table's lines; empty when no record has predictions
+        on ``split``.
+    """
+    runs = _by_variant(records)
+    lines = ['| variant | seeds | ' + ' | '.join(class_names) + ' |',
+             '| --- | ---: |' + ' ---: |' * len(class_names)]
+    for name in order:
+        per_class: Dict[int, List[float]] = {}
+        seeds = 0
+        for record in runs.get(name, {}).values():
+            pred = record['metrics'].get(split, {}).get('predictions')
+            if pred is None:
+                continue
+            seeds += 1
+            labels = np.array(pred['label'].split(), dtype=int)
+            hits = labels == np.array(pred['pred'].split(), dtype=int)
+            for label in range(len(class_names)):
+                mask = labels == label
+                if mask.any():
+                    per_class.setdefault(label, []).append(
+                        100 * float(hits[mask].mean()))
+        if not seeds:
+            continue
+        lines.append(f'| {name} | {seeds} | ' + ' | '.join(
+            f'{statistics.mean(per_class[c]):.1f}' if c in per_class else ''
+            for c in range(len(class_names))) + ' |')
+    return lines if len(lines) > 2 else []
 
 
 def plateau(runs: Sequence[Dict], last: int = 5) -> str:

@@ -157,3 +157,17 @@ def test_robustness_table_counts_collapses_against_the_same_seed():
     assert cells[4] == '0 / 4'
     assert cells[6] == '66.00 (2)' and cells[8] == '1 / 4'
     assert cells[7] == f'{np.mean([0, 0, -6, -4.5]):+.2f}'
+
+
+def test_class_table_from_predictions():
+    preds = dict(label='0 0 1 1', pred='0 1 1 1', p_true='900 100 800 700')
+    other = dict(label='0 0 1 1', pred='0 0 0 0', p_true='900 900 1 1')
+    records = [dict(variant='a', seed=0, metrics=dict(test=dict(
+        top1=75.0, predictions=preds))),
+        dict(variant='a', seed=1, metrics=dict(test=dict(
+            top1=50.0, predictions=other))),
+        dict(variant='b', seed=0, metrics=dict(test=dict(top1=1.0)))]
+    lines = report.class_table(records, ['a', 'b'], 'test', ['x', 'y'])
+    # Class x: 50% then 100%; class y: 100% then 0%. No predictions for b.
+    assert lines[2:] == ['| a | 2 | 75.0 | 50.0 |']
+    assert report.class_table(records, ['b'], 'test', ['x', 'y']) == []
