@@ -13,10 +13,11 @@ import importlib.util
 # ship the same package); say how to get it before MMAction2's import fails.
 if importlib.util.find_spec('mmcv') is None:
     raise ImportError(
-        'mmaction-sttm needs mmcv 2.0.x, the full build or mmcv-lite; '
-        "neither is installed. Run `pip install 'mmcv-lite>=2.0.1,<2.1.0'` "
-        "(or `pip install -e '.[lite]'`): the recognizers use no compiled "
-        'ops.')
+        'mmaction-sttm needs mmcv >=2.0.1,<2.2.0 (below 2.1.0 with '
+        'MMAction2 1.1), the full build or mmcv-lite; neither is installed. '
+        "Run `pip install 'mmcv-lite>=2.0.1,<2.1.0'` for MMAction2 1.1 or "
+        "`pip install 'mmcv-lite>=2.0.1,<2.2.0'` for 1.2: the recognizers "
+        'use no compiled ops.')
 
 from . import compat  # noqa: E402
 
