@@ -178,7 +178,9 @@ def require_dir(path: str, what: str) -> None:
 
 
 def load_config(path: str) -> Any:
-    """``Config.fromfile`` with a one-line error for a missing file.
+    """``Config.fromfile`` with a one-line error for a missing file, and
+    for a ``merger`` or ``reducer`` on a backbone that cannot merge
+    (:func:`~mmaction_sttm.models.catalog.check_merging_backbone`).
 
     A config whose ``_base_`` names a missing file fails the same way, with
     the missing base named; a config that is not valid Python names the file
@@ -191,9 +193,11 @@ def load_config(path: str) -> Any:
         mmengine.config.Config: The loaded config.
     """
     from mmengine.config import Config
+
+    from .models.catalog import check_merging_backbone
     require_file(path, 'config')
     try:
-        return Config.fromfile(path)
+        cfg = Config.fromfile(path)
     except FileNotFoundError as error:
         missing = getattr(error, 'filename', None) or str(error)
         raise ToolError(f'config {path}: {missing} (in its _base_) does not '
@@ -206,6 +210,11 @@ def load_config(path: str) -> Any:
         line = f', line {error.lineno}' if error.lineno else ''
         raise ToolError(f'config {where}{line} is not valid Python: '
                         f'{error.msg}') from error
+    try:
+        check_merging_backbone(cfg.get('model', {}).get('backbone'))
+    except ValueError as error:
+        raise ToolError(f'config {path}: {error}') from None
+    return cfg
 
 
 def _datasets(dataset: Any) -> Iterator[Any]:

@@ -23,6 +23,7 @@ from mmengine.runner import Runner
 import mmaction_sttm  # noqa: F401  (registers the modules)
 from mmaction_sttm import tooling
 from mmaction_sttm.compat import setup_distributed
+from mmaction_sttm.models.catalog import check_merging_backbone
 
 METRICS_FILE = 'test_metrics.json'
 
@@ -101,6 +102,8 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+        # --cfg-options may add a merger to a backbone that cannot merge.
+        check_merging_backbone(cfg.model.get('backbone'))
     if getattr(args, 'strict_scoring', False):
         set_strict_scoring(cfg)
 

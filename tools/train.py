@@ -16,6 +16,7 @@ from mmengine.runner import Runner
 import mmaction_sttm  # noqa: F401  (registers the modules)
 from mmaction_sttm import tooling
 from mmaction_sttm.compat import setup_distributed
+from mmaction_sttm.models.catalog import check_merging_backbone
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -115,6 +116,8 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
 
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+        # --cfg-options may add a merger to a backbone that cannot merge.
+        check_merging_backbone(cfg.model.get('backbone'))
     return cfg
 
 

@@ -13,10 +13,14 @@ backbones from here. A new family is one backbone file and one entry in
 from dataclasses import dataclass
 from typing import Callable, Dict, Optional, Tuple, Type
 
+from ..registry import MODELS
 from .backbones import (MergingBackbone, MergingMMPretrainViT, SpaceTimeViT,
                         MergingTimeSformer, MergingTimmViT, MergingVisionTransformer)
 
-__all__ = ['Family', 'FAMILIES', 'family', 'TINY_DEPTH', 'TINY_PATCH']
+__all__ = [
+    'Family', 'FAMILIES', 'family', 'check_merging_backbone', 'TINY_DEPTH',
+    'TINY_PATCH'
+]
 
 #: Blocks and patch size of every tiny configuration.
 TINY_DEPTH, TINY_PATCH, TINY_HEADS = 3, 8, 2
@@ -128,3 +132,44 @@ def family(name: str) -> Family:
         raise KeyError(f'no backbone family {name!r}; the families are '
                        f'{sorted(by_name)}')
     return by_name[name]
+
+
+#: The backbone config keys that only a merging backbone takes.
+MERGING_KEYS = ('merger', 'reducer')
+
+
+def check_merging_backbone(backbone: Optional[dict],
+                           field: str = 'model.backbone') -> None:
+    """Refuse a ``merger`` or ``reducer`` on a backbone that cannot merge.
+
+    MMAction2's ``VisionTransformer`` takes unknown keyword arguments and
+    ignores them, so without this check such a config would silently run
+    the unmerged model (and its ``TimeSformer`` fails with "unexpected
+    keyword argument" without naming the class to use).
+
+    Args:
+        backbone (dict, optional): A backbone config.
+        field (str): Its place in the config, for the message. Defaults to
+            ``'model.backbone'``.
+
+    Raises:
+        ValueError: One line naming the field, the backbone and the merging
+            class to use (or every merging class, when it has no twin).
+    """
+    if not isinstance(backbone, dict):
+        return
+    keys = [k for k in MERGING_KEYS if backbone.get(k) is not None]
+    kind = backbone.get('type', '')
+    name = getattr(kind, '__name__', str(kind))
+    scope, _, name = name.rpartition('.')
+    if not keys or name in {f.type for f in FAMILIES}:
+        return
+    twins = {f.replaces: f.type for f in FAMILIES if f.replaces}
+    if scope in ('', 'mmaction') and name in twins:
+        hint = f"use type='{twins[name]}'"
+    elif isinstance(kind, str) and MODELS.get(kind) is None:
+        return  # not registered: the builder's error names the typo
+    else:
+        hint = 'the merging backbones are ' + ', '.join(
+            sorted(f.type for f in FAMILIES))
+    raise ValueError(f'{field}.{keys[0]}: {name} cannot merge; {hint}')

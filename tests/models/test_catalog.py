@@ -6,7 +6,7 @@ import torch
 import mmaction_sttm
 from mmaction_sttm.models.backbones import MergingBackbone
 from mmaction_sttm.models.catalog import (FAMILIES, TINY_DEPTH, TINY_PATCH,
-                                          family)
+                                          check_merging_backbone, family)
 from mmaction_sttm.conversion.weights import DST_FORMATS
 from mmaction_sttm.registry import MODELS
 
@@ -54,3 +54,27 @@ def test_family_by_name():
     assert family('timesformer').type == 'MergingTimeSformer'
     with pytest.raises(KeyError, match="'vit'"):
         family('nope')
+
+
+@pytest.mark.parametrize('entry', FAMILIES, ids=lambda f: f.name)
+@pytest.mark.parametrize('key', ['merger', 'reducer'])
+def test_a_backbone_that_cannot_merge_is_refused(entry, key):
+    """No silent no-op: a ``merger`` / ``reducer`` on a backbone that
+    cannot take it fails in one line naming the class to use; on the
+    family's own merging class it is accepted."""
+    setting = dict(type='STTM') if key == 'merger' else dict(type='RLT')
+    check_merging_backbone(dict(entry.tiny(), **{key: setting}))
+    check_merging_backbone(dict(entry.tiny(), merger=None))  # unmerged: ok
+    if entry.replaces:
+        for kind in (entry.replaces, f'mmaction.{entry.replaces}'):
+            with pytest.raises(ValueError) as info:
+                check_merging_backbone(dict(type=kind, **{key: setting}))
+            assert str(info.value) == (
+                f'model.backbone.{key}: {entry.replaces} cannot merge; '
+                f"use type='{entry.type}'")
+    # A backbone with no merging twin: the message lists the classes.
+    with pytest.raises(ValueError, match=f'ResNet3d cannot merge; the '
+                       f'merging backbones are .*{entry.type}'):
+        check_merging_backbone(dict(type='ResNet3d', **{key: setting}))
+    # An unregistered type is left to the builder, which names the typo.
+    check_merging_backbone(dict(type='ResNet3D_typo', **{key: setting}))

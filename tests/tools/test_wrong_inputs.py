@@ -201,6 +201,30 @@ def test_unregistered_type_is_one_line(tmp_path):
               'registry')
 
 
+def test_merger_on_mmaction2s_backbone_is_one_line(tmp_path):
+    """No silent no-op: MMAction2's VisionTransformer ignores a ``merger``
+    it is given; the tools refuse the config first and name the class to
+    use, from the file or from --cfg-options, and make no work dir."""
+    config = tmp_path / 'noop.py'
+    config.write_text(
+        f"_base_ = ['{VIT}']\n"
+        "model = dict(backbone=dict(merger=dict(type='STTM', layers=(2, ),"
+        " ratio=0.5)))\n")
+    want = ("model.backbone.merger: VisionTransformer cannot merge; use "
+            "type='MergingVisionTransformer'")
+    _one_line(_run('tools/analysis/get_flops.py', str(config),
+                   cwd=str(tmp_path)), want)
+    _one_line(_run('tools/analysis/get_flops.py', VIT, '--cfg-options',
+                   'model.backbone.merger.type=STTM', cwd=str(tmp_path)),
+              want)
+    work = tmp_path / 'work'
+    proc = _run('tools/test.py', str(config), 'missing.pth', '--work-dir',
+                str(work), cwd=str(tmp_path))
+    assert len(proc.stderr.strip().splitlines()) <= 3, proc.stderr
+    _one_line(proc, want)
+    assert not work.exists()
+
+
 def test_config_that_is_not_python(tmp_path):
     config = tmp_path / 'broken.py'
     config.write_text('model = dict(\n')

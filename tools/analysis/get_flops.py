@@ -52,6 +52,7 @@ from mmengine.registry import init_default_scope
 from mmaction_sttm import tooling
 from mmaction_sttm.analysis.view import pipeline_view  # noqa: F401
 from mmaction_sttm.analysis.view import video_views
+from mmaction_sttm.models.catalog import check_merging_backbone
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -258,6 +259,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     if args.cfg_options:
         with tooling.config_errors():
             cfg.merge_from_dict(args.cfg_options)
+            check_merging_backbone(cfg.model.get('backbone'))
     if args.videos:
         init_default_scope(cfg.get('default_scope', 'mmaction'))
         MMLogger.get_current_instance().setLevel(logging.WARNING)
