@@ -142,6 +142,30 @@ def config_errors(what: str = 'config') -> Iterator[None]:
                         ) from error
 
 
+def build_model(cfg: Any) -> Any:
+    """The config's model, built before the Runner is.
+
+    The Runner prints its environment and the whole config and makes the
+    work dir before it builds the model, so a wrong model field (a merger
+    typo) or a checkpoint that does not fit would come after hundreds of
+    lines, with a work dir left behind. Building it here first makes them
+    one line with nothing written. The Runner seeds its RNGs before it
+    builds its own model, so this build changes no result.
+
+    Args:
+        cfg (Config): The merged config.
+
+    Returns:
+        nn.Module: The model, not initialised.
+    """
+    from mmengine.registry import init_default_scope
+
+    from .registry import MODELS
+    init_default_scope(cfg.get('default_scope', 'mmaction'))
+    with config_errors():
+        return MODELS.build(cfg.model)
+
+
 def _is_remote(path: str) -> bool:
     # s3://, http(s)://, open-mmlab://, torchvision:// ...: MMEngine's file
     # backends resolve them; only local files can be checked up front.
@@ -444,8 +468,8 @@ def check_checkpoint(model: Any, path: str,
     """
     from mmengine.runner import CheckpointLoader
 
-    from mmaction_sttm.engine.checkpoint_loading import \
-        safe_checkpoint_loading
+    from mmaction_sttm.engine.checkpoint_loading import (
+        NotACheckpointError, UnsafeCheckpointError, safe_checkpoint_loading)
     require_file(path, 'checkpoint')
     try:
         # Read as the zoo's runs read it (the allow-listed safe loader), so
@@ -453,6 +477,12 @@ def check_checkpoint(model: Any, path: str,
         with safe_checkpoint_loading():
             checkpoint = CheckpointLoader.load_checkpoint(
                 path, map_location='cpu')
+    except NotACheckpointError as error:
+        raise ToolError(f'checkpoint {error_line(error)}') from error
+    except UnsafeCheckpointError as error:
+        reason = re.sub(r'^Refusing to load checkpoint \S+: ', '',
+                        error_line(error))
+        raise ToolError(f'checkpoint {path} is unsafe: {reason}') from error
     except (OSError, RuntimeError, ValueError, EOFError) as error:
         raise ToolError(f'checkpoint {path} cannot be read: '
                         f'{error_line(error)}') from error

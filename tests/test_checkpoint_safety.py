@@ -41,6 +41,7 @@ from mmengine.runner.checkpoint import CheckpointLoader, _load_checkpoint
 from torch.utils.data import Dataset
 
 import mmaction_sttm  # noqa: F401  (registers the hook)
+from mmaction_sttm import tooling
 from mmaction_sttm.engine.checkpoint_loading import (UnsafeCheckpointError,
                                                      load_from_local)
 from mmaction_sttm.engine import checkpoint_loading  # noqa: F401
@@ -342,7 +343,10 @@ def test_tools_refuse(tmp_path, monkeypatch, tiny_dataset, data_cfg_options,
         argv = [CONFIG, path, '--work-dir', work_dir]
     argv += ['--cfg-options', *TINY, *data_cfg_options(tiny_dataset)]
     monkeypatch.setattr(sys, 'argv', [f'{tool}.py', *argv])
-    with pytest.raises(UnsafeCheckpointError, match='evil.pth'):
+    # test.py checks the checkpoint before the Runner: its one-line error.
+    refusal = (UnsafeCheckpointError, 'evil.pth') if tool == 'train' else (
+        tooling.ToolError, 'evil.pth is unsafe: it pickles')
+    with pytest.raises(refusal[0], match=refusal[1]):
         _tool(tool).main()
     assert not osp.exists(marker)
 
@@ -374,3 +378,23 @@ def test_url_checkpoint_refuses(tmp_path, served, safe_loading):
     with pytest.raises(pickle.UnpicklingError):
         _load_checkpoint(served(path), map_location='cpu')
     assert not osp.exists(marker)
+
+
+@pytest.mark.parametrize('damage', ['truncated', 'html', 'random'])
+def test_a_broken_file_is_not_called_unsafe(tmp_path, damage):
+    """A download cut short, an error page or random bytes: "not a
+    checkpoint", never "unsafe" (which is kept for files that pickle what
+    the allow-list refuses)."""
+    from mmaction_sttm.engine import NotACheckpointError
+    good = tmp_path / 'good.pth'
+    torch.save(dict(state_dict=nn.Linear(8, 8).state_dict()), good)
+    data = good.read_bytes()
+    broken = tmp_path / 'broken.pth'
+    broken.write_bytes(dict(
+        truncated=data[:len(data) // 2], html=b'<html>404</html>',
+        random=np.random.default_rng(0).bytes(4096))[damage])
+    with pytest.raises(NotACheckpointError, match='broken.pth is not a '
+                       'checkpoint') as info:
+        load_from_local(str(broken))
+    assert not isinstance(info.value, UnsafeCheckpointError)
+    assert 'run code' not in str(info.value)

@@ -168,11 +168,13 @@ def main(argv: Optional[List[str]] = None) -> None:
     # Runner.test loads the checkpoint without initialising the model, so
     # pretrained files are not read and not checked.
     tooling.check_data_paths(cfg, ['test'])
+    # The model and the checkpoint are checked before the Runner prints its
+    # environment and makes the work dir.
+    tooling.check_checkpoint(tooling.build_model(cfg), args.checkpoint)
     # On CPU: gloo process group and DDP without device ids (no-op on GPU).
     setup_distributed(cfg, args.launcher)
     with tooling.config_errors():
         runner = Runner.from_cfg(cfg)
-    tooling.check_checkpoint(runner.model, args.checkpoint)
     metrics = runner.test()
     if is_main_process():
         report_metrics(metrics, cfg.work_dir)

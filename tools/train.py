@@ -142,6 +142,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     with tooling.config_errors():
         cfg = merge_args(cfg, args)
     check_paths(cfg)
+    # A wrong model field fails here, before the Runner prints its
+    # environment and makes the work dir.
+    tooling.build_model(cfg)
     # On CPU: gloo process group and DDP without device ids (no-op on GPU).
     setup_distributed(cfg, args.launcher)
     with tooling.config_errors():

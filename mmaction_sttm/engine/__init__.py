@@ -3,7 +3,8 @@
 Importing registers the hooks and the ``'atomic_local'`` file backend; what
 they do happens only in a run whose config names them.
 """
-from .checkpoint_loading import (SafeCheckpointLoadingHook,
+from .checkpoint_loading import (NotACheckpointError,
+                                 SafeCheckpointLoadingHook,
                                  UnsafeCheckpointError,
                                  safe_checkpoint_loading)
 from .epoch_seed_hook import EpochSeedHook, epoch_seed
@@ -13,6 +14,6 @@ from .safe_checkpoint import AtomicLocalBackend, SafeCheckpointHook
 __all__ = [
     'EpochSeedHook', 'epoch_seed', 'SafeCheckpointHook',
     'SafeCheckpointLoadingHook', 'AtomicLocalBackend',
-    'UnsafeCheckpointError', 'safe_checkpoint_loading',
+    'NotACheckpointError', 'UnsafeCheckpointError', 'safe_checkpoint_loading',
     'FusedFallbackOptimWrapperConstructor'
 ]

@@ -53,6 +53,12 @@ class UnsafeCheckpointError(pickle.UnpicklingError):
     """
 
 
+class NotACheckpointError(ValueError):
+    """A file that ``torch.load`` cannot read as a checkpoint at all
+    (truncated, corrupt, or another kind of file), as opposed to one that
+    pickles something unsafe (:class:`UnsafeCheckpointError`)."""
+
+
 def _history_buffer_getattr(obj: Any, name: str) -> Callable:
     """Stand-in for ``builtins.getattr`` while unpickling.
 
@@ -146,6 +152,12 @@ def _offending_globals(filename: str, error: Exception) -> List[str]:
     return sorted(set(names))
 
 
+# What torch's weights-only unpickler says when it refuses something the
+# file asks for (as opposed to bytes it cannot parse at all).
+_REFUSAL = re.compile(r'GLOBAL|Unsupported call|Unsupported class|allowlist|'
+                      r'safe_globals|Can only build|not an allowed')
+
+
 def _unpickler_reason(error: Exception) -> str:
     """torch's weights-only error message without its boilerplate."""
     text = str(error).split('Check the documentation of torch.load')[0]
@@ -175,6 +187,8 @@ def load_from_local(filename: str,
         FileNotFoundError: If ``filename`` is not a file.
         UnsafeCheckpointError: If the file pickles a global outside torch's
             and :data:`CHECKPOINT_SAFE_GLOBALS`' allow-lists.
+        NotACheckpointError: If torch cannot read the file as a checkpoint
+            (truncated, corrupt, another kind of file).
     """
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
@@ -189,8 +203,21 @@ def load_from_local(filename: str,
             return torch.load(
                 filename, map_location=map_location,
                 weights_only=supported())
+        except (OSError, RuntimeError, EOFError) as error:
+            # A zip archive cut short, or bytes that are no archive.
+            raise NotACheckpointError(
+                f'{filename} is not a checkpoint that torch can read '
+                f'(truncated or corrupt? download it again): '
+                f'{" ".join(str(error).split())}') from None
         except pickle.UnpicklingError as error:
             names = _offending_globals(filename, error)
+            if not names and not _REFUSAL.search(str(error)):
+                # Nothing refused: the bytes are not a pickle of a
+                # checkpoint (truncated, corrupt), not a pickle of code.
+                raise NotACheckpointError(
+                    f'{filename} is not a checkpoint that torch can read '
+                    f'(truncated or corrupt? download it again): '
+                    f'{_unpickler_reason(error)}') from None
             what = ', '.join(names) if names else 'an object'
             raise UnsafeCheckpointError(
                 f'Refusing to load checkpoint {filename}: it pickles '

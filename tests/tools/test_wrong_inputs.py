@@ -192,6 +192,48 @@ def test_config_error_train_test_visualize(checkpoints, tmp_path,
                        cwd=str(tmp_path)))
 
 
+def _short(proc: subprocess.CompletedProcess, *parts: str) -> None:
+    """At most 3 lines of output in all, the last the error naming
+    ``parts`` (issue 36: no environment or config dump first)."""
+    lines = (proc.stdout + proc.stderr).strip().splitlines()
+    assert len(lines) <= 3, '\n'.join(lines[:20])
+    _one_line(proc, *parts)
+
+
+def test_errors_come_before_any_dump_or_work_dir(checkpoints, tmp_path,
+                                                 tiny_dataset,
+                                                 data_cfg_options):
+    """A merger typo (train, test) and a checkpoint that does not fit, is
+    cut short, is not a checkpoint at all or pickles code (test): each is
+    one line, before the Runner prints anything or makes its work dir; a
+    broken file is not called unsafe, nor an unsafe one broken."""
+    items = data_cfg_options(tiny_dataset)
+    data = ['--cfg-options', *items]
+    work = tmp_path / 'work'
+    typo = ['--cfg-options', UNKNOWN_KEY, *items]
+    _short(_run('tools/train.py', STTM, '--work-dir', str(work), *typo,
+                cwd=str(tmp_path)), "did you mean 'ratio'?")
+    _short(_run('tools/test.py', STTM, checkpoints['baseline'], '--work-dir',
+                str(work), *typo, cwd=str(tmp_path)), "did you mean 'ratio'?")
+    good = open(checkpoints['baseline'], 'rb').read()
+    (tmp_path / 'cut.pth').write_bytes(good[:len(good) // 2])
+    (tmp_path / 'page.pth').write_bytes(b'<html>503 Service Unavailable')
+    for name in ('cut.pth', 'page.pth'):
+        proc = _run('tools/test.py', STTM, str(tmp_path / name),
+                    '--work-dir', str(work), *data, cwd=str(tmp_path))
+        _short(proc, name, 'is not a checkpoint', 'truncated or corrupt')
+        assert 'unsafe' not in proc.stderr and 'run code' not in proc.stderr
+    _short(_run('tools/test.py', STTM, checkpoints['other'], '--work-dir',
+                str(work), *data, cwd=str(tmp_path)), 'model keys')
+    if torch.__version__ >= '2.6':
+        evil = tmp_path / 'evil.pth'
+        torch.save(dict(state_dict={}, meta=os.getcwd), evil)
+        proc = _run('tools/test.py', STTM, str(evil), '--work-dir',
+                    str(work), *data, cwd=str(tmp_path))
+        _short(proc, 'evil.pth is unsafe', 'could run code')
+    assert not work.exists()
+
+
 def test_unregistered_type_is_one_line(tmp_path):
     config = tmp_path / 'typo.py'
     config.write_text(f"_base_ = ['{SPACETIME_STTM}']\n"
