@@ -33,6 +33,7 @@ import os
 import os.path as osp
 import re
 import sys
+import traceback
 from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
 
 from mmaction_sttm.models.backbones.deprecated import RENAMED
@@ -226,6 +227,11 @@ def load_config(path: str) -> Any:
         missing = getattr(error, 'filename', None) or str(error)
         raise ToolError(f'config {path}: {missing} (in its _base_) does not '
                         'exist') from None
+    except AttributeError as error:
+        hint = _external_base_hint(path, error)
+        if hint is None:
+            raise
+        raise ToolError(f'config {path}: {hint}') from error
     except SyntaxError as error:
         # MMEngine parses the text without a file name ('<unknown>'); a
         # _base_ file with the error is named.
@@ -239,6 +245,46 @@ def load_config(path: str) -> Any:
     except ValueError as error:
         raise ToolError(f'config {path}: {error}') from None
     return cfg
+
+
+def _external_base_hint(path: str, error: AttributeError) -> Optional[str]:
+    """The fix for MMEngine 0.10's crash on ``_base_ = 'mmaction::...'``.
+
+    MMEngine looks an external base up in the package's model index first,
+    and reads every metafile entry's ``Config`` as a string; MMAction2 has
+    entries whose ``Config`` is a list, so the lookup ends in
+    ``AttributeError: 'list' object has no attribute 'partition'``. Naming
+    the base by its file avoids the lookup.
+
+    Args:
+        path (str): The config that was being loaded.
+        error (AttributeError): What ``Config.fromfile`` raised.
+
+    Returns:
+        str, optional: One line naming each ``package::`` base of ``path``
+        and its file; None if ``error`` is not that crash.
+    """
+    frames = traceback.extract_tb(error.__traceback__)
+    if not any(f.name == '_get_cfg_metainfo' for f in frames):
+        return None
+    from mmengine.utils import get_installed_path
+    try:
+        with open(path) as f:
+            names = re.findall(r'[\'"](\w+)::([^\'"]+)[\'"]', f.read())
+    except OSError:
+        names = []
+    files = []
+    for package, name in names:
+        try:
+            root = get_installed_path(package)
+        except Exception:  # noqa: BLE001 (not installed: say the name)
+            root = f'<{package}>'
+        files.append(f"'{package}::{name}' -> "
+                     f"'{osp.join(root, '.mim', 'configs', name)}'")
+    found = '; '.join(files) or 'its package:: bases'
+    return ("MMEngine cannot look up 'package::' bases in this "
+            "installation (a model-index entry whose Config is a list); "
+            f'name each base by its file instead: {found}')
 
 
 def _datasets(dataset: Any) -> Iterator[Any]:

@@ -267,6 +267,32 @@ def test_merger_on_mmaction2s_backbone_is_one_line(tmp_path):
     assert not work.exists()
 
 
+def test_package_base_lookup_crash_is_one_line_with_the_fix(tmp_path):
+    """MMEngine 0.10 crashes on ``mmaction::`` bases when a model-index
+    entry's Config is a list (MMAction2 1.1 / 1.2): one line naming the
+    file to use instead, and that file loads."""
+    name = ('recognition/videomae/'
+            'vit-base-p16_videomae-k400-pre_16x4x1_kinetics-400.py')
+    config = tmp_path / 'external.py'
+    config.write_text(f"_base_ = ['mmaction::{name}']\n")
+    try:
+        Config.fromfile(str(config))
+    except AttributeError:
+        pass
+    else:  # an MMEngine / MMAction2 without the crash: nothing to mend
+        tooling.load_config(str(config))
+        return
+    with pytest.raises(tooling.ToolError) as info:
+        tooling.load_config(str(config))
+    message = str(info.value)
+    assert '\n' not in message and 'name each base by its file' in message
+    fixed = message.rsplit(' -> ', 1)[1].strip("'")
+    assert fixed.endswith(name)
+    config.write_text(f"_base_ = ['{fixed}']\n")
+    assert tooling.load_config(str(config)).model.backbone.type == \
+        'VisionTransformer'
+
+
 def test_config_that_is_not_python(tmp_path):
     config = tmp_path / 'broken.py'
     config.write_text('model = dict(\n')
