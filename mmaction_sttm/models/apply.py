@@ -18,18 +18,43 @@ Example::
     ...     model, dict(type='STTM', layers=(6, 9), ratio=0.5))
     >>> reduced = apply_merger(model, None, reducer=dict(type='RLT'))
 """
+import contextlib
 import copy
-from typing import Optional, TypeVar
+import logging
+from typing import Iterator, Optional, TypeVar
 
+from mmengine.logging import MMLogger
 from torch import nn
 
-from .backbones import MergingBackbone
+from .backbones import MergingBackbone, MergingTimmViT
 from .mergers.base import Merger
 from .catalog import FAMILIES
 
 __all__ = ['apply_merger']
 
 ModuleT = TypeVar('ModuleT', bound=nn.Module)
+
+
+def _is_timm_vit(model: nn.Module) -> bool:
+    """A timm ``VisionTransformer`` instance (timm imported only if the
+    model's class comes from it)."""
+    if not type(model).__module__.startswith('timm.'):
+        return False
+    from timm.models.vision_transformer import VisionTransformer
+    return isinstance(model, VisionTransformer)
+
+
+@contextlib.contextmanager
+def _quiet_init() -> Iterator[None]:
+    """MMEngine's ``init_weights`` logs one INFO entry per parameter of a
+    top-level module; here the merger's init is the documented one."""
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _twin_class(backbone: nn.Module) -> type:
@@ -43,22 +68,28 @@ def _twin_class(backbone: nn.Module) -> type:
             return family.backbone
     known = sorted({f.replaces for f in FAMILIES if f.replaces} |
                    {f.type for f in FAMILIES})
-    raise TypeError(f'apply_merger: no merging twin of '
-                    f'{type(backbone).__name__}; it takes one of {known} '
-                    f'(or a recognizer whose backbone is one)')
+    raise TypeError(f'apply_merger: {type(backbone).__name__} has no '
+                    f'merging twin; apply_merger takes a model of one of '
+                    f'{known}, a timm VisionTransformer instance, or a '
+                    f'recognizer whose backbone is one')
 
 
 def apply_merger(model: ModuleT,
                  merger: Optional[dict],
                  prop_attn: bool = False,
                  inplace: bool = False,
-                 reducer: Optional[dict] = None) -> ModuleT:
+                 reducer: Optional[dict] = None,
+                 num_frames: int = 8) -> ModuleT:
     """Turn a built recognizer or backbone into its merging twin.
 
     MMAction2's ``TimeSformer`` and ``VisionTransformer`` become
     ``MergingTimeSformer`` and ``MergingVisionTransformer``, subclasses with the
     same arguments and parameter names; a backbone of this package built
-    without a merger gets one. Every weight is kept. The merger's own
+    without a merger gets one; a timm ``VisionTransformer`` instance (an
+    image model, as ToMe's ``apply_patch`` takes) becomes a
+    :class:`~mmaction_sttm.models.backbones.MergingTimmViT` video backbone
+    around it (clips ``(B, C, T, H, W)``; its classifier head dropped).
+    Every weight is kept. The merger's own
     parameters (STTM's projections) start as the config path initialises
     them, so a trained model runs off the shelf.
 
@@ -77,6 +108,9 @@ def apply_merger(model: ModuleT,
             before the first block; its length embedding starts at zero, so
             that a model whose reducer drops nothing is unchanged. Defaults
             to None.
+        num_frames (int): For a timm ``VisionTransformer``: the clip
+            length of its temporal embedding (zeros, so the image model is
+            unchanged on every frame). Defaults to 8.
 
     Returns:
         nn.Module: The model (a copy unless ``inplace``) with its backbone
@@ -90,6 +124,14 @@ def apply_merger(model: ModuleT,
             model is then left as the unmerged twin, which computes what it
             computed before).
     """
+    if _is_timm_vit(model):
+        if not inplace:
+            model = copy.deepcopy(model)
+        backbone = MergingTimmViT.from_model(
+            model, num_frames=num_frames, merger=merger,
+            prop_attn=prop_attn, reducer=reducer)
+        _init_added(backbone)
+        return backbone
     backbone = getattr(model, 'backbone', model)
     twin = _twin_class(backbone)
     if getattr(backbone, 'merge_schedule', None) is not None:
@@ -108,17 +150,28 @@ def apply_merger(model: ModuleT,
     except (TypeError, ValueError):
         backbone.reducer = None
         raise
+    _init_added(backbone)
+    return model
+
+
+def _init_added(backbone: nn.Module) -> None:
+    """Initialise what was added to a built backbone (its reducer and merge
+    schedule, and an image ViT's temporal embedding) as the config path
+    does, on the backbone's device and dtype, quietly."""
     reference = next(backbone.parameters())
+    time_embed = getattr(backbone, 'time_embed', None)
+    if isinstance(time_embed, nn.Parameter):
+        time_embed.data = time_embed.data.to(reference)
     for module in (backbone.reducer, backbone.merge_schedule):
         if module is not None:
             # Same device and dtype as the weights it joins.
             module.to(device=reference.device, dtype=reference.dtype)
             module.train(backbone.training)
-            module.init_weights()  # the config path's init_cfg, if any
+            with _quiet_init():
+                module.init_weights()  # the config path's init_cfg, if any
     if backbone.merge_schedule is not None:
         # Inserted into a built (usually trained) model: a merger whose
         # init is not neutral says so the first time it runs untrained.
         for merger in backbone.merge_schedule.modules():
             if isinstance(merger, Merger):
                 merger.untrained = True
-    return model

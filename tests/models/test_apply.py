@@ -117,7 +117,7 @@ def test_errors_name_the_problem():
     merged = apply_merger(_source(family), MERGER)
     with pytest.raises(ValueError, match='has a merger already'):
         apply_merger(merged, MERGER)
-    with pytest.raises(TypeError, match='no merging twin of Linear'):
+    with pytest.raises(TypeError, match='Linear has no merging twin'):
         apply_merger(torch.nn.Linear(2, 2), MERGER)
     space_only = MODELS.build(dict(family.tiny(DIMS, FRAMES, SIZE),
                                    type='TimeSformer',
@@ -126,3 +126,45 @@ def test_errors_name_the_problem():
         apply_merger(space_only, MERGER)
     with pytest.raises(TypeError, match="unknown key 'alpah'"):
         apply_merger(_source(family), dict(MERGER, alpah=0.5))
+
+
+def test_a_built_timm_vit_merges_as_tome_patches_it():
+    """ToMe's habit: ``apply_merger`` on a timm ``VisionTransformer``
+    instance gives the MergingTimmViT of the config path around the same
+    weights; on a clip of identical frames it is the image model per frame
+    (temporal embedding zero), and its GFLOPs drop as the schedule says."""
+    import timm
+    from mmengine.analysis import FlopAnalyzer
+
+    from mmaction_sttm.models.backbones import MergingTimmViT
+    torch.manual_seed(0)
+    image = timm.create_model('vit_tiny_patch16_224', img_size=SIZE,
+                              patch_size=8, embed_dim=DIMS, depth=3,
+                              num_heads=2, num_classes=7).eval()
+    before = {k: v.clone() for k, v in image.state_dict().items()}
+    plain = apply_merger(image, None, num_frames=FRAMES).eval()
+    merged = apply_merger(image, dict(type='STTM', layers=(1, 2), ratio=0.5),
+                          num_frames=FRAMES).eval()
+    assert type(merged) is MergingTimmViT and merged.vit is not image
+    assert image.num_classes == 7  # the user's model is untouched
+    for key, value in image.state_dict().items():
+        torch.testing.assert_close(value, before[key], rtol=0, atol=0)
+    clip = _clip(batch=1)
+    # The config path, with the image model's weights loaded into it.
+    config = MODELS.build(dict(
+        type='MergingTimmViT', model_name='vit_tiny_patch16_224',
+        model_kwargs=dict(img_size=SIZE, patch_size=8, embed_dim=DIMS,
+                          depth=3, num_heads=2),
+        num_frames=FRAMES, merger=dict(type='STTM', layers=(1, 2),
+                                       ratio=0.5))).eval()
+    weights = {k: v for k, v in image.state_dict().items()
+               if not k.startswith('head.')}
+    config.vit.load_state_dict(weights)
+    assert merged.state_dict().keys() == config.state_dict().keys()
+    with torch.no_grad():
+        torch.testing.assert_close(merged(clip), config(clip), rtol=0,
+                                   atol=0)
+        assert not torch.allclose(merged(clip), plain(clip), atol=1e-4)
+        flops = [FlopAnalyzer(m, (clip, )).total() for m in (plain, merged)]
+    assert FlopAnalyzer(config, (clip, )).total() == flops[1]
+    assert flops[1] < 0.8 * flops[0]  # 0.772 here: merges after blocks 1, 2

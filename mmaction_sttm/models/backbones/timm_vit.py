@@ -89,15 +89,47 @@ class MergingTimmViT(ImageViTVideo):
             raise ValueError(f'model_name: {model_name!r} is a '
                              f'{type(vit).__name__}, not a timm '
                              f'VisionTransformer')
+        MergingTimmViT.check(vit, f'model_name: {model_name!r}')
+        return vit
+
+    @staticmethod
+    def check(vit: nn.Module, what: str) -> None:
+        """Raise ``ValueError`` (starting with ``what``) if this wrapper
+        cannot run the timm ViT ``vit``."""
         if vit.cls_token is None or vit.reg_token is not None \
                 or vit.pos_embed is None:
-            raise ValueError(f'model_name: {model_name!r} needs one CLS '
-                             f'token, no register tokens and an absolute '
-                             f'position embedding')
+            raise ValueError(f'{what} needs one CLS token, no register '
+                             f'tokens and an absolute position embedding')
         if not isinstance(vit.patch_drop, nn.Identity):
-            raise ValueError('model_kwargs: patch_drop_rate would drop '
-                             'tokens outside the merge schedule')
-        return vit
+            raise ValueError(f'{what}: patch_drop_rate would drop tokens '
+                             'outside the merge schedule')
+
+    @classmethod
+    def from_model(cls, vit: nn.Module, **kwargs) -> 'MergingTimmViT':
+        """Wrap a timm ``VisionTransformer`` that is already built (and
+        usually trained), as ToMe's ``apply_patch`` takes one; every weight
+        is kept and the classifier head is dropped (the recognizer's head
+        classifies).
+
+        Args:
+            vit (nn.Module): A timm ``VisionTransformer`` instance; it
+                becomes part of the result.
+            **kwargs: See :class:`ImageViTVideo` (``num_frames``,
+                ``merger``, ``prop_attn``, ``reducer``).
+
+        Returns:
+            MergingTimmViT: The video backbone around ``vit``.
+        """
+        from timm.models.vision_transformer import \
+            VisionTransformer as TimmVisionTransformer
+        if not isinstance(vit, TimmVisionTransformer):
+            raise TypeError(f'from_model takes a timm VisionTransformer, '
+                            f'got {type(vit).__name__}')
+        cls.check(vit, f'{type(vit).__name__}')
+        vit.reset_classifier(0)
+        self = cls.__new__(cls)
+        ImageViTVideo.__init__(self, vit, **kwargs)
+        return self
 
     @property
     def embed_dims(self) -> int:
