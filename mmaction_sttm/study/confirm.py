@@ -168,13 +168,15 @@ def run(root: str, config_dir: str, args, protocol: Dict,
             chosen['peers']
     variants = load_variants(root, config_dir, [regime(protocol)], names)
     seeds = args.seeds if args.seeds is not None else protocol['seeds']
-    held_out = {
-        name: (1 if args.smoke else protocol.get(f'{name}_per_class', 0))
-        if stage == 'test' and protocol.get(f'{name}_per_class') else 0
-        for name in ('test', 'shifted')}
+    def per_class(split: str) -> int:
+        """Videos per class of a held-out split (one in a smoke run)."""
+        count = protocol.get(f'{split}_per_class', 0) if stage == 'test' \
+            else 0
+        return min(count, 1) if args.smoke else count
+
     data = study_data(root, protocol, args.data_root, args.smoke,
-                      test_per_class=held_out['test'],
-                      shifted_per_class=held_out['shifted'])
+                      test_per_class=per_class('test'),
+                      shifted_per_class=per_class('shifted'))
     runner = StudyRunner(
         root, config_dir, data, osp.join(root, args.work_dir, stage),
         jobs=args.jobs,
