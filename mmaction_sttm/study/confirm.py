@@ -431,6 +431,10 @@ def _comparison(records: Sequence[Dict], names: Sequence[str],
         f'equivalence within +-{margin:g} points at level {alpha} '
         '(the 90% interval inside the margin).', ''
     ] + report.comparison_table(rows, primary, margin)
+    if protocol.get('noninferiority'):
+        lines += _noninferiority(records, primary, rows, split,
+                                 protocol['noninferiority'],
+                                 protocol['alpha'])
     sds = {r['other']: r['sd'] for r in rows}
     need = {o: stats.seeds_needed(sd, protocol['half_width'])
             for o, sd in sds.items()}
@@ -453,3 +457,31 @@ def _comparison(records: Sequence[Dict], names: Sequence[str],
     return lines
 
 
+
+
+def _noninferiority(records: Sequence[Dict], primary: str,
+                    rows: Sequence[Dict], split: str, margin: float,
+                    alpha: float) -> List[str]:
+    """Lines of the one-sided non-inferiority test of ``primary`` against
+    each compared variant (a protocol's ``noninferiority`` margin; marked
+    as not pre-registered where an amendment added it)."""
+    runs: Dict[str, Dict[int, float]] = {}
+    for r in records:
+        if split in r['metrics']:
+            runs.setdefault(r['variant'], {})[r['seed']] = \
+                r['metrics'][split]['top1']
+    lines = ['', f'Non-inferiority (one-sided paired t, margin {margin:g} '
+             f'points, level {alpha}; added by an amendment, not '
+             'pre-registered):', '',
+             f'| {primary} minus | one-sided {1 - alpha:.0%} lower bound | '
+             'p | result |', '| --- | ---: | ---: | --- |']
+    for row in rows:
+        seeds = row['seeds']
+        a = [runs[primary][s] for s in seeds]
+        b = [runs[row['other']][s] for s in seeds]
+        p = stats.noninferiority(a, b, margin)
+        verdict = f'not worse by {margin:g} or more' if p < alpha else \
+            'non-inferiority not shown'
+        lines.append(f'| {row["other"]} | {row["ci_90"][0]:+.2f} | '
+                     f'{report._fmt_p(p)} | {verdict} |')
+    return lines

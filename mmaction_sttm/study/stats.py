@@ -227,3 +227,32 @@ def binomial_se(accuracy: float, videos: int) -> float:
     """
     p = accuracy / 100
     return 100 * math.sqrt(p * (1 - p) / videos)
+
+
+def noninferiority(a: Sequence[float],
+                   b: Optional[Sequence[float]] = None,
+                   margin: float = 2.0) -> float:
+    """One-sided paired t test that ``mean(a - b)`` is above ``-margin``
+    (``a`` is not worse than ``b`` by ``margin`` or more): the lower of
+    :func:`tost`'s two tests alone.
+
+    Args:
+        a (Sequence[float]): Per-seed values, or differences if ``b`` is
+            None.
+        b (Sequence[float], optional): Per-seed values of the reference.
+        margin (float): Non-inferiority margin, in the values' units.
+            Defaults to 2.0.
+
+    Returns:
+        float: The p-value; non-inferiority at level alpha holds when it is
+        below alpha, the same as the one-sided ``1 - alpha`` lower bound
+        lying above ``-margin``.
+    """
+    if margin <= 0:
+        raise ValueError(f'margin must be > 0, got {margin}')
+    d = _diffs(a, b)
+    se = float(d.std(ddof=1)) / math.sqrt(d.size)
+    mean = float(d.mean())
+    if se == 0:
+        return 0.0 if mean > -margin else 1.0
+    return float(_st.t.sf((mean + margin) / se, d.size - 1))

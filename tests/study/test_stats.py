@@ -47,6 +47,19 @@ def test_tost_equals_two_one_sided_tests():
     assert (stats.tost(a, b, 2.0) < 0.05) == (-2 < r.ci[0] and r.ci[1] < 2)
 
 
+def test_noninferiority_is_the_lower_one_sided_test():
+    rng = np.random.default_rng(3)
+    a = rng.normal(80, 2, 10)
+    b = a - rng.normal(2.5, 3.0, 10)  # a ahead by about 2.5, noisy
+    direct = st.ttest_1samp(a - b, -2.0, alternative='greater').pvalue
+    assert stats.noninferiority(a, b, 2.0) == pytest.approx(direct)
+    # Far above the baseline: not equivalent (two-sided), yet not worse.
+    ahead = [5, 6, 7, 5.5]
+    assert stats.tost(ahead, [0] * 4) > 0.5
+    assert stats.noninferiority(ahead, [0] * 4) < 0.01
+    assert stats.noninferiority([-5, -6, -7, -5.5], [0] * 4) > 0.9
+
+
 def test_tost_not_equivalent_when_far():
     assert stats.tost([5, 6, 7, 5.5], [0, 0, 0, 0], margin=2.0) > 0.5
 

@@ -44,6 +44,9 @@ protocol = dict(
     # A collapse: more than this many points below the baseline of the
     # same seed (the same pre-trained backbone), on the same split.
     collapse_margin=5.0,
+    # Amendment of 2026-12-05 (PROTOCOL.md), not pre-registered: the
+    # one-sided non-inferiority test beside the two-sided TOST.
+    noninferiority=2.0,
     margin=2.0,
     alpha=0.05,
     half_width=1.5)
