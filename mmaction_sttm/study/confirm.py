@@ -86,8 +86,9 @@ def study_data(root: str,
                shifted_per_class: int = 0) -> StudyData:
     """The protocol's data (made where missing): ``protocol['data_root']``
     (default ``data/study``) unless ``data_root`` is given, with the
-    motion task's ``protocol['camera']`` (default ``'drift'``) and
-    ``protocol['per_class']`` sizes; the shape task only where the study
+    motion task's ``protocol['camera']`` (default ``'drift'``),
+    ``protocol['per_class']`` sizes and ``protocol['scene']`` (generator
+    settings of the motion task); the shape task only where the study
     pre-trains.
 
     Args:
@@ -108,7 +109,8 @@ def study_data(root: str,
                            shifted_per_class=shifted_per_class,
                            camera=protocol.get('camera', 'drift'),
                            per_class=protocol.get('per_class'),
-                           shape=regime(protocol) == 'finetune')
+                           shape=regime(protocol) == 'finetune',
+                           scene=protocol.get('scene'))
 
 
 def regime(protocol: Dict) -> str:

@@ -101,7 +101,8 @@ def make_study_data(data_root: str,
                     camera: str = 'drift',
                     per_class: Optional[Dict[str, int]] = None,
                     shape: bool = True,
-                    shifted_per_class: int = 0) -> StudyData:
+                    shifted_per_class: int = 0,
+                    scene: Optional[Dict] = None) -> StudyData:
     """Generate the study's datasets under ``data_root`` where missing.
 
     Args:
@@ -125,6 +126,12 @@ def make_study_data(data_root: str,
         shifted_per_class (int): Shifted test videos per class (0: none;
             :data:`SHIFT`, seed :data:`SHIFTED_SEED`, the motion task's
             camera). Defaults to 0.
+        scene (dict, optional): Generator settings that replace the
+            study's for the motion task's train, dev and test splits (e.g.
+            ``dict(resolution=56, **SHIFT)``: fine-tuning on shifted
+            scenes; a ``seed`` in it is the train and dev splits' generator
+            seed, the test split keeps :data:`TEST_SEED`); the shape
+            (pre-training) task keeps the study's. Defaults to None.
 
     Returns:
         StudyData: The roots.
@@ -137,9 +144,10 @@ def make_study_data(data_root: str,
                          f'{sorted(per_class)}')
     train, dev, shape_train = (1, 1, 1) if smoke else (sizes['train'],
                                                        sizes['dev'], 120)
+    motion_scene = {**_COMMON, **(scene or {})}
     specs = dict(motion=SyntheticSpec(num_classes=10, train_per_class=train,
                                       val_per_class=dev, camera=camera,
-                                      **_COMMON))
+                                      **motion_scene))
     if shape:
         specs['shape'] = SyntheticSpec(
             num_classes=len(SHAPE_CLASSES), train_per_class=shape_train,
@@ -163,7 +171,7 @@ def make_study_data(data_root: str,
         roots[task] = root
     held_out = {}
     for split, count, seed, scene in (
-            ('test', test_per_class, TEST_SEED, _COMMON),
+            ('test', test_per_class, TEST_SEED, motion_scene),
             ('shifted', shifted_per_class, SHIFTED_SEED, {**_COMMON,
                                                           **SHIFT})):
         if not count:
@@ -172,9 +180,9 @@ def make_study_data(data_root: str,
         ann = osp.join(folder, f'{split}_list_videos.txt')
         want = 10 * count
         if not osp.exists(ann):
-            spec = SyntheticSpec(num_classes=10, train_per_class=1,
-                                 val_per_class=count, seed=seed,
-                                 camera=camera, **scene)
+            spec = SyntheticSpec(**{
+                **scene, 'num_classes': 10, 'train_per_class': 1,
+                'val_per_class': count, 'seed': seed, 'camera': camera})
             (written, ) = make_synthetic_dataset(folder, spec,
                                                  splits=('val', ))
             os.replace(written, ann)

@@ -171,3 +171,34 @@ def test_class_table_from_predictions():
     # Class x: 50% then 100%; class y: 100% then 0%. No predictions for b.
     assert lines[2:] == ['| a | 2 | 75.0 | 50.0 |']
     assert report.class_table(records, ['b'], 'test', ['x', 'y']) == []
+
+
+def test_phase_3_fine_tunes_on_the_shifted_scene(tmp_path):
+    """Phase 3 (the tester's design): phase 1's variants, unchanged, on
+    the motion task rendered with SHIFT at 56 pixels (train, dev and test
+    alike); the shape pre-training keeps the study's scene."""
+    import decord
+
+    config_dir = osp.join('configs', 'synthetic', 'videomae_shifted_study')
+    protocol = Config.fromfile(osp.join(ROOT, config_dir,
+                                        'protocol.py')).protocol
+    assert protocol.variants == PROTOCOL.variants
+    assert {k: v for k, v in protocol.scene.items()
+            if k in SHIFT} == SHIFT and protocol.scene['resolution'] == 56
+    phase1 = {v.name: Config.fromfile(osp.join(ROOT, v.config)).model
+              for v in load_variants(ROOT, CONFIG_DIR, ['finetune'],
+                                     PROTOCOL.variants)}
+    for variant in load_variants(ROOT, config_dir, ['finetune']):
+        model = Config.fromfile(osp.join(ROOT, variant.config)).model
+        assert model == phase1[variant.name]
+    data = make_study_data(str(tmp_path), smoke=True, test_per_class=1,
+                           scene=dict(protocol.scene))
+    for split in ('train', 'dev', 'test'):
+        with open(data.lists(split)['ann_file']) as f:
+            name = f.readline().split()[0]
+        video = osp.join(data.lists(split)['video'], name)
+        assert decord.VideoReader(video)[0].shape == (56, 56, 3), split
+    with open(osp.join(data.shape, 'train_list_videos.txt')) as f:
+        name = f.readline().split()[0]
+    assert decord.VideoReader(osp.join(data.shape, 'videos', name))[
+        0].shape == (32, 32, 3)
