@@ -81,7 +81,9 @@ def test_run_from_scratch(tmp_path, monkeypatch):
         def pretrain(self, seed):
             raise AssertionError('a scratch study pre-trains nothing')
 
-        def run(self, variant, seed):
+        def run(self, variant, seed, splits=None):
+            # No shifted split in this protocol: dev and test.
+            assert splits == ('dev', 'test')
             return dict(variant=variant.name, regime=variant.regime,
                         seed=seed)
 
