@@ -361,6 +361,20 @@ def write_report(root: str, config_dir: str, out: str, protocol: Dict,
                 'baseline.', ''
             ] + report.robustness_table(records, base, names, splits[1:],
                                         protocol['collapse_margin'])
+        ablations = [a for a in protocol.get('ablations', ())
+                     if a in names]
+        if stage == 'test' and ablations:
+            on = ('dev', ) + shifted
+            lines += [
+                '', f'## Ablations: each minus {primary} (paired)', '',
+                'Diagnostic (the protocol\'s phase 2): scored on dev and '
+                'shifted only, paired with the primary on the seeds the '
+                'ablation ran.', ''
+            ] + report.ablation_table(records, primary, ablations, on)
+            if {'vit-12e', f'{primary}-12e'} <= set(ablations):
+                lines += ['', 'At 12 epochs, STTM against the ViT at 12 '
+                          'epochs:', ''] + report.ablation_table(
+                              records, 'vit-12e', [f'{primary}-12e'], on)
         short = [MOTIONS[c][0].replace('moving ', '').replace(
             'turning ', '') for c in range(10)]
         for on in ('test', ) + shifted if stage == 'test' else ():

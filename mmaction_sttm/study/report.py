@@ -251,6 +251,44 @@ def robustness_table(records: Sequence[Dict],
     return lines
 
 
+def ablation_table(records: Sequence[Dict],
+                   reference: str,
+                   ablations: Sequence[str],
+                   splits: Sequence[str]) -> List[str]:
+    """Markdown rows: each ablation minus ``reference``, paired on the
+    seeds both ran, per split: mean difference, 95% t interval and the
+    seeds (an ablation that has run on fewer seeds than the reference is
+    compared on its own seeds only).
+
+    Args:
+        records (Sequence[Dict]): Run records.
+        reference (str): The variant each ablation changes one thing of.
+        ablations (Sequence[str]): The ablations, in table order.
+        splits (Sequence[str]): Splits, each a group of columns.
+
+    Returns:
+        list[str]: The table's lines; empty when no ablation has two
+        seeds paired with the reference.
+    """
+    runs = _by_variant(records)
+    head = ''.join(f' {s}: minus {reference} | 95% CI |' for s in splits)
+    lines = ['| ablation | seeds |' + head,
+             '| --- | --- |' + ' ---: | --- |' * len(splits)]
+    for name in ablations:
+        seeds = sorted(set(runs.get(name, {})) & set(runs.get(reference, {})))
+        if len(seeds) < 2:
+            continue
+        cells = []
+        for split in splits:
+            a = [runs[name][s]['metrics'][split]['top1'] for s in seeds]
+            b = [runs[reference][s]['metrics'][split]['top1'] for s in seeds]
+            t = stats.paired_t(a, b)
+            cells += [f'{t.mean:+.2f}', f'[{t.ci[0]:+.2f}, {t.ci[1]:+.2f}]']
+        lines.append(f'| {name} | {", ".join(map(str, seeds))} | ' +
+                     ' | '.join(cells) + ' |')
+    return lines if len(lines) > 2 else []
+
+
 def class_table(records: Sequence[Dict],
                 order: Sequence[str],
                 split: str,

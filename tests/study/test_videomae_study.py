@@ -202,3 +202,18 @@ def test_phase_3_fine_tunes_on_the_shifted_scene(tmp_path):
         name = f.readline().split()[0]
     assert decord.VideoReader(osp.join(data.shape, 'videos', name))[
         0].shape == (32, 32, 3)
+
+
+def test_ablation_table_pairs_on_the_ablations_seeds():
+    records = [_record('ref', s, 80.0 + s, 50.0) for s in range(4)]
+    # Two points above the reference on dev on seeds 0-2 (seed 3 not run),
+    # level on shifted except seed 2.
+    records += [_record('abl', s, 82.0 + s, 50.0 + (s == 2) * 3)
+                for s in range(3)]
+    records += [_record('single', 0, 1.0, 1.0)]  # one seed: left out
+    lines = report.ablation_table(records, 'ref', ['abl', 'single'],
+                                  ['dev', 'shifted'])
+    (row, ) = lines[2:]
+    cells = [c.strip() for c in row.strip('|').split('|')]
+    assert cells[:3] == ['abl', '0, 1, 2', '+2.00']
+    assert cells[4] == '+1.00'
