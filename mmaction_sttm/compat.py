@@ -17,6 +17,17 @@ names or a loader scheme: :mod:`mmaction_sttm.engine.checkpoint_loading` and
    recognizer uses it, so that one warning is hidden while the package
    imports the module that gives it (:func:`import_mmcv_quietly`); no
    warning filter stays behind.
+
+3. **An abort at exit.** gloo's worker thread frees a finished collective
+   (and the tensors it holds) a moment after the caller's ``wait`` returns;
+   a tensor created in Python needs the GIL to be freed. When the last
+   collective of a run is followed by interpreter shutdown, that thread can
+   ask for the GIL while the interpreter finalizes, and the C++ runtime
+   aborts the process ("terminate called without an active exception", seen
+   on torch 2.14 about one run in three): a finished run exits with -6 and
+   torchrun reports it failed. :func:`finish_distributed` ends a run with a
+   barrier, during which the worker thread gets the GIL and frees the
+   collective, then destroys the process group.
 """
 import atexit
 import datetime
@@ -31,7 +42,7 @@ import torch
 import torch.distributed as torch_dist
 from mmengine.config import Config, ConfigDict
 
-__all__ = ['setup_distributed', 'import_mmcv_quietly']
+__all__ = ['setup_distributed', 'finish_distributed', 'import_mmcv_quietly']
 
 
 def import_mmcv_quietly() -> None:
@@ -106,6 +117,20 @@ def _launcher_env(launcher: str) -> Tuple[int, int]:
 
 def _destroy_process_group() -> None:
     if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.destroy_process_group()
+
+
+def finish_distributed() -> None:
+    """End a run that finished normally: wait for every rank at a barrier,
+    then destroy the default process group (item 3 above). A no-op when no
+    process group is initialised.
+
+    Only a run that finished calls it: after an error the other ranks may
+    never reach the barrier, and :func:`setup_distributed`'s exit hook only
+    destroys the group.
+    """
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.barrier()
         torch_dist.destroy_process_group()
 
 

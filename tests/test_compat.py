@@ -316,6 +316,22 @@ def test_setup_distributed_cpu(monkeypatch, free_port):
     assert not torch_dist.is_initialized()
 
 
+def test_finish_distributed_waits_then_destroys(monkeypatch):
+    """A finished run meets the other ranks at a barrier before the group
+    goes (gloo's worker thread frees the last collective meanwhile), and
+    without a group it does nothing."""
+    calls = []
+    monkeypatch.setattr(torch_dist, 'barrier', lambda: calls.append('barrier'))
+    monkeypatch.setattr(torch_dist, 'destroy_process_group',
+                        lambda: calls.append('destroy'))
+    monkeypatch.setattr(torch_dist, 'is_initialized', lambda: False)
+    compat.finish_distributed()
+    assert calls == []
+    monkeypatch.setattr(torch_dist, 'is_initialized', lambda: True)
+    compat.finish_distributed()
+    assert calls == ['barrier', 'destroy']
+
+
 def test_setup_distributed_keeps_user_wrapper(monkeypatch):
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
     monkeypatch.setattr(torch_dist, 'is_initialized', lambda: True)

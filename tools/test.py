@@ -22,7 +22,7 @@ from mmengine.runner import Runner
 
 import mmaction_sttm  # noqa: F401  (registers the modules)
 from mmaction_sttm import tooling
-from mmaction_sttm.compat import setup_distributed
+from mmaction_sttm.compat import finish_distributed, setup_distributed
 from mmaction_sttm.models.catalog import check_merging_backbone
 
 METRICS_FILE = 'test_metrics.json'
@@ -178,6 +178,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     metrics = runner.test()
     if is_main_process():
         report_metrics(metrics, cfg.work_dir)
+    finish_distributed()
 
 
 if __name__ == '__main__':

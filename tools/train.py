@@ -15,7 +15,7 @@ from mmengine.runner import Runner
 
 import mmaction_sttm  # noqa: F401  (registers the modules)
 from mmaction_sttm import tooling
-from mmaction_sttm.compat import setup_distributed
+from mmaction_sttm.compat import finish_distributed, setup_distributed
 from mmaction_sttm.models.catalog import check_merging_backbone
 
 
@@ -150,6 +150,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     with tooling.config_errors():
         runner = Runner.from_cfg(cfg)
     runner.train()
+    finish_distributed()
 
 
 if __name__ == '__main__':
