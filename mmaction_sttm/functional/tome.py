@@ -12,6 +12,8 @@ ToMe measures similarity on the attention keys (mean over heads) of the
 block before the merge; the caller passes them (or the tokens) as
 ``metric``.
 """
+from typing import Tuple
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -44,6 +46,22 @@ def bipartite_soft_matching(metric: Tensor, num_remove: int) -> Tensor:
         Tensor: ``(B, L)`` long, the output index of every input token, in
         ``[0, L - r)``.
     """
+    return bipartite_plan(metric, num_remove)[0]
+
+
+@torch.no_grad()
+def bipartite_plan(metric: Tensor, num_remove: int) -> Tuple[Tensor, Tensor]:
+    """:func:`bipartite_soft_matching`'s groups and which tokens were
+    merged into another one (vid-TLDR weighs those).
+
+    Args:
+        metric (Tensor): Similarity features ``(B, L, C)``.
+        num_remove (int): ``r``, at most :func:`max_removable` ``(L)``.
+
+    Returns:
+        tuple[Tensor, Tensor]: The group index ``(B, L)`` and the mask
+        ``(B, L)`` of the ``r`` removed ``A`` tokens.
+    """
     batch, length, _ = metric.shape
     length, num_remove = int(length), int(num_remove)
     if num_remove > max_removable(length):
@@ -53,7 +71,8 @@ def bipartite_soft_matching(metric: Tensor, num_remove: int) -> Tensor:
     device = metric.device
     positions = torch.arange(length, device=device).expand(batch, -1)
     if num_remove <= 0:
-        return positions.clone()
+        return positions.clone(), torch.zeros(
+            batch, length, dtype=torch.bool, device=device)
     metric = F.normalize(metric.float(), dim=-1)
     set_a, set_b = metric[:, ::2], metric[:, 1::2]
     scores = torch.bmm(set_a, set_b.transpose(1, 2))
@@ -64,9 +83,29 @@ def bipartite_soft_matching(metric: Tensor, num_remove: int) -> Tensor:
     src_a = order[:, :num_remove]
     src = 2 * src_a
     dst = 2 * node_idx.gather(1, src_a) + 1
+    return merge_into(src, dst, length)
+
+
+def merge_into(src: Tensor, dst: Tensor,
+               length: int) -> Tuple[Tensor, Tensor]:
+    """Groups when every token ``src[:, i]`` joins token ``dst[:, i]`` (a
+    token that stays) and all other tokens stay alone.
+
+    Args:
+        src (Tensor): ``(B, r)`` indices of the removed tokens.
+        dst (Tensor): ``(B, r)`` indices of the tokens they join.
+        length (int): ``L``.
+
+    Returns:
+        tuple[Tensor, Tensor]: The group index ``(B, L)`` in ``[0, L - r)``
+        (outputs in the source order of the tokens that stay) and the mask
+        ``(B, L)`` of the removed tokens.
+    """
+    batch = src.shape[0]
+    positions = torch.arange(length, device=src.device).expand(batch, -1)
     # Tensor (not Python bool) sources: jit tracing, which the FLOP counter
     # uses, has no scatter_ overload for a bool scalar.
-    keep = torch.ones(batch, length, dtype=torch.bool, device=device)
+    keep = torch.ones(batch, length, dtype=torch.bool, device=src.device)
     keep.scatter_(1, src, torch.zeros_like(src, dtype=torch.bool))
     target = positions.clone().scatter_(1, src, dst)
-    return rank_of_kept(keep).gather(1, target)
+    return rank_of_kept(keep).gather(1, target), ~keep

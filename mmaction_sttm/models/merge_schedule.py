@@ -39,8 +39,9 @@ def _check_keys(cfg: dict) -> None:
         raise ValueError(f'merger.type {merger_type!r} is not a Merger '
                          f'(mmaction_sttm.models.mergers)')
     params = inspect.signature(merger_cls.__init__).parameters
-    own = tuple(name for name in params
-                if name not in ('self', 'embed_dims', 'ratio'))
+    # `layer` and `depth` come from the schedule, never from the config.
+    own = tuple(name for name in params if name not in (
+        'self', 'embed_dims', 'ratio', 'layer', 'depth'))
     accepted = SCHEDULE_KEYS + own
     for key in cfg:
         if key not in accepted:
@@ -151,10 +152,17 @@ class MergeSchedule(BaseModule):
         self.layers = layers
         self.stages = stages
         modules: Dict[str, Merger] = {}
+        # A merger whose settings depend on depth (PiToMe's margin) takes
+        # `layer` and `depth`; no config gives them.
+        merger_cls = cfg['type'] if not isinstance(cfg['type'], str) \
+            else MODELS.get(cfg['type'])
+        where = inspect.signature(merger_cls.__init__).parameters
         for layer, r in zip(layers, ratios):
+            place = dict(layer=layer, depth=depth) if 'layer' in where \
+                else {}
             try:
                 modules[str(layer)] = MODELS.build(
-                    dict(cfg, embed_dims=embed_dims, ratio=r))
+                    dict(cfg, embed_dims=embed_dims, ratio=r, **place))
             except ValueError as err:
                 raise ValueError(f'merger: {err}') from err
             except TypeError as err:  # an unknown or mistyped key
@@ -197,7 +205,8 @@ class MergeSchedule(BaseModule):
                 tokens: Tokens,
                 keys: Optional[Tensor] = None,
                 cls_attn: Optional[Tensor] = None,
-                cls: Optional[Tensor] = None) -> Tokens:
+                cls: Optional[Tensor] = None,
+                sharpness: Optional[Tensor] = None) -> Tokens:
         """Merge ``tokens`` after block ``layer``.
 
         Args:
@@ -207,15 +216,19 @@ class MergeSchedule(BaseModule):
             cls_attn (Tensor, optional): CLS (or mean-query) attention
                 ``(B, L)`` of block ``layer``.
             cls (Tensor, optional): CLS output ``(B, D)``.
+            sharpness (Tensor, optional): Attention sharpness ``(B, L)`` of
+                block ``layer``.
 
         Returns:
             Tokens: The merged tokens.
         """
         if tokens.counts is not None:
-            return self._per_video(layer, tokens, keys, cls_attn, cls)
+            return self._per_video(layer, tokens, keys, cls_attn, cls,
+                                   sharpness)
         merger = self.mergers[str(layer)]
         if self.stages[self.layers.index(layer)] == 'spatiotemporal':
-            return merger(tokens.replace(frames=None), keys, cls_attn, cls)
+            return merger(tokens.replace(frames=None), keys, cls_attn, cls,
+                          sharpness)
         if tokens.frames is None:
             raise ValueError('a spatial merge needs frame-grouped tokens')
         # Frames become batch entries: every frame merges on its own.
@@ -242,7 +255,7 @@ class MergeSchedule(BaseModule):
             per_frame_view(tokens.sizes), None, tokens.on_grid, sources)
         out = merger(inner, per_frame_view(keys), per_frame_view(cls_attn),
                      None if cls is None else cls.repeat_interleave(
-                         frames, dim=0))
+                         frames, dim=0), per_frame_view(sharpness))
         assign = full_sources = None
         if track:
             # One frame's merge is a block of the clip's block-diagonal map.
@@ -254,8 +267,8 @@ class MergeSchedule(BaseModule):
 
 
     def _per_video(self, layer: int, tokens: Tokens, keys: Optional[Tensor],
-                   cls_attn: Optional[Tensor],
-                   cls: Optional[Tensor]) -> Tokens:
+                   cls_attn: Optional[Tensor], cls: Optional[Tensor],
+                   sharpness: Optional[Tensor]) -> Tokens:
         """Merge a padded batch (videos with different token counts) one
         video at a time, on its real tokens only: no padded token is ever
         merged or kept, and each video's result is the one it gets alone."""
@@ -270,7 +283,8 @@ class MergeSchedule(BaseModule):
 
             parts.append(self.forward(
                 layer, video, own(keys), own(cls_attn),
-                None if cls is None else cls[index:index + 1]))
+                None if cls is None else cls[index:index + 1],
+                own(sharpness)))
         return Tokens.stack(parts)
 
 

@@ -60,6 +60,14 @@ def _merger_types():
 
 
 MERGERS = _merger_types()
+
+
+def _drops_sizes(merger):
+    """Whether a merger's sizes sum its weights, not its sizes (vid-TLDR
+    drops the background it merges away)."""
+    return getattr(MODELS.get(merger), 'weighted_sizes', False)
+
+
 HARD = [m for m in MERGERS if m != 'STTM']
 # The paper's three backbones with every merger; the image ViT wrappers,
 # which share SpaceTimeViT's code path here, with STTM.
@@ -112,8 +120,13 @@ def test_trace_partitions_patches_and_agrees_with_sizes(backbone, merger):
         # the model computed.
         torch.testing.assert_close(stage.sources.sum(1),
                                    torch.ones(num_patches))
-        torch.testing.assert_close(stage.sources.sum(0), stage.sizes,
-                                   atol=1e-4, rtol=1e-5)
+        if _drops_sizes(merger):
+            # vid-TLDR: a token's size counts only the salient part of the
+            # patches it stands for.
+            assert (stage.sizes <= stage.sources.sum(0) + 1e-4).all()
+        else:
+            torch.testing.assert_close(stage.sources.sum(0), stage.sizes,
+                                       atol=1e-4, rtol=1e-5)
         if stage.stage == 'spatial':
             # A spatial merge never mixes frames: the tokens of frame group
             # t are t * per_frame ... (t + 1) * per_frame - 1.
@@ -125,7 +138,8 @@ def test_trace_partitions_patches_and_agrees_with_sizes(backbone, merger):
             # One-hot sources: the patch counts are the sizes and every
             # token has a colour.
             assert float(stage.sources.max(1).values.min()) == 1.0
-            assert torch.equal(stage.counts.float(), stage.sizes)
+            if not _drops_sizes(merger):
+                assert torch.equal(stage.counts.float(), stage.sizes)
             assert stage.num_owning == stage.num_tokens
         elif index == 1:
             # STTM's first merge: a meta token is an input token, and its
@@ -141,8 +155,11 @@ def test_trace_partitions_patches_and_agrees_with_sizes(backbone, merger):
                                trace.frame_map(index, 1))
 
 
-# With a merger, only the families whose blocks take the attention bias.
-UNIFORM_CASES = [(b, m) for b, m in CASES if b in PROP_ATTN]
+# With a merger, only the families whose blocks take the attention bias,
+# and not vid-TLDR: uniform attention makes every token background to it,
+# so merged patches are dropped, which is no error of the rollout.
+UNIFORM_CASES = [(b, m) for b, m in CASES
+                 if b in PROP_ATTN and not _drops_sizes(m)]
 UNIFORM_CASES += [(b, None) for b in BACKBONES]
 
 

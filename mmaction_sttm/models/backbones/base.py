@@ -226,11 +226,15 @@ def attention_extras(q: Tensor,
       over heads (EViT, STTM sec. 3.2.1). Without a CLS token the query is
       the mean of all queries (of the real ones, given ``real``, the
       ``(B', N)`` mask of a padded batch): one query per head either way,
-      computed beside the block's fused attention, not instead of it.
+      computed beside the block's fused attention, not instead of it;
+    - ``sharpness``: ``sum_j a_ij log a_ij`` of every patch query's
+      head-mean attention row (vid-TLDR's saliency, the negative entropy):
+      the block's whole attention map, recomputed one head at a time so
+      that only one ``(B', N, N)`` map is held.
 
     Returns:
-        dict: ``keys`` ``(batch, L, d)`` and / or ``cls_attn``
-        ``(batch, L)``, as requested in ``need``.
+        dict: ``keys`` ``(batch, L, d)``, ``cls_attn`` ``(batch, L)`` and
+        ``sharpness`` ``(batch, L)``, as requested in ``need``.
     """
     first = int(has_cls)
     out = {}
@@ -248,6 +252,20 @@ def attention_extras(q: Tensor,
                                                             keepdim=True)
         probs = attention_probs(query, k, scale, bias)[:, :, 0, first:]
         out['cls_attn'] = probs.mean(dim=1).reshape(batch, -1)
+    if 'sharpness' in need:
+        heads = int(q.shape[1])
+        if bias is not None and bias.shape[-2] > 1:
+            bias = bias[..., first:, :]  # the patch queries' rows
+        rows = 0
+        for head in range(heads):
+            head_bias = bias if bias is None or bias.shape[1] == 1 else \
+                bias[:, head:head + 1]
+            rows = rows + attention_probs(q[:, head:head + 1, first:],
+                                          k[:, head:head + 1], scale,
+                                          head_bias)[:, 0]
+        rows = rows / heads
+        sharp = torch.special.xlogy(rows, rows).sum(dim=-1)
+        out['sharpness'] = sharp.reshape(batch, -1)
     return out
 
 
@@ -456,7 +474,7 @@ class MergingBackbone(metaclass=ABCMeta):
                                            self.geometry.has_cls, need,
                                            x.shape[0], real))
 
-        on_qk = take_extras if 'keys' in need or 'cls_attn' in need \
+        on_qk = take_extras if {'keys', 'cls_attn', 'sharpness'} & set(need) \
             else None
         if packing is None:
             return self.block(index, x, tokens, bias, on_qk), extras

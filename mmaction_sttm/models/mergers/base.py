@@ -2,7 +2,8 @@
 
 A merger is a registered MMEngine ``BaseModule`` with one forward::
 
-    merger(tokens, keys=None, cls_attn=None, cls=None) -> Tokens
+    merger(tokens, keys=None, cls_attn=None, cls=None,
+           sharpness=None) -> Tokens
 
 ``tokens`` (:class:`~mmaction_sttm.functional.tokens.Tokens`) carries the
 patch tokens, their position features, sizes and (when tracked) sources;
@@ -15,7 +16,12 @@ computed by the backbone on the block just before the merge:
   mean over heads ``(B, L)`` (EViT; STTM's meta filter, sec. 3.2.1). A
   backbone without a CLS token gives the attention of the mean query;
 - ``'cls'``: the CLS token's output ``(B, D)``, None without a CLS token
-  (the cosine scores kept as options).
+  (the cosine scores kept as options);
+- ``'sharpness'``: how peaked each patch token's attention row is,
+  ``sum_j a_ij log a_ij`` of the head-mean attention ``(B, L)`` (vid-TLDR's
+  saliency, minus the entropy).
+
+The merger's own step sees them as one :class:`Cues` value.
 
 The base owns what every merger shares: ratio validation, the output count
 (:meth:`Merger.num_outputs`), source tracking, input checks, and the message
@@ -38,7 +44,17 @@ from mmaction_sttm.functional.sttm import num_meta_tokens
 from mmaction_sttm.functional.tokens import Tokens
 
 #: What a merger may ask the backbone for.
-NEEDS = ('keys', 'cls_attn', 'cls')
+NEEDS = ('keys', 'cls_attn', 'cls', 'sharpness')
+
+
+class Cues(NamedTuple):
+    """What the block before a merge gives the merger, each None unless
+    the merger asked for it in :attr:`Merger.needs` (shapes in the module
+    docstring)."""
+    keys: Optional[Tensor] = None
+    cls_attn: Optional[Tensor] = None
+    cls: Optional[Tensor] = None
+    sharpness: Optional[Tensor] = None
 
 
 def is_real(value: Any) -> bool:
@@ -166,15 +182,15 @@ class Merger(BaseModule):
         return num_kept(num_tokens, self.ratio)
 
     @abstractmethod
-    def merge(self, tokens: Tokens, num_out: int, keys: Optional[Tensor],
-              cls_attn: Optional[Tensor], cls: Optional[Tensor]) -> MergeResult:
+    def merge(self, tokens: Tokens, num_out: int, cues: Cues) -> MergeResult:
         """The merger's own step; ``num_out = num_outputs(L)``."""
 
     def forward(self,
                 tokens: Tokens,
                 keys: Optional[Tensor] = None,
                 cls_attn: Optional[Tensor] = None,
-                cls: Optional[Tensor] = None) -> Tokens:
+                cls: Optional[Tensor] = None,
+                sharpness: Optional[Tensor] = None) -> Tokens:
         """Merge ``L`` tokens into ``num_outputs(L)``.
 
         Args:
@@ -184,20 +200,22 @@ class Merger(BaseModule):
                 :attr:`needs`.
             cls (Tensor, optional): CLS output ``(B, D)`` if in :attr:`needs`
                 and the backbone has a CLS token.
+            sharpness (Tensor, optional): Attention sharpness ``(B, L)`` if
+                in :attr:`needs`.
 
         Returns:
             Tokens: The merged tokens; with ``sources`` and ``assign`` when
             the input carries ``sources``.
         """
-        self._check_inputs(tokens, keys, cls_attn, cls)
+        cues = Cues(keys, cls_attn, cls, sharpness)
+        self._check_inputs(tokens, cues)
         if self.untrained:
             if self.training:
                 self.untrained = False
             else:
                 self._note_untrained()
         length = int(tokens.x.shape[1])
-        out = self.merge(tokens, self.num_outputs(length), keys, cls_attn,
-                         cls)
+        out = self.merge(tokens, self.num_outputs(length), cues)
         sources = assign = None
         if tokens.sources is not None:
             assign = out.assign
@@ -209,9 +227,7 @@ class Merger(BaseModule):
         return Tokens(out.x, out.pos, out.sizes, tokens.frames, False,
                       sources, assign)
 
-    def _check_inputs(self, tokens: Tokens, keys: Optional[Tensor],
-                      cls_attn: Optional[Tensor],
-                      cls: Optional[Tensor]) -> None:
+    def _check_inputs(self, tokens: Tokens, cues: Cues) -> None:
         """Shapes only (no pass over the values): a mismatch is reported
         here, by name, and not as a matmul error further down."""
         name, dims = type(self).__name__, self.embed_dims
@@ -233,18 +249,20 @@ class Merger(BaseModule):
                                 or src.shape[2] != length):
             raise ValueError(f'{name}: tokens.sources must be ({batch}, L0, '
                              f'{length}), got {tuple(src.shape)}')
-        given = dict(keys=keys, cls_attn=cls_attn)
-        for need in ('keys', 'cls_attn'):
-            if need in self.needs and given[need] is None:
+        keys, cls = cues.keys, cues.cls
+        for need in ('keys', 'cls_attn', 'sharpness'):
+            if need in self.needs and getattr(cues, need) is None:
                 raise ValueError(f'{name} needs {need} from the backbone '
                                  f'(needs={self.needs}); got None')
         if keys is not None and (keys.dim() != 3
                                  or tuple(keys.shape[:2]) != (batch, length)):
             raise ValueError(f'{name}: keys must be ({batch}, {length}, d), '
                              f'got {tuple(keys.shape)}')
-        if cls_attn is not None and tuple(cls_attn.shape) != (batch, length):
-            raise ValueError(f'{name}: cls_attn must be ({batch}, {length}), '
-                             f'got {tuple(cls_attn.shape)}')
+        for need in ('cls_attn', 'sharpness'):
+            value = getattr(cues, need)
+            if value is not None and tuple(value.shape) != (batch, length):
+                raise ValueError(f'{name}: {need} must be ({batch}, '
+                                 f'{length}), got {tuple(value.shape)}')
         if cls is not None and tuple(cls.shape) != (batch, dims):
             raise ValueError(f'{name}: cls must be ({batch}, {dims}), got '
                              f'{tuple(cls.shape)}')
@@ -281,22 +299,29 @@ class HardMerger(Merger):
     - sizes add up: an output's size is the sum of its group's sizes;
     - the source map stays row-stochastic (``sources @ one_hot(group)``).
 
+    With :attr:`weighted_sizes` (vid-TLDR) an output's size is instead the
+    sum of its group's weights, so that a token merged with weight 0 is
+    dropped, size and all.
+
     The assignment is a function of each sample alone (no randomness at
     inference), so results do not depend on the batch. On CUDA, scatter-adds
     sum in an arbitrary order, so repeated runs agree to float rounding;
     ``torch.use_deterministic_algorithms(True)`` makes them bitwise equal.
     """
 
+    #: Whether an output's size is the sum of its group's weights rather
+    #: than of its sizes.
+    weighted_sizes: bool = False
+
     @abstractmethod
-    def assign(self, tokens: Tokens, num_out: int, keys: Optional[Tensor],
-               cls_attn: Optional[Tensor],
-               cls: Optional[Tensor]) -> Tuple[Tensor, Optional[Tensor]]:
+    def assign(self, tokens: Tokens, num_out: int,
+               cues: Cues) -> Tuple[Tensor, Optional[Tensor]]:
         """Decide one merge.
 
         Args:
             tokens (Tokens): Input tokens.
             num_out (int): Output count, ``num_outputs(L) < L``.
-            keys, cls_attn, cls: As declared in :attr:`needs`.
+            cues (Cues): What :attr:`needs` declares.
 
         Returns:
             tuple[Tensor, Tensor | None]: The group index ``(B, L)`` in
@@ -305,19 +330,20 @@ class HardMerger(Merger):
             at least one token per group); None weighs tokens by size.
         """
 
-    def merge(self, tokens: Tokens, num_out: int, keys: Optional[Tensor],
-              cls_attn: Optional[Tensor], cls: Optional[Tensor]) -> MergeResult:
+    def merge(self, tokens: Tokens, num_out: int, cues: Cues) -> MergeResult:
         x, sizes = tokens.x, tokens.sizes
         batch, length, dims = x.shape
         pos = tokens.pos.expand(batch, -1, -1)
         if num_out >= length:
             keep = torch.arange(length, device=x.device).expand(batch, -1)
             return MergeResult(x, pos, sizes, keep)
-        group, weights = self.assign(tokens, num_out, keys, cls_attn, cls)
+        group, weights = self.assign(tokens, num_out, cues)
         if weights is None:
             weights = sizes
         # One scatter for tokens and positions alike.
         merged = group_mean(
             torch.cat([x, pos.to(x.dtype)], dim=-1), group, num_out, weights)
         y, pos_out = merged.split(int(dims), dim=-1)
-        return MergeResult(y, pos_out, group_sum(sizes, group, num_out), group)
+        out_sizes = group_sum(weights.to(sizes.dtype) if self.weighted_sizes
+                              else sizes, group, num_out)
+        return MergeResult(y, pos_out, out_sizes, group)

@@ -7,7 +7,7 @@ from mmaction_sttm.functional.evit import (FUSE_WEIGHTS, attentiveness,
                                         keep_and_fuse)
 from mmaction_sttm.functional.tokens import Tokens
 from mmaction_sttm.registry import MODELS
-from .base import HardMerger, check_choice, is_real, num_kept
+from .base import Cues, HardMerger, check_choice, is_real, num_kept
 
 SCORES = ('attention', 'cosine')
 
@@ -66,15 +66,14 @@ class EViT(HardMerger):
         # Fusing a single token would only rename it: then nothing merges.
         return num_tokens if keep >= num_tokens - 1 else keep + 1
 
-    def assign(self, tokens: Tokens, num_out: int, keys: Optional[Tensor],
-               cls_attn: Optional[Tensor],
-               cls: Optional[Tensor]) -> Tuple[Tensor, Optional[Tensor]]:
+    def assign(self, tokens: Tokens, num_out: int,
+               cues: Cues) -> Tuple[Tensor, Optional[Tensor]]:
         if self.score == 'attention':
-            return keep_and_fuse(cls_attn.detach(), tokens.sizes,
+            return keep_and_fuse(cues.cls_attn.detach(), tokens.sizes,
                                  num_out - 1, self.fuse_weights,
                                  probabilities=True)
         scores = attentiveness(tokens.x.detach(),
-                               None if cls is None else cls.detach())
+                               None if cues.cls is None else cues.cls.detach())
         return keep_and_fuse(scores, tokens.sizes, num_out - 1,
                              self.fuse_weights, self.tau)
 

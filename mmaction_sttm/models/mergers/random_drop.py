@@ -7,7 +7,7 @@ from mmaction_sttm.functional.random_drop import (evenly_spaced, nearest_kept,
                                                random_subset)
 from mmaction_sttm.functional.tokens import Tokens
 from mmaction_sttm.registry import MODELS
-from .base import HardMerger
+from .base import Cues, HardMerger
 
 
 @MODELS.register_module()
@@ -29,9 +29,8 @@ class RandomDrop(HardMerger):
         init_cfg (dict, optional): MMEngine initialisation config.
     """
 
-    def assign(self, tokens: Tokens, num_out: int, keys: Optional[Tensor],
-               cls_attn: Optional[Tensor],
-               cls: Optional[Tensor]) -> Tuple[Tensor, Optional[Tensor]]:
+    def assign(self, tokens: Tokens, num_out: int,
+               cues: Cues) -> Tuple[Tensor, Optional[Tensor]]:
         x = tokens.x
         batch, length = int(x.shape[0]), int(x.shape[1])
         choose = random_subset if self.training else evenly_spaced

@@ -3,14 +3,14 @@ from typing import Optional
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import nn
 from torch.profiler import record_function
 
 from mmaction_sttm.functional.sttm import (correspondence, normalize,
                                         select_meta_tokens)
 from mmaction_sttm.functional.tokens import Tokens
 from mmaction_sttm.registry import MODELS
-from .base import MergeResult, Merger, check_choice, is_real
+from .base import Cues, MergeResult, Merger, check_choice, is_real
 
 #: Named readings of the paper's "randomly initialised" (sec. 3.2.3).
 FUSE_INITS = ('identity', 'trunc_normal', 'orthogonal', 'residual')
@@ -174,8 +174,7 @@ class STTM(Merger):
         ``Y = A``; the others rotate or rescale the token stream."""
         return self.fuse is None or self.fuse_init == 'identity'
 
-    def merge(self, tokens: Tokens, num_out: int, keys: Optional[Tensor],
-              cls_attn: Optional[Tensor], cls: Optional[Tensor]) -> MergeResult:
+    def merge(self, tokens: Tokens, num_out: int, cues: Cues) -> MergeResult:
         # The record_function ranges name the parts for the benchmark's
         # breakdown (tools/analysis/benchmark.py --breakdown); they cost
         # nothing without a profiler and torch.compile ignores them.
@@ -191,10 +190,10 @@ class STTM(Merger):
             with record_function('sttm.selection'), torch.no_grad():
                 x_norm = normalize(x.detach())
                 if self.meta_score == 'attention':
-                    scores = cls_attn.detach().float()
+                    scores = cues.cls_attn.detach().float()
                 else:
-                    ref = x.detach().mean(dim=1) if cls is None else \
-                        cls.detach()
+                    ref = x.detach().mean(dim=1) if cues.cls is None else \
+                        cues.cls.detach()
                     scores = torch.einsum('bld,bd->bl', x_norm,
                                           normalize(ref))
                 start = None

@@ -6,7 +6,7 @@ from torch import Tensor
 from mmaction_sttm.functional.tokens import Tokens
 from mmaction_sttm.functional.tome import bipartite_soft_matching, max_removable
 from mmaction_sttm.registry import MODELS
-from .base import HardMerger, check_choice, num_kept
+from .base import Cues, HardMerger, check_choice, num_kept
 
 METRICS = ('keys', 'tokens')
 
@@ -60,10 +60,9 @@ class ToMe(HardMerger):
         keep = num_kept(num_tokens, self.ratio)
         return max(keep, num_tokens - max_removable(num_tokens))
 
-    def assign(self, tokens: Tokens, num_out: int, keys: Optional[Tensor],
-               cls_attn: Optional[Tensor],
-               cls: Optional[Tensor]) -> Tuple[Tensor, Optional[Tensor]]:
-        metric = keys if self.metric == 'keys' else tokens.x
+    def assign(self, tokens: Tokens, num_out: int,
+               cues: Cues) -> Tuple[Tensor, Optional[Tensor]]:
+        metric = cues.keys if self.metric == 'keys' else tokens.x
         group = bipartite_soft_matching(metric.detach(),
                                         int(tokens.x.shape[1]) - num_out)
         return group, None

@@ -6,7 +6,7 @@ from torch import Tensor
 from mmaction_sttm.functional.uniform_pool import pool_groups
 from mmaction_sttm.functional.tokens import Tokens
 from mmaction_sttm.registry import MODELS
-from .base import HardMerger, check_choice
+from .base import Cues, HardMerger, check_choice
 
 GRIDS = ('auto', 'sequence')
 
@@ -41,9 +41,8 @@ class UniformPool(HardMerger):
         super().__init__(embed_dims, ratio, init_cfg)
         self.grid = check_choice(grid, GRIDS, 'grid')
 
-    def assign(self, tokens: Tokens, num_out: int, keys: Optional[Tensor],
-               cls_attn: Optional[Tensor],
-               cls: Optional[Tensor]) -> Tuple[Tensor, Optional[Tensor]]:
+    def assign(self, tokens: Tokens, num_out: int,
+               cues: Cues) -> Tuple[Tensor, Optional[Tensor]]:
         x = tokens.x
         batch, length = int(x.shape[0]), int(x.shape[1])
         # Only untouched patches are known to form the patch grid; after

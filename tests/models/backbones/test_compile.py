@@ -55,6 +55,22 @@ def test_inference_is_one_graph(name):
     assert report.graph_count == 1
 
 
+@pytest.mark.parametrize('merger', ['ToMe', 'EViT', 'PiToMe', 'VidTLDR'])
+def test_peer_mergers_are_one_graph(merger):
+    """The peers' merges (sorts, gathers, the sharpness that vid-TLDR
+    asks the backbone for) trace without a break as well."""
+    torch.manual_seed(0)
+    model = MODELS.build(
+        dict(BACKBONES['vit'], merger=dict(type=merger, layers=(1, 2),
+                                           ratio=0.3))).eval()
+    with torch.no_grad():
+        report = _explain(model, _clips())
+    assert report.graph_break_count == 0, [
+        b.reason for b in report.break_reasons
+    ]
+    assert report.graph_count == 1
+
+
 @pytest.mark.parametrize('name', ['timesformer', 'mmpretrain'])
 def test_training_forward_is_one_graph(name):
     # These two build mmcv DropPath with numpy rates (np.linspace), whose

@@ -16,7 +16,9 @@ from stack import with_gt_label
 
 register_all_modules()
 
-MERGERS = ['STTM', 'ToMe', 'EViT', 'RandomDrop', 'UniformPool']
+MERGERS = [
+    'STTM', 'ToMe', 'EViT', 'RandomDrop', 'UniformPool', 'PiToMe', 'VidTLDR'
+]
 
 BASE = dict(
     model=dict(
@@ -90,8 +92,8 @@ def test_every_merger_in_every_backbone_trains(backbone, merger):
 # Tracing costs seconds per model on CPU, so besides STTM each backbone is
 # traced with one other merger (all of them go through the counter on the
 # ViT in test_mergers.py).
-TRACED = dict(vit='UniformPool', timesformer='ToMe', videomae='EViT',
-              mmpretrain='RandomDrop', timm='ToMe')
+TRACED = dict(vit='UniformPool', timesformer='VidTLDR', videomae='EViT',
+              mmpretrain='RandomDrop', timm='PiToMe')
 
 
 @pytest.mark.parametrize('backbone', list(BACKBONES))

@@ -12,7 +12,9 @@ from mmaction_sttm.registry import MODELS
 
 register_all_modules()
 
-MERGERS = ['STTM', 'ToMe', 'EViT', 'RandomDrop', 'UniformPool']
+MERGERS = [
+    'STTM', 'ToMe', 'EViT', 'RandomDrop', 'UniformPool', 'PiToMe', 'VidTLDR'
+]
 DIMS = 16
 
 
@@ -26,9 +28,10 @@ def _merger(name, ratio=0.5, **options):
 
 def _call(merger, x, pos, sizes=None, ref=None, sources=None):
     """One merge through the merger contract, with what the merger needs
-    made from the tokens: keys are the tokens themselves, and the CLS
+    made from the tokens: keys are the tokens themselves, the CLS
     attention is ``softmax(cos(x, ref) / 0.1)`` (the mean token without
-    ``ref``), so both rank as the cosine options do.
+    ``ref``), so both rank as the cosine options do, and the sharpness is
+    that of the tokens' attention ``softmax(cos(x, x) / 0.1)``.
 
     Returns:
         tuple: Tokens, positions, sizes and sources after the merge.
@@ -40,8 +43,12 @@ def _call(merger, x, pos, sizes=None, ref=None, sources=None):
     centre = x.mean(1) if ref is None else ref
     cls_attn = (F.cosine_similarity(x, centre[:, None], dim=-1) /
                 0.1).softmax(-1)
+    unit = F.normalize(x, dim=-1)
+    attn = (unit @ unit.transpose(1, 2) / 0.1).softmax(-1)
+    sharpness = torch.special.xlogy(attn, attn).sum(-1)
     tokens = Tokens(x, pos, sizes, on_grid=on_grid, sources=sources)
-    out = merger(tokens, keys=x, cls_attn=cls_attn, cls=ref)
+    out = merger(tokens, keys=x, cls_attn=cls_attn, cls=ref,
+                 sharpness=sharpness)
     return out.x, out.pos, out.sizes, out.sources
 
 
@@ -74,7 +81,11 @@ def test_sizes_add_up_and_sources_stay_stochastic(name, with_sizes, with_ref):
     assert sizes_out.shape == (3, num_out)
     assert (sizes_out > 0).all()
     total = sizes.sum(1) if with_sizes else torch.full((3, ), 16.)
-    torch.testing.assert_close(sizes_out.sum(1), total)
+    if getattr(merger, 'weighted_sizes', False):
+        # vid-TLDR drops the background it merges away, size and all.
+        assert (sizes_out.sum(1) <= total + 1e-4).all()
+    else:
+        torch.testing.assert_close(sizes_out.sum(1), total)
     assert src_out.shape == (3, 32, num_out)
     torch.testing.assert_close(src_out.sum(-1), torch.ones(3, 32))
     # Without a source map in, none comes out.
@@ -149,7 +160,11 @@ def test_stages_in_a_backbone(name, stages):
     assert tuple(t.x.shape[1]
                  for t in tokens[1:]) == model.merge_schedule.counts
     for stage, tok in zip(stages, tokens[1:]):
-        torch.testing.assert_close(tok.sizes.sum(1), torch.full((2, ), 64.))
+        if name == 'VidTLDR':  # merged background is dropped
+            assert (tok.sizes.sum(1) <= 64 + 1e-4).all()
+        else:
+            torch.testing.assert_close(tok.sizes.sum(1),
+                                       torch.full((2, ), 64.))
         torch.testing.assert_close(tok.sources.sum(-1), torch.ones(2, 64))
         if stage == 'spatial':
             # A spatial merge never mixes frames: every token's sources lie
@@ -162,8 +177,8 @@ def test_stages_in_a_backbone(name, stages):
             ).max() == 0
 
 
-@pytest.mark.parametrize('name', ['ToMe', 'EViT', 'RandomDrop',
-                                  'UniformPool'])
+@pytest.mark.parametrize(
+    'name', ['ToMe', 'EViT', 'RandomDrop', 'UniformPool', 'PiToMe', 'VidTLDR'])
 def test_no_parameters_and_options_are_validated(name):
     assert not list(_merger(name).parameters())
     for bad in (0, 1, 1.5, -0.1, '0.5', True):
