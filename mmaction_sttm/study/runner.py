@@ -162,7 +162,20 @@ def compact_predictions(pkl: str) -> Dict[str, object]:
     import pickle
 
     with open(pkl, 'rb') as f:
-        samples = pickle.load(f)
+        return compact_samples(pickle.load(f))
+
+
+def compact_samples(samples: Sequence[Dict]) -> Dict[str, object]:
+    """:func:`compact_predictions` of data samples as dicts (a dump's
+    entries, or ``ActionDataSample.to_dict()``), in order.
+
+    Args:
+        samples (Sequence[dict]): One per video.
+
+    Returns:
+        dict: ``label``, ``pred`` and ``p_true`` as in
+        :func:`compact_predictions`.
+    """
     labels, preds, p_true = [], [], []
     for sample in samples:
         scores = _item(sample, 'pred_score', 'pred_scores')

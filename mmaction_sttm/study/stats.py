@@ -14,7 +14,10 @@ over those differences:
 - :func:`holm` -- Holm's step-down adjustment of several p-values;
 - :func:`sign_test` -- wins against losses, ties dropped;
 - :func:`seeds_needed` -- the number of seeds for a t interval of a given
-  half-width, from a standard deviation of the differences.
+  half-width, from a standard deviation of the differences;
+- :func:`mcnemar` -- the exact test of paired per-video disagreements;
+- :func:`two_level_bootstrap_ci` -- an interval over seeds and videos
+  alike, from per-video predictions.
 """
 import math
 from dataclasses import dataclass
@@ -256,3 +259,71 @@ def noninferiority(a: Sequence[float],
     if se == 0:
         return 0.0 if mean > -margin else 1.0
     return float(_st.t.sf((mean + margin) / se, d.size - 1))
+
+
+def mcnemar(correct_a: Sequence[bool], correct_b: Sequence[bool]) -> float:
+    """Exact McNemar test of two classifiers scored on the same videos.
+
+    Only the videos where they disagree count: ``b`` where ``a`` alone is
+    right, ``c`` where ``b`` alone is; under "no difference" each
+    disagreement goes either way with probability 1/2.
+
+    Args:
+        correct_a (Sequence[bool]): Per video, whether ``a`` is right.
+        correct_b (Sequence[bool]): The same for ``b``, same videos.
+
+    Returns:
+        float: Two-sided p-value, ``min(1, 2 P(X <= min(b, c)))`` with
+        ``X ~ Binomial(b + c, 1/2)``; 1 when they never disagree.
+    """
+    a = np.asarray(correct_a, dtype=bool)
+    b = np.asarray(correct_b, dtype=bool)
+    if a.shape != b.shape:
+        raise ValueError(f'paired predictions need equal lengths, got '
+                         f'{a.size} and {b.size}')
+    only_a, only_b = int((a & ~b).sum()), int((~a & b).sum())
+    if only_a + only_b == 0:
+        return 1.0
+    return float(min(1.0, 2 * _st.binom.cdf(min(only_a, only_b),
+                                             only_a + only_b, 0.5)))
+
+
+def two_level_bootstrap_ci(correct_a: np.ndarray,
+                           correct_b: Optional[np.ndarray] = None,
+                           confidence: float = 0.95,
+                           resamples: int = 4000,
+                           seed: int = 0) -> tuple:
+    """Percentile interval (points of top-1) of the mean difference in
+    accuracy that counts both the seeds' and the test set's variance:
+    every resample draws seeds with replacement and, independently, videos
+    with replacement (the same videos for every seed, as the test set is
+    shared).
+
+    Args:
+        correct_a (np.ndarray): ``(seeds, videos)`` 0/1, whether ``a`` is
+            right on each video with each seed.
+        correct_b (np.ndarray, optional): The same for ``b``; None gives
+            the interval of ``a``'s accuracy itself.
+        confidence (float): Confidence level. Defaults to 0.95.
+        resamples (int): Bootstrap resamples. Defaults to 4000.
+        seed (int): Seed of the resampling. Defaults to 0.
+
+    Returns:
+        tuple[float, float]: The interval, in points.
+    """
+    d = np.asarray(correct_a, dtype=float)
+    if correct_b is not None:
+        d = d - np.asarray(correct_b, dtype=float)
+    if d.ndim != 2:
+        raise ValueError(f'need (seeds, videos), got shape {d.shape}')
+    seeds, videos = d.shape
+    rng = np.random.default_rng(seed)
+    means = np.empty(resamples)
+    for i in range(resamples):
+        weight = np.bincount(rng.integers(0, videos, videos),
+                             minlength=videos) / videos
+        per_seed = d @ weight
+        means[i] = per_seed[rng.integers(0, seeds, seeds)].mean()
+    alpha = 1 - confidence
+    lo, hi = np.quantile(100 * means, [alpha / 2, 1 - alpha / 2])
+    return float(lo), float(hi)

@@ -103,3 +103,36 @@ def test_seeds_needed_is_the_smallest_n(sd):
 def test_binomial_se():
     # 200 videos at 80%: the 2.8 points.
     assert stats.binomial_se(80, 200) == pytest.approx(2.83, abs=0.01)
+
+
+def test_mcnemar_is_the_exact_binomial_on_disagreements():
+    # 7 videos only a gets right, 2 only b, 11 both, 5 neither.
+    a = [1] * 7 + [0] * 2 + [1] * 11 + [0] * 5
+    b = [0] * 7 + [1] * 2 + [1] * 11 + [0] * 5
+    # Direct: P(X <= 2), X ~ Bin(9, 1/2) = (1 + 9 + 36) / 512, doubled.
+    assert stats.mcnemar(a, b) == pytest.approx(2 * 46 / 512)
+    assert stats.mcnemar(b, a) == pytest.approx(2 * 46 / 512)
+    assert stats.mcnemar(a, a) == 1.0
+    with pytest.raises(ValueError, match='equal lengths'):
+        stats.mcnemar(a, b[:-1])
+
+
+def test_two_level_bootstrap_covers_seeds_and_videos():
+    rng = np.random.default_rng(0)
+    # Seeds that differ by a constant offset only: the interval is about
+    # the video-level one of that offset's mean.
+    a = (rng.random((1, 4000)) < 0.8).repeat(5, axis=0)
+    b = (rng.random((1, 4000)) < 0.7).repeat(5, axis=0)
+    lo, hi = stats.two_level_bootstrap_ci(a, b, resamples=1000)
+    diff = 100 * (a.mean() - b.mean())
+    assert lo < diff < hi
+    # Two binomial proportions, independent: se = sqrt(.16 + .21) / 63.2.
+    se = 100 * math.sqrt((0.8 * 0.2 + 0.7 * 0.3) / 4000)
+    assert (hi - lo) / 2 == pytest.approx(1.96 * se, rel=0.2)
+    # Seed spread adds to it: one seed far off widens the interval.
+    a2 = a.copy()
+    a2[0, :1200] = 0
+    lo2, hi2 = stats.two_level_bootstrap_ci(a2, b, resamples=1000)
+    assert hi2 - lo2 > 2 * (hi - lo)
+    with pytest.raises(ValueError, match='seeds, videos'):
+        stats.two_level_bootstrap_ci(a[0], b[0])

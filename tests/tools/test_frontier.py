@@ -1,0 +1,134 @@
+"""The frontier tool end to end on tiny models and videos: plan, dev runs,
+the dev choice, held-out runs and the report, against direct scoring."""
+import importlib.util
+import json
+import os.path as osp
+
+import pytest
+import torch
+
+ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location(
+        'frontier', osp.join(ROOT, 'tools', 'analysis', 'frontier.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='module')
+def frontier():
+    return _tool()
+
+
+def test_the_registered_protocol_loads(frontier):
+    protocol = frontier.load_protocol(
+        osp.join(ROOT, 'configs', 'synthetic', 'frontier_videomae'))
+    assert [r.name for r in protocol.reducers] == [
+        'STTM', 'ToMe', 'EViT', 'PiToMe', 'VidTLDR', 'UniformPool',
+        'RandomDrop']
+    assert len(protocol.reducer('ToMe').readings) == 4
+    assert protocol.splits == ('test', 'shifted') and len(protocol.seeds) == 10
+
+
+def test_a_wrong_key_is_one_line(frontier, tmp_path):
+    (tmp_path / 'protocol.py').write_text('protocol = dict(title=1, outt=2)')
+    with pytest.raises(ValueError, match=r"unknown keys \['outt'\]"):
+        frontier.load_protocol(str(tmp_path))
+
+
+def _setup(tmp_path, tiny_dataset):
+    from mmaction.utils import register_all_modules
+    from mmengine.config import Config
+
+    import mmaction_sttm  # noqa: F401
+    from mmaction_sttm.registry import MODELS
+    register_all_modules()
+    base = osp.join(ROOT, 'configs', 'synthetic', 'study',
+                    'study_vit-tiny-p8_scratch_1xb32-8x2x1-12e_synthetic-'
+                    'motion-rgb.py')
+    config = tmp_path / 'model.py'
+    config.write_text(
+        f'_base_ = [{base!r}]\n'
+        'model = dict(backbone=dict(embed_dims=32, num_heads=2), '
+        'cls_head=dict(num_classes=2, in_channels=32))\n')
+    cfg = Config.fromfile(str(config))
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        model = MODELS.build(cfg.model)
+        model.init_weights()
+        torch.save(dict(state_dict=model.state_dict()),
+                   str(tmp_path / f'seed{seed}.pth'))
+    val = (osp.join(tiny_dataset, 'val_list_videos.txt'),
+           osp.join(tiny_dataset, 'videos'))
+    one = dict(layers=(1, 2), stages=('spatial', 'spatiotemporal'))
+    (tmp_path / 'study').mkdir()
+    (tmp_path / 'study' / 'protocol.py').write_text(repr(dict(
+        title='tiny', out=str(tmp_path / 'out'), model_config=str(config),
+        checkpoint='seed{seed}.pth', data=dict(dev=val, test=val,
+                                               shifted=val),
+        splits=('test', 'shifted'), seeds=(0, 1), points=(0.8, 0.6),
+        tolerance=0.02, shape=(1, 3, 8, 32, 32),
+        reducers=dict(
+            STTM=dict(merger=dict(type='STTM', fuse_init='identity', **one),
+                      max_ratio=0.95),
+            ToMe=dict(merger=dict(type='ToMe', layers=(1, 2, 3),
+                                  stages=('spatiotemporal', ) * 3),
+                      max_ratio=0.5,
+                      readings=dict(keys=dict(merger=dict(metric='keys')),
+                                    prop=dict(prop_attn=True))),
+            RandomDrop=dict(merger=dict(type='RandomDrop', **one),
+                            max_ratio=0.95)),
+        primary='STTM', floor='RandomDrop', alpha=0.05)).join(
+            ['protocol = ', '\n']))
+    return str(tmp_path / 'study')
+
+
+def test_plan_run_choose_and_report(frontier, tmp_path, tiny_dataset):
+    study = _setup(tmp_path, tiny_dataset)
+    frontier.main(['plan', '--config-dir', study])
+    out = tmp_path / 'out'
+    plan = json.loads((out / 'plan.json').read_text())
+    for readings in plan['reducers'].values():
+        for entries in readings.values():
+            for entry in entries:
+                assert entry['within']
+                assert abs(entry['fraction'] / entry['point'] - 1) <= 0.02
+    protocol = frontier.load_protocol(study)
+    # Held-out runs wait for the dev choice.
+    with pytest.raises(RuntimeError, match='dev record'):
+        frontier.run(protocol, 'test', str(tmp_path))
+    frontier.main(['run', '--config-dir', study, '--phase', 'dev',
+                   '--source', str(tmp_path)])
+    for reading in ('keys', 'prop'):
+        assert (out / 'dev' / 'ToMe' / reading / 'seed1.json').exists()
+    frontier.main(['run', '--config-dir', study, '--phase', 'test',
+                   '--source', str(tmp_path)])
+    chosen = frontier.chosen_readings(protocol, str(out))
+    tome = list((out / 'test' / 'ToMe').iterdir())
+    assert [p.name for p in tome] == [chosen['ToMe']]
+    record = json.loads((out / 'test' / 'STTM' / 'default' /
+                         'seed0.json').read_text())
+    assert record['checkpoint'] == 'seed0.pth'
+    assert len(record['checkpoint_sha256']) == 64
+    assert [p['point'] for p in record['points']] == [0.8, 0.6]
+    # The baseline record is the unmerged model scored directly.
+    from mmengine.config import Config
+
+    from mmaction_sttm.registry import MODELS
+    cfg = Config.fromfile(str(tmp_path / 'model.py'))
+    model = MODELS.build(cfg.model)
+    model.load_state_dict(torch.load(str(tmp_path / 'seed0.pth'))[
+        'state_dict'])
+    batches = frontier.load_split(cfg, *protocol.data['test'])
+    direct = frontier.score(model, batches)
+    base = json.loads((out / 'test' / 'baseline' / 'seed0.json').read_text())
+    assert base['splits']['test'] == direct
+    assert len(direct['pred'].split()) == 4
+    frontier.main(['report', '--config-dir', study])
+    text = (out / 'test.md').read_text()
+    assert 'ToMe minus STTM' in text and 'ToMe minus RandomDrop' in text
+    assert (out / 'frontier_shifted.png').exists()
+    assert 'Chosen: STTM default' in (out / 'dev.md').read_text()
