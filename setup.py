@@ -39,6 +39,8 @@ INSTALL_REQUIRES = [
     'numpy',
     'opencv-python-headless',
     'matplotlib',
+    # The studies' statistics (mmaction_sttm.study.stats).
+    'scipy',
     'tqdm',
 ]
 
@@ -55,6 +57,8 @@ EXTRAS_REQUIRE = {
     'lite': [f'mmcv-lite{MMCV_RANGE}'],
     'mmcv': [f'mmcv{MMCV_RANGE}'],
     'tests': ['pytest>=8', 'pytest-xdist>=3', 'hypothesis>=6'],
+    # `make lint`: MMAction2's linters, with its settings in setup.cfg.
+    'lint': ['flake8>=7', 'isort>=5', 'yapf>=0.40'],
 }
 
 setup(

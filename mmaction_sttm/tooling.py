@@ -42,7 +42,6 @@ from mmaction_sttm.models.catalog import FAMILIES
 #: Exit status of a tool that was pointed at something that is not there.
 EXIT_USAGE = 2
 
-
 #: Share of a model's own weights (mergers' not counted) that a checkpoint
 #: must hold for a tool to load it.
 MIN_KEY_SHARE = 0.5
@@ -139,8 +138,8 @@ def config_errors(what: str = 'config') -> Iterator[None]:
         text = error.args[0] if (isinstance(error, KeyError)
                                  and error.args) else error
         message = _BUILDER_PREFIX.sub('', ' '.join(str(text).split()))
-        raise ToolError(f'{what}: {message or type(error).__name__}'
-                        ) from error
+        raise ToolError(
+            f'{what}: {message or type(error).__name__}') from error
 
 
 def build_model(cfg: Any) -> Any:
@@ -235,8 +234,9 @@ def load_config(path: str) -> Any:
     except SyntaxError as error:
         # MMEngine parses the text without a file name ('<unknown>'); a
         # _base_ file with the error is named.
-        where = (error.filename if error.filename not in (None, '<unknown>')
-                 else path)
+        where = (
+            error.filename if error.filename not in (None,
+                                                     '<unknown>') else path)
         line = f', line {error.lineno}' if error.lineno else ''
         raise ToolError(f'config {where}{line} is not valid Python: '
                         f'{error.msg}') from error
@@ -351,13 +351,15 @@ _CONVERTER_DST.update({
 
 # An ImageNet source file by width (timm's DeiT file names, the weights the
 # zoo's configs assume), for the message only.
-_SOURCE_NAMES = {192: 'deit_tiny_patch16_224.pth',
-                 384: 'deit_small_patch16_224.pth',
-                 768: 'deit_base_patch16_224.pth'}
+_SOURCE_NAMES = {
+    192: 'deit_tiny_patch16_224.pth',
+    384: 'deit_small_patch16_224.pth',
+    768: 'deit_base_patch16_224.pth'
+}
 
 
-def _weight_paths(node: Any, key: str = 'model'
-                  ) -> Iterator[Tuple[str, str, Any]]:
+def _weight_paths(node: Any,
+                  key: str = 'model') -> Iterator[Tuple[str, str, Any]]:
     """``(config key, path, owning dict)`` of every local weights file in a
     model config: ``pretrained='...'`` and
     ``init_cfg=dict(type='Pretrained', checkpoint='...')``."""
@@ -371,8 +373,8 @@ def _weight_paths(node: Any, key: str = 'model'
         for i, init in enumerate(init_cfgs or []):
             if (isinstance(init, dict) and init.get('type') == 'Pretrained'
                     and isinstance(init.get('checkpoint'), str)):
-                name = f'{key}.init_cfg' + (
-                    f'[{i}]' if isinstance(node['init_cfg'], list) else '')
+                name = f'{key}.init_cfg' + (f'[{i}]' if isinstance(
+                    node['init_cfg'], list) else '')
                 yield f'{name}.checkpoint', init['checkpoint'], node
         for name, value in node.items():
             if name not in ('pretrained', 'init_cfg'):
@@ -452,8 +454,8 @@ def disable_pretrained(model_cfg: Any) -> None:
     for owner in list(_dicts(model_cfg)):
         if owner.get('pretrained'):
             # None for a path, False for timm's `pretrained=True`.
-            owner['pretrained'] = (
-                None if isinstance(owner['pretrained'], str) else False)
+            owner['pretrained'] = (None if isinstance(owner['pretrained'], str)
+                                   else False)
         init_cfgs = owner.get('init_cfg')
         if isinstance(init_cfgs, dict):
             if init_cfgs.get('type') == 'Pretrained':
@@ -490,18 +492,23 @@ def checkpoint_match(model: Any, state: dict) -> Tuple[int, int]:
         other :mod:`~mmaction_sttm.models.mergers`) are not counted.
     """
     model = getattr(model, 'module', model)
-    state = {(k[len('module.'):] if k.startswith('module.') else k): v
-             for k, v in state.items()}
+    state = {
+        (k[len('module.'):] if k.startswith('module.') else k): v
+        for k, v in state.items()
+    }
     skip = _merger_prefixes(model)
-    own = {k: v for k, v in model.state_dict().items()
-           if not k.startswith(skip)}
-    matched = sum(1 for k, v in own.items()
-                  if k in state and getattr(state[k], 'shape', None) ==
-                  v.shape)
+    own = {
+        k: v
+        for k, v in model.state_dict().items() if not k.startswith(skip)
+    }
+    matched = sum(
+        1 for k, v in own.items()
+        if k in state and getattr(state[k], 'shape', None) == v.shape)
     return matched, len(own)
 
 
-def check_checkpoint(model: Any, path: str,
+def check_checkpoint(model: Any,
+                     path: str,
                      min_share: float = MIN_KEY_SHARE) -> None:
     """Refuse a checkpoint that holds few of the model's weights (the wrong
     model, or the wrong config for it), before a tool loads it.
@@ -571,7 +578,7 @@ def run(main: Callable[..., Any], argv: Optional[List[str]] = None) -> None:
         if TRACEBACK_FLAG in command_line:
             raise
         prog = osp.basename(sys.argv[0]) or 'tool'
-        print(f'{prog}: error: {error_line(error)}', file=sys.stderr,
-              flush=True)
+        print(
+            f'{prog}: error: {error_line(error)}', file=sys.stderr, flush=True)
         sys.exit(EXIT_USAGE)
     sys.exit(status if isinstance(status, int) else 0)

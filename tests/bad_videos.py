@@ -42,7 +42,9 @@ DECORD_UNREADABLE: Tuple[Tuple[str, str, int, int], ...] = (
 )
 
 
-def write_video(path: str, frames: np.ndarray, fps: int = 12,
+def write_video(path: str,
+                frames: np.ndarray,
+                fps: int = 12,
                 fourcc: str = 'mp4v') -> None:
     """Write ``(T, H, W, 3)`` uint8 RGB ``frames`` with OpenCV."""
     import cv2
@@ -159,8 +161,8 @@ def write_decord_unreadable(video_dir: str,
     os.makedirs(video_dir, exist_ok=True)
     names = []
     for i in range(num_videos):
-        fourcc, ext, height, width = DECORD_UNREADABLE[
-            i % len(DECORD_UNREADABLE)]
+        fourcc, ext, height, width = DECORD_UNREADABLE[i %
+                                                       len(DECORD_UNREADABLE)]
         base = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
         frames = np.stack(
             [np.roll(base, 2 * t, axis=1) for t in range(num_frames)])

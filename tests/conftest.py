@@ -99,8 +99,7 @@ def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 def _data_cfg_options(data_root: str) -> List[str]:
     options = []
-    for loader, split in (('train', 'train'), ('val', 'val'), ('test',
-                                                               'val')):
+    for loader, split in (('train', 'train'), ('val', 'val'), ('test', 'val')):
         options += [
             f'{loader}_dataloader.dataset.ann_file='
             f'{data_root}/{split}_list_videos.txt',

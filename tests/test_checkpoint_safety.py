@@ -42,9 +42,9 @@ from torch.utils.data import Dataset
 
 import mmaction_sttm  # noqa: F401  (registers the hook)
 from mmaction_sttm import tooling
+from mmaction_sttm.engine import checkpoint_loading  # noqa: F401
 from mmaction_sttm.engine.checkpoint_loading import (UnsafeCheckpointError,
                                                      load_from_local)
-from mmaction_sttm.engine import checkpoint_loading  # noqa: F401
 from mmaction_sttm.models.backbones import SpaceTimeViT
 
 # Before torch 2.6 the safe loaders turn themselves off (see
@@ -56,7 +56,6 @@ pytestmark = pytest.mark.skipif(
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = osp.join(REPO, 'configs', 'synthetic',
                   'vit-tiny_scratch_2xb8-8x2x1-3e_synthetic-motion-rgb.py')
-
 
 # ----------------------------------------------------------------------
 # Payloads: each creates ``marker`` when unpickled by plain pickle.
@@ -127,7 +126,9 @@ PAYLOADS = [SystemCall, Exec, Eval, Popen]
 PLACES = [_in_meta, _in_message_hub, _in_state_dict_metadata]
 
 
-def _evil_checkpoint(tmp_path, payload=SystemCall, place=_in_meta,
+def _evil_checkpoint(tmp_path,
+                     payload=SystemCall,
+                     place=_in_meta,
                      zip_format: bool = True):
     marker = str(tmp_path / 'code_ran')
     path = str(tmp_path / 'evil.pth')
@@ -226,7 +227,9 @@ class ToyDataset(Dataset):
         return dict(inputs=torch.randn(4), labels=index % 2)
 
 
-def _runner(work_dir: str, default_hooks: dict, model=None,
+def _runner(work_dir: str,
+            default_hooks: dict,
+            model=None,
             **kwargs) -> Runner:
     return Runner(
         model=model or ToyModel(),
@@ -247,8 +250,11 @@ def _runner(work_dir: str, default_hooks: dict, model=None,
 @pytest.mark.parametrize('resume', [False, True])
 def test_runner_load_from_refuses(tmp_path, safe_loading_hooks, resume):
     path, marker = _evil_checkpoint(tmp_path, Exec)
-    runner = _runner(str(tmp_path / 'work'), safe_loading_hooks,
-                     load_from=path, resume=resume)
+    runner = _runner(
+        str(tmp_path / 'work'),
+        safe_loading_hooks,
+        load_from=path,
+        resume=resume)
     with pytest.raises(UnsafeCheckpointError, match='evil.pth'):
         runner.train()
     assert not osp.exists(marker)
@@ -300,8 +306,11 @@ def test_loading_is_opt_in(tmp_path, safe_loading_hooks):
             seen.append(CheckpointLoader._get_checkpoint_loader(clean))
             return super().forward(*args, **kwargs)
 
-    runner = _runner(str(tmp_path / 'work'), safe_loading_hooks,
-                     model=Probe(), load_from=clean)
+    runner = _runner(
+        str(tmp_path / 'work'),
+        safe_loading_hooks,
+        model=Probe(),
+        load_from=clean)
     runner.train()
     assert seen and all(loader is load_from_local for loader in seen)
     assert (CheckpointLoader._get_checkpoint_loader('x.pth'),
@@ -324,8 +333,8 @@ TINY = [
     'model.backbone.embed_dims=32', 'model.backbone.depth=1',
     'model.backbone.num_heads=2', 'model.cls_head.in_channels=32',
     'model.cls_head.num_classes=2', 'train_dataloader.batch_size=2',
-    'train_dataloader.num_workers=0',
-    'val_dataloader.num_workers=0', 'test_dataloader.num_workers=0',
+    'train_dataloader.num_workers=0', 'val_dataloader.num_workers=0',
+    'test_dataloader.num_workers=0',
     'train_dataloader.persistent_workers=False',
     'val_dataloader.persistent_workers=False',
     'test_dataloader.persistent_workers=False'
@@ -390,11 +399,14 @@ def test_a_broken_file_is_not_called_unsafe(tmp_path, damage):
     torch.save(dict(state_dict=nn.Linear(8, 8).state_dict()), good)
     data = good.read_bytes()
     broken = tmp_path / 'broken.pth'
-    broken.write_bytes(dict(
-        truncated=data[:len(data) // 2], html=b'<html>404</html>',
-        random=np.random.default_rng(0).bytes(4096))[damage])
-    with pytest.raises(NotACheckpointError, match='broken.pth is not a '
-                       'checkpoint') as info:
+    broken.write_bytes(
+        dict(
+            truncated=data[:len(data) // 2],
+            html=b'<html>404</html>',
+            random=np.random.default_rng(0).bytes(4096))[damage])
+    with pytest.raises(
+            NotACheckpointError, match='broken.pth is not a '
+            'checkpoint') as info:
         load_from_local(str(broken))
     assert not isinstance(info.value, UnsafeCheckpointError)
     assert 'run code' not in str(info.value)

@@ -25,10 +25,10 @@ from mmaction_sttm.engine import checkpoint_loading
 from mmaction_sttm.engine.checkpoint_loading import (CHECKPOINT_SAFE_GLOBALS,
                                                      UnsafeCheckpointError)
 
-
 RUNTIME = Config.fromfile(
-    osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'configs',
-             '_base_', 'default_runtime.py'))
+    osp.join(
+        osp.dirname(osp.dirname(osp.abspath(__file__))), 'configs', '_base_',
+        'default_runtime.py'))
 
 
 class ToyModel(BaseModel):
@@ -89,8 +89,11 @@ def toy_runner(work_dir: str, max_epochs: int, **kwargs) -> Runner:
         val_evaluator=dict(type=Accuracy),
         optim_wrapper=dict(optimizer=dict(type='AdamW', lr=1e-2)),
         param_scheduler=[
-            dict(type='LinearLR', start_factor=0.1, end=1,
-                 convert_to_iter_based=True),
+            dict(
+                type='LinearLR',
+                start_factor=0.1,
+                end=1,
+                convert_to_iter_based=True),
             dict(type='CosineAnnealingLR', T_max=2, begin=1, end=3)
         ],
         train_cfg=dict(by_epoch=True, max_epochs=max_epochs),
@@ -160,8 +163,7 @@ def test_load_from_and_resume(runner_checkpoint, tmp_path, safe_loading):
 
     # load_from: weights only, training starts at epoch 0.
     runner = toy_runner(
-        str(tmp_path / 'load_from'), max_epochs=1,
-        load_from=runner_checkpoint)
+        str(tmp_path / 'load_from'), max_epochs=1, load_from=runner_checkpoint)
     runner.train()
     assert runner.epoch == 1
 
@@ -185,8 +187,9 @@ def test_amp_loss_scaler_state_loads(tmp_path):
     """AmpOptimWrapper adds the GradScaler's state: plain floats and ints."""
     scaler = torch.amp.GradScaler('cpu', init_scale=1024.)
     scaler.scale(torch.ones(1, requires_grad=True))  # creates its state
-    state = dict(state_dict=nn.Linear(2, 2).state_dict(),
-                 optimizer=dict(loss_scaler=scaler.state_dict()))
+    state = dict(
+        state_dict=nn.Linear(2, 2).state_dict(),
+        optimizer=dict(loss_scaler=scaler.state_dict()))
     assert state['optimizer']['loss_scaler']['scale'] == 1024.
     path = str(tmp_path / 'amp.pth')
     torch.save(state, path)
@@ -218,8 +221,8 @@ class AttributeLookup:
 
 @needs_safe_loading
 @pytest.mark.parametrize('payload, offending', [
-    (lambda marker: SystemCall(f'touch {marker}'), os.system.__module__ +
-     '.system'),
+    (lambda marker: SystemCall(f'touch {marker}'),
+     os.system.__module__ + '.system'),
     (lambda marker: Foreign(), f'{__name__}.Foreign'),
     (lambda marker: AttributeLookup(), "getattr(<class 'mmengine.logging"),
 ])
@@ -242,8 +245,7 @@ def test_foreign_pickle_is_refused(tmp_path, safe_loading, payload, offending,
 
 
 @needs_safe_loading
-def test_runner_refuses_foreign_pickle_on_resume(tmp_path,
-                                                 safe_loading_hooks):
+def test_runner_refuses_foreign_pickle_on_resume(tmp_path, safe_loading_hooks):
     marker = tmp_path / 'code_ran'
     path = str(tmp_path / 'evil.pth')
     torch.save(dict(state_dict={}, meta=SystemCall(f'touch {marker}')), path)
@@ -262,8 +264,11 @@ def test_old_torch_keeps_mmengine_loaders(monkeypatch, version):
     assert not checkpoint_loading.supported()
     schemes = dict(CheckpointLoader._schemes)
     calls = []
-    monkeypatch.setattr(torch.serialization, 'add_safe_globals',
-                        lambda *args: calls.append(args), raising=False)
+    monkeypatch.setattr(
+        torch.serialization,
+        'add_safe_globals',
+        lambda *args: calls.append(args),
+        raising=False)
     record = []
     monkeypatch.setattr(checkpoint_loading, 'print_log',
                         lambda msg, **kwargs: record.append((msg, kwargs)))
@@ -336,8 +341,10 @@ def test_setup_distributed_keeps_user_wrapper(monkeypatch):
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
     monkeypatch.setattr(torch_dist, 'is_initialized', lambda: True)
     cfg = Config(
-        dict(model_wrapper_cfg=dict(
-            type='MMDistributedDataParallel', find_unused_parameters=True)))
+        dict(
+            model_wrapper_cfg=dict(
+                type='MMDistributedDataParallel',
+                find_unused_parameters=True)))
     setup_distributed(cfg, 'pytorch')
     assert cfg.model_wrapper_cfg.find_unused_parameters is True
     assert cfg.model_wrapper_cfg.device_ids is None
@@ -368,6 +375,7 @@ def test_setup_distributed_without_torchrun_is_clear(monkeypatch):
 
 def test_atomic_write_replaces_whole_files(tmp_path):
     import os
+
     from mmengine.fileio import get_file_backend
 
     from mmaction_sttm.engine.safe_checkpoint import (AtomicLocalBackend,
@@ -402,15 +410,20 @@ def test_safe_checkpoint_hook_writes_through_the_atomic_backend(tmp_path):
 
     from mmaction_sttm.engine.safe_checkpoint import AtomicLocalBackend
     hook = HOOKS.build(
-        dict(type='mmaction.SafeCheckpointHook', interval=1,
-             max_keep_ckpts=1, save_best='auto'))
+        dict(
+            type='mmaction.SafeCheckpointHook',
+            interval=1,
+            max_keep_ckpts=1,
+            save_best='auto'))
     assert hook.backend_args == dict(backend='atomic_local')
     work_dir = str(tmp_path / 'run')
     runner = Runner(
-        model=ToyModel(), work_dir=work_dir,
-        train_dataloader=dict(dataset=ToyDataset(),
-                              sampler=dict(type='DefaultSampler',
-                                           shuffle=True), batch_size=4),
+        model=ToyModel(),
+        work_dir=work_dir,
+        train_dataloader=dict(
+            dataset=ToyDataset(),
+            sampler=dict(type='DefaultSampler', shuffle=True),
+            batch_size=4),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
         train_cfg=dict(by_epoch=True, max_epochs=2),
         default_hooks=dict(checkpoint=hook))
@@ -429,9 +442,10 @@ def test_default_runtime_names_the_safe_hooks():
         'SafeCheckpointLoadingHook'
 
 
-@pytest.mark.parametrize('version, device, fused', [
-    ('2.1.2', 'cpu', False), ('2.3.1', 'cpu', False), ('2.4.0', 'cpu', True),
-    ('2.1.2', 'cuda', True), ('2.14.1+cu130', 'cpu', True)])
+@pytest.mark.parametrize('version, device, fused',
+                         [('2.1.2', 'cpu', False), ('2.3.1', 'cpu', False),
+                          ('2.4.0', 'cpu', True), ('2.1.2', 'cuda', True),
+                          ('2.14.1+cu130', 'cpu', True)])
 def test_fused_supported(version, device, fused):
     from mmaction_sttm.engine.optim_constructor import fused_supported
     assert fused_supported(device, version) is fused
@@ -441,6 +455,7 @@ def test_fused_optimizer_falls_back_in_one_line(monkeypatch):
     """The zoo's fused AdamW builds on every torch: kept where torch has the
     kernel, dropped with one line of warning where it has not."""
     from mmaction.registry import OPTIM_WRAPPER_CONSTRUCTORS
+
     from mmaction_sttm.engine import optim_constructor
     constructor = OPTIM_WRAPPER_CONSTRUCTORS.get(
         'FusedFallbackOptimWrapperConstructor')
@@ -448,8 +463,9 @@ def test_fused_optimizer_falls_back_in_one_line(monkeypatch):
         optim_constructor.FusedFallbackOptimWrapperConstructor
 
     def build():
-        return constructor(dict(
-            optimizer=dict(type='AdamW', lr=1e-3, fused=True)))(model)
+        return constructor(
+            dict(optimizer=dict(type='AdamW', lr=1e-3, fused=True)))(
+                model)
 
     model = nn.Linear(2, 2)
     record = []

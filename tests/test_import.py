@@ -86,7 +86,9 @@ print(json.dumps(sorted(
 def _python(script: str, *args: str) -> str:
     env = dict(os.environ, PYTHONPATH=REPO)
     result = subprocess.run([sys.executable, '-c', script, *args],
-                            capture_output=True, text=True, env=env,
+                            capture_output=True,
+                            text=True,
+                            env=env,
                             timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout.strip().splitlines()[-1]

@@ -53,13 +53,32 @@ def changed_by_install(report: dict, protected=PROTECTED) -> dict:
 
 
 def test_changed_by_install_finds_a_replaced_torch():
-    report = {'install': [
-        {'metadata': {'name': 'Torch', 'version': '2.9.1'}},
-        {'metadata': {'name': 'mmcv_lite', 'version': '2.1.0'}},
-        {'metadata': {'name': 'einops', 'version': '0.8.2'}},
-    ]}
-    assert changed_by_install(report) == {'torch': '2.9.1',
-                                          'mmcv-lite': '2.1.0'}
+    report = {
+        'install': [
+            {
+                'metadata': {
+                    'name': 'Torch',
+                    'version': '2.9.1'
+                }
+            },
+            {
+                'metadata': {
+                    'name': 'mmcv_lite',
+                    'version': '2.1.0'
+                }
+            },
+            {
+                'metadata': {
+                    'name': 'einops',
+                    'version': '0.8.2'
+                }
+            },
+        ]
+    }
+    assert changed_by_install(report) == {
+        'torch': '2.9.1',
+        'mmcv-lite': '2.1.0'
+    }
 
 
 def test_pip_install_keeps_torch_mmcv_mmaction2(repo_root, tmp_path):
@@ -70,11 +89,14 @@ def test_pip_install_keeps_torch_mmcv_mmaction2(repo_root, tmp_path):
     # No extras: an MMAction2 environment brings its own mmcv (full or
     # lite), and the package requires neither by name. No build isolation:
     # setuptools is already here and nothing needs downloading to build.
-    proc = subprocess.run(
-        [sys.executable, '-m', 'pip', 'install', '--dry-run', '--quiet',
-         '--no-build-isolation', '--report', str(report_path), '-e',
-         repo_root],
-        capture_output=True, text=True, timeout=600)
+    proc = subprocess.run([
+        sys.executable, '-m', 'pip', 'install', '--dry-run', '--quiet',
+        '--no-build-isolation', '--report',
+        str(report_path), '-e', repo_root
+    ],
+                          capture_output=True,
+                          text=True,
+                          timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     report = json.loads(report_path.read_text())
     changed = changed_by_install(report)

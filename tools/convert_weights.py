@@ -18,7 +18,8 @@ Examples::
         --src-format mmpretrain --dst videomae-vit --num-frames 16
 
 What maps and what does not is documented in
-:mod:`mmaction_sttm.conversion.weights`; the tool prints it for each conversion.
+:mod:`mmaction_sttm.conversion.weights`; the tool prints it for each
+conversion.
 A source in another layout than ``--src-format`` says which layout was
 expected and which was found, in one line (exit status 2).
 """
@@ -26,9 +27,9 @@ import argparse
 from typing import List, Optional
 
 from mmaction_sttm import tooling
-from mmaction_sttm.conversion.weights import (DST_FORMATS, SRC_FORMATS,  # noqa
-                                          VIDEOMAE_POS_EMBEDS,
-                                          convert_checkpoint)
+from mmaction_sttm.conversion.weights import SRC_FORMATS  # noqa
+from mmaction_sttm.conversion.weights import (DST_FORMATS, VIDEOMAE_POS_EMBEDS,
+                                              convert_checkpoint)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -37,20 +38,29 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('src', help='source checkpoint')
     parser.add_argument('dst_file', metavar='DST', help='output checkpoint')
     parser.add_argument(
-        '--src-format', required=True, choices=SRC_FORMATS,
+        '--src-format',
+        required=True,
+        choices=SRC_FORMATS,
         help='layout of the source checkpoint')
     parser.add_argument(
-        '--dst', required=True, choices=DST_FORMATS,
+        '--dst',
+        required=True,
+        choices=DST_FORMATS,
         help='backbone the output is for')
     parser.add_argument(
-        '--num-frames', type=int, default=None,
+        '--num-frames',
+        type=int,
+        default=None,
         help='frames of the target backbone: resamples a source time_embed; '
         'number of tubelet slices for videomae-vit (default 16 there)')
     parser.add_argument(
-        '--tubelet-size', type=int, default=2,
+        '--tubelet-size',
+        type=int,
+        default=2,
         help='tubelet length of videomae-vit (default 2)')
     parser.add_argument(
-        '--videomae-pos-embed', choices=VIDEOMAE_POS_EMBEDS,
+        '--videomae-pos-embed',
+        choices=VIDEOMAE_POS_EMBEDS,
         default='learned',
         help='videomae-vit: tile the ImageNet positions (learned, needs '
         'use_learnable_pos_emb=True) or keep the sinusoidal table')
@@ -73,8 +83,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     except ValueError as error:
         # A source in another layout than --src-format, or one the video
         # backbones cannot take: say so in one line (the tools' status 2).
-        raise tooling.ToolError(f'{args.src}: {tooling.error_line(error)}'
-                            ) from error
+        raise tooling.ToolError(
+            f'{args.src}: {tooling.error_line(error)}') from error
     print(f'{args.src} ({args.src_format}) -> {args.dst_file} ({args.dst})')
     for note in notes:
         print(f'  - {note}')

@@ -85,8 +85,9 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     if args.amp:
         optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
         if optim_wrapper not in ('OptimWrapper', 'AmpOptimWrapper'):
-            raise tooling.ToolError('--amp does not support the custom optimizer '
-                             f'wrapper type {optim_wrapper!r}')
+            raise tooling.ToolError(
+                '--amp does not support the custom optimizer '
+                f'wrapper type {optim_wrapper!r}')
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
 

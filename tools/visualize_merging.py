@@ -19,7 +19,8 @@ length) and writes into ``--out``:
   the merge maps and heatmaps side by side.
 
 MMAction2's own ``TimeSformer`` and ``VisionTransformer`` backbones (the
-baselines' configs) are run as ``MergingTimeSformer`` / ``MergingVisionTransformer``
+baselines' configs) are run as ``MergingTimeSformer`` /
+``MergingVisionTransformer``
 without a merger: the same network with the same checkpoint keys, which
 exposes its tokens.
 
@@ -170,10 +171,11 @@ def main(argv: Optional[List[str]] = None) -> int:
                                                    args.baseline_ckpt,
                                                    args.video, args)
             if base_frames.shape[1:] != frames.shape[1:]:
-                print(f'warning: the baseline reads {base_frames.shape[1:3]} '
-                      f'crops and the model {frames.shape[1:3]}; its heatmap '
-                      f'is stretched over the model\'s frames',
-                      file=sys.stderr)
+                print(
+                    f'warning: the baseline reads {base_frames.shape[1:3]} '
+                    f'crops and the model {frames.shape[1:3]}; its heatmap '
+                    f'is stretched over the model\'s frames',
+                    file=sys.stderr)
             heatmaps['baseline'] = attention_rollout(base, base_clip)
     except ValueError as err:
         # A video the pipeline cannot read, a clip the model cannot take:
@@ -181,8 +183,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         # reports a missing one.
         raise tooling.ToolError(tooling.error_line(err)) from err
     if not trace.merges:
-        print('note: the model has no merger; the merge sheet shows the '
-              'input only', file=sys.stderr)
+        print(
+            'note: the model has no merger; the merge sheet shows the '
+            'input only',
+            file=sys.stderr)
     os.makedirs(args.out, exist_ok=True)
     title = (f'{osp.basename(args.video)}: {trace.num_frames} frames, '
              f'{trace.grid[1]}x{trace.grid[2]} patches of '
@@ -192,11 +196,16 @@ def main(argv: Optional[List[str]] = None) -> int:
         attention_sheet=osp.join(args.out, 'attention_sheet.png'),
         animation=osp.join(args.out, f'merge.{args.format}'))
     draw_merge_sheet(
-        trace, frames, max_frames=args.max_frames,
+        trace,
+        frames,
+        max_frames=args.max_frames,
         include_patches=not trace.merges,
-        title=title).save(paths['merge_sheet'], optimize=True)
+        title=title).save(
+            paths['merge_sheet'], optimize=True)
     draw_attention_sheet(
-        heatmaps, frames, max_frames=args.max_frames,
+        heatmaps,
+        frames,
+        max_frames=args.max_frames,
         title=f'{title}; attention rollout').save(
             paths['attention_sheet'], optimize=True)
     save_animation(paths['animation'], trace, frames, heatmaps)

@@ -79,16 +79,16 @@ def complexity(model: nn.Module,
         clips = torch.randn(*shape, device=device)
     clips = clips.to(device)
     analyzer = FlopAnalyzer(target, (clips, ))
-    analyzer.set_op_handle('aten::scaled_dot_product_attention',
-                           sdpa_flop_jit)
+    analyzer.set_op_handle('aten::scaled_dot_product_attention', sdpa_flop_jit)
     analyzer.unsupported_ops_warnings(False)
     analyzer.uncalled_modules_warnings(False)
     with torch.no_grad():
         flops = analyzer.total()
         by_module = analyzer.by_module()
-        table = (complexity_stats_table(
-            analyzer, max_depth=table_depth, show_param_shapes=False)
-                 if table_depth is not None else None)
+        table = (
+            complexity_stats_table(
+                analyzer, max_depth=table_depth, show_param_shapes=False)
+            if table_depth is not None else None)
     model.train(was_training)
     result = dict(
         flops=flops, params=parameter_count(model)[''], by_module=by_module)

@@ -61,15 +61,16 @@ class CostCounter:
         counts = tuple(schedule.counts) if schedule is not None else ()
         key = (str(merger.get('type')) if merger else None, ) + counts
         if key not in self._by_counts:
-            self._by_counts[key] = complexity(model,
-                                              self.shape)['flops'] / 1e9
+            self._by_counts[key] = complexity(model, self.shape)['flops'] / 1e9
         return self._by_counts[key], counts
 
     def at(self, merger: dict, ratio: Any) -> CostPoint:
         """The cost of ``merger`` with ``ratio`` (one for every merge
         layer, or a tuple with one per layer)."""
-        ratio = tuple(float(r) for r in ratio) if isinstance(
-            ratio, (tuple, list)) else float(ratio)
+        ratio = tuple(
+            float(r)
+            for r in ratio) if isinstance(ratio,
+                                          (tuple, list)) else float(ratio)
         gflops, counts = self._flops(dict(merger, ratio=ratio))
         return CostPoint(ratio, gflops, gflops / self.baseline, counts)
 

@@ -25,8 +25,8 @@ target (``dst``)         loads into
 ``spacetime-vit``        :class:`~mmaction_sttm.models.SpaceTimeViT` (the
                          paper's ViT), timm names.
 ``timesformer``          MMAction2's ``TimeSformer`` and
-                         :class:`~mmaction_sttm.models.MergingTimeSformer`, full
-                         divided space-time layout.
+                         :class:`~mmaction_sttm.models.MergingTimeSformer`,
+                         full divided space-time layout.
 ``videomae-vit``         MMAction2's ``VisionTransformer`` and
                          :class:`~mmaction_sttm.models.MergingVisionTransformer`.
 ======================  =====================================================
@@ -83,8 +83,7 @@ DST_FORMATS = ('spacetime-vit', 'videomae-vit', 'timesformer')
 VIDEOMAE_POS_EMBEDS = ('learned', 'sincos')
 
 # Parameters of one block in the neutral (timm) layout, after 'blocks.i.'.
-_BLOCK_KEYS = ('norm1', 'attn.qkv', 'attn.proj', 'norm2', 'mlp.fc1',
-               'mlp.fc2')
+_BLOCK_KEYS = ('norm1', 'attn.qkv', 'attn.proj', 'norm2', 'mlp.fc1', 'mlp.fc2')
 # MMAction2's TimeSformer against the neutral layout, one table read both
 # ways: (neutral key part, TimeSformer key part), each followed by 'weight'
 # or 'bias' (TimeSformer's packed attention says 'in_proj_weight').
@@ -124,7 +123,6 @@ _TIMESFORMER_STEM = (
 _TEMPORAL_KEYS = tuple(key[:-1] for key, _ in _TIMESFORMER_TEMPORAL)
 _HEAD_PREFIXES = ('head.', 'head_dist.', 'pre_logits.', 'cls_head.', 'neck.',
                   'data_preprocessor.')
-
 
 # --------------------------------------------------------------------------
 # Loading
@@ -176,10 +174,9 @@ def _strip_prefix(state: StateDict, prefix: str) -> StateDict:
 
 
 def _drop_heads(state: StateDict, notes: List[str]) -> StateDict:
-    dropped = sorted({
-        k.split('.')[0]
-        for k in state if k.startswith(_HEAD_PREFIXES)
-    })
+    dropped = sorted(
+        {k.split('.')[0]
+         for k in state if k.startswith(_HEAD_PREFIXES)})
     if dropped:
         notes.append(f'dropped {", ".join(dropped)}: not part of the '
                      'backbone (the video config has its own head)')
@@ -221,8 +218,11 @@ def _fill_qkv_bias(state: StateDict, depth: int, notes: List[str]) -> None:
 
 
 def _depth(state: StateDict) -> int:
-    indices = {int(m.group(1)) for k in state
-               for m in [re.match(r'blocks\.(\d+)\.', k)] if m}
+    indices = {
+        int(m.group(1))
+        for k in state
+        for m in [re.match(r'blocks\.(\d+)\.', k)] if m
+    }
     if not indices or sorted(indices) != list(range(len(indices))):
         raise ValueError('no consecutive blocks.<i> found after conversion')
     return len(indices)
@@ -231,8 +231,10 @@ def _depth(state: StateDict) -> int:
 def _check_neutral(state: StateDict) -> int:
     """Check that every parameter of the neutral layout is present."""
     depth = _depth(state)
-    required = ['patch_embed.proj.weight', 'cls_token', 'pos_embed',
-                'norm.weight', 'norm.bias']
+    required = [
+        'patch_embed.proj.weight', 'cls_token', 'pos_embed', 'norm.weight',
+        'norm.bias'
+    ]
     for i in range(depth):
         for name in _BLOCK_KEYS:
             required.append(f'blocks.{i}.{name}.weight')
@@ -247,13 +249,14 @@ def _check_neutral(state: StateDict) -> int:
 
 
 def _from_timm(state: StateDict, notes: List[str]) -> StateDict:
-    _reject(state, {
-        r'\.ls[12]\.gamma$': 'LayerScale',
-        r'^norm_pre\.': 'a pre-norm (CLIP-style ViT)',
-        r'^fc_norm\.': 'average pooling (fc_norm)',
-        r'^reg_token$': 'register tokens',
-        r'\.(q|k)_norm\.': 'q/k normalisation',
-    })
+    _reject(
+        state, {
+            r'\.ls[12]\.gamma$': 'LayerScale',
+            r'^norm_pre\.': 'a pre-norm (CLIP-style ViT)',
+            r'^fc_norm\.': 'average pooling (fc_norm)',
+            r'^reg_token$': 'register tokens',
+            r'\.(q|k)_norm\.': 'q/k normalisation',
+        })
     state = _drop_heads(state, notes)
     _drop_dist_token(state, notes)
     return state
@@ -287,17 +290,20 @@ def _from_mmpretrain(state: StateDict, notes: List[str]) -> StateDict:
     state = _strip_prefix(_drop_heads(state, notes), 'backbone.')
     if 'patch_embed.projection.weight' not in state:
         raise KeyError('patch_embed.projection.weight')
-    _reject(state, {
-        r'\.gamma[12]\.': 'LayerScale',
-        r'^pre_norm\.': 'a pre-norm (CLIP-style ViT)',
-        r'^ln2\.': "out_type='avg_featmap' (a second final norm)",
-    })
+    _reject(
+        state, {
+            r'\.gamma[12]\.': 'LayerScale',
+            r'^pre_norm\.': 'a pre-norm (CLIP-style ViT)',
+            r'^ln2\.': "out_type='avg_featmap' (a second final norm)",
+        })
     state = _rename(state, _MMPRETRAIN_RULES)
     _drop_dist_token(state, notes)
     return state
 
 
-def _timesformer_rows(state: StateDict, src: str, dst: str,
+def _timesformer_rows(state: StateDict,
+                      src: str,
+                      dst: str,
                       rows: Tuple[Tuple[str, str], ...],
                       inverse: bool = False) -> StateDict:
     """Weights and biases renamed by ``rows`` of (neutral, TimeSformer) key
@@ -319,8 +325,10 @@ def _from_mmaction_timesformer(state: StateDict,
         int(k[len(layer):].split('.')[0])
         for k in state if k.startswith(layer)
     })
-    out = {k: state[k] for k in ('cls_token', 'pos_embed', 'time_embed')
-           if k in state}
+    out = {
+        k: state[k]
+        for k in ('cls_token', 'pos_embed', 'time_embed') if k in state
+    }
     out.update(_timesformer_rows(state, '', '', _TIMESFORMER_STEM))
     divided = temporal = False
     for i in indices:
@@ -335,10 +343,10 @@ def _from_mmaction_timesformer(state: StateDict,
             rows = _TIMESFORMER_JOINT
         out.update(_timesformer_rows(state, src, f'blocks.{i}.', rows))
     if divided:
-        notes.append('read a divided space-time TimeSformer: spatial '
-                     'attention from attentions.1' +
-                     (', temporal attention from attentions.0'
-                      if temporal else ''))
+        notes.append(
+            'read a divided space-time TimeSformer: spatial '
+            'attention from attentions.1' +
+            (', temporal attention from attentions.0' if temporal else ''))
     return out
 
 
@@ -388,8 +396,7 @@ def _check_layout(state: StateDict, src_format: str) -> None:
         raise ValueError(f'{expected}, found none of the ViT layouts it '
                          f'reads ({len(state)} tensors, e.g. {keys})')
     hint = (f'; convert it with src_format {found!r}'
-            if found in SRC_FORMATS else
-            '; it needs no conversion')
+            if found in SRC_FORMATS else '; it needs no conversion')
     raise ValueError(f'{expected}, found the {found} layout{hint}')
 
 
@@ -400,7 +407,8 @@ _READERS: Dict[str, Callable[[StateDict, List[str]], StateDict]] = {
 }
 
 
-def to_neutral(state: StateDict, src_format: str,
+def to_neutral(state: StateDict,
+               src_format: str,
                notes: Optional[List[str]] = None) -> StateDict:
     """Convert a source checkpoint to the neutral (timm) layout.
 
@@ -459,8 +467,7 @@ def _to_spacetime_vit(state: StateDict, depth: int, notes: List[str],
                       num_frames: Optional[int], **_) -> StateDict:
     out = {
         k: v
-        for k, v in state.items()
-        if k != 'time_embed' and not _is_temporal(k)
+        for k, v in state.items() if k != 'time_embed' and not _is_temporal(k)
     }
     if any(_is_temporal(k) for k in state):
         notes.append('dropped the temporal attention of the divided blocks: '
@@ -480,17 +487,18 @@ def _to_timesformer(state: StateDict, depth: int, notes: List[str],
     time_embed = _time_embed(state, num_frames, notes)
     if time_embed is not None:
         out['time_embed'] = time_embed
-    out.update(_timesformer_rows(state, '', '', _TIMESFORMER_STEM,
-                                 inverse=True))
+    out.update(
+        _timesformer_rows(state, '', '', _TIMESFORMER_STEM, inverse=True))
     copied = False
     for i in range(depth):
         src, dst = f'blocks.{i}.', f'transformer_layers.layers.{i}.'
-        out.update(_timesformer_rows(state, src, dst, _TIMESFORMER_SPATIAL,
-                                     inverse=True))
+        out.update(
+            _timesformer_rows(
+                state, src, dst, _TIMESFORMER_SPATIAL, inverse=True))
         if f'{src}temporal_fc.weight' in state:
-            out.update(_timesformer_rows(state, src, dst,
-                                         _TIMESFORMER_TEMPORAL,
-                                         inverse=True))
+            out.update(
+                _timesformer_rows(
+                    state, src, dst, _TIMESFORMER_TEMPORAL, inverse=True))
             continue
         # MMAction2's TimeSformer.init_weights: the temporal attention (and
         # its norm) starts as a copy of the spatial one ...
@@ -561,8 +569,8 @@ def _to_videomae_vit(state: StateDict, depth: int, notes: List[str],
         q_bias, _, v_bias = state[f'{src}attn.qkv.bias'].chunk(3)
         out[f'{src}attn.q_bias'] = q_bias
         out[f'{src}attn.v_bias'] = v_bias
-        for name, mm in (('mlp.fc1', 'mlp.layers.0.0'),
-                         ('mlp.fc2', 'mlp.layers.1')):
+        for name, mm in (('mlp.fc1', 'mlp.layers.0.0'), ('mlp.fc2',
+                                                         'mlp.layers.1')):
             for p in ('weight', 'bias'):
                 out[f'{src}{mm}.{p}'] = state[f'{src}{name}.{p}']
     for p in ('weight', 'bias'):
@@ -621,13 +629,13 @@ def from_neutral(state: StateDict,
         videomae_pos_embed=videomae_pos_embed)
 
 
-def convert_state_dict(state: StateDict,
-                       src_format: str,
-                       dst: str,
-                       num_frames: Optional[int] = None,
-                       tubelet_size: int = 2,
-                       videomae_pos_embed: str = 'learned'
-                       ) -> Tuple[StateDict, List[str]]:
+def convert_state_dict(
+        state: StateDict,
+        src_format: str,
+        dst: str,
+        num_frames: Optional[int] = None,
+        tubelet_size: int = 2,
+        videomae_pos_embed: str = 'learned') -> Tuple[StateDict, List[str]]:
     """Convert source weights into a target backbone's layout.
 
     Args:

@@ -6,10 +6,10 @@ import os.path as osp
 from typing import Dict, List, Optional
 
 import torch
+from mmaction.registry import HOOKS
 from mmengine.dist import all_reduce, get_dist_info
 from mmengine.hooks import Hook
 
-from mmaction.registry import HOOKS
 from .robust import RobustVideoDataset
 
 DecoderCounts = Dict[str, int]
@@ -127,8 +127,10 @@ class BadSampleHook(Hook):
         all_reduce(served)
         served = dict(zip(names, served.tolist()))
         # In chain order (the order the dataset tries them).
-        order = [n for d in find_robust_datasets(dataloader.dataset)
-                 for n in d.decoder_chain.names]
+        order = [
+            n for d in find_robust_datasets(dataloader.dataset)
+            for n in d.decoder_chain.names
+        ]
         order = list(dict.fromkeys(order))
         total = sum(served.values())
         first = order[0]
@@ -171,8 +173,9 @@ class BadSampleHook(Hook):
         files = self._files_this_epoch()
         if files:
             where = ' on this rank' if get_dist_info()[1] > 1 else ''
-            listed = ', '.join(f'{name} ({reason})' for name, reason in list(
-                files.items())[:self.max_listed])
+            listed = ', '.join(
+                f'{name} ({reason})'
+                for name, reason in list(files.items())[:self.max_listed])
             more = len(files) - self.max_listed
             if more > 0:
                 listed += f' and {more} more'

@@ -23,8 +23,7 @@ import os.path as osp
 import threading
 import time
 from dataclasses import dataclass
-from typing import (Any, Callable, Dict, List, Optional, Sequence, Tuple,
-                    Union)
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -95,8 +94,7 @@ def num_abandoned_decodes() -> int:
         return len(_abandoned)
 
 
-def call_with_timeout(fn: Callable[[], Any],
-                      timeout: Optional[float]) -> Any:
+def call_with_timeout(fn: Callable[[], Any], timeout: Optional[float]) -> Any:
     """Call ``fn()``, giving up after ``timeout`` seconds.
 
     ``fn`` runs in a new daemon thread that the caller waits for. On time-out
@@ -205,8 +203,8 @@ class DecoderChain:
         self.min_frames = min_frames
         self.timeout = timeout
         explicit = decoders is not None
-        if explicit and (isinstance(decoders, (str, dict))
-                         or len(decoders) == 0):
+        if explicit and (isinstance(decoders,
+                                    (str, dict)) or len(decoders) == 0):
             raise ValueError('decoders must be a non-empty list of decoder '
                              f'names or dicts, got {decoders!r}')
         entries = [_entry(d) for d in (decoders or DEFAULT_DECODERS)]
@@ -215,10 +213,14 @@ class DecoderChain:
             raise ValueError(f'decoders: names repeat in {names}')
         # The built-in decoders too, so that a pipeline decoding with one
         # that the chain leaves out is found and named.
-        init_types = {e[1]['type'] for e in entries} | {
-            b[0] for b in BUILTIN_DECODERS.values()}
-        decode_types = {e[2]['type'] for e in entries} | {
-            b[1] for b in BUILTIN_DECODERS.values()}
+        init_types = {e[1]['type']
+                      for e in entries
+                      } | {b[0]
+                           for b in BUILTIN_DECODERS.values()}
+        decode_types = {e[2]['type']
+                        for e in entries
+                        } | {b[1]
+                             for b in BUILTIN_DECODERS.values()}
         types = [_type_name(t) for t in transforms]
         self.init_pos = next(
             (i for i, t in enumerate(types) if t in init_types), None)
@@ -234,8 +236,8 @@ class DecoderChain:
             return  # e.g. a raw-frame pipeline: nothing to fall back on
         own_init = transforms[self.init_pos]
         own_decode = transforms[self.decode_pos]
-        own = next((e for e in entries if e[1]['type'] == types[
-            self.init_pos]), None)
+        own = next(
+            (e for e in entries if e[1]['type'] == types[self.init_pos]), None)
         if own is None or own[2]['type'] != types[self.decode_pos]:
             raise ValueError(
                 f'decoders={names}: the pipeline decodes with '
@@ -247,8 +249,7 @@ class DecoderChain:
             if name == own[0]:
                 self.decoders.append(Decoder(name, own_init, own_decode))
                 continue
-            if module is not None and importlib.util.find_spec(
-                    module) is None:
+            if module is not None and importlib.util.find_spec(module) is None:
                 if explicit:
                     raise ValueError(
                         f'decoders: {name!r} needs the Python package '
@@ -369,9 +370,8 @@ class DecoderChain:
                 'process still running)')
             return None, spent
         except Exception as err:
-            failures.append(
-                f'{decoder.name}: {type(step).__name__} failed: '
-                f'{short_error(err)}')
+            failures.append(f'{decoder.name}: {type(step).__name__} failed: '
+                            f'{short_error(err)}')
             return None, spent + time.monotonic() - start
         return out, spent + time.monotonic() - start
 
@@ -401,13 +401,13 @@ def with_extension(filename: str) -> str:
         else filename
 
 
-def probe_with_decoder(decoder: Decoder,
-                       filename: str,
-                       min_frames: int = 2,
-                       frame_size: Optional[Sequence[int]] = None,
-                       num_decode: int = 3,
-                       timeout: Optional[float] = None
-                       ) -> Optional[VideoProblem]:
+def probe_with_decoder(
+        decoder: Decoder,
+        filename: str,
+        min_frames: int = 2,
+        frame_size: Optional[Sequence[int]] = None,
+        num_decode: int = 3,
+        timeout: Optional[float] = None) -> Optional[VideoProblem]:
     """Check that ``decoder`` reads a usable clip from ``filename``.
 
     The decoder opens the file and must count at least ``min_frames``

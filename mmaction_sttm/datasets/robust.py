@@ -211,8 +211,8 @@ class RobustVideoDataset(VideoDataset):
                 f'max_refetch must be an int >= 0, got {max_refetch!r}')
         if decode_timeout is not None and (
                 isinstance(decode_timeout, bool)
-                or not isinstance(decode_timeout, (int, float))
-                or not decode_timeout > 0):
+                or not isinstance(decode_timeout,
+                                  (int, float)) or not decode_timeout > 0):
             raise ValueError('decode_timeout must be a positive number of '
                              f'seconds or None, got {decode_timeout!r}')
         if not isinstance(strict_scoring, bool):
@@ -223,8 +223,7 @@ class RobustVideoDataset(VideoDataset):
         self.on_bad_sample = on_bad_sample
         self.min_frames = min_frames
         self.frame_size = None if frame_size is None else tuple(frame_size)
-        self.input_shape = None if input_shape is None else tuple(
-            input_shape)
+        self.input_shape = None if input_shape is None else tuple(input_shape)
         self.test_precheck = test_precheck
         self.precheck_workers = max(1, int(precheck_workers))
         #: Videos of the annotation list before the test-mode check.
@@ -300,8 +299,9 @@ class RobustVideoDataset(VideoDataset):
         data_list = super().filter_data()
         self.num_listed = len(data_list)
         self.excluded = []
-        if not (self.test_mode and (self.strict_scoring or (
-                self.on_bad_sample == 'replace' and self.test_precheck))):
+        if not (self.test_mode and
+                (self.strict_scoring or
+                 (self.on_bad_sample == 'replace' and self.test_precheck))):
             return data_list
         problems = self._precheck([info['filename'] for info in data_list])
         if self.strict_scoring and any(problems):
@@ -353,22 +353,21 @@ class RobustVideoDataset(VideoDataset):
             problems = []
             for decoder in decoders:
                 problem = probe_with_decoder(decoder, filename,
-                                             self.min_frames,
-                                             self.frame_size, num_decode,
-                                             self.decode_timeout)
+                                             self.min_frames, self.frame_size,
+                                             num_decode, self.decode_timeout)
                 if problem is None:
                     return None
                 problems.append(problem)
             if len(problems) == 1:
                 return problems[0]
             return VideoProblem(
-                problems[0].kind, 'no decoder reads it: ' +
-                '; '.join(p.detail for p in problems))
+                problems[0].kind,
+                'no decoder reads it: ' + '; '.join(p.detail
+                                                    for p in problems))
 
         # FFmpeg prints a line per broken file to fd 2, without the file
         # name; filter_data's warnings say the same with it.
-        with quiet_stderr(), ThreadPoolExecutor(
-                self.precheck_workers) as pool:
+        with quiet_stderr(), ThreadPoolExecutor(self.precheck_workers) as pool:
             return list(pool.map(check, filenames))
 
     # ------------------------------------------------------------------
@@ -398,19 +397,18 @@ class RobustVideoDataset(VideoDataset):
         transforms = self.pipeline.transforms
         chain = self.decoder_chain
         if chain:
-            results = self._run(transforms[:chain.init_pos], results,
-                                filename, label)
+            results = self._run(transforms[:chain.init_pos], results, filename,
+                                label)
             if results is None:
                 return None
-            results = self._decode(results,
-                                   transforms[chain.init_pos +
-                                              1:chain.decode_pos], filename,
-                                   label)
+            results = self._decode(
+                results, transforms[chain.init_pos + 1:chain.decode_pos],
+                filename, label)
             if results is None:
                 return None
             transforms = transforms[chain.decode_pos + 1:]
-        results = self._run(transforms, results, filename, label,
-                            decoded=bool(chain))
+        results = self._run(
+            transforms, results, filename, label, decoded=bool(chain))
         if results is None:
             return None
         if self.input_shape is not None:
@@ -438,9 +436,9 @@ class RobustVideoDataset(VideoDataset):
             except Exception as err:
                 reason = f'{type(transform).__name__} failed: ' \
                     f'{short_error(err)}'
-                raise self._error(
-                    filename, label, self._plain_reason(filename,
-                                                        reason)) from err
+                raise self._error(filename, label,
+                                  self._plain_reason(filename,
+                                                     reason)) from err
             if results is None:
                 return None
             if 'total_frames' in results and 'imgs' not in results:
@@ -566,4 +564,3 @@ class RobustVideoDataset(VideoDataset):
                     f'cannot append to {self.bad_sample_file}: {io_err}',
                     logger='current',
                     level=logging.WARNING)
-

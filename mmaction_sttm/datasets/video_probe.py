@@ -25,9 +25,8 @@ __all__ = [
 ]
 
 #: Kinds of :class:`VideoProblem`, in the order the checks run.
-PROBLEM_KINDS = ('missing', 'empty', 'unreadable', 'too-short',
-                 'decode-error', 'inconsistent-size', 'wrong-size',
-                 'timeout')
+PROBLEM_KINDS = ('missing', 'empty', 'unreadable', 'too-short', 'decode-error',
+                 'inconsistent-size', 'wrong-size', 'timeout')
 
 
 @dataclass(frozen=True)
@@ -164,9 +163,9 @@ def probe_video(filename: str,
     return check_frame_sizes([frame.shape for frame in frames], frame_size)
 
 
-def check_frame_sizes(shapes: Sequence[Tuple[int, ...]],
-                      frame_size: Optional[Sequence[int]] = None
-                      ) -> Optional[VideoProblem]:
+def check_frame_sizes(
+        shapes: Sequence[Tuple[int, ...]],
+        frame_size: Optional[Sequence[int]] = None) -> Optional[VideoProblem]:
     """Check that frames of one clip share one size (and the expected one).
 
     Args:
@@ -179,8 +178,9 @@ def check_frame_sizes(shapes: Sequence[Tuple[int, ...]],
     sizes = sorted({tuple(shape[:2]) for shape in shapes})
     if len(sizes) > 1:
         listed = ', '.join(f'{h}x{w}' for h, w in sizes)
-        return VideoProblem('inconsistent-size',
-                            f'its frames decode to different sizes ({listed})')
+        return VideoProblem(
+            'inconsistent-size',
+            f'its frames decode to different sizes ({listed})')
     if frame_size is not None and sizes and sizes[0] != tuple(frame_size):
         (h, w), (eh, ew) = sizes[0], tuple(frame_size)
         return VideoProblem(

@@ -13,7 +13,7 @@ from .safe_checkpoint import AtomicLocalBackend, SafeCheckpointHook
 
 __all__ = [
     'EpochSeedHook', 'epoch_seed', 'SafeCheckpointHook',
-    'SafeCheckpointLoadingHook', 'AtomicLocalBackend',
-    'NotACheckpointError', 'UnsafeCheckpointError', 'safe_checkpoint_loading',
+    'SafeCheckpointLoadingHook', 'AtomicLocalBackend', 'NotACheckpointError',
+    'UnsafeCheckpointError', 'safe_checkpoint_loading',
     'FusedFallbackOptimWrapperConstructor'
 ]

@@ -105,10 +105,13 @@ _NUMPY_SCALAR = _np_multiarray.scalar
 # MMEngine logs numbers, so the numeric and bool dtypes are enough.
 _NUMPY_NUMBER_DTYPES = tuple(
     (dtype_cls, f'{dtype_cls.__module__}.{dtype_cls.__qualname__}')
-    for dtype_cls in sorted({
-        type(np.dtype(code))
-        for code in '?' + np.typecodes['AllInteger'] + np.typecodes['AllFloat']
-    }, key=lambda c: c.__qualname__))
+    for dtype_cls in sorted(
+        {
+            type(np.dtype(code))
+            for code in '?' + np.typecodes['AllInteger'] +
+            np.typecodes['AllFloat']
+        },
+        key=lambda c: c.__qualname__))
 
 #: ``(object, pickled name)`` pairs that MMEngine checkpoints need beyond
 #: torch's default allow-list. Found empirically, see the module docstring;
@@ -161,8 +164,11 @@ _REFUSAL = re.compile(r'GLOBAL|Unsupported call|Unsupported class|allowlist|'
 def _unpickler_reason(error: Exception) -> str:
     """torch's weights-only error message without its boilerplate."""
     text = str(error).split('Check the documentation of torch.load')[0]
-    text = re.sub(r'^Weights only load failed\..*?trusted source\.', '', text,
-                  flags=re.S)
+    text = re.sub(
+        r'^Weights only load failed\..*?trusted source\.',
+        '',
+        text,
+        flags=re.S)
     text = text.split('WeightsUnpickler error:')[-1]
     return ' '.join(text.split())
 
@@ -201,8 +207,7 @@ def load_from_local(filename: str,
             # loading is off (see :func:`supported`): a full unpickle, as
             # MMEngine's own loader does there.
             return torch.load(
-                filename, map_location=map_location,
-                weights_only=supported())
+                filename, map_location=map_location, weights_only=supported())
         except (OSError, RuntimeError, EOFError) as error:
             # A zip archive cut short, or bytes that are no archive.
             raise NotACheckpointError(
@@ -262,8 +267,10 @@ def load_from_http(filename: str,
         try:
             with _allow_listed():
                 return torch.hub.load_state_dict_from_url(
-                    filename, model_dir=model_dir,
-                    map_location=map_location, progress=progress,
+                    filename,
+                    model_dir=model_dir,
+                    map_location=map_location,
+                    progress=progress,
                     weights_only=True)
         except pickle.UnpicklingError as error:
             raise UnsafeCheckpointError(
@@ -290,8 +297,7 @@ def supported() -> bool:
     MMEngine's own loaders load its checkpoints (and any pickle) as they
     always did.
     """
-    version = tuple(int(v) for v in re.findall(r'\d+',
-                                               torch.__version__)[:2])
+    version = tuple(int(v) for v in re.findall(r'\d+', torch.__version__)[:2])
     return version >= (2, 6)
 
 
@@ -317,7 +323,8 @@ def safe_checkpoint_loading() -> Iterator[None]:
             '(weights-only, with MMEngine\'s allow-list) needs torch >= 2.6 '
             'and is off; MMEngine\'s loaders unpickle checkpoints fully, so '
             'load only checkpoints you trust.',
-            logger='current', level=logging.WARNING)
+            logger='current',
+            level=logging.WARNING)
         yield
         return
     # register_scheme writes into the dict it finds: keep a copy.

@@ -21,11 +21,10 @@ from typing import Optional
 
 import numpy as np
 import torch
+from mmaction.registry import HOOKS
 from mmengine.dataset.utils import worker_init_fn as default_worker_init_fn
 from mmengine.dist import get_rank
 from mmengine.hooks import Hook
-
-from mmaction.registry import HOOKS
 
 
 def epoch_seed(seed: int, epoch: int) -> int:

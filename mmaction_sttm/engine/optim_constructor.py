@@ -15,10 +15,9 @@ from typing import Optional
 
 import torch
 import torch.nn as nn
+from mmaction.registry import OPTIM_WRAPPER_CONSTRUCTORS
 from mmengine.logging import print_log
 from mmengine.optim import DefaultOptimWrapperConstructor, OptimWrapper
-
-from mmaction.registry import OPTIM_WRAPPER_CONSTRUCTORS
 
 __all__ = ['FusedFallbackOptimWrapperConstructor', 'fused_supported']
 
@@ -55,7 +54,8 @@ class FusedFallbackOptimWrapperConstructor(DefaultOptimWrapperConstructor):
                     f'torch {torch.__version__} has no fused '
                     f'{self.optimizer_cfg.get("type")} on {device} (torch >='
                     ' 2.4): fused=True is dropped (same update, slower).',
-                    logger='current', level=logging.WARNING)
+                    logger='current',
+                    level=logging.WARNING)
                 self.optimizer_cfg = dict(self.optimizer_cfg)
                 self.optimizer_cfg.pop('fused')
         return super().__call__(model)

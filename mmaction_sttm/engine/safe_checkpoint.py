@@ -90,7 +90,9 @@ class AtomicLocalBackend(LocalBackend):
         """Write ``obj`` to ``filepath`` completely or not at all."""
         atomic_write(obj, filepath)
 
-    def put_text(self, obj: str, filepath: Any,
+    def put_text(self,
+                 obj: str,
+                 filepath: Any,
                  encoding: str = 'utf-8') -> None:
         """Write ``obj`` to ``filepath`` completely or not at all."""
         atomic_write(obj, filepath, encoding)
@@ -126,8 +128,8 @@ def _save_checkpoint_with_step(self: CheckpointHook, runner: Any, step: int,
     outdated = []
     # keep_ckpt_ids exists only with max_keep_ckpts > 0; a step already kept
     # was saved earlier in this epoch (regular and best checkpoints).
-    if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids and
-                                        self.keep_ckpt_ids[-1] == step):
+    if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids
+                                        and self.keep_ckpt_ids[-1] == step):
         if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
             outdated.append(self.keep_ckpt_ids.popleft())
         self.keep_ckpt_ids.append(step)
@@ -151,9 +153,10 @@ def _save_checkpoint_with_step(self: CheckpointHook, runner: Any, step: int,
     atomic_write(self.last_ckpt, osp.join(runner.work_dir, 'last_checkpoint'))
     _remove_dead_temporaries(self.last_ckpt)
     for old in outdated:
-        _remove_checkpoint(self.file_backend,
-                           self.file_backend.join_path(
-                               self.out_dir, self.filename_tmpl.format(old)))
+        _remove_checkpoint(
+            self.file_backend,
+            self.file_backend.join_path(self.out_dir,
+                                        self.filename_tmpl.format(old)))
 
 
 class _DeferredRemoval:
@@ -200,10 +203,10 @@ class SafeCheckpointHook(CheckpointHook):
             super()._save_best_checkpoint(runner, metrics)
         finally:
             self.file_backend = backend
-        current = {getattr(self, 'best_ckpt_path', None),
-                   *getattr(self, 'best_ckpt_path_dict', {}).values()}
+        current = {
+            getattr(self, 'best_ckpt_path', None),
+            *getattr(self, 'best_ckpt_path_dict', {}).values()
+        }
         for path in deferred.paths:
             if path not in current:
                 _remove_checkpoint(backend, path)
-
-

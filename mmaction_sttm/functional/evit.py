@@ -75,8 +75,8 @@ def keep_and_fuse(scores: Tensor,
     batch, length = scores.shape
     num_keep = int(num_keep)
     top = scores.topk(num_keep, dim=1, sorted=False).indices
-    keep = torch.zeros(batch, int(length), dtype=torch.bool,
-                       device=scores.device)
+    keep = torch.zeros(
+        batch, int(length), dtype=torch.bool, device=scores.device)
     # A tensor source: jit tracing has no scatter_ for a bool scalar.
     keep.scatter_(1, top, torch.ones_like(top, dtype=torch.bool))
     group = torch.where(keep, rank_of_kept(keep),

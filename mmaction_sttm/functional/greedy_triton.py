@@ -1,6 +1,7 @@
 """Greedy most-orthogonal selection in one GPU kernel (Triton).
 
-:func:`mmaction_sttm.functional.sttm.most_orthogonal_select` picks tokens one at
+:func:`mmaction_sttm.functional.sttm.most_orthogonal_select` picks tokens one
+at
 a time; as a torch loop, each pick is three small kernels, about 2,200 kernel
 launches per ViT-B 8x224 forward (735 picks). On a GPU those launches, not
 the arithmetic, would set the cost. Here one program per sample (or frame)
@@ -32,8 +33,8 @@ _broken = False
 if triton is not None:
 
     @triton.jit
-    def _greedy_kernel(sim_ptr, start_ptr, out_ptr, length,
-                       num: tl.constexpr, BLOCK: tl.constexpr):
+    def _greedy_kernel(sim_ptr, start_ptr, out_ptr, length, num: tl.constexpr,
+                       BLOCK: tl.constexpr):
         # `num` is a compile-time constant: a model has a few distinct
         # values (one per merge), each compiled once.
         sample = tl.program_id(0).to(tl.int64)
@@ -43,13 +44,15 @@ if triton is not None:
         out = out_ptr + sample * num
         first = tl.load(start_ptr + sample)
         tl.store(out, first)
-        running = tl.load(sim + first * length + offs, mask=valid,
-                          other=float('inf'))
+        running = tl.load(
+            sim + first * length + offs, mask=valid, other=float('inf'))
         for step in range(1, num):
             pick = tl.argmin(running, axis=0, tie_break_left=True)
             tl.store(out + step, pick.to(tl.int64))
-            row = tl.load(sim + pick.to(tl.int64) * length + offs,
-                          mask=valid, other=float('inf'))
+            row = tl.load(
+                sim + pick.to(tl.int64) * length + offs,
+                mask=valid,
+                other=float('inf'))
             running = tl.maximum(running, row)
 
 
@@ -77,8 +80,13 @@ def greedy_select(sim: Tensor, start: Tensor, num: int) -> Tensor:
         return out
     block = max(16, triton.next_power_of_2(length))
     _greedy_kernel[(batch, )](
-        sim.contiguous(), start.to(torch.long).contiguous(), out, length,
-        num, BLOCK=block, num_warps=4 if block <= 1024 else 8)
+        sim.contiguous(),
+        start.to(torch.long).contiguous(),
+        out,
+        length,
+        num,
+        BLOCK=block,
+        num_warps=4 if block <= 1024 else 8)
     return out
 
 

@@ -29,7 +29,8 @@ def layer_margin(layer: int, depth: int) -> float:
     return 0.9 - 0.8 * (int(layer) - 1) / int(depth)
 
 
-def energy_scores(metric: Tensor, margin: float,
+def energy_scores(metric: Tensor,
+                  margin: float,
                   alpha: float = 1.0) -> Tuple[Tensor, Tensor]:
     """Energy of every token and the cosine similarities it comes from.
 
@@ -76,8 +77,8 @@ def energy_matching(metric: Tensor,
                          f'{max_removable(length)} of {length} tokens, '
                          f'asked for {num_remove}')
     if num_remove <= 0:
-        return torch.arange(length, device=metric.device).expand(
-            batch, -1).clone()
+        return torch.arange(
+            length, device=metric.device).expand(batch, -1).clone()
     energy, sim = energy_scores(metric, margin, alpha)
     # Stable: equal energies resolve by position, whatever the batch.
     order = energy.argsort(dim=-1, descending=True, stable=True)

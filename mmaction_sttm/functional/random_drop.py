@@ -22,8 +22,8 @@ def evenly_spaced(length: int, num_keep: int, batch: int,
     """
     length, num_keep = int(length), int(num_keep)
     steps = torch.arange(num_keep, device=device)
-    idx = torch.div((2 * steps + 1) * length, 2 * num_keep,
-                    rounding_mode='floor')
+    idx = torch.div(
+        (2 * steps + 1) * length, 2 * num_keep, rounding_mode='floor')
     return idx.expand(int(batch), -1)
 
 

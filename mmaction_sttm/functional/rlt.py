@@ -73,14 +73,15 @@ def run_lengths(repeats: Tensor) -> Runs:
     for s in range(steps - 2, -1, -1):
         cont[:, s] += cont[:, s + 1] * repeats[:, s + 1]
     # Forwards: a repeat belongs to the run of the step before it.
-    index = torch.arange(steps * per_step,
-                         device=repeats.device).reshape(1, steps, per_step)
+    index = torch.arange(
+        steps * per_step, device=repeats.device).reshape(1, steps, per_step)
     head = index.expand(batch, -1, -1).clone()
     for s in range(1, steps):
         head[:, s] = torch.where(repeats[:, s], head[:, s - 1], head[:, s])
     lengths = cont * keep
-    return Runs(keep.reshape(batch, -1), lengths.reshape(batch, -1),
-                head.reshape(batch, -1))
+    return Runs(
+        keep.reshape(batch, -1), lengths.reshape(batch, -1),
+        head.reshape(batch, -1))
 
 
 def pack_order(keep: Tensor) -> Tuple[Tensor, Tensor]:

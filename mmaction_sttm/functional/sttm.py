@@ -123,8 +123,7 @@ def _greedy_select_shape(sim: Tensor, start: Tensor, num: int) -> Tensor:
 _compile_note_given = False
 
 
-def _greedy_select_graph_break(sim: Tensor, start: Tensor,
-                               num: int) -> Tensor:
+def _greedy_select_graph_break(sim: Tensor, start: Tensor, num: int) -> Tensor:
     """:func:`_greedy_select` for torch < 2.4 (no ``torch.library.custom_op``).
 
     Same picks; under ``torch.compile`` the step loop is then a graph break
@@ -139,13 +138,15 @@ def _greedy_select_graph_break(sim: Tensor, start: Tensor,
             f'torch {torch.__version__} has no torch.library.custom_op '
             '(torch >= 2.4): under torch.compile the greedy meta-token '
             'selection of STTM runs as a graph break (same results).',
-            logger='current', level=logging.WARNING)
+            logger='current',
+            level=logging.WARNING)
     return _greedy_select(sim, start, num)
 
 
 if hasattr(torch.library, 'custom_op'):
     greedy_select = torch.library.custom_op(
-        'mmaction_sttm::greedy_select', mutates_args=())(_greedy_select)
+        'mmaction_sttm::greedy_select', mutates_args=())(
+            _greedy_select)
     greedy_select.register_fake(_greedy_select_shape)
 else:  # torch < 2.4: dynamo does not trace into it (a graph break)
     greedy_select = torch.compiler.disable(_greedy_select_graph_break)
@@ -163,8 +164,8 @@ def greedy_select_torch(sim: Tensor, start: Tensor, num: int) -> Tensor:
     for _ in range(1, num):
         nxt = max_sim.argmin(dim=1)
         picked.append(nxt)
-        torch.maximum(max_sim, rows.index_select(0, nxt + offsets),
-                      out=max_sim)
+        torch.maximum(
+            max_sim, rows.index_select(0, nxt + offsets), out=max_sim)
     return torch.stack(picked, dim=1)
 
 
@@ -272,8 +273,9 @@ def batched_rows(x: Tensor, index: Tensor) -> Tensor:
     faster on CPU than the element-wise gather."""
     batch, length = x.shape[:2]
     offsets = torch.arange(batch, device=x.device).unsqueeze(1) * length
-    rows = x.reshape(batch * length, *x.shape[2:]).index_select(
-        0, (index + offsets).reshape(-1))
+    rows = x.reshape(batch * length,
+                     *x.shape[2:]).index_select(0,
+                                                (index + offsets).reshape(-1))
     return rows.reshape(batch, index.shape[1], *x.shape[2:])
 
 

@@ -87,8 +87,7 @@ class Tokens:
     def video(self, index: int) -> 'Tokens':
         """Video ``index`` alone, its real tokens only (batch of one,
         without :attr:`counts`)."""
-        n = int(self.x.shape[1] if self.counts is None else
-                self.counts[index])
+        n = int(self.x.shape[1] if self.counts is None else self.counts[index])
         pos = self.pos[index:index + 1] if self.pos.shape[0] > 1 \
             else self.pos
         sources = None if self.sources is None else \
@@ -105,16 +104,21 @@ class Tokens:
         lengths = [int(p.x.shape[1]) for p in parts]
         longest = max(lengths)
 
-        def pad(values: List[Optional[Tensor]], dim: int = 1,
+        def pad(values: List[Optional[Tensor]],
+                dim: int = 1,
                 rows: bool = False) -> Optional[Tensor]:
             if values[0] is None:
                 return None
             out = []
             for v in values:
-                pads = [0, 0] * (v.dim() - dim - 1) + [0, longest - v.shape[dim]]
+                pads = [0, 0] * (v.dim() - dim - 1) + [
+                    0, longest - v.shape[dim]
+                ]
                 if rows:  # pad the input dim of an assignment too
-                    pads += [0, max(int(w.shape[1]) for w in values)
-                             - v.shape[1]]
+                    pads += [
+                        0,
+                        max(int(w.shape[1]) for w in values) - v.shape[1]
+                    ]
                 out.append(torch.nn.functional.pad(v, pads))
             return torch.cat(out)
 

@@ -86,8 +86,7 @@ def bipartite_plan(metric: Tensor, num_remove: int) -> Tuple[Tensor, Tensor]:
     return merge_into(src, dst, length)
 
 
-def merge_into(src: Tensor, dst: Tensor,
-               length: int) -> Tuple[Tensor, Tensor]:
+def merge_into(src: Tensor, dst: Tensor, length: int) -> Tuple[Tensor, Tensor]:
     """Groups when every token ``src[:, i]`` joins token ``dst[:, i]`` (a
     token that stays) and all other tokens stay alone.
 

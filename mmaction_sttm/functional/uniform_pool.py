@@ -35,7 +35,9 @@ def grid_factors(num_tokens: int,
     return best
 
 
-def pool_groups(num_tokens: int, num_out: int, grid: bool,
+def pool_groups(num_tokens: int,
+                num_out: int,
+                grid: bool,
                 device: Optional[torch.device] = None) -> Tensor:
     """Group index of every token (the same for every sample).
 

@@ -149,8 +149,7 @@ class SyntheticSpec:
             raise ValueError(
                 f'resolution must be >= 16, got {self.resolution}')
         if self.num_frames < 2:
-            raise ValueError(
-                f'num_frames must be >= 2, got {self.num_frames}')
+            raise ValueError(f'num_frames must be >= 2, got {self.num_frames}')
         if self.num_distractors < 0:
             raise ValueError(f'num_distractors must be >= 0, got '
                              f'{self.num_distractors}')
@@ -172,8 +171,8 @@ def _object_colour(rng: np.random.Generator) -> np.ndarray:
     """A saturated, bright colour (two channels high, one low), the same
     distribution for the marked object and the distractors."""
     colour = np.full(3, 40.0, dtype=np.float32)
-    colour[rng.permutation(3)[:2]] = (rng.uniform(200, 240),
-                                      rng.uniform(40, 240))
+    colour[rng.permutation(3)[:2]] = (rng.uniform(200,
+                                                  240), rng.uniform(40, 240))
     return colour
 
 
@@ -212,8 +211,11 @@ class _Background:
     coordinates of each frame.
     """
 
-    def __init__(self, rng: np.random.Generator, canvas: _Canvas,
-                 static: bool = False, family: str = 'waves') -> None:
+    def __init__(self,
+                 rng: np.random.Generator,
+                 canvas: _Canvas,
+                 static: bool = False,
+                 family: str = 'waves') -> None:
         self.canvas = canvas
         self.family = family
         self.base = _dull_colour(rng)
@@ -221,12 +223,10 @@ class _Background:
         self.freqs = rng.integers(1, 4, size=(num_waves, 2)) * \
             rng.choice([-1, 1], size=(num_waves, 2))
         self.phases = rng.uniform(0, 2 * np.pi, size=num_waves)
-        self.amps = rng.uniform(10, 25, size=(num_waves, 3)).astype(
-            np.float32)
+        self.amps = rng.uniform(10, 25, size=(num_waves, 3)).astype(np.float32)
         size = canvas.size
         self.blobs = [(int(rng.integers(0, 3)), *rng.uniform(0, size, 2),
-                       rng.uniform(size * 0.05, size * 0.1),
-                       _dull_colour(rng))
+                       rng.uniform(size * 0.05, size * 0.1), _dull_colour(rng))
                       for _ in range(int(rng.integers(3, 6)))]
         angle = rng.uniform(0, 2 * np.pi)
         speed = rng.uniform(0, MAX_DRIFT) * size
@@ -258,9 +258,13 @@ class _Background:
 class _MovingObject:
     """A shape with a core, moving by one of :data:`MOTIONS` (or still)."""
 
-    def __init__(self, rng: np.random.Generator, canvas: _Canvas,
-                 motion: Optional[int], core: np.ndarray,
-                 scale: float = 1.0, speed: float = 1.0) -> None:
+    def __init__(self,
+                 rng: np.random.Generator,
+                 canvas: _Canvas,
+                 motion: Optional[int],
+                 core: np.ndarray,
+                 scale: float = 1.0,
+                 speed: float = 1.0) -> None:
         size = canvas.size
         self.canvas = canvas
         self.shape = int(rng.integers(0, len(SHAPES)))
@@ -337,11 +341,10 @@ def render_video(label: int,
     canvas = _Canvas(resolution)
     background = _Background(rng, canvas, camera == 'static', background)
     distractors = [
-        _MovingObject(rng, canvas,
-                      None if task == 'shape' else int(
-                          rng.integers(0, num_classes)), DARK,
-                      object_scale, speed_scale)
-        for _ in range(num_distractors)
+        _MovingObject(
+            rng, canvas,
+            None if task == 'shape' else int(rng.integers(0, num_classes)),
+            DARK, object_scale, speed_scale) for _ in range(num_distractors)
     ]
     if task == 'shape':
         target = _MovingObject(rng, canvas, None, WHITE, object_scale)
@@ -388,10 +391,11 @@ def write_video(path: str, frames: np.ndarray, fps: int) -> None:
     writer.release()
 
 
-def make_synthetic_dataset(out_dir: str,
-                           spec: Optional[SyntheticSpec] = None,
-                           splits: Sequence[str] = ('train', 'val')
-                           ) -> List[str]:
+def make_synthetic_dataset(
+    out_dir: str,
+    spec: Optional[SyntheticSpec] = None,
+    splits: Sequence[str] = ('train', 'val')
+) -> List[str]:
     """Generate videos and MMAction2 annotation lists under ``out_dir``.
 
     Layout: ``out_dir/videos/{split}_{index:05d}.mp4``,
@@ -424,11 +428,10 @@ def make_synthetic_dataset(out_dir: str,
         lines = []
         for index, label in enumerate(labels):
             name = f'{split}_{index:05d}.mp4'
-            frames = render_video(int(label), rng, spec.resolution,
-                                  spec.num_frames, spec.num_distractors,
-                                  spec.task, spec.num_classes, spec.camera,
-                                  spec.background, spec.object_scale,
-                                  spec.speed_scale)
+            frames = render_video(
+                int(label), rng, spec.resolution, spec.num_frames,
+                spec.num_distractors, spec.task, spec.num_classes, spec.camera,
+                spec.background, spec.object_scale, spec.speed_scale)
             write_video(osp.join(out_dir, 'videos', name), frames, spec.fps)
             lines.append(f'{name} {int(label)}\n')
         ann_file = osp.join(out_dir, f'{split}_list_videos.txt')

@@ -27,8 +27,8 @@ from mmengine.logging import MMLogger
 from torch import nn
 
 from .backbones import MergingBackbone, MergingTimmViT
-from .mergers.base import Merger
 from .catalog import FAMILIES
+from .mergers.base import Merger
 
 __all__ = ['apply_merger']
 
@@ -66,8 +66,10 @@ def _twin_class(backbone: nn.Module) -> type:
         if type(backbone).__name__ == family.replaces and issubclass(
                 family.backbone, type(backbone)):
             return family.backbone
-    known = sorted({f.replaces for f in FAMILIES if f.replaces} |
-                   {f.type for f in FAMILIES})
+    known = sorted({f.replaces
+                    for f in FAMILIES if f.replaces}
+                   | {f.type
+                      for f in FAMILIES})
     raise TypeError(f'apply_merger: {type(backbone).__name__} has no '
                     f'merging twin; apply_merger takes a model of one of '
                     f'{known}, a timm VisionTransformer instance, or a '
@@ -83,7 +85,8 @@ def apply_merger(model: ModuleT,
     """Turn a built recognizer or backbone into its merging twin.
 
     MMAction2's ``TimeSformer`` and ``VisionTransformer`` become
-    ``MergingTimeSformer`` and ``MergingVisionTransformer``, subclasses with the
+    ``MergingTimeSformer`` and ``MergingVisionTransformer``, subclasses with
+    the
     same arguments and parameter names; a backbone of this package built
     without a merger gets one; a timm ``VisionTransformer`` instance (an
     image model, as ToMe's ``apply_patch`` takes) becomes a
@@ -128,8 +131,11 @@ def apply_merger(model: ModuleT,
         if not inplace:
             model = copy.deepcopy(model)
         backbone = MergingTimmViT.from_model(
-            model, num_frames=num_frames, merger=merger,
-            prop_attn=prop_attn, reducer=reducer)
+            model,
+            num_frames=num_frames,
+            merger=merger,
+            prop_attn=prop_attn,
+            reducer=reducer)
         _init_added(backbone)
         return backbone
     backbone = getattr(model, 'backbone', model)

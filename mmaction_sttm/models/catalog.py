@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import Callable, Dict, Optional, Tuple, Type
 
 from ..registry import MODELS
-from .backbones import (MergingBackbone, MergingMMPretrainViT, SpaceTimeViT,
-                        MergingTimeSformer, MergingTimmViT, MergingVisionTransformer)
+from .backbones import (MergingBackbone, MergingMMPretrainViT,
+                        MergingTimeSformer, MergingTimmViT,
+                        MergingVisionTransformer, SpaceTimeViT)
 
 __all__ = [
     'Family', 'FAMILIES', 'family', 'check_merging_backbone', 'TINY_DEPTH',
@@ -76,41 +77,66 @@ class Family:
 
 FAMILIES: Tuple[Family, ...] = (
     Family(
-        'vit', 'spacetime ViT', SpaceTimeViT,
+        'vit',
+        'spacetime ViT',
+        SpaceTimeViT,
         lambda dims, frames, size: dict(
-            img_size=size, patch_size=TINY_PATCH, num_frames=frames,
-            embed_dims=dims, depth=TINY_DEPTH, num_heads=TINY_HEADS),
+            img_size=size,
+            patch_size=TINY_PATCH,
+            num_frames=frames,
+            embed_dims=dims,
+            depth=TINY_DEPTH,
+            num_heads=TINY_HEADS),
         converter_dst='spacetime-vit'),
     Family(
-        'timesformer', 'TimeSformer', MergingTimeSformer,
+        'timesformer',
+        'TimeSformer',
+        MergingTimeSformer,
         lambda dims, frames, size: dict(
-            num_frames=frames, img_size=size, patch_size=TINY_PATCH,
-            embed_dims=dims, num_heads=TINY_HEADS,
+            num_frames=frames,
+            img_size=size,
+            patch_size=TINY_PATCH,
+            embed_dims=dims,
+            num_heads=TINY_HEADS,
             num_transformer_layers=TINY_DEPTH),
-        replaces='TimeSformer', converter_dst='timesformer'),
+        replaces='TimeSformer',
+        converter_dst='timesformer'),
     Family(
-        'videomae', 'VideoMAE ViT', MergingVisionTransformer,
+        'videomae',
+        'VideoMAE ViT',
+        MergingVisionTransformer,
         lambda dims, frames, size: dict(
-            img_size=size, patch_size=TINY_PATCH, embed_dims=dims,
-            depth=TINY_DEPTH, num_heads=TINY_HEADS, num_frames=frames,
+            img_size=size,
+            patch_size=TINY_PATCH,
+            embed_dims=dims,
+            depth=TINY_DEPTH,
+            num_heads=TINY_HEADS,
+            num_frames=frames,
             tubelet_size=2),
-        replaces='VisionTransformer', converter_dst='videomae-vit'),
+        replaces='VisionTransformer',
+        converter_dst='videomae-vit'),
     Family(
         'mmpretrain', 'mmpretrain ViT', MergingMMPretrainViT,
         lambda dims, frames, size: dict(
-            vit=dict(type='mmpretrain.VisionTransformer',
-                     arch=dict(embed_dims=dims, num_layers=TINY_DEPTH,
-                               num_heads=TINY_HEADS,
-                               feedforward_channels=2 * dims),
-                     img_size=size, patch_size=TINY_PATCH),
+            vit=dict(
+                type='mmpretrain.VisionTransformer',
+                arch=dict(
+                    embed_dims=dims,
+                    num_layers=TINY_DEPTH,
+                    num_heads=TINY_HEADS,
+                    feedforward_channels=2 * dims),
+                img_size=size,
+                patch_size=TINY_PATCH),
             num_frames=frames)),
     Family(
-        'timm', 'timm ViT', MergingTimmViT,
-        lambda dims, frames, size: dict(
+        'timm', 'timm ViT', MergingTimmViT, lambda dims, frames, size: dict(
             model_name='vit_tiny_patch16_224',
-            model_kwargs=dict(img_size=size, patch_size=TINY_PATCH,
-                              embed_dim=dims, depth=TINY_DEPTH,
-                              num_heads=TINY_HEADS),
+            model_kwargs=dict(
+                img_size=size,
+                patch_size=TINY_PATCH,
+                embed_dim=dims,
+                depth=TINY_DEPTH,
+                num_heads=TINY_HEADS),
             num_frames=frames)),
 )
 

@@ -40,8 +40,9 @@ def _check_keys(cfg: dict) -> None:
                          f'(mmaction_sttm.models.mergers)')
     params = inspect.signature(merger_cls.__init__).parameters
     # `layer` and `depth` come from the schedule, never from the config.
-    own = tuple(name for name in params if name not in (
-        'self', 'embed_dims', 'ratio', 'layer', 'depth'))
+    own = tuple(
+        name for name in params
+        if name not in ('self', 'embed_dims', 'ratio', 'layer', 'depth'))
     accepted = SCHEDULE_KEYS + own
     for key in cfg:
         if key not in accepted:
@@ -141,8 +142,8 @@ class MergeSchedule(BaseModule):
             raise ValueError('merger.stages: a spatial merge cannot follow a '
                              'spatiotemporal one (frames are gone)')
         ratio = cfg.pop('ratio', 0.5)
-        ratios = tuple(ratio) if isinstance(ratio, (list, tuple)) else (
-            ratio, ) * len(layers)
+        ratios = tuple(ratio) if isinstance(
+            ratio, (list, tuple)) else (ratio, ) * len(layers)
         if len(ratios) != len(layers):
             raise ValueError(f'merger.ratio needs one value or one per '
                              f'layer ({len(layers)}), got {ratio!r}')
@@ -180,8 +181,8 @@ class MergeSchedule(BaseModule):
                 per_frame = merger.num_outputs(per_frame)
                 total = per_frame * frames
             else:
-                total = merger.num_outputs(per_frame * frames if grouped
-                                           else per_frame)
+                total = merger.num_outputs(per_frame *
+                                           frames if grouped else per_frame)
                 per_frame, frames, grouped = total, 1, False
             if per_frame < 2:
                 raise ValueError(
@@ -227,13 +228,13 @@ class MergeSchedule(BaseModule):
                                    sharpness)
         merger = self.mergers[str(layer)]
         if self.stages[self.layers.index(layer)] == 'spatiotemporal':
-            return merger(tokens.replace(frames=None), keys, cls_attn, cls,
-                          sharpness)
+            return merger(
+                tokens.replace(frames=None), keys, cls_attn, cls, sharpness)
         if tokens.frames is None:
             raise ValueError('a spatial merge needs frame-grouped tokens')
         # Frames become batch entries: every frame merges on its own.
         frames, per_frame = tokens.frames, tokens.per_frame
-        batch, dims = tokens.x.shape[0], tokens.x.shape[-1]
+        batch = tokens.x.shape[0]
 
         def per_frame_view(value: Optional[Tensor]) -> Optional[Tensor]:
             if value is None:
@@ -253,18 +254,18 @@ class MergeSchedule(BaseModule):
         inner = Tokens(
             per_frame_view(tokens.x), per_frame_view(tokens.pos),
             per_frame_view(tokens.sizes), None, tokens.on_grid, sources)
-        out = merger(inner, per_frame_view(keys), per_frame_view(cls_attn),
-                     None if cls is None else cls.repeat_interleave(
-                         frames, dim=0), per_frame_view(sharpness))
+        out = merger(
+            inner, per_frame_view(keys), per_frame_view(cls_attn),
+            None if cls is None else cls.repeat_interleave(frames, dim=0),
+            per_frame_view(sharpness))
         assign = full_sources = None
         if track:
             # One frame's merge is a block of the clip's block-diagonal map.
             assign = _block_diag(out.assign, batch)
             full_sources = torch.bmm(tokens.sources, assign)
-        return Tokens(per_clip_view(out.x), per_clip_view(out.pos),
-                      per_clip_view(out.sizes), frames, False,
-                      full_sources, assign)
-
+        return Tokens(
+            per_clip_view(out.x), per_clip_view(out.pos),
+            per_clip_view(out.sizes), frames, False, full_sources, assign)
 
     def _per_video(self, layer: int, tokens: Tokens, keys: Optional[Tensor],
                    cls_attn: Optional[Tensor], cls: Optional[Tensor],
@@ -281,10 +282,10 @@ class MergeSchedule(BaseModule):
                 return None if value is None else \
                     value[index:index + 1, :n]
 
-            parts.append(self.forward(
-                layer, video, own(keys), own(cls_attn),
-                None if cls is None else cls[index:index + 1],
-                own(sharpness)))
+            parts.append(
+                self.forward(layer, video, own(keys), own(cls_attn),
+                             None if cls is None else cls[index:index + 1],
+                             own(sharpness)))
         return Tokens.stack(parts)
 
 

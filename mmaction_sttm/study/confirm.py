@@ -104,13 +104,15 @@ def study_data(root: str,
         StudyData: The roots.
     """
     folder = data_root or protocol.get('data_root', 'data/study')
-    return make_study_data(osp.join(root, folder), smoke,
-                           test_per_class=test_per_class,
-                           shifted_per_class=shifted_per_class,
-                           camera=protocol.get('camera', 'drift'),
-                           per_class=protocol.get('per_class'),
-                           shape=regime(protocol) == 'finetune',
-                           scene=protocol.get('scene'))
+    return make_study_data(
+        osp.join(root, folder),
+        smoke,
+        test_per_class=test_per_class,
+        shifted_per_class=shifted_per_class,
+        camera=protocol.get('camera', 'drift'),
+        per_class=protocol.get('per_class'),
+        shape=regime(protocol) == 'finetune',
+        scene=protocol.get('scene'))
 
 
 def regime(protocol: Dict) -> str:
@@ -138,8 +140,7 @@ def eval_splits(protocol: Dict, stage: str, variant: str) -> tuple:
     return ('dev', 'test') + shifted
 
 
-def run(root: str, config_dir: str, args, protocol: Dict,
-        stage: str) -> None:
+def run(root: str, config_dir: str, args, protocol: Dict, stage: str) -> None:
     """Run (variant, seed) pairs and copy each record into the results.
 
     Args:
@@ -153,8 +154,8 @@ def run(root: str, config_dir: str, args, protocol: Dict,
     """
     results = osp.join(root, args.out)
     inside = not osp.relpath(results, root).startswith('..')
-    state = git_state(root, ignore=[osp.relpath(results, root)] if inside
-                      else [])
+    state = git_state(
+        root, ignore=[osp.relpath(results, root)] if inside else [])
     if state['dirty'] and not args.allow_dirty:
         raise DirtyTreeError(
             'the tree has uncommitted changes; confirmatory runs '
@@ -170,28 +171,37 @@ def run(root: str, config_dir: str, args, protocol: Dict,
             chosen['peers']
     variants = load_variants(root, config_dir, [regime(protocol)], names)
     seeds = args.seeds if args.seeds is not None else protocol['seeds']
+
     def per_class(split: str) -> int:
         """Videos per class of a held-out split (one in a smoke run)."""
         count = protocol.get(f'{split}_per_class', 0) if stage == 'test' \
             else 0
         return min(count, 1) if args.smoke else count
 
-    data = study_data(root, protocol, args.data_root, args.smoke,
-                      test_per_class=per_class('test'),
-                      shifted_per_class=per_class('shifted'))
+    data = study_data(
+        root,
+        protocol,
+        args.data_root,
+        args.smoke,
+        test_per_class=per_class('test'),
+        shifted_per_class=per_class('shifted'))
     runner = StudyRunner(
-        root, config_dir, data, osp.join(root, args.work_dir, stage),
+        root,
+        config_dir,
+        data,
+        osp.join(root, args.work_dir, stage),
         jobs=args.jobs,
         eval_splits=('dev', 'test') if stage == 'test' else ('dev', ),
-        resume=args.resume, commit=state,
+        resume=args.resume,
+        commit=state,
         cfg_options={'train_cfg.max_epochs': 1} if args.smoke else None,
         pretrain_seed=protocol.get('pretrain_seed'))
     jobs = [(v, s) for s in seeds for v in variants]
 
     def one(job):
         variant, seed = job
-        record = runner.run(variant, seed, splits=eval_splits(
-            protocol, stage, variant.name))
+        record = runner.run(
+            variant, seed, splits=eval_splits(protocol, stage, variant.name))
         folder = report.ensure_folder(
             osp.join(_records_dir(results, stage), variant.name))
         with open(osp.join(folder, f'seed{seed}.json'), 'w') as f:
@@ -201,9 +211,10 @@ def run(root: str, config_dir: str, args, protocol: Dict,
 
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         if regime(protocol) == 'finetune':
-            list(pool.map(runner.pretrain,
-                          seeds if runner.pretrain_seed is None else
-                          [runner.pretrain_seed]))
+            list(
+                pool.map(
+                    runner.pretrain, seeds if runner.pretrain_seed is None else
+                    [runner.pretrain_seed]))
         list(pool.map(one, jobs))
 
 
@@ -221,8 +232,9 @@ def sha256_of(path: str) -> str:
     if osp.isfile(path):
         files = [path]
     else:
-        files = sorted(p for p in glob.glob(osp.join(path, '**', '*'),
-                                            recursive=True) if osp.isfile(p))
+        files = sorted(
+            p for p in glob.glob(osp.join(path, '**', '*'), recursive=True)
+            if osp.isfile(p))
         if not files:
             raise FileNotFoundError(f'{path}: no files to hash')
     for name in files:
@@ -258,18 +270,23 @@ def harvest(source: str, out: str, stage: str, block: str, pretrain: str,
     Returns:
         list[str]: The records written.
     """
-    mark = dict(id=block, pretrain_sha256=sha256_of(pretrain),
-                data_sha256=sha256_of(data), machine=machine_state())
+    mark = dict(
+        id=block,
+        pretrain_sha256=sha256_of(pretrain),
+        data_sha256=sha256_of(data),
+        machine=machine_state())
     written = []
     src_dir, out_dir = _records_dir(source, stage), _records_dir(out, stage)
     paths = sorted(glob.glob(osp.join(src_dir, '*', 'seed*.json')))
-    variants = {osp.basename(osp.dirname(p)) for p in paths} | {
-        osp.basename(osp.dirname(p))
-        for p in glob.glob(osp.join(out_dir, '*', 'seed*.json'))}
+    variants = {osp.basename(osp.dirname(p))
+                for p in paths} | {
+                    osp.basename(osp.dirname(p))
+                    for p in glob.glob(osp.join(out_dir, '*', 'seed*.json'))
+                }
 
     def complete(seed_file: str) -> bool:
-        return all(osp.exists(osp.join(src_dir, v, seed_file))
-                   for v in variants)
+        return all(
+            osp.exists(osp.join(src_dir, v, seed_file)) for v in variants)
 
     for path in paths:
         if not complete(osp.basename(path)):
@@ -297,8 +314,7 @@ def _gflops(root: str, config_dir: str, names: List[str],
     """GFLOPs per view of each variant; a reducer's (RLT) as the mean over
     the dev split's videos (the data is made first where missing)."""
     out, dev = {}, None
-    for variant in load_variants(root, config_dir, [regime(protocol)],
-                                 names):
+    for variant in load_variants(root, config_dir, [regime(protocol)], names):
         if dev is None and variant_has_reducer(root, variant):
             dev = study_data(root, protocol).lists('dev')
         count_complexity(root, variant, videos=dev)
@@ -306,7 +322,10 @@ def _gflops(root: str, config_dir: str, names: List[str],
     return out
 
 
-def write_report(root: str, config_dir: str, out: str, protocol: Dict,
+def write_report(root: str,
+                 config_dir: str,
+                 out: str,
+                 protocol: Dict,
                  gflops: Optional[Dict[str, float]] = None) -> List[str]:
     """Every table and plot of the study, from the committed records.
 
@@ -328,7 +347,8 @@ def write_report(root: str, config_dir: str, out: str, protocol: Dict,
         records = report.load_records(_records_dir(folder, stage))
         if not records:
             continue
-        names = sorted({r['variant'] for r in records},
+        names = sorted({r['variant']
+                        for r in records},
                        key=lambda n: (n != base, n != primary, n))
         # The baseline's GFLOPs are the reference even before it has run.
         counted = gflops or _gflops(root, config_dir,
@@ -361,8 +381,7 @@ def write_report(root: str, config_dir: str, out: str, protocol: Dict,
                 'baseline.', ''
             ] + report.robustness_table(records, base, names, splits[1:],
                                         protocol['collapse_margin'])
-        ablations = [a for a in protocol.get('ablations', ())
-                     if a in names]
+        ablations = [a for a in protocol.get('ablations', ()) if a in names]
         if stage == 'test' and ablations:
             on = ('dev', ) + shifted
             lines += [
@@ -372,28 +391,35 @@ def write_report(root: str, config_dir: str, out: str, protocol: Dict,
                 'ablation ran.', ''
             ] + report.ablation_table(records, primary, ablations, on)
             if {'vit-12e', f'{primary}-12e'} <= set(ablations):
-                lines += ['', 'At 12 epochs, STTM against the ViT at 12 '
-                          'epochs:', ''] + report.ablation_table(
-                              records, 'vit-12e', [f'{primary}-12e'], on)
-        short = [MOTIONS[c][0].replace('moving ', '').replace(
-            'turning ', '') for c in range(10)]
+                lines += [
+                    '', 'At 12 epochs, STTM against the ViT at 12 '
+                    'epochs:', ''
+                ] + report.ablation_table(records, 'vit-12e',
+                                          [f'{primary}-12e'], on)
+        short = [
+            MOTIONS[c][0].replace('moving ', '').replace('turning ', '')
+            for c in range(10)
+        ]
         for on in ('test', ) + shifted if stage == 'test' else ():
             table = report.class_table(records, names, on, short)
             if table:
-                lines += ['', f'## Top-1 per class ({on}, mean over seeds)',
-                          ''] + table
+                lines += [
+                    '', f'## Top-1 per class ({on}, mean over seeds)', ''
+                ] + table
         comparisons = protocol.get('comparisons') or [dict(primary=primary)]
         for on in (split, ) + (shifted if stage == 'test' else ()):
             for number, comparison in enumerate(comparisons):
                 suffix = ('' if on == split else f'_{on}') + \
                     (str(number) if number else '')
-                lines += _comparison(records, names, comparison, on,
-                                     protocol, folder, stage,
+                lines += _comparison(records, names, comparison, on, protocol,
+                                     folder, stage,
                                      f'{stage}_forest{suffix}.png')
         report.curves_plot(records, names,
                            osp.join(folder, f'{stage}_curves.png'))
-        lines += ['', '## Learning curves (mean over seeds)', '',
-                  f'![learning curves]({stage}_curves.png)']
+        lines += [
+            '', '## Learning curves (mean over seeds)', '',
+            f'![learning curves]({stage}_curves.png)'
+        ]
         report.write_csv(records, osp.join(folder, f'{stage}_runs.csv'))
         with open(osp.join(folder, f'{stage}.md'), 'w') as f:
             f.write('\n'.join(lines) + '\n')
@@ -407,13 +433,15 @@ def _interim(records: Sequence[Dict], protocol: Dict) -> List[str]:
     seeds = set(protocol['seeds'])
     # The baseline, the primary, the fixed peers and one reading of each
     # peer chosen on dev (or the protocol's own list).
-    count = len(protocol.get('variants') or []) or (
-        2 + len(protocol.get('peers', [])) +
-        len(protocol.get('peer_choices', {})))
+    count = len(protocol.get('variants')
+                or []) or (2 + len(protocol.get('peers', [])) +
+                           len(protocol.get('peer_choices', {})))
     listed = set(protocol.get('variants') or [])
-    done = len({(r['variant'], r['seed']) for r in records
-                if r['seed'] in seeds and (not listed or r['variant'] in
-                                           listed)})
+    done = len({
+        (r['variant'], r['seed'])
+        for r in records
+        if r['seed'] in seeds and (not listed or r['variant'] in listed)
+    })
     if done >= count * len(seeds):
         return []
     return [
@@ -431,10 +459,15 @@ def _comparison(records: Sequence[Dict], names: Sequence[str],
     each of ``comparison['others']`` (default: every other variant), paired
     by seed, when every one of them has more than one seed."""
     primary = comparison['primary']
-    others = [n for n in comparison.get('others') or names
-              if n != primary and n in names]
-    seeds = {n: {r['seed'] for r in records if r['variant'] == n}
-             for n in names}
+    others = [
+        n for n in comparison.get('others') or names
+        if n != primary and n in names
+    ]
+    seeds = {
+        n: {r['seed']
+            for r in records if r['variant'] == n}
+        for n in names
+    }
     if primary not in names or not others or any(
             len(seeds[n]) < 2 for n in [primary] + others):
         return []
@@ -449,30 +482,30 @@ def _comparison(records: Sequence[Dict], names: Sequence[str],
     ] + report.comparison_table(rows, primary, margin)
     if protocol.get('noninferiority'):
         lines += _noninferiority(records, primary, rows, split,
-                                 protocol['noninferiority'],
-                                 protocol['alpha'])
+                                 protocol['noninferiority'], protocol['alpha'])
     sds = {r['other']: r['sd'] for r in rows}
-    need = {o: stats.seeds_needed(sd, protocol['half_width'])
-            for o, sd in sds.items()}
-    lines += ['', '### Seeds for a 95% interval of +-'
-              f'{protocol["half_width"]:g} points', '',
-              '| difference | sd over seeds | seeds needed |',
-              '| --- | ---: | ---: |'] + [
-                  f'| {primary} - {o} | {sds[o]:.2f} | {need[o]} |'
-                  for o in others]
+    need = {
+        o: stats.seeds_needed(sd, protocol['half_width'])
+        for o, sd in sds.items()
+    }
+    lines += [
+        '', '### Seeds for a 95% interval of +-'
+        f'{protocol["half_width"]:g} points', '',
+        '| difference | sd over seeds | seeds needed |',
+        '| --- | ---: | ---: |'
+    ] + [f'| {primary} - {o} | {sds[o]:.2f} | {need[o]} |' for o in others]
     report.forest_plot(rows, primary, margin, osp.join(folder, plot),
                        f'{stage} split, paired over seeds')
-    lines += ['', f'![forest plot]({plot})', '',
-              f'### {primary} minus each variant, seed by seed ({split} '
-              'top-1)', '',
-              'A block is a set of runs that share one pre-trained backbone '
-              'and one machine (see PROTOCOL.md, amendments); every seed\'s '
-              'variants ran in one block, so each difference is paired '
-              'within it.', ''] + report.per_seed_table(
-                  records, primary, others, split)
+    lines += [
+        '', f'![forest plot]({plot})', '',
+        f'### {primary} minus each variant, seed by seed ({split} '
+        'top-1)', '',
+        'A block is a set of runs that share one pre-trained backbone '
+        'and one machine (see PROTOCOL.md, amendments); every seed\'s '
+        'variants ran in one block, so each difference is paired '
+        'within it.', ''
+    ] + report.per_seed_table(records, primary, others, split)
     return lines
-
-
 
 
 def _noninferiority(records: Sequence[Dict], primary: str,
@@ -486,11 +519,13 @@ def _noninferiority(records: Sequence[Dict], primary: str,
         if split in r['metrics']:
             runs.setdefault(r['variant'], {})[r['seed']] = \
                 r['metrics'][split]['top1']
-    lines = ['', f'Non-inferiority (one-sided paired t, margin {margin:g} '
-             f'points, level {alpha}; added by an amendment, not '
-             'pre-registered):', '',
-             f'| {primary} minus | one-sided {1 - alpha:.0%} lower bound | '
-             'p | result |', '| --- | ---: | ---: | --- |']
+    lines = [
+        '', f'Non-inferiority (one-sided paired t, margin {margin:g} '
+        f'points, level {alpha}; added by an amendment, not '
+        'pre-registered):', '',
+        f'| {primary} minus | one-sided {1 - alpha:.0%} lower bound | '
+        'p | result |', '| --- | ---: | ---: | --- |'
+    ]
     for row in rows:
         seeds = row['seeds']
         a = [runs[primary][s] for s in seeds]

@@ -30,8 +30,11 @@ _COMMON = dict(resolution=32, num_frames=24, num_distractors=2)
 #: waves), objects three quarters the size, every object a quarter faster,
 #: and four distractors instead of two. Fixed before any run that is scored
 #: on it (docs/results/videomae/PROTOCOL.md).
-SHIFT = dict(background='checker', object_scale=0.75, speed_scale=1.25,
-             num_distractors=4)
+SHIFT = dict(
+    background='checker',
+    object_scale=0.75,
+    speed_scale=1.25,
+    num_distractors=4)
 
 #: The motion task's training and dev videos per class, unless a study's
 #: ``per_class`` says otherwise.
@@ -145,13 +148,20 @@ def make_study_data(data_root: str,
     train, dev, shape_train = (1, 1, 1) if smoke else (sizes['train'],
                                                        sizes['dev'], 120)
     motion_scene = {**_COMMON, **(scene or {})}
-    specs = dict(motion=SyntheticSpec(num_classes=10, train_per_class=train,
-                                      val_per_class=dev, camera=camera,
-                                      **motion_scene))
+    specs = dict(
+        motion=SyntheticSpec(
+            num_classes=10,
+            train_per_class=train,
+            val_per_class=dev,
+            camera=camera,
+            **motion_scene))
     if shape:
         specs['shape'] = SyntheticSpec(
-            num_classes=len(SHAPE_CLASSES), train_per_class=shape_train,
-            val_per_class=1 if smoke else 20, task='shape', **_COMMON)
+            num_classes=len(SHAPE_CLASSES),
+            train_per_class=shape_train,
+            val_per_class=1 if smoke else 20,
+            task='shape',
+            **_COMMON)
     roots = {}
     for task, spec in specs.items():
         root = osp.abspath(osp.join(data_root, task))
@@ -170,21 +180,29 @@ def make_study_data(data_root: str,
             f.writelines(lines)
         roots[task] = root
     held_out = {}
-    for split, count, seed, scene in (
-            ('test', test_per_class, TEST_SEED, motion_scene),
-            ('shifted', shifted_per_class, SHIFTED_SEED, {**_COMMON,
-                                                          **SHIFT})):
+    for split, count, seed, scene in (('test', test_per_class, TEST_SEED,
+                                       motion_scene),
+                                      ('shifted', shifted_per_class,
+                                       SHIFTED_SEED, {
+                                           **_COMMON,
+                                           **SHIFT
+                                       })):
         if not count:
             continue
         folder = osp.abspath(osp.join(data_root, split))
         ann = osp.join(folder, f'{split}_list_videos.txt')
         want = 10 * count
         if not osp.exists(ann):
-            spec = SyntheticSpec(**{
-                **scene, 'num_classes': 10, 'train_per_class': 1,
-                'val_per_class': count, 'seed': seed, 'camera': camera})
-            (written, ) = make_synthetic_dataset(folder, spec,
-                                                 splits=('val', ))
+            spec = SyntheticSpec(
+                **{
+                    **scene, 'num_classes': 10,
+                    'train_per_class': 1,
+                    'val_per_class': count,
+                    'seed': seed,
+                    'camera': camera
+                })
+            (written, ) = make_synthetic_dataset(
+                folder, spec, splits=('val', ))
             os.replace(written, ann)
         elif _count(ann) != want:
             raise ValueError(f'{ann} has {_count(ann)} videos, the study '

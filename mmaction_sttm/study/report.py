@@ -25,8 +25,8 @@ def load_records(folder: str) -> List[Dict]:
     """Every run record (``*.json``) under ``folder``, sorted by variant
     and seed."""
     records = []
-    for path in sorted(glob.glob(osp.join(folder, '**', '*.json'),
-                                 recursive=True)):
+    for path in sorted(
+            glob.glob(osp.join(folder, '**', '*.json'), recursive=True)):
         with open(path) as f:
             records.append(json.load(f))
     return sorted(records, key=lambda r: (r['variant'], r['seed']))
@@ -88,11 +88,21 @@ def compare(records: Sequence[Dict],
         t = stats.paired_t(a, b)
         t90 = stats.paired_t(a, b, confidence=1 - 2 * alpha)
         wins, ties, losses, _ = stats.sign_test(a, b)
-        rows.append(dict(other=other, n=t.n, seeds=seeds, mean=t.mean,
-                         sd=t.sd, ci_t=t.ci, ci_90=t90.ci,
-                         ci_boot=stats.bootstrap_ci(a, b), p=t.p,
-                         p_tost=stats.tost(a, b, margin), wins=wins,
-                         ties=ties, losses=losses))
+        rows.append(
+            dict(
+                other=other,
+                n=t.n,
+                seeds=seeds,
+                mean=t.mean,
+                sd=t.sd,
+                ci_t=t.ci,
+                ci_90=t90.ci,
+                ci_boot=stats.bootstrap_ci(a, b),
+                p=t.p,
+                p_tost=stats.tost(a, b, margin),
+                wins=wins,
+                ties=ties,
+                losses=losses))
     for row, adjusted in zip(rows, stats.holm([r['p'] for r in rows])):
         row['p_holm'] = adjusted
         if adjusted < alpha:
@@ -103,8 +113,10 @@ def compare(records: Sequence[Dict],
     return rows
 
 
-def per_seed_table(records: Sequence[Dict], primary: str,
-                   others: Sequence[str], split: str = 'test') -> List[str]:
+def per_seed_table(records: Sequence[Dict],
+                   primary: str,
+                   others: Sequence[str],
+                   split: str = 'test') -> List[str]:
     """The paired differences seed by seed (``primary`` minus each of
     ``others``), with the block each seed ran in when the records name one
     (``record['block']['id']``: runs that share one pre-trained backbone
@@ -138,8 +150,10 @@ def per_seed_table(records: Sequence[Dict], primary: str,
     def cell(value: Optional[float]) -> str:
         return '' if value is None else f'{value:+.2f}'
 
-    lines = ['| seed | block | ' + ' | '.join(others) + ' |',
-             '| ---: | --- |' + ' ---: |' * len(others)]
+    lines = [
+        '| seed | block | ' + ' | '.join(others) + ' |',
+        '| ---: | --- |' + ' ---: |' * len(others)
+    ]
     for seed in seeds:
         lines.append(f'| {seed} | {block[seed]} | ' +
                      ' | '.join(cell(diff(seed, o)) for o in others) + ' |')
@@ -156,12 +170,13 @@ def per_seed_table(records: Sequence[Dict], primary: str,
     return lines
 
 
-def variant_table(records: Sequence[Dict],
-                  gflops: Dict[str, float],
-                  baseline: str,
-                  order: Sequence[str],
-                  splits: Sequence[str] = ('train', 'dev', 'test')
-                  ) -> List[str]:
+def variant_table(
+    records: Sequence[Dict],
+    gflops: Dict[str, float],
+    baseline: str,
+    order: Sequence[str],
+    splits: Sequence[str] = ('train', 'dev', 'test')
+) -> List[str]:
     """Markdown rows: per variant, GFLOPs, seeds, top-1 per split (mean +-
     sd over seeds) and where its training stands (the last epochs' gain in
     train top-1).
@@ -178,19 +193,22 @@ def variant_table(records: Sequence[Dict],
     """
     runs = _by_variant(records)
     head = ' | '.join(f'{s} top-1' for s in splits)
-    lines = [f'| variant | GFLOPs/view | vs baseline | seeds | {head} | '
-             'train top-1, last 5 epochs |',
-             '| --- | ---: | ---: | ---: | ' + ' | '.join(
-                 '---:' for _ in splits) + ' | --- |']
+    lines = [
+        f'| variant | GFLOPs/view | vs baseline | seeds | {head} | '
+        'train top-1, last 5 epochs |', '| --- | ---: | ---: | ---: | ' +
+        ' | '.join('---:' for _ in splits) + ' | --- |'
+    ]
     for name in order:
         if name not in runs:
             continue
         seeds = sorted(runs[name])
         cells = []
         for split in splits:
-            cells.append(_ms([runs[name][s]['metrics'][split]['top1']
-                              for s in seeds
-                              if split in runs[name][s]['metrics']]))
+            cells.append(
+                _ms([
+                    runs[name][s]['metrics'][split]['top1'] for s in seeds
+                    if split in runs[name][s]['metrics']
+                ]))
         tail = plateau(runs[name].values())
         rel = 100 * (gflops[name] / gflops[baseline] - 1)
         lines.append(f'| {name} | {gflops[name]:.5f} | {rel:+.1f}% | '
@@ -232,27 +250,31 @@ def robustness_table(records: Sequence[Dict],
             continue
         cells = []
         for split in splits:
-            top1 = {s: r['metrics'][split]['top1']
-                    for s, r in runs[name].items() if split in r['metrics']}
+            top1 = {
+                s: r['metrics'][split]['top1']
+                for s, r in runs[name].items() if split in r['metrics']
+            }
             if not top1:
                 cells += ['', '', '', '']
                 continue
             worst = min(top1, key=lambda s: (top1[s], s))
-            paired = [s for s in top1 if split in base.get(s, {}).get(
-                'metrics', {})]
-            diffs = [top1[s] - base[s]['metrics'][split]['top1']
-                     for s in paired]
+            paired = [
+                s for s in top1 if split in base.get(s, {}).get('metrics', {})
+            ]
+            diffs = [
+                top1[s] - base[s]['metrics'][split]['top1'] for s in paired
+            ]
             fell = sum(d < -margin for d in diffs)
-            cells += [_ms(list(top1.values())),
-                      f'{top1[worst]:.2f} ({worst})',
-                      f'{statistics.mean(diffs):+.2f}' if diffs else '',
-                      f'{fell} / {len(diffs)}' if diffs else '']
+            cells += [
+                _ms(list(top1.values())), f'{top1[worst]:.2f} ({worst})',
+                f'{statistics.mean(diffs):+.2f}' if diffs else '',
+                f'{fell} / {len(diffs)}' if diffs else ''
+            ]
         lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
     return lines
 
 
-def ablation_table(records: Sequence[Dict],
-                   reference: str,
+def ablation_table(records: Sequence[Dict], reference: str,
                    ablations: Sequence[str],
                    splits: Sequence[str]) -> List[str]:
     """Markdown rows: each ablation minus ``reference``, paired on the
@@ -272,8 +294,10 @@ def ablation_table(records: Sequence[Dict],
     """
     runs = _by_variant(records)
     head = ''.join(f' {s}: minus {reference} | 95% CI |' for s in splits)
-    lines = ['| ablation | seeds |' + head,
-             '| --- | --- |' + ' ---: | --- |' * len(splits)]
+    lines = [
+        '| ablation | seeds |' + head,
+        '| --- | --- |' + ' ---: | --- |' * len(splits)
+    ]
     for name in ablations:
         seeds = sorted(set(runs.get(name, {})) & set(runs.get(reference, {})))
         if len(seeds) < 2:
@@ -289,9 +313,7 @@ def ablation_table(records: Sequence[Dict],
     return lines if len(lines) > 2 else []
 
 
-def class_table(records: Sequence[Dict],
-                order: Sequence[str],
-                split: str,
+def class_table(records: Sequence[Dict], order: Sequence[str], split: str,
                 class_names: Sequence[str]) -> List[str]:
     """Markdown rows: per variant, top-1 of each class on ``split`` (mean
     over seeds), from the records' per-video predictions; what a variant
@@ -309,8 +331,10 @@ def class_table(records: Sequence[Dict],
         on ``split``.
     """
     runs = _by_variant(records)
-    lines = ['| variant | seeds | ' + ' | '.join(class_names) + ' |',
-             '| --- | ---: |' + ' ---: |' * len(class_names)]
+    lines = [
+        '| variant | seeds | ' + ' | '.join(class_names) + ' |',
+        '| --- | ---: |' + ' ---: |' * len(class_names)
+    ]
     for name in order:
         per_class: Dict[int, List[float]] = {}
         seeds = 0
@@ -363,19 +387,21 @@ def comparison_table(rows: Sequence[Dict], primary: str,
     ]
     for r in rows:
         eq = 'equivalent' if r['equivalent'] else 'not shown equivalent'
-        lines.append(
-            f'| {r["other"]} | {r["n"]} | {r["mean"]:+.2f} | '
-            f'[{r["ci_t"][0]:+.2f}, {r["ci_t"][1]:+.2f}] | '
-            f'[{r["ci_boot"][0]:+.2f}, {r["ci_boot"][1]:+.2f}] | '
-            f'{_fmt_p(r["p"])} | {_fmt_p(r["p_holm"])} | '
-            f'[{r["ci_90"][0]:+.2f}, {r["ci_90"][1]:+.2f}] | '
-            f'{_fmt_p(r["p_tost"])} | {r["wins"]} / {r["ties"]} / '
-            f'{r["losses"]} | {r["verdict"]}; {eq} |')
+        lines.append(f'| {r["other"]} | {r["n"]} | {r["mean"]:+.2f} | '
+                     f'[{r["ci_t"][0]:+.2f}, {r["ci_t"][1]:+.2f}] | '
+                     f'[{r["ci_boot"][0]:+.2f}, {r["ci_boot"][1]:+.2f}] | '
+                     f'{_fmt_p(r["p"])} | {_fmt_p(r["p_holm"])} | '
+                     f'[{r["ci_90"][0]:+.2f}, {r["ci_90"][1]:+.2f}] | '
+                     f'{_fmt_p(r["p_tost"])} | {r["wins"]} / {r["ties"]} / '
+                     f'{r["losses"]} | {r["verdict"]}; {eq} |')
     return lines
 
 
-def forest_plot(rows: Sequence[Dict], primary: str, margin: float,
-                path: str, title: str = '') -> None:
+def forest_plot(rows: Sequence[Dict],
+                primary: str,
+                margin: float,
+                path: str,
+                title: str = '') -> None:
     """Mean paired differences with their 95% t intervals (and 90% ones
     for the equivalence test), the margin drawn at ``+- margin``."""
     import matplotlib
@@ -391,10 +417,13 @@ def forest_plot(rows: Sequence[Dict], primary: str, margin: float,
     for x in (-margin, margin):
         ax.axvline(x, color='C3', ls='--', lw=0.8)
     ax.set_yticks(range(len(rows)))
-    ax.set_yticklabels([f'{primary} - {r["other"]} (n={r["n"]})'
-                        for r in reversed(rows)], fontsize=8)
-    ax.set_xlabel('paired difference in top-1 (points); thin: 95% CI, '
-                  f'thick: 90% CI; dashed: +-{margin:g}', fontsize=8)
+    ax.set_yticklabels(
+        [f'{primary} - {r["other"]} (n={r["n"]})' for r in reversed(rows)],
+        fontsize=8)
+    ax.set_xlabel(
+        'paired difference in top-1 (points); thin: 95% CI, '
+        f'thick: 90% CI; dashed: +-{margin:g}',
+        fontsize=8)
     ax.set_title(title, fontsize=9)
     ax.grid(axis='x', alpha=0.3)
     fig.tight_layout()
@@ -416,11 +445,15 @@ def curves_plot(records: Sequence[Dict], order: Sequence[str],
         if not curves:
             continue
         for ax, key in zip(axes, ('train_top1', 'dev_top1')):
-            epochs = sorted({p['epoch'] for c in curves for p in c
-                             if key in p})
-            means = [statistics.mean(p[key] for c in curves for p in c
-                                     if p['epoch'] == e and key in p)
-                     for e in epochs]
+            epochs = sorted(
+                {p['epoch']
+                 for c in curves
+                 for p in c if key in p})
+            means = [
+                statistics.mean(p[key] for c in curves for p in c
+                                if p['epoch'] == e and key in p)
+                for e in epochs
+            ]
             ax.plot(epochs, means, label=name, color=f'C{i}')
     for ax, label in zip(axes, ('train top-1 (augmented batches)',
                                 'dev top-1 (1 clip, centre crop)')):
@@ -441,10 +474,10 @@ def write_csv(records: Sequence[Dict], path: str) -> None:
         writer.writerow(['variant', 'seed', 'commit', 'dirty'] +
                         [f'{s}_top1' for s in splits] + ['seconds'])
         for r in records:
-            writer.writerow([r['variant'], r['seed'], r['commit'][:12],
-                             r['dirty']] + [
-                                 r['metrics'].get(s, {}).get('top1', '')
-                                 for s in splits] + [r['seconds']])
+            writer.writerow(
+                [r['variant'], r['seed'], r['commit'][:12], r['dirty']] +
+                [r['metrics'].get(s, {}).get('top1', '')
+                 for s in splits] + [r['seconds']])
 
 
 def ensure_folder(path: str) -> str:

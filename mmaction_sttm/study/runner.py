@@ -45,13 +45,17 @@ def git_state(root: str, ignore: Sequence[str] = ()) -> Dict[str, object]:
         dict: ``commit`` (full hash, or ``'unknown'`` outside git) and
         ``dirty`` (changed or untracked files, ignored ones aside).
     """
+
     def git(*cmd: str) -> str:
-        return subprocess.run(['git', *cmd], cwd=root, capture_output=True,
+        return subprocess.run(['git', *cmd],
+                              cwd=root,
+                              capture_output=True,
                               text=True).stdout.strip()
+
     excludes = [f':(exclude){path}' for path in ignore]
     status = git('status', '--porcelain', '--', '.', *excludes)
-    return dict(commit=git('rev-parse', 'HEAD') or 'unknown',
-                dirty=bool(status))
+    return dict(
+        commit=git('rev-parse', 'HEAD') or 'unknown', dirty=bool(status))
 
 
 def machine_state() -> Dict[str, str]:
@@ -78,10 +82,13 @@ def machine_state() -> Dict[str, str]:
                     break
     except OSError:
         pass
-    isa = ('avx512' if 'avx512f' in flags else
-           'avx2' if 'avx2' in flags else 'other')
-    return dict(cpu=cpu, isa=isa, torch=torch.__version__,
-                python=platform.python_version())
+    isa = ('avx512'
+           if 'avx512f' in flags else 'avx2' if 'avx2' in flags else 'other')
+    return dict(
+        cpu=cpu,
+        isa=isa,
+        torch=torch.__version__,
+        python=platform.python_version())
 
 
 def read_curve(work_dir: str) -> List[Dict[str, float]]:
@@ -97,8 +104,8 @@ def read_curve(work_dir: str) -> List[Dict[str, float]]:
         batches, in %), and ``dev_top1`` / ``dev_top5`` where the run
         validated after that epoch.
     """
-    logs = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
-                                     'scalars.json')))
+    logs = sorted(
+        glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
     if not logs:
         raise RuntimeError(f'{work_dir}: no vis_data/scalars.json')
     train = defaultdict(list)
@@ -115,8 +122,7 @@ def read_curve(work_dir: str) -> List[Dict[str, float]]:
         point: Dict[str, float] = dict(epoch=epoch)
         if train[epoch]:
             recs = train[epoch]
-            point['loss'] = round(
-                sum(r['loss'] for r in recs) / len(recs), 4)
+            point['loss'] = round(sum(r['loss'] for r in recs) / len(recs), 4)
             if 'top1_acc' in recs[0]:
                 point['train_top1'] = round(
                     100 * sum(r['top1_acc'] for r in recs) / len(recs), 2)
@@ -185,8 +191,10 @@ def compact_samples(samples: Sequence[Dict]) -> Dict[str, object]:
         preds.append(int(scores.argmax()))
         p_true.append(int(round(1000 * float(scores[label]))))
     join = ' '.join
-    return dict(label=join(map(str, labels)), pred=join(map(str, preds)),
-                p_true=join(map(str, p_true)))
+    return dict(
+        label=join(map(str, labels)),
+        pred=join(map(str, preds)),
+        p_true=join(map(str, p_true)))
 
 
 class StudyRunner:
@@ -262,13 +270,20 @@ class StudyRunner:
         # glibc writes its fatal messages (heap corruption, failed asserts)
         # to the terminal, not to stderr, unless LIBC_FATAL_STDERR_ is set;
         # a tool aborted on 2026-12-04 with nothing in its log.
-        env = dict(os.environ, OMP_NUM_THREADS=str(self.threads),
-                   PYTHONFAULTHANDLER='1', LIBC_FATAL_STDERR_='1',
-                   TORCH_SHOW_CPP_STACKTRACES='1')
+        env = dict(
+            os.environ,
+            OMP_NUM_THREADS=str(self.threads),
+            PYTHONFAULTHANDLER='1',
+            LIBC_FATAL_STDERR_='1',
+            TORCH_SHOW_CPP_STACKTRACES='1')
         for attempt in (1, 2):
             with open(log, 'w') as f:
-                proc = subprocess.run(cmd, cwd=self.root, stdout=f,
-                                      stderr=subprocess.STDOUT, env=env)
+                proc = subprocess.run(
+                    cmd,
+                    cwd=self.root,
+                    stdout=f,
+                    stderr=subprocess.STDOUT,
+                    env=env)
             if proc.returncode >= 0 or attempt == 2:
                 break
             os.replace(log, log + '.1')
@@ -288,21 +303,29 @@ class StudyRunner:
     def _options(opts: Dict[str, object]) -> List[str]:
         return ['--cfg-options'] + [f'{k}={v}' for k, v in opts.items()]
 
-    def _split_options(self, loader: str, split: str,
-                       data: Optional[Dict[str, str]] = None
-                       ) -> Dict[str, object]:
+    def _split_options(self,
+                       loader: str,
+                       split: str,
+                       data: Optional[Dict[str,
+                                           str]] = None) -> Dict[str, object]:
         lists = data or self.data.lists(split)
-        return {f'{loader}.dataset.ann_file': lists['ann_file'],
-                f'{loader}.dataset.data_prefix.video': lists['video']}
+        return {
+            f'{loader}.dataset.ann_file': lists['ann_file'],
+            f'{loader}.dataset.data_prefix.video': lists['video']
+        }
 
     # -- runs ----------------------------------------------------------------
 
     def _train(self, config: str, wd: str, seed: int,
                opts: Dict[str, object]) -> (str, str):
-        cmd = [sys.executable, 'tools/train.py', config, '--work-dir', wd,
-               '--seed', str(seed), '--deterministic']
-        recorded = self._call(cmd + self._options(
-            dict(opts, **self.cfg_options)), osp.join(wd, 'train.log'))
+        cmd = [
+            sys.executable, 'tools/train.py', config, '--work-dir', wd,
+            '--seed',
+            str(seed), '--deterministic'
+        ]
+        recorded = self._call(
+            cmd + self._options(dict(opts, **self.cfg_options)),
+            osp.join(wd, 'train.log'))
         with open(osp.join(wd, 'last_checkpoint')) as f:
             return f.read().strip(), recorded
 
@@ -315,12 +338,13 @@ class StudyRunner:
         if split in PREDICTION_SPLITS:
             dump = ['--dump', osp.join(wd, 'predictions.pkl')]
         recorded = self._call(
-            [sys.executable, 'tools/test.py', config, ckpt, '--work-dir', wd]
-            + dump + self._options(opts), osp.join(wd, 'test.log'))
+            [sys.executable, 'tools/test.py', config, ckpt, '--work-dir', wd] +
+            dump + self._options(opts), osp.join(wd, 'test.log'))
         with open(osp.join(wd, 'test_metrics.json')) as f:
             metrics = json.load(f)
-        result = dict(top1=round(100 * metrics['acc/top1'], 3),
-                      top5=round(100 * metrics['acc/top5'], 3))
+        result = dict(
+            top1=round(100 * metrics['acc/top1'], 3),
+            top5=round(100 * metrics['acc/top5'], 3))
         if dump:
             result['predictions'] = compact_predictions(dump[1])
         return result, recorded
@@ -337,11 +361,13 @@ class StudyRunner:
                 with open(osp.join(wd, 'last_checkpoint')) as f:
                     self.pretrained[seed] = f.read().strip()
             else:
-                shape = dict(ann_file=osp.join(self.data.shape,
-                                               'train_list_videos.txt'),
-                             video=osp.join(self.data.shape, 'videos'))
-                dev = dict(shape, ann_file=osp.join(self.data.shape,
-                                                    'val_list_videos.txt'))
+                shape = dict(
+                    ann_file=osp.join(self.data.shape,
+                                      'train_list_videos.txt'),
+                    video=osp.join(self.data.shape, 'videos'))
+                dev = dict(
+                    shape,
+                    ann_file=osp.join(self.data.shape, 'val_list_videos.txt'))
                 opts = dict(
                     **self._split_options('train_dataloader', '', shape),
                     **self._split_options('val_dataloader', '', dev),
@@ -350,7 +376,9 @@ class StudyRunner:
                     osp.relpath(config, self.root), wd, seed, opts)
         return self.pretrained[seed]
 
-    def run(self, variant: Variant, seed: int,
+    def run(self,
+            variant: Variant,
+            seed: int,
             source: Optional[str] = None,
             splits: Optional[Sequence[str]] = None) -> Dict:
         """Train (unless off the shelf) and test one (variant, seed).
@@ -385,16 +413,16 @@ class StudyRunner:
         curve: List[Dict[str, float]] = []
         if variant.regime == 'ots':
             if source is None:
-                with open(osp.join(self.work_dir('finetune', variant.source,
-                                                 seed),
-                                   'last_checkpoint')) as f:
+                with open(
+                        osp.join(
+                            self.work_dir('finetune', variant.source, seed),
+                            'last_checkpoint')) as f:
                     source = f.read().strip()
             ckpt = source
         else:
             if variant.regime == 'finetune':
                 opts['model.backbone.init_cfg.checkpoint'] = self.pretrain(
-                    seed if self.pretrain_seed is None else
-                    self.pretrain_seed)
+                    seed if self.pretrain_seed is None else self.pretrain_seed)
             train_opts = dict(
                 opts, **self._split_options('train_dataloader', 'train'),
                 **self._split_options('val_dataloader', 'dev'),
@@ -408,17 +436,23 @@ class StudyRunner:
             metrics['train' if split == 'train_subset' else split], cmd = \
                 self._test(variant.config, ckpt, wd, split, opts)
             commands.append(cmd)
-        result = dict(variant=variant.name, regime=variant.regime, seed=seed,
-                      config=variant.config,
-                      commit=self.commit['commit'],
-                      dirty=self.commit['dirty'],
-                      machine=dict(self.machine, threads=self.threads),
-                      commands=[self._rel(c) for c in commands],
-                      metrics=metrics, curve=curve,
-                      seconds=round(time.time() - start, 1))
+        result = dict(
+            variant=variant.name,
+            regime=variant.regime,
+            seed=seed,
+            config=variant.config,
+            commit=self.commit['commit'],
+            dirty=self.commit['dirty'],
+            machine=dict(self.machine, threads=self.threads),
+            commands=[self._rel(c) for c in commands],
+            metrics=metrics,
+            curve=curve,
+            seconds=round(time.time() - start, 1))
         with open(done, 'w') as f:
             json.dump(result, f)
         shown = ', '.join(f'{k} {v["top1"]:.1f}' for k, v in metrics.items())
-        print(f'{variant.regime}/{variant.name} seed {seed}: top-1 {shown} '
-              f'({result["seconds"]:.0f} s)', flush=True)
+        print(
+            f'{variant.regime}/{variant.name} seed {seed}: top-1 {shown} '
+            f'({result["seconds"]:.0f} s)',
+            flush=True)
         return result

@@ -212,8 +212,8 @@ def seeds_needed(sd: float,
     if half_width <= 0 or sd < 0:
         raise ValueError('need half_width > 0 and sd >= 0')
     n = max(2, minimum)
-    while float(_st.t.ppf((1 + confidence) / 2, n - 1)) * sd / math.sqrt(
-            n) > half_width:
+    quantile = (1 + confidence) / 2
+    while float(_st.t.ppf(quantile, n - 1)) * sd / math.sqrt(n) > half_width:
         n += 1
     return n
 
@@ -284,8 +284,8 @@ def mcnemar(correct_a: Sequence[bool], correct_b: Sequence[bool]) -> float:
     only_a, only_b = int((a & ~b).sum()), int((~a & b).sum())
     if only_a + only_b == 0:
         return 1.0
-    return float(min(1.0, 2 * _st.binom.cdf(min(only_a, only_b),
-                                             only_a + only_b, 0.5)))
+    return float(
+        min(1.0, 2 * _st.binom.cdf(min(only_a, only_b), only_a + only_b, 0.5)))
 
 
 def two_level_bootstrap_ci(correct_a: np.ndarray,
@@ -320,8 +320,8 @@ def two_level_bootstrap_ci(correct_a: np.ndarray,
     rng = np.random.default_rng(seed)
     means = np.empty(resamples)
     for i in range(resamples):
-        weight = np.bincount(rng.integers(0, videos, videos),
-                             minlength=videos) / videos
+        weight = np.bincount(
+            rng.integers(0, videos, videos), minlength=videos) / videos
         per_seed = d @ weight
         means[i] = per_seed[rng.integers(0, seeds, seeds)].mean()
     alpha = 1 - confidence

@@ -44,20 +44,28 @@ def summarise(variants: List[Variant],
         have = sorted(v.results)
         val = [_top1(v.results[s], 'val') for s in have]
         train = [_top1(v.results[s], 'train') for s in have]
-        rows.append(dict(
-            regime=v.regime, variant=v.name, curve=v.curve, note=v.note,
-            config=v.config, gflops=v.gflops, params_m=v.params_m,
-            seeds=len(have),
-            val_top1_mean=statistics.mean(val),
-            val_top1_std=statistics.stdev(val) if len(val) > 1 else 0.0,
-            train_top1_mean=statistics.mean(train),
-            train_top1_std=statistics.stdev(train) if len(train) > 1
-            else 0.0,
-            val_top1_per_seed=' '.join(
-                f'{_top1(v.results[s], "val"):.1f}' if s in v.results else
-                'not-run' for s in (have if seeds is None else seeds)),
-            commits=' '.join(sorted({_commit(v.results[s])
-                                     for s in have}))))
+        rows.append(
+            dict(
+                regime=v.regime,
+                variant=v.name,
+                curve=v.curve,
+                note=v.note,
+                config=v.config,
+                gflops=v.gflops,
+                params_m=v.params_m,
+                seeds=len(have),
+                val_top1_mean=statistics.mean(val),
+                val_top1_std=statistics.stdev(val) if len(val) > 1 else 0.0,
+                train_top1_mean=statistics.mean(train),
+                train_top1_std=statistics.stdev(train)
+                if len(train) > 1 else 0.0,
+                val_top1_per_seed=' '.join(
+                    f'{_top1(v.results[s], "val"):.1f}' if s in
+                    v.results else 'not-run'
+                    for s in (have if seeds is None else seeds)),
+                commits=' '.join(
+                    sorted({_commit(v.results[s])
+                            for s in have}))))
     return rows
 
 
@@ -126,8 +134,8 @@ def plot(rows: List[Dict], path: str) -> None:
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     regimes = [r for r in REGIMES if any(x['regime'] == r for x in rows)]
-    fig, axes = plt.subplots(1, len(regimes), figsize=(6 * len(regimes), 4.5),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(regimes), figsize=(6 * len(regimes), 4.5), squeeze=False)
     for ax, regime in zip(axes[0], regimes):
         part = [r for r in rows if r['regime'] == regime]
         curves: Dict[str, List[Dict]] = {}
@@ -148,13 +156,18 @@ def plot(rows: List[Dict], path: str) -> None:
             ax.errorbar([p['gflops'] for p in points],
                         [p['val_top1_mean'] for p in points],
                         yerr=[p['val_top1_std'] for p in points],
-                        fmt=style, capsize=3, label=label, markersize=6,
+                        fmt=style,
+                        capsize=3,
+                        label=label,
+                        markersize=6,
                         color=color)
         if has_curves:
             # The curves' range: a collapsed reading far below would squash
             # them (the table has it).
-            shown = [r['val_top1_mean'] for c, p in curves.items()
-                     if len(p) > 1 or c == 'baseline' for r in p]
+            shown = [
+                r['val_top1_mean'] for c, p in curves.items()
+                if len(p) > 1 or c == 'baseline' for r in p
+            ]
             ax.set_ylim(min(shown) - 8, max(shown) + 6)
         ax.set_title(TITLES[regime].split(':')[0], fontsize=9)
         ax.set_xlabel('GFLOPs per view')

@@ -147,7 +147,6 @@ def count_complexity(root: str,
     if videos is None:
         raise ValueError(f'{variant.config}: a reducer\'s GFLOPs depend on '
                          'the video; count them over a split (videos=...)')
-    views = video_views(cfg, videos['ann_file'], videos['video'],
-                        num=10**9)
+    views = video_views(cfg, videos['ann_file'], videos['video'], num=10**9)
     flops = complexity_of_views(model, views)['gflops']
     variant.gflops = sum(flops) / len(flops)

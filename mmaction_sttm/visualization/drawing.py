@@ -99,16 +99,18 @@ def _heat_overlay(frame: np.ndarray, heat: np.ndarray, scale: int,
     from matplotlib import colormaps
     height, width = frame.shape[:2]
     size = (width * scale, height * scale)
-    heat = cv2.resize(heat.astype(np.float32), size,
-                      interpolation=cv2.INTER_LINEAR)
+    heat = cv2.resize(
+        heat.astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
     colour = colormaps[cmap](np.clip(heat, 0, 1))[..., :3] * 255
     image = _upscale(frame, scale).astype(np.float32)
     image = (1 - alpha) * image + alpha * colour
     return image.round().clip(0, 255).astype(np.uint8)
 
 
-def _sheet(rows: List[List[np.ndarray]], labels: List[str],
-           columns: List[str], title: Optional[str] = None):
+def _sheet(rows: List[List[np.ndarray]],
+           labels: List[str],
+           columns: List[str],
+           title: Optional[str] = None):
     """Cells (equal sizes) in a grid with row labels on the left and column
     labels on top; returns a PIL image."""
     from PIL import Image, ImageDraw
@@ -123,8 +125,10 @@ def _sheet(rows: List[List[np.ndarray]], labels: List[str],
     if title:
         draw.text((4, 2), title, fill=(0, 0, 0), font=font)
     for c, name in enumerate(columns):
-        draw.text((label_w + c * (cell_w + gap), top - 16), name,
-                  fill=(0, 0, 0), font=font)
+        draw.text((label_w + c * (cell_w + gap), top - 16),
+                  name,
+                  fill=(0, 0, 0),
+                  font=font)
     for r, (cells, label) in enumerate(zip(rows, labels)):
         y = top + r * (cell_h + gap)
         draw.multiline_text((4, y + 2), label, fill=(0, 0, 0), font=font)
@@ -301,19 +305,23 @@ def save_animation(path: str,
         draw = ImageDraw.Draw(canvas)
         for i, (panel, name) in enumerate(zip(panels, names)):
             canvas.paste(Image.fromarray(panel), (i * (cell_w + 4), 16))
-            draw.text((i * (cell_w + 4) + 2, 2), name, fill=(0, 0, 0),
+            draw.text((i * (cell_w + 4) + 2, 2),
+                      name,
+                      fill=(0, 0, 0),
                       font=font)
         images.append(canvas)
     if ext == '.gif':
         images[0].save(
-            path, save_all=True, append_images=images[1:],
-            duration=int(round(1000 / fps)), loop=0)
+            path,
+            save_all=True,
+            append_images=images[1:],
+            duration=int(round(1000 / fps)),
+            loop=0)
         return path
     import cv2
     width, height = images[0].size
     size = (width + width % 2, height + height % 2)  # codecs want even sizes
-    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), fps,
-                             size)
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), fps, size)
     if not writer.isOpened():
         raise RuntimeError(f'OpenCV cannot write {path!r}')
     try:

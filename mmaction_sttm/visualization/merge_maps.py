@@ -151,8 +151,11 @@ def _geometry(backbone: nn.Module, clip: Tensor, embedding: Tokens) -> dict:
         raise ValueError(f'{type(backbone).__name__}.geometry gives a '
                          f'{grid} token grid, but the embedding has '
                          f'{embedding.x.shape[1]} tokens')
-    return dict(grid=grid, tubelet=tubelet, patch_size=tuple(patch),
-                num_frames=int(num_frames))
+    return dict(
+        grid=grid,
+        tubelet=tubelet,
+        patch_size=tuple(patch),
+        num_frames=int(num_frames))
 
 
 @torch.no_grad()
@@ -217,5 +220,4 @@ def trace_merging(model: nn.Module, clip: Tensor) -> MergeTrace:
         maps.append(
             StageMap(layer, stage, assignment, sources, sizes, tokens.frames))
     return MergeTrace(
-        stages=maps, has_cls=backbone.geometry.has_cls,
-        **geometry)
+        stages=maps, has_cls=backbone.geometry.has_cls, **geometry)

@@ -57,11 +57,10 @@ def load_clip(cfg,
         ValueError: The file cannot be read as a video, or the config does
             not give clips ``(C, T, H, W)``.
     """
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-
     import mmaction.datasets  # noqa: F401  (registers the transforms)
     from mmaction.registry import MODELS, TRANSFORMS
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
     if isinstance(cfg, str):
         cfg = Config.fromfile(cfg)
     if not osp.isfile(video_path):

@@ -15,20 +15,23 @@ register_all_modules()
 
 VIT_S = dict(type='SpaceTimeViT', embed_dims=384, num_heads=6)
 VIT_B = dict(type='SpaceTimeViT')
-TSF = dict(type='MergingTimeSformer', num_frames=8, img_size=224, patch_size=16)
+TSF = dict(
+    type='MergingTimeSformer', num_frames=8, img_size=224, patch_size=16)
 
 
 def _recognizer(backbone, layers=None, **merger):
     if layers is not None:
-        backbone = dict(backbone, merger=dict(type='STTM', layers=layers,
-                                              **merger))
+        backbone = dict(
+            backbone, merger=dict(type='STTM', layers=layers, **merger))
     dims = backbone.get('embed_dims', 768)
     return MODELS.build(
-        dict(type='Recognizer3D', backbone=backbone,
-             cls_head=dict(type='TimeSformerHead', num_classes=400,
-                           in_channels=dims),
-             data_preprocessor=dict(type='ActionDataPreprocessor',
-                                    format_shape='NCTHW')))
+        dict(
+            type='Recognizer3D',
+            backbone=backbone,
+            cls_head=dict(
+                type='TimeSformerHead', num_classes=400, in_channels=dims),
+            data_preprocessor=dict(
+                type='ActionDataPreprocessor', format_shape='NCTHW')))
 
 
 # (backbone, layers, target GFLOPs per view, tolerance, target params in M)
@@ -61,22 +64,34 @@ def test_gflops_and_params_match_the_paper(name):
 def test_fused_attention_is_counted_like_explicit_attention():
     """MMAction2's TimeSformer multiplies attention matrices explicitly; ours
     runs fused SDPA. The counts must agree."""
-    tiny = dict(num_frames=4, img_size=64, patch_size=16, embed_dims=64,
-                num_heads=4, num_transformer_layers=2)
-    ref = complexity(MODELS.build(dict(type='TimeSformer', **tiny)),
-                     (1, 3, 4, 64, 64))
-    ours = complexity(MODELS.build(dict(type='MergingTimeSformer', **tiny)),
-                      (1, 3, 4, 64, 64))
+    tiny = dict(
+        num_frames=4,
+        img_size=64,
+        patch_size=16,
+        embed_dims=64,
+        num_heads=4,
+        num_transformer_layers=2)
+    ref = complexity(
+        MODELS.build(dict(type='TimeSformer', **tiny)), (1, 3, 4, 64, 64))
+    ours = complexity(
+        MODELS.build(dict(type='MergingTimeSformer', **tiny)),
+        (1, 3, 4, 64, 64))
     assert ours['flops'] == ref['flops']
 
 
 def test_gflops_fall_with_the_merge_ratio():
-    tiny = dict(type='SpaceTimeViT', img_size=64, patch_size=8,
-                embed_dims=64, depth=6, num_heads=4, num_frames=4)
+    tiny = dict(
+        type='SpaceTimeViT',
+        img_size=64,
+        patch_size=8,
+        embed_dims=64,
+        depth=6,
+        num_heads=4,
+        num_frames=4)
     flops = [
-        complexity(MODELS.build(dict(tiny, merger=dict(layers=(2, 4),
-                                                       ratio=r))),
-                   (1, 3, 4, 64, 64))['flops'] for r in (0.2, 0.4, 0.6, 0.8)
+        complexity(
+            MODELS.build(dict(tiny, merger=dict(layers=(2, 4), ratio=r))),
+            (1, 3, 4, 64, 64))['flops'] for r in (0.2, 0.4, 0.6, 0.8)
     ]
     assert flops == sorted(flops, reverse=True)
     assert torch.tensor(flops).unique().numel() == 4

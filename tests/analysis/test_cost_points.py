@@ -3,8 +3,7 @@ itself."""
 import pytest
 from mmaction.utils import register_all_modules
 
-from mmaction_sttm.analysis import (CostCounter, complexity,
-                                    ratio_for_cost)
+from mmaction_sttm.analysis import CostCounter, complexity, ratio_for_cost
 from mmaction_sttm.registry import MODELS
 
 register_all_modules()
@@ -12,12 +11,18 @@ register_all_modules()
 SHAPE = (1, 3, 8, 32, 32)
 MODEL = dict(
     type='Recognizer3D',
-    backbone=dict(type='SpaceTimeViT', img_size=32, patch_size=8,
-                  num_frames=8, tubelet_size=2, embed_dims=32, depth=4,
-                  num_heads=2),
+    backbone=dict(
+        type='SpaceTimeViT',
+        img_size=32,
+        patch_size=8,
+        num_frames=8,
+        tubelet_size=2,
+        embed_dims=32,
+        depth=4,
+        num_heads=2),
     cls_head=dict(type='TimeSformerHead', num_classes=4, in_channels=32),
-    data_preprocessor=dict(type='ActionDataPreprocessor',
-                           format_shape='NCTHW'))
+    data_preprocessor=dict(
+        type='ActionDataPreprocessor', format_shape='NCTHW'))
 ONE_SHOT = dict(layers=(1, 2), stages=('spatial', 'spatiotemporal'))
 BIPARTITE = dict(layers=(1, 2, 3), stages=('spatiotemporal', ) * 3)
 
@@ -28,13 +33,15 @@ def counter():
 
 
 def _flops(merger):
-    return complexity(MODELS.build(dict(MODEL, backbone=dict(
-        MODEL['backbone'], merger=merger))), SHAPE)['flops'] / 1e9
+    return complexity(
+        MODELS.build(
+            dict(MODEL, backbone=dict(MODEL['backbone'], merger=merger))),
+        SHAPE)['flops'] / 1e9
 
 
-@pytest.mark.parametrize('name,schedule,top', [
-    ('RandomDrop', ONE_SHOT, 0.95), ('EViT', ONE_SHOT, 0.95),
-    ('ToMe', BIPARTITE, 0.5)])
+@pytest.mark.parametrize('name,schedule,top', [('RandomDrop', ONE_SHOT, 0.95),
+                                               ('EViT', ONE_SHOT, 0.95),
+                                               ('ToMe', BIPARTITE, 0.5)])
 @pytest.mark.parametrize('fraction', [0.8, 0.6])
 def test_lands_within_two_percent(counter, name, schedule, top, fraction):
     merger = dict(schedule, type=name)

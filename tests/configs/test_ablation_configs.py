@@ -18,17 +18,19 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
+from test_all_configs import FRAMES, FULL, MERGER_ONLY, REPO, SIZE
 
 import mmaction_sttm  # noqa: F401  (registers the modules)
 from mmaction_sttm.registry import MODELS
-from test_all_configs import FRAMES, FULL, MERGER_ONLY, REPO, SIZE
 
 
 def _reference(path: str) -> str:
     with open(osp.join(REPO, path)) as f:
         text = f.read()
-    names = [line.split("'")[1] for line in text.splitlines()
-             if line.startswith('_base_')]
+    names = [
+        line.split("'")[1] for line in text.splitlines()
+        if line.startswith('_base_')
+    ]
     assert len(names) == 1, f'{path}: one _base_ expected'
     return osp.normpath(osp.join(osp.dirname(path), names[0]))
 

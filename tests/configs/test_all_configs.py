@@ -19,7 +19,8 @@ synthetic set (2 classes, 32x32 videos of 16 frames), frames are resized and
 cropped to 48x48 instead of 224x224 (3x3 patches per frame, so that even a
 0.8-ratio merge keeps two meta tokens per frame and its correspondence gets a
 gradient), zoo clips have 2 frames instead of 8-13 (the zoo backbones
-resample their temporal embeddings), one sample per split, batch size 1, no worker
+resample their temporal embeddings), one sample per split, batch size 1, no
+worker
 processes, no pretrained weights (tests/tools/test_convert_weights.py covers
 those). The model is built exactly as configured: ViT-B, 12 blocks, the
 configured frames, merge layers and ratios.
@@ -37,23 +38,22 @@ from mmengine.evaluator import Evaluator
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import PARAM_SCHEDULERS, init_default_scope
 from mmengine.runner import Runner
+from stack import pred_scores
 from torch import nn
 
 import mmaction_sttm  # noqa: F401  (registers the modules)
 from mmaction_sttm.generators import SyntheticSpec, make_synthetic_dataset
 from mmaction_sttm.registry import MODELS
-from stack import pred_scores
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = sorted(
-    osp.relpath(path, REPO)
-    for path in glob.glob(osp.join(REPO, 'configs', '**', '*.py'),
-                          recursive=True)
+    osp.relpath(path, REPO) for path in glob.glob(
+        osp.join(REPO, 'configs', '**', '*.py'), recursive=True)
     if f'{osp.sep}_base_{osp.sep}' not in path
     # The study's variants are a few lines each on the study's base configs
     # (tested here); tests/tools/test_study.py builds every one of them.
-    and osp.basename(osp.dirname(path)) not in ('pretrain', 'finetune',
-                                                'ots', 'scratch')
+    and osp.basename(osp.dirname(path)) not in ('pretrain', 'finetune', 'ots',
+                                                'scratch')
     # Plans, not configs: the confirmatory study's protocol holds no model
     # (tests/study/test_confirm_configs.py reads it).
     and osp.basename(path) != 'protocol.py')
@@ -104,8 +104,8 @@ def synthetic_data(tmp_path_factory) -> str:
 
 def _samplers(cfg: Config) -> List[ConfigDict]:
     return [
-        step for loader in ('train_dataloader', 'val_dataloader',
-                            'test_dataloader')
+        step
+        for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')
         for step in cfg[loader].dataset.pipeline
         if step.type in ('SampleFrames', 'UniformSample')
     ]
@@ -133,8 +133,8 @@ def _check_zoo_config(path: str, cfg: Config) -> None:
     train_types = [s.type for s in cfg.train_dataloader.dataset.pipeline]
     assert ('Flip' in train_types) == (dataset == 'kinetics400')
     epochs = int(re.search(r'-(\d+)e_', name).group(1))
-    assert cfg.train_cfg.max_epochs == epochs == (
-        15 if 'ablations' in path else 30)
+    assert cfg.train_cfg.max_epochs == epochs == (15 if 'ablations' in path
+                                                  else 30)
     assert cfg.auto_scale_lr == dict(enable=False, base_batch_size=64)
     layout = CHECKPOINT_LAYOUT[model.backbone.type]
     assert model.backbone.pretrained.startswith('checkpoints/')
@@ -210,8 +210,9 @@ def _check_param_groups(model: nn.Module, optim_wrapper, cfg: Config) -> None:
         assert group['initial_lr'] == pytest.approx(expected), name
     for name in ('backbone.cls_token', 'backbone.pos_embed'):
         assert groups[name]['weight_decay'] == 0, name
-    block = next(n for n in groups if n.endswith('.weight') and (
-        '.blocks.' in n or '.transformer_layers.' in n))
+    block = next(
+        n for n in groups if n.endswith('.weight') and (
+            '.blocks.' in n or '.transformer_layers.' in n))
     assert groups[block]['weight_decay'] == cfg.optim_wrapper.optimizer[
         'weight_decay']
 
@@ -240,8 +241,7 @@ def test_config(path, synthetic_data):
         PARAM_SCHEDULERS.build(
             sched,
             default_args=dict(
-                optimizer=optim_wrapper,
-                epoch_length=len(loaders['train'])))
+                optimizer=optim_wrapper, epoch_length=len(loaders['train'])))
         for sched in cfg.param_scheduler
     ]
     if zoo:
@@ -264,8 +264,8 @@ def test_config(path, synthetic_data):
     model.eval()
     batch = next(iter(loaders['test']))
     views = batch['inputs'][0].shape[0]
-    three_crop = any(
-        s.type == 'ThreeCrop' for s in cfg.test_dataloader.dataset.pipeline)
+    three_crop = any(s.type == 'ThreeCrop'
+                     for s in cfg.test_dataloader.dataset.pipeline)
     assert views == (3 if three_crop else 1)
     with torch.no_grad():
         outputs = model.test_step(batch)

@@ -25,9 +25,8 @@ _spec.loader.exec_module(check)
 
 ROWS = check.parse_readme()
 ZOO_CONFIGS = sorted(
-    osp.relpath(p, REPO)
-    for p in glob.glob(osp.join(REPO, 'configs', 'sttm', '**', '*.py'),
-                       recursive=True))
+    osp.relpath(p, REPO) for p in glob.glob(
+        osp.join(REPO, 'configs', 'sttm', '**', '*.py'), recursive=True))
 MEASURED = [
     row for row in ROWS if 'vit-small-p16' in row.config or row.config ==
     'configs/sttm/sttm_timesformer-base-p16_in1k-pre_8xb8-8x8x1-30e_'
@@ -77,10 +76,9 @@ def test_metafile_matches_readme_and_configs():
         for result in model['Paper Results']:
             assert result['Dataset'] == dataset
             assert result['Task'] == 'Action Recognition'
-            assert set(result['Metrics']) == {'Top 1 Accuracy',
-                                              'Top 5 Accuracy'}
-            assert all(0 < value < 100
-                       for value in result['Metrics'].values())
+            assert set(
+                result['Metrics']) == {'Top 1 Accuracy', 'Top 5 Accuracy'}
+            assert all(0 < value < 100 for value in result['Metrics'].values())
 
 
 def test_model_index_reads_no_accuracy_as_a_result():
@@ -120,8 +118,8 @@ def test_measured_figures(row):
 
 
 def test_check_row_reports_mismatches():
-    row = check.ZooRow('configs/sttm/x.py', gflops=38.12, gflops_x3=114.36,
-                       params=22.71)
+    row = check.ZooRow(
+        'configs/sttm/x.py', gflops=38.12, gflops_x3=114.36, params=22.71)
     assert check.check_row(row, 38.124, 22.706) == []
     errors = check.check_row(row, 38.2, 22.8)
     assert len(errors) == 3 and 'GFLOPs / view 38.12' in errors[0]

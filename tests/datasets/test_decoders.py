@@ -12,32 +12,38 @@ from typing import Dict, List
 import numpy as np
 import pytest
 import torch
-from mmcv.transforms import BaseTransform
-from mmengine.registry import init_default_scope
-
 from bad_videos import (DECORD_UNREADABLE, corrupt_videos,
                         write_decord_unreadable, write_video)
 from mmaction.registry import DATASETS, TRANSFORMS
+from mmcv.transforms import BaseTransform
+from mmengine.registry import init_default_scope
 from stack import gt_label
+
 from mmaction_sttm.datasets import BadVideoError, RobustVideoDataset
-from mmaction_sttm.datasets.decoders import (BUILTIN_DECODERS, DecodeTimeout,
-                                             DecoderChain, call_with_timeout)
+from mmaction_sttm.datasets.decoders import (BUILTIN_DECODERS, DecoderChain,
+                                             DecodeTimeout, call_with_timeout)
 
 CLIP = (1, 3, 4, 32, 32)
 
 
-def pipeline(decoder: str = 'decord', test_mode: bool = False,
+def pipeline(decoder: str = 'decord',
+             test_mode: bool = False,
              decode: str = None) -> List[dict]:
     init_type, decode_type, _ = BUILTIN_DECODERS[decoder]
     return [
         dict(type=init_type),
-        dict(type='SampleFrames', clip_len=4, frame_interval=2, num_clips=1,
-             test_mode=test_mode),
+        dict(
+            type='SampleFrames',
+            clip_len=4,
+            frame_interval=2,
+            num_clips=1,
+            test_mode=test_mode),
         dict(type=decode or decode_type),
         dict(type='Resize', scale=(32, 32), keep_ratio=False),
         dict(type='FormatShape', input_format='NCTHW'),
-        dict(type='PackActionInputs',
-             meta_keys=('img_shape', 'filename', 'decoder', 'frame_inds')),
+        dict(
+            type='PackActionInputs',
+            meta_keys=('img_shape', 'filename', 'decoder', 'frame_inds')),
     ]
 
 
@@ -50,14 +56,19 @@ def write_list(root: str, names: List[str], name: str = 'list.txt') -> str:
 
 def build(root: str, ann: str, **kwargs) -> RobustVideoDataset:
     init_default_scope('mmaction')
-    cfg = dict(type='RobustVideoDataset', ann_file=ann,
-               data_prefix=dict(video=root), pipeline=pipeline(),
-               input_shape=CLIP)
+    cfg = dict(
+        type='RobustVideoDataset',
+        ann_file=ann,
+        data_prefix=dict(video=root),
+        pipeline=pipeline(),
+        input_shape=CLIP)
     cfg.update(kwargs)
     return DATASETS.build(cfg)
 
 
-def smooth_video(seed: int, height: int = 32, width: int = 32,
+def smooth_video(seed: int,
+                 height: int = 32,
+                 width: int = 32,
                  frames: int = 16) -> np.ndarray:
     """Moving gradients: little enough detail that codec rounding stays
     small, and every frame differs."""
@@ -67,8 +78,8 @@ def smooth_video(seed: int, height: int = 32, width: int = 32,
     out = np.empty((frames, height, width, 3), np.uint8)
     for t in range(frames):
         for c in range(3):
-            out[t, ..., c] = 127 + 100 * np.sin(
-                (x + 2 * t) / 9 + (y / 13) + phase[c])
+            out[t, ...,
+                c] = 127 + 100 * np.sin((x + 2 * t) / 9 + (y / 13) + phase[c])
     return out
 
 
@@ -103,8 +114,9 @@ def test_decoders_agree_on_normal_videos(good):
             results = TRANSFORMS.build(dict(type=init))(dict(filename=path))
             counts[name] = results['total_frames']
             results['frame_inds'] = np.array([0, 5, 10, 15])
-            frames[name] = np.stack(TRANSFORMS.build(
-                dict(type=decode))(results)['imgs']).astype(np.int16)
+            frames[name] = np.stack(
+                TRANSFORMS.build(dict(type=decode))(results)['imgs']).astype(
+                    np.int16)
         assert set(counts.values()) == {16}, counts
         for name in ('pyav', 'opencv'):
             diff = np.abs(frames[name] - frames['decord'])
@@ -114,8 +126,7 @@ def test_decoders_agree_on_normal_videos(good):
 
 
 @pytest.mark.parametrize('fourcc, ext, height, width', DECORD_UNREADABLE)
-def test_the_generator_makes_decord_fail(tmp_path, fourcc, ext, height,
-                                         width):
+def test_the_generator_makes_decord_fail(tmp_path, fourcc, ext, height, width):
     """Each encoding of DECORD_UNREADABLE: decord opens it and fails on its
     frames; PyAV and OpenCV read them, the same frames."""
     import av
@@ -129,8 +140,7 @@ def test_the_generator_makes_decord_fail(tmp_path, fourcc, ext, height,
     with pytest.raises(Exception, match='size must exactly match'):
         reader.get_batch([0, 3]).asnumpy()
     with av.open(path) as container:
-        decoded = [f.to_rgb().to_ndarray()
-                   for f in container.decode(video=0)]
+        decoded = [f.to_rgb().to_ndarray() for f in container.decode(video=0)]
     assert len(decoded) == 8 and decoded[0].shape == (height, width, 3)
     capture = cv2.VideoCapture(path)
     assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 8
@@ -143,16 +153,16 @@ def test_the_generator_makes_decord_fail(tmp_path, fourcc, ext, height,
 
 
 def test_fallback_serves_what_decord_cannot(undecordable):
-    names = sorted(n for n in os.listdir(undecordable)
-                   if not n.endswith('.txt'))
+    names = sorted(
+        n for n in os.listdir(undecordable) if not n.endswith('.txt'))
     ann = write_list(undecordable, names)
     only_decord = build(undecordable, ann, decoders=['decord'])
     with pytest.raises(BadVideoError, match='size must exactly match'):
         only_decord[0]
     dataset = build(undecordable, ann, on_bad_sample='replace')
     assert dataset.decoder_chain.names == ['decord', 'pyav', 'opencv']
-    reference = build(undecordable, ann, pipeline=pipeline('pyav'),
-                      decoders=['pyav'])
+    reference = build(
+        undecordable, ann, pipeline=pipeline('pyav'), decoders=['pyav'])
     for index, name in enumerate(names):
         np.random.seed(index)
         sample = dataset[index]
@@ -169,16 +179,22 @@ def test_fallback_serves_what_decord_cannot(undecordable):
         assert torch.equal(sample['inputs'], direct['inputs'])
     assert dataset.num_bad_samples == 0
     assert dataset.decoder_counts == {
-        'decord': 0, 'pyav': len(names), 'opencv': 0}
+        'decord': 0,
+        'pyav': len(names),
+        'opencv': 0
+    }
 
 
 def test_next_decoder_gets_the_same_indices(undecordable):
     """PyAV removed: OpenCV serves, from decord's count and indices."""
-    names = sorted(n for n in os.listdir(undecordable)
-                   if not n.endswith('.txt'))
+    names = sorted(
+        n for n in os.listdir(undecordable) if not n.endswith('.txt'))
     ann = write_list(undecordable, names)
-    dataset = build(undecordable, ann, decoders=['decord', 'opencv'],
-                    pipeline=pipeline(test_mode=True))
+    dataset = build(
+        undecordable,
+        ann,
+        decoders=['decord', 'opencv'],
+        pipeline=pipeline(test_mode=True))
     sample = dataset[0]
     meta = sample['data_samples'].metainfo
     assert meta['decoder'] == 'opencv'
@@ -201,7 +217,6 @@ def test_invalid_chains_fail_at_build_time(good, decoders, field):
 
 # ----------------------------------------------------------------------
 # Files no decoder reads
-
 
 #: OpenCV's mp4 writer puts the frame data (mdat) first and the index
 #: (moov) at the end, about half-way here: every cut loses the index, and
@@ -246,8 +261,10 @@ def test_no_decoder_reads_them(broken):
 def test_test_mode_and_strict_scoring(broken):
     root, names, bad = broken['root'], broken['names'], broken['bad']
     ann = write_list(root, names)
-    test_cfg = dict(pipeline=pipeline(test_mode=True), test_mode=True,
-                    on_bad_sample='replace')
+    test_cfg = dict(
+        pipeline=pipeline(test_mode=True),
+        test_mode=True,
+        on_bad_sample='replace')
     dataset = build(root, ann, **test_cfg)
     assert {osp.basename(f) for f, _ in dataset.excluded} == set(bad)
     assert dataset.num_scored == len(names) - len(bad)
@@ -273,15 +290,18 @@ class _SlowDecordDecode(BaseTransform):
         return TRANSFORMS.build(dict(type='DecordDecode'))(results)
 
 
-SLOW = dict(name='slow-decord', init=dict(type='DecordInit'),
-            decode=dict(type='_SlowDecordDecode'))
+SLOW = dict(
+    name='slow-decord',
+    init=dict(type='DecordInit'),
+    decode=dict(type='_SlowDecordDecode'))
 
 
 @pytest.fixture(scope='module')
 def hanging(good) -> str:
     os.link(osp.join(good, 'good_0.mp4'), osp.join(good, 'hang.mp4'))
-    return write_list(good, ['hang.mp4'] + [f'good_{i}.mp4'
-                                            for i in range(1, 8)], 'hang.txt')
+    return write_list(good,
+                      ['hang.mp4'] + [f'good_{i}.mp4' for i in range(1, 8)],
+                      'hang.txt')
 
 
 def test_call_with_timeout():
@@ -296,8 +316,8 @@ def test_call_with_timeout():
 
 def test_a_hanging_decoder_is_cut_off(good, hanging):
     slow = pipeline(decode='_SlowDecordDecode')
-    dataset = build(good, hanging, pipeline=slow, decoders=[SLOW],
-                    decode_timeout=0.5)
+    dataset = build(
+        good, hanging, pipeline=slow, decoders=[SLOW], decode_timeout=0.5)
     start = time.monotonic()
     with pytest.raises(BadVideoError) as info:
         dataset[0]
@@ -309,8 +329,12 @@ def test_a_hanging_decoder_is_cut_off(good, hanging):
     assert re.search(r'gave up after \d+\.\d s \(decode_timeout=0.5 s',
                      str(info.value))
     # With a fallback, the next decoder serves it.
-    dataset = build(good, hanging, pipeline=slow, decoders=[SLOW, 'pyav'],
-                    decode_timeout=0.5)
+    dataset = build(
+        good,
+        hanging,
+        pipeline=slow,
+        decoders=[SLOW, 'pyav'],
+        decode_timeout=0.5)
     assert dataset[0]['data_samples'].metainfo['decoder'] == 'pyav'
 
 
@@ -320,17 +344,27 @@ def test_time_limit_in_dataloader_workers(good, hanging, persistent):
     replaced after the limit, counted, and the epoch completes; twice with
     persistent workers, the counts add up over epochs."""
     slow = pipeline(decode='_SlowDecordDecode')
-    dataset = build(good, hanging, pipeline=slow, decoders=[SLOW],
-                    decode_timeout=0.5, on_bad_sample='replace')
+    dataset = build(
+        good,
+        hanging,
+        pipeline=slow,
+        decoders=[SLOW],
+        decode_timeout=0.5,
+        on_bad_sample='replace')
     loader = torch.utils.data.DataLoader(
-        dataset, batch_size=4, num_workers=1,
-        persistent_workers=persistent, collate_fn=lambda batch: batch,
+        dataset,
+        batch_size=4,
+        num_workers=1,
+        persistent_workers=persistent,
+        collate_fn=lambda batch: batch,
         multiprocessing_context='fork')
     epochs = 2 if persistent else 1
     start = time.monotonic()
     for _ in range(epochs):
-        seen = [s['data_samples'].metainfo['filename']
-                for batch in loader for s in batch]
+        seen = [
+            s['data_samples'].metainfo['filename'] for batch in loader
+            for s in batch
+        ]
         assert len(seen) == 8
         assert osp.join(good, 'hang.mp4') not in seen
     # Without the limit one epoch alone would take the stub's 30 s.
@@ -356,49 +390,60 @@ def test_decoder_chain_decodes_on_its_own():
     the video every try is named."""
     from mmaction_sttm.datasets.decoders import DecodeFailed, Decoder
     init_default_scope('mmaction')
-    chain = DecoderChain(None, [TRANSFORMS.build(dict(type='DecordInit')),
-                                TRANSFORMS.build(dict(type='DecordDecode'))],
-                         min_frames=2)
+    chain = DecoderChain(
+        None, [
+            TRANSFORMS.build(dict(type='DecordInit')),
+            TRANSFORMS.build(dict(type='DecordDecode'))
+        ],
+        min_frames=2)
     calls = []
 
     def opener(total):
+
         def init(results):
             calls.append(('open', total))
             if total is None:
                 raise OSError('cannot open')
             return dict(results, total_frames=total)
+
         return init
 
     def decoder(value):
+
         def decode(results):
             calls.append(('decode', value))
             inds = results['frame_inds']
             return dict(results, imgs=[np.full((2, 2, 3), value)] * len(inds))
+
         return decode
 
-    chain.decoders = [Decoder('a', opener(None), decoder(0)),
-                      Decoder('b', opener(1), decoder(1)),
-                      Decoder('c', opener(10), decoder(2)),
-                      Decoder('d', opener(10), decoder(3))]
+    chain.decoders = [
+        Decoder('a', opener(None), decoder(0)),
+        Decoder('b', opener(1), decoder(1)),
+        Decoder('c', opener(10), decoder(2)),
+        Decoder('d', opener(10), decoder(3))
+    ]
     drawn = []
 
     def sample(results):
         drawn.append(results['total_frames'])
         return dict(results, frame_inds=np.arange(4))
 
-    out = chain.decode(dict(filename='v.mp4'), sample,
-                       check=lambda r: 'dark' if r['imgs'][0].max() == 2
-                       else None)
+    out = chain.decode(
+        dict(filename='v.mp4'),
+        sample,
+        check=lambda r: 'dark' if r['imgs'][0].max() == 2 else None)
     assert out['decoder'] == 'd' and out['imgs'][0].max() == 3
     assert drawn == [10]  # once, from the first decoder that opened it
-    assert calls == [('open', None), ('open', 1), ('open', 10),
-                     ('decode', 2), ('open', 10), ('decode', 3)]
-    assert chain.decode(dict(filename='v.mp4'), lambda r: None,
-                        check=lambda r: None) is None
+    assert calls == [('open', None), ('open', 1), ('open', 10), ('decode', 2),
+                     ('open', 10), ('decode', 3)]
+    assert chain.decode(
+        dict(filename='v.mp4'), lambda r: None, check=lambda r: None) is None
     chain.decoders = chain.decoders[:2]
     with pytest.raises(DecodeFailed) as err:
         chain.decode(dict(filename='v.mp4'), sample, check=lambda r: None)
     assert err.value.failures == [
         'a: function failed: OSError: cannot open',
-        'b: counts 1 frame(s), fewer than min_frames=2']
+        'b: counts 1 frame(s), fewer than min_frames=2'
+    ]
     assert str(err.value).startswith('no decoder reads it (a: ')

@@ -9,15 +9,15 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import pytest
+from bad_videos import BAD_KINDS, corrupt_videos, write_decord_unreadable
+from mmaction.registry import DATASETS, HOOKS
 from mmengine.hooks import Hook
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
+from stack import gt_label
 
-from mmaction.registry import DATASETS, HOOKS
 from mmaction_sttm.datasets import BadVideoError, RobustVideoDataset
 from mmaction_sttm.generators import SyntheticSpec, make_synthetic_dataset
-from bad_videos import BAD_KINDS, corrupt_videos, write_decord_unreadable
-from stack import gt_label
 
 # 16 training videos of 32 px, 16 frames; the first 6 are broken, one way
 # each, so the good ones stay a clear majority (a replacement is drawn at
@@ -105,8 +105,7 @@ def annotations(dataset: RobustVideoDataset) -> List[dict]:
 def test_raise_names_the_file(corrupted, kind):
     dataset = build(corrupted.dataset_cfg())  # on_bad_sample='raise'
     filename = next(f for f, k in corrupted.bad.items() if k == kind)
-    index = [info['filename']
-             for info in annotations(dataset)].index(filename)
+    index = [info['filename'] for info in annotations(dataset)].index(filename)
     with pytest.raises(BadVideoError) as info:
         dataset[index]
     assert info.value.filename == filename
@@ -137,11 +136,9 @@ def test_input_shape_guards_collation(corrupted):
     # Without a crop, the 48x64 video gives a 32x43 clip that cannot be
     # stacked with the others; input_shape catches it (frame_size is off).
     no_crop = [s for s in PIPELINE if s['type'] != 'CenterCrop']
-    dataset = build(
-        corrupted.dataset_cfg(pipeline=no_crop, frame_size=None))
+    dataset = build(corrupted.dataset_cfg(pipeline=no_crop, frame_size=None))
     resized = next(f for f, k in corrupted.bad.items() if k == 'resized')
-    index = [info['filename']
-             for info in annotations(dataset)].index(resized)
+    index = [info['filename'] for info in annotations(dataset)].index(resized)
     with pytest.raises(BadVideoError, match=r"shape \(1, 3, 4, 32, 43\)"):
         dataset[index]
 
@@ -212,11 +209,13 @@ SEEN: List[Tuple[str, int]] = []
 class _RecordSeenSamplesHook(Hook):
     """Records ``(filename, label)`` of every sample the model trains on."""
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
                          outputs=None) -> None:
         for sample in data_batch['data_samples']:
-            SEEN.append((sample.metainfo['filename'],
-                         gt_label(sample)))
+            SEEN.append((sample.metainfo['filename'], gt_label(sample)))
 
 
 def tiny_runner(work_dir: str,
@@ -352,8 +351,9 @@ def test_testing_scores_only_good_videos(corrupted, tmp_path):
     for filename in corrupted.bad:
         assert f'excluding {filename}' in log
     # In the metrics line of the test epoch.
-    assert re.search(rf'Epoch\(test\).*acc/top1.*scored: {scored} of '
-                     rf'{total} videos', log)
+    assert re.search(
+        rf'Epoch\(test\).*acc/top1.*scored: {scored} of '
+        rf'{total} videos', log)
     assert f'the metrics score {scored} of {total} videos' in log
 
 
@@ -380,16 +380,20 @@ def undecordable_cfg(data: Corrupted, test: bool = False) -> dict:
         for step in (TEST_PIPELINE if test else PIPELINE)
     ]
     return data.dataset_cfg(
-        pipeline=resize, frame_size=None, on_bad_sample='replace',
-        decode_timeout=30, test_mode=test)
+        pipeline=resize,
+        frame_size=None,
+        on_bad_sample='replace',
+        decode_timeout=30,
+        test_mode=test)
 
 
 @pytest.mark.parametrize('num_workers', [0, 2])
 def test_training_loses_no_decord_unreadable_video(undecordable, tmp_path,
                                                    num_workers):
     SEEN.clear()
-    runner = tiny_runner(str(tmp_path), f'undecordable_train_w{num_workers}',
-                         undecordable_cfg(undecordable), num_workers)
+    runner = tiny_runner(
+        str(tmp_path), f'undecordable_train_w{num_workers}',
+        undecordable_cfg(undecordable), num_workers)
     runner.train()
     # Every video once, with its own label; none reported bad.
     assert sorted(SEEN) == sorted(undecordable.labels.items())
@@ -404,8 +408,11 @@ def test_training_loses_no_decord_unreadable_video(undecordable, tmp_path,
 
 def test_testing_loses_no_decord_unreadable_video(undecordable, tmp_path):
     runner = tiny_runner(
-        str(tmp_path), 'undecordable_test',
-        undecordable_cfg(undecordable, test=True), num_workers=1, test=True)
+        str(tmp_path),
+        'undecordable_test',
+        undecordable_cfg(undecordable, test=True),
+        num_workers=1,
+        test=True)
     runner.test()
     log = read_log(runner)
     assert 'excluding' not in log

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from mmaction.registry import DATASETS
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
-
-from mmaction.registry import DATASETS
 from stack import gt_label
+
 from mmaction_sttm.generators import (MOTIONS, SHAPE_CLASSES, SyntheticSpec,
                                       make_synthetic_dataset)
 
@@ -69,9 +69,7 @@ def test_same_seed_same_dataset(tmp_path, tiny_dataset, tiny_spec):
     for name in ('train_list_videos.txt', 'val_list_videos.txt',
                  'classes.txt'):
         assert filecmp.cmp(
-            osp.join(tiny_dataset, name),
-            osp.join(again, name),
-            shallow=False)
+            osp.join(tiny_dataset, name), osp.join(again, name), shallow=False)
     name = read_list(osp.join(again, 'train_list_videos.txt'))[0][0]
     np.testing.assert_array_equal(
         read_video(osp.join(tiny_dataset, 'videos', name)),
@@ -98,8 +96,7 @@ def test_mmaction_pipelines_read_it(tiny_dataset, tiny_spec):
         sample = dataset[0]
         assert tuple(sample['inputs'].shape) == (views, 3, 8, cfg.crop_size,
                                                  cfg.crop_size)
-        assert gt_label(sample['data_samples']) in range(
-            tiny_spec.num_classes)
+        assert gt_label(sample['data_samples']) in range(tiny_spec.num_classes)
 
 
 # ---------------------------------------------------------------------------
@@ -123,9 +120,8 @@ def motion_videos(tmp_path_factory):
     data = {}
     for split in ('train', 'val'):
         lines = read_list(osp.join(root, f'{split}_list_videos.txt'))
-        videos = np.stack([
-            read_video(osp.join(root, 'videos', name)) for name, _ in lines
-        ])
+        videos = np.stack(
+            [read_video(osp.join(root, 'videos', name)) for name, _ in lines])
         rgb = torch.from_numpy(videos).float() / 255  # N T H W C
         data[split] = rgb, torch.tensor([int(label) for _, label in lines])
     return data
@@ -185,11 +181,11 @@ def test_one_frame_is_chance_motion_is_not(motion_videos):
     num_classes = MOTION_SPEC.num_classes
     chance = 1 / num_classes
     single = linear_probe(
-        single_frame_features(train_v), train_y,
-        single_frame_features(val_v), val_y, num_classes)
+        single_frame_features(train_v), train_y, single_frame_features(val_v),
+        val_y, num_classes)
     motion = linear_probe(
-        marker_track_features(train_v), train_y,
-        marker_track_features(val_v), val_y, num_classes)
+        marker_track_features(train_v), train_y, marker_track_features(val_v),
+        val_y, num_classes)
     # 128 validation videos: chance is 12.5% +- 2.9% (one std).
     assert single < chance + 0.1, f'one frame predicts the class: {single}'
     assert motion > 0.7, f'motion does not predict the class: {motion}'
@@ -199,16 +195,20 @@ def test_shape_task_is_a_frame_level_task(tmp_path):
     """task='shape' (the pre-training task): still marked object, labelled
     by its shape and quadrant; the quadrant is where its core is in any
     frame."""
-    spec = SyntheticSpec(num_classes=len(SHAPE_CLASSES), train_per_class=1,
-                         val_per_class=1, resolution=32, num_frames=6,
-                         task='shape')
+    spec = SyntheticSpec(
+        num_classes=len(SHAPE_CLASSES),
+        train_per_class=1,
+        val_per_class=1,
+        resolution=32,
+        num_frames=6,
+        task='shape')
     root = str(tmp_path / 'shape')
     make_synthetic_dataset(root, spec)
     with open(osp.join(root, 'classes.txt')) as f:
         assert f.read().splitlines() == list(SHAPE_CLASSES)
     for name, label in read_list(osp.join(root, 'train_list_videos.txt')):
-        frames = torch.from_numpy(
-            read_video(osp.join(root, 'videos', name))).float()
+        frames = torch.from_numpy(read_video(osp.join(root, 'videos',
+                                                      name))).float()
         flat = frames.amin(-1).flatten(1).argmax(-1)
         ys, xs = flat // 32, flat % 32
         quadrant = (ys >= 16).long() * 2 + (xs >= 16).long()
@@ -231,11 +231,13 @@ def test_static_camera_is_the_same_scene_standing_still():
     from mmaction_sttm.generators.synthetic_motion import render_video
     for seed in (0, 4):  # scenes whose background drifts visibly
         drift = render_video(2, np.random.default_rng(seed), 64, 12)
-        still = render_video(2, np.random.default_rng(seed), 64, 12,
-                             camera='static')
+        still = render_video(
+            2, np.random.default_rng(seed), 64, 12, camera='static')
         assert np.array_equal(drift[0], still[0])
-        change = [np.median(np.abs(v[-1].astype(np.float32) - v[0]))
-                  for v in (drift, still)]
+        change = [
+            np.median(np.abs(v[-1].astype(np.float32) - v[0]))
+            for v in (drift, still)
+        ]
         assert change[1] < 10 < 25 < change[0], change
     with pytest.raises(ValueError, match='camera must be one of'):
         dataclasses.replace(SyntheticSpec(), camera='pan').validate()

@@ -47,8 +47,7 @@ def doc_pages() -> List[str]:
     """README.md, docs/**/*.md and configs/**/README.md."""
     pages = [osp.join(ROOT, 'README.md')]
     pages += glob(osp.join(ROOT, 'docs', '**', '*.md'), recursive=True)
-    pages += glob(osp.join(ROOT, 'configs', '**', 'README.md'),
-                  recursive=True)
+    pages += glob(osp.join(ROOT, 'configs', '**', 'README.md'), recursive=True)
     return sorted(pages)
 
 
@@ -82,8 +81,8 @@ def shell_commands(body: str) -> List[List[str]]:
 def run_command(argv: List[str]) -> subprocess.CompletedProcess:
     env = dict(os.environ, OMP_NUM_THREADS='1')
     env['PYTHONPATH'] = ROOT + os.pathsep + env.get('PYTHONPATH', '')
-    return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
 def build_config(body: str, folder: str) -> None:
@@ -92,8 +91,8 @@ def build_config(body: str, folder: str) -> None:
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
-    from mmaction_sttm.tooling import disable_pretrained
     from mmaction_sttm.registry import MODELS
+    from mmaction_sttm.tooling import disable_pretrained
     configs = osp.join(osp.dirname(mmaction.__file__), '.mim', 'configs')
     path = osp.join(folder, 'config.py')
     with open(path, 'w') as f:
@@ -114,11 +113,14 @@ def test_the_docs_mark_commands():
     """The marks are there: the GFLOPs commands, --help, the off-the-shelf
     configs and the ToMe command of mergers.md."""
     pages = {block.page for block in BLOCKS}
-    assert {'docs/getting_started.md', 'docs/mergers.md',
-            'docs/off_the_shelf.md'} <= pages
+    assert {
+        'docs/getting_started.md', 'docs/mergers.md', 'docs/off_the_shelf.md'
+    } <= pages
     assert sum(b.kind == 'config' for b in BLOCKS) >= 2
-    commands = [' '.join(c) for b in BLOCKS if b.kind == 'shell'
-                for c in shell_commands(b.body)]
+    commands = [
+        ' '.join(c) for b in BLOCKS if b.kind == 'shell'
+        for c in shell_commands(b.body)
+    ]
     assert any('merger.type=ToMe' in c for c in commands)
     assert any('--help' in c for c in commands)
 
@@ -159,10 +161,10 @@ def test_marker_parsing():
             '\n# note\npython e.py\n```\n\n```shell\npython f.py\n```\n'
             '<!-- runnable: config -->\n```python\n_base_ = "x"\n```\n')
     blocks = marked_blocks(text, 'p.md')
-    assert [(b.line, b.kind) for b in blocks] == [(2, 'shell'),
-                                                   (14, 'config')]
-    assert [c[1:] for c in shell_commands(blocks[0].body)] == [
-        ['a.py', '--b', 'c'], ['e.py']]
+    assert [(b.line, b.kind) for b in blocks] == [(2, 'shell'), (14, 'config')]
+    assert [c[1:]
+            for c in shell_commands(blocks[0].body)] == [['a.py', '--b', 'c'],
+                                                         ['e.py']]
     assert blocks[1].body == '_base_ = "x"\n'
     with pytest.raises(ValueError, match='python commands only'):
         shell_commands('bash tools/dist_train.sh x 8\n')

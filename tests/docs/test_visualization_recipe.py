@@ -11,8 +11,9 @@ from mmaction_sttm.registry import MODELS
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PAGE = osp.join(ROOT, 'docs', 'visualization.md')
-HEREDOC = re.compile(r"cat > work_dirs/vis_docs/(?P<name>[\w.-]+) <<'EOF'\n"
-                     r'(?P<body>.*?)\nEOF', re.S)
+HEREDOC = re.compile(
+    r"cat > work_dirs/vis_docs/(?P<name>[\w.-]+) <<'EOF'\n"
+    r'(?P<body>.*?)\nEOF', re.S)
 
 
 def test_recipe_configs_give_the_stated_counts(tmp_path):
@@ -30,16 +31,16 @@ def test_recipe_configs_give_the_stated_counts(tmp_path):
         str(tmp_path / 'sttm_spacetime-vit-tiny_synthetic.py'))
     model = MODELS.build(merged.model)
     counts = model.backbone.merge_schedule.counts
-    stated = re.findall(r'after block \d \((?:spatial|spatiotemporal)\): '
-                        r'(\d+) tokens', text)
+    stated = re.findall(
+        r'after block \d \((?:spatial|spatiotemporal)\): '
+        r'(\d+) tokens', text)
     assert tuple(int(c) for c in stated) == counts == (64, 32)
     # The model's frame size is the pipeline's crop.
     assert merged.model.backbone.img_size == merged.crop_size
     # The checkpoints the page names are the ones the base config writes.
     epochs = merged.train_cfg.max_epochs
     assert f'epoch_{epochs}.pth' in text
-    assert not re.search(r'vis_docs/\w+/epoch_(?!%d\b)\d+\.pth' % epochs,
-                         text)
+    assert not re.search(r'vis_docs/\w+/epoch_(?!%d\b)\d+\.pth' % epochs, text)
     baseline = Config.fromfile(
         str(tmp_path / 'spacetime-vit-tiny_synthetic.py'))
     assert MODELS.build(baseline.model).backbone.merge_schedule is None

@@ -13,8 +13,11 @@ from mmaction_sttm.engine import EpochSeedHook, epoch_seed
 
 
 def _runner(loader, seed=7, epoch=0, diff_rank_seed=False):
-    return SimpleNamespace(seed=seed, epoch=epoch, train_dataloader=loader,
-                           _randomness_cfg=dict(diff_rank_seed=diff_rank_seed))
+    return SimpleNamespace(
+        seed=seed,
+        epoch=epoch,
+        train_dataloader=loader,
+        _randomness_cfg=dict(diff_rank_seed=diff_rank_seed))
 
 
 def _draws():
@@ -63,8 +66,8 @@ class _WorkerDraws(torch.utils.data.Dataset):
 
 
 def test_workers_get_the_epochs_seeds_and_restart():
-    loader = DataLoader(_WorkerDraws(), batch_size=4, num_workers=1,
-                        persistent_workers=True)
+    loader = DataLoader(
+        _WorkerDraws(), batch_size=4, num_workers=1, persistent_workers=True)
     hook = EpochSeedHook()
     a = _first_batch_seeds(loader, hook, 0)
     b = _first_batch_seeds(loader, hook, 1)

@@ -46,8 +46,11 @@ def test_kernel_picks_what_the_loop_picks():
     # runs wherever the project is installed as documented.
     assert greedy_triton.triton is not None, 'Triton is not installed'
     env = dict(os.environ, TRITON_INTERPRET='1', OMP_NUM_THREADS='1')
-    proc = subprocess.run([sys.executable, '-c', SCRIPT], env=env,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, '-c', SCRIPT],
+                          env=env,
+                          capture_output=True,
+                          text=True,
+                          timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert 'identical' in proc.stdout
 

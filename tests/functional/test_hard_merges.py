@@ -3,10 +3,11 @@ import pytest
 import torch
 
 from mmaction_sttm.functional.groups import (group_mean, group_sources,
-                                          group_sum)
+                                             group_sum)
 from mmaction_sttm.functional.random_drop import (evenly_spaced, nearest_kept,
-                                               random_subset)
-from mmaction_sttm.functional.tome import bipartite_soft_matching, max_removable
+                                                  random_subset)
+from mmaction_sttm.functional.tome import (bipartite_soft_matching,
+                                           max_removable)
 from mmaction_sttm.functional.uniform_pool import grid_factors, pool_groups
 
 
@@ -14,10 +15,10 @@ def test_group_mean_sum_and_sources():
     x = torch.tensor([[[1.], [2.], [3.], [4.]]])
     group = torch.tensor([[0, 0, 1, 1]])
     weights = torch.tensor([[1., 3., 0., 2.]])
-    torch.testing.assert_close(group_mean(x, group, 2, weights),
-                               torch.tensor([[[1.75], [4.]]]))
-    torch.testing.assert_close(group_sum(weights, group, 2),
-                               torch.tensor([[4., 2.]]))
+    torch.testing.assert_close(
+        group_mean(x, group, 2, weights), torch.tensor([[[1.75], [4.]]]))
+    torch.testing.assert_close(
+        group_sum(weights, group, 2), torch.tensor([[4., 2.]]))
     sources = torch.eye(4)[None]
     torch.testing.assert_close(
         group_sources(sources, group, 2),
@@ -33,8 +34,9 @@ def test_bipartite_matching_limits_and_order():
     # All of A merged: the 3 B tokens remain, each its own group in order.
     assert torch.equal(group[:, 1::2], torch.arange(3).expand(2, 3))
     assert group.max() == 2
-    assert torch.equal(bipartite_soft_matching(metric, 0),
-                       torch.arange(7).expand(2, 7))
+    assert torch.equal(
+        bipartite_soft_matching(metric, 0),
+        torch.arange(7).expand(2, 7))
 
 
 def test_random_drop_indices():
@@ -43,8 +45,7 @@ def test_random_drop_indices():
     kept = torch.tensor([[1, 3, 6, 8]])
     # Nearest kept token; ties (2 between 1 and 3, 7 between 6 and 8) go
     # to the earlier one.
-    assert nearest_kept(kept, 10).tolist() == [[0, 0, 0, 1, 1, 2, 2, 2, 3,
-                                                3]]
+    assert nearest_kept(kept, 10).tolist() == [[0, 0, 0, 1, 1, 2, 2, 2, 3, 3]]
     torch.manual_seed(0)
     subset = random_subset(10, 4, 3, 'cpu')
     assert subset.shape == (3, 4)
@@ -57,11 +58,13 @@ def test_uniform_pool_groups():
     assert grid_factors(196, 157) is None  # prime: no grid of cells
     assert grid_factors(98, 49) is None  # not a square grid
     # 4 x 4 grid into 2 x 2 cells.
-    assert pool_groups(16, 4, True).reshape(4, 4).tolist() == [
-        [0, 0, 1, 1], [0, 0, 1, 1], [2, 2, 3, 3], [2, 2, 3, 3]]
+    assert pool_groups(16, 4, True).reshape(4, 4).tolist() == [[0, 0, 1, 1],
+                                                               [0, 0, 1, 1],
+                                                               [2, 2, 3, 3],
+                                                               [2, 2, 3, 3]]
     # Runs of neighbours otherwise; uneven runs when L' does not divide L.
-    assert pool_groups(16, 4, False).tolist() == [0] * 4 + [1] * 4 + [
-        2] * 4 + [3] * 4
+    assert pool_groups(16, 4,
+                       False).tolist() == [0] * 4 + [1] * 4 + [2] * 4 + [3] * 4
     assert pool_groups(7, 3, False).tolist() == [0, 0, 0, 1, 1, 2, 2]
     with pytest.raises(ValueError):
         pool_groups(4, 5, False)

@@ -61,10 +61,15 @@ def test_energy_is_the_shifted_elu_mean(margin):
     energy, sim = energy_scores(x, margin, alpha=0.7)
     for b in range(2):
         torch.testing.assert_close(
-            energy[b], torch.tensor(_energy_direct(x[b], margin, 0.7)),
-            atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(sim, F.cosine_similarity(
-        x[:, :, None], x[:, None], dim=-1), atol=1e-5, rtol=1e-5)
+            energy[b],
+            torch.tensor(_energy_direct(x[b], margin, 0.7)),
+            atol=1e-5,
+            rtol=1e-5)
+    torch.testing.assert_close(
+        sim,
+        F.cosine_similarity(x[:, :, None], x[:, None], dim=-1),
+        atol=1e-5,
+        rtol=1e-5)
 
 
 @pytest.mark.parametrize('seed', range(4))
@@ -86,8 +91,7 @@ def test_pitome_protects_the_isolated_token():
     x[0, 5] = -base[0, 0]
     merger = MODELS.build(dict(type='PiToMe', embed_dims=8, ratio=0.45))
     from mmaction_sttm.functional.tokens import Tokens
-    out = merger(Tokens(x, torch.zeros(1, 13, 8), torch.ones(1, 13)),
-                 keys=x)
+    out = merger(Tokens(x, torch.zeros(1, 13, 8), torch.ones(1, 13)), keys=x)
     assert out.x.shape[1] == 13 - 6
     assert (out.sizes == 1).sum() >= 1
     assert torch.isclose(out.x, x[0, 5]).all(-1).any()
@@ -95,24 +99,41 @@ def test_pitome_protects_the_isolated_token():
 
 def test_pitome_margin_follows_depth_in_a_schedule():
     model = MODELS.build(
-        dict(type='SpaceTimeViT', img_size=32, patch_size=8, num_frames=4,
-             embed_dims=32, depth=4, num_heads=2,
-             merger=dict(type='PiToMe', layers=(1, 3), ratio=0.3)))
+        dict(
+            type='SpaceTimeViT',
+            img_size=32,
+            patch_size=8,
+            num_frames=4,
+            embed_dims=32,
+            depth=4,
+            num_heads=2,
+            merger=dict(type='PiToMe', layers=(1, 3), ratio=0.3)))
     mergers = model.merge_schedule.mergers
     assert mergers['1'].margin == pytest.approx(0.9)
     assert mergers['3'].margin == pytest.approx(0.9 - 0.8 * 2 / 4)
     assert layer_margin(3, 4) == pytest.approx(0.5)
     fixed = MODELS.build(
-        dict(type='SpaceTimeViT', img_size=32, patch_size=8, num_frames=4,
-             embed_dims=32, depth=4, num_heads=2,
-             merger=dict(type='PiToMe', layers=(1, 3), ratio=0.3,
-                         margin=0.2)))
+        dict(
+            type='SpaceTimeViT',
+            img_size=32,
+            patch_size=8,
+            num_frames=4,
+            embed_dims=32,
+            depth=4,
+            num_heads=2,
+            merger=dict(type='PiToMe', layers=(1, 3), ratio=0.3, margin=0.2)))
     assert fixed.merge_schedule.mergers['3'].margin == pytest.approx(0.2)
     with pytest.raises(TypeError, match="unknown key 'layer'"):
         MODELS.build(
-            dict(type='SpaceTimeViT', img_size=32, patch_size=8,
-                 num_frames=4, embed_dims=32, depth=4, num_heads=2,
-                 merger=dict(type='PiToMe', layers=(1, ), layer=2)))
+            dict(
+                type='SpaceTimeViT',
+                img_size=32,
+                patch_size=8,
+                num_frames=4,
+                embed_dims=32,
+                depth=4,
+                num_heads=2,
+                merger=dict(type='PiToMe', layers=(1, ), layer=2)))
 
 
 def _saliency_direct(sharp):
@@ -131,8 +152,10 @@ def test_saliency_is_the_papers_normalisation():
     got = saliency(sharp)
     for b in range(2):
         torch.testing.assert_close(
-            got[b], torch.tensor(_saliency_direct(sharp[b].tolist())),
-            atol=1e-6, rtol=1e-6)
+            got[b],
+            torch.tensor(_saliency_direct(sharp[b].tolist())),
+            atol=1e-6,
+            rtol=1e-6)
     assert float(got.max()) == pytest.approx(1.0)
     # Constant sharpness: all background, no division by zero.
     assert torch.equal(saliency(torch.ones(1, 5)), torch.zeros(1, 5))
@@ -164,9 +187,10 @@ def test_saliency_matching_weighs_merged_tokens_by_saliency():
             w = weights[b, members]
             torch.testing.assert_close(
                 out.x[b, g], (w[:, None] * x[b, members]).sum(0) / w.sum(),
-                atol=1e-5, rtol=1e-5)
-            assert float(out.sizes[b, g]) == pytest.approx(float(w.sum()),
-                                                           rel=1e-5)
+                atol=1e-5,
+                rtol=1e-5)
+            assert float(out.sizes[b, g]) == pytest.approx(
+                float(w.sum()), rel=1e-5)
 
 
 @pytest.mark.parametrize('has_cls', [False, True])

@@ -11,12 +11,16 @@ def _direct(clip, patch, tubelet, threshold):
     steps, gh, gw = frames // tubelet, height // patch, width // patch
     keep, lengths, head = [], [], []
     for b in range(batch):
+
         def tube(s, i, j):
             return clip[b, :, s * tubelet:(s + 1) * tubelet,
                         i * patch:(i + 1) * patch, j * patch:(j + 1) * patch]
-        rep = [[s > 0 and float((tube(s, i, j) - tube(s - 1, i, j)).abs()
-                                .mean()) < threshold
-                for i in range(gh) for j in range(gw)] for s in range(steps)]
+
+        rep = [[
+            s > 0 and float(
+                (tube(s, i, j) - tube(s - 1, i, j)).abs().mean()) < threshold
+            for i in range(gh) for j in range(gw)
+        ] for s in range(steps)]
         k, n, h = [], [], []
         for s in range(steps):
             for p in range(gh * gw):
@@ -58,8 +62,8 @@ def test_runs_equal_a_direct_loop():
         assert torch.equal(runs.lengths, lengths)
         assert torch.equal(runs.head, head)
         # Every tubelet is in exactly one run.
-        assert torch.equal(runs.lengths.sum(1),
-                           torch.full((3, ), 8 // tubelet * 6))
+        assert torch.equal(
+            runs.lengths.sum(1), torch.full((3, ), 8 // tubelet * 6))
 
 
 def test_known_counts():

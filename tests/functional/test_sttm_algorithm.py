@@ -3,9 +3,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmaction_sttm.functional.sttm import (correspondence, most_orthogonal_select,
-                                        num_candidates, num_meta_tokens,
-                                        select_meta_tokens)
+from mmaction_sttm.functional.sttm import (correspondence,
+                                           most_orthogonal_select,
+                                           num_candidates, num_meta_tokens,
+                                           select_meta_tokens)
 
 
 def _naive_select(x_norm: torch.Tensor, num: int, start: int) -> list:
@@ -58,8 +59,7 @@ def test_meta_filter_keeps_most_attentive_candidates():
         expected = cand[scores[b, cand].topk(10).indices].sort().values
         assert torch.equal(meta[b], expected)
     direct = select_meta_tokens(x, 10, scores, meta_filter=False)
-    assert torch.equal(direct,
-                       candidates[:, :10].sort(dim=1).values)
+    assert torch.equal(direct, candidates[:, :10].sort(dim=1).values)
 
 
 def test_correspondence_is_convex_and_conserves_sizes():
@@ -80,8 +80,8 @@ def test_greedy_loops_pick_the_same(batch, length, num):
     """The numpy loop (CPU) picks what the torch loop picks, ties (exact
     duplicates) included; the operator dispatches to it on CPU."""
     from mmaction_sttm.functional.sttm import (fp32_bmm, greedy_select,
-                                            greedy_select_numpy,
-                                            greedy_select_torch, normalize)
+                                               greedy_select_numpy,
+                                               greedy_select_torch, normalize)
     torch.manual_seed(length)
     x = normalize(torch.randn(batch, length, 16))
     x[:, 3:6] = x[:, :1]

@@ -4,10 +4,10 @@ import pytest
 import torch
 
 import mmaction_sttm
+from mmaction_sttm.conversion.weights import DST_FORMATS
 from mmaction_sttm.models.backbones import MergingBackbone
 from mmaction_sttm.models.catalog import (FAMILIES, TINY_DEPTH, TINY_PATCH,
                                           check_merging_backbone, family)
-from mmaction_sttm.conversion.weights import DST_FORMATS
 from mmaction_sttm.registry import MODELS
 
 mmaction_sttm.register_all_modules()
@@ -17,7 +17,8 @@ def test_every_registered_backbone_is_listed_once():
     """A backbone registered without a catalog entry (or listed twice)
     would be left out of the tests and tools that read the catalog."""
     registered = {
-        cls for cls in MODELS.module_dict.values()
+        cls
+        for cls in MODELS.module_dict.values()
         if isinstance(cls, type) and issubclass(cls, MergingBackbone)
         and cls.__module__.startswith('mmaction_sttm.')
         and not hasattr(cls, 'deprecated_alias_of')  # old names, see below
@@ -73,8 +74,10 @@ def test_a_backbone_that_cannot_merge_is_refused(entry, key):
                 f'model.backbone.{key}: {entry.replaces} cannot merge; '
                 f"use type='{entry.type}'")
     # A backbone with no merging twin: the message lists the classes.
-    with pytest.raises(ValueError, match=f'ResNet3d cannot merge; the '
-                       f'merging backbones are .*{entry.type}'):
+    with pytest.raises(
+            ValueError,
+            match=f'ResNet3d cannot merge; the '
+            f'merging backbones are .*{entry.type}'):
         check_merging_backbone(dict(type='ResNet3d', **{key: setting}))
     # An unregistered type is left to the builder, which names the typo.
     check_merging_backbone(dict(type='ResNet3D_typo', **{key: setting}))

@@ -9,8 +9,8 @@ from mmaction_sttm.models.merge_schedule import MergeSchedule
 
 def _schedule(**merger):
     merger.setdefault('layers', (6, 9))
-    return MergeSchedule(merger, embed_dims=16, depth=12, frames=8,
-                         per_frame=196)
+    return MergeSchedule(
+        merger, embed_dims=16, depth=12, frames=8, per_frame=196)
 
 
 @pytest.mark.parametrize('merger,field', [
@@ -62,8 +62,8 @@ def test_schedule_counts_follow_the_paper():
 def test_counts_round_halves_up():
     # 5 and 7 tokens per frame at ratio 0.5: 3 and 4, not banker's 2 and 4.
     for per_frame, kept in ((5, 3), (7, 4)):
-        sched = MergeSchedule(dict(layers=(1, ), stages=('spatial', )), 8,
-                              2, 1, per_frame)
+        sched = MergeSchedule(
+            dict(layers=(1, ), stages=('spatial', )), 8, 2, 1, per_frame)
         assert sched.counts == (kept, )
 
 
@@ -79,11 +79,14 @@ def test_needs_follow_the_merger_options():
 def test_spatial_stage_merges_inside_each_frame_only():
     torch.manual_seed(0)
     sched = MergeSchedule(
-        dict(layers=(1, 2), meta_score='cosine'), embed_dims=8, depth=4,
-        frames=4, per_frame=16)
+        dict(layers=(1, 2), meta_score='cosine'),
+        embed_dims=8,
+        depth=4,
+        frames=4,
+        per_frame=16)
     x = torch.randn(2, 64, 8)
-    tokens = Tokens.from_patches(x, torch.randn(1, 64, 8), 4,
-                                 track_sources=True)
+    tokens = Tokens.from_patches(
+        x, torch.randn(1, 64, 8), 4, track_sources=True)
     out = sched(1, tokens, cls=torch.randn(2, 8))
     assert out.x.shape == (2, 32, 8) and out.frames == 4
     src = out.sources.reshape(2, 4, 16, 4, 8)  # patch frame x token frame

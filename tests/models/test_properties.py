@@ -43,8 +43,8 @@ valid_sttm_args = st.fixed_dictionaries(
             lambda args: args['motion'] or args['fuse_init'] != 'residual')
 
 
-def _tokens(batch: int, length: int, dims: int, scale: float,
-            duplicates: bool, seed: int) -> torch.Tensor:
+def _tokens(batch: int, length: int, dims: int, scale: float, duplicates: bool,
+            seed: int) -> torch.Tensor:
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(batch, length, dims, generator=gen) * scale
     if duplicates and length > 1:
@@ -69,26 +69,48 @@ def _tokens(batch: int, length: int, dims: int, scale: float,
     with_cls=st.booleans(),
     seed=st.integers(0, 2**16))
 @example(
-    args=dict(ratio=0.5, alpha=1.5, tau=0.1, fuse_init='trunc_normal',
-              meta_score='cosine', meta_filter=True, motion=True),
-    batch=2, length=1, dims=8, scale=1.0, duplicates=False, with_cls=True,
+    args=dict(
+        ratio=0.5,
+        alpha=1.5,
+        tau=0.1,
+        fuse_init='trunc_normal',
+        meta_score='cosine',
+        meta_filter=True,
+        motion=True),
+    batch=2,
+    length=1,
+    dims=8,
+    scale=1.0,
+    duplicates=False,
+    with_cls=True,
     seed=0)
 @example(
-    args=dict(ratio=0.5, alpha=1.5, tau=0.1, fuse_init='identity',
-              meta_score='attention', meta_filter=True, motion=False),
-    batch=2, length=2, dims=8, scale=1.0, duplicates=True, with_cls=False,
+    args=dict(
+        ratio=0.5,
+        alpha=1.5,
+        tau=0.1,
+        fuse_init='identity',
+        meta_score='attention',
+        meta_filter=True,
+        motion=False),
+    batch=2,
+    length=2,
+    dims=8,
+    scale=1.0,
+    duplicates=True,
+    with_cls=False,
     seed=0)
 def test_sttm_valid_arguments_give_finite_outputs(args, batch, length, dims,
-                                                  scale, duplicates,
-                                                  with_cls, seed):
+                                                  scale, duplicates, with_cls,
+                                                  seed):
     torch.manual_seed(seed)
     module = STTM(embed_dims=dims, **args)
     x = _tokens(batch, length, dims, scale, duplicates, seed)
     pos = torch.randn(1, length, dims)
     cls = torch.randn(batch, dims) if with_cls else None
     cls_attn = torch.rand(batch, length).softmax(-1)
-    out_tokens = module(Tokens(x, pos, torch.ones(batch, length)),
-                        cls_attn=cls_attn, cls=cls)
+    out_tokens = module(
+        Tokens(x, pos, torch.ones(batch, length)), cls_attn=cls_attn, cls=cls)
     y, motion, sizes = out_tokens.x, out_tokens.pos, out_tokens.sizes
     out = min(num_meta_tokens(length, args['ratio']), length)
     assert y.shape == (batch, out, dims)
@@ -116,8 +138,7 @@ def test_sttm_sizes_and_sources_compose(batch, length, ratio, seed):
     x = torch.randn(batch, length, 8, generator=gen)
     sizes = torch.rand(batch, length, generator=gen) + 0.5
     sources = torch.eye(length).expand(batch, -1, -1)
-    once = module(Tokens(x, torch.zeros(1, length, 8), sizes,
-                         sources=sources))
+    once = module(Tokens(x, torch.zeros(1, length, 8), sizes, sources=sources))
     assert once.sources.shape == (batch, length, once.x.shape[1])
     torch.testing.assert_close(once.sizes.sum(-1), sizes.sum(-1))
     twice = module(once)
@@ -131,9 +152,9 @@ def test_sttm_sizes_and_sources_compose(batch, length, ratio, seed):
 # ----------------------------------------------------------------------
 # STTM: invalid arguments and shapes
 
-not_a_number = st.one_of(
-    st.none(), st.text(max_size=3), st.booleans(),
-    st.just(float('nan')), st.just(float('inf')), st.just(-float('inf')))
+not_a_number = st.one_of(st.none(), st.text(max_size=3), st.booleans(),
+                         st.just(float('nan')), st.just(float('inf')),
+                         st.just(-float('inf')))
 bad_ratio = st.one_of(not_a_number, st.floats(-10, 0), st.floats(1, 10))
 bad_alpha = st.one_of(not_a_number, st.floats(-10, 0.999))
 bad_tau = st.one_of(not_a_number, st.floats(-10, MIN_TAU * 0.99))
@@ -146,13 +167,14 @@ bad_flag = st.one_of(st.none(), st.integers(), st.text(max_size=3))
         st.tuples(st.just('ratio'), bad_ratio),
         st.tuples(st.just('alpha'), bad_alpha),
         st.tuples(st.just('tau'), bad_tau),
-        st.tuples(st.just('fuse_init'),
-                  st.text(max_size=8).filter(lambda s: s not in FUSE_INITS)),
+        st.tuples(
+            st.just('fuse_init'),
+            st.text(max_size=8).filter(lambda s: s not in FUSE_INITS)),
         st.tuples(st.just('meta_filter'), bad_flag),
         st.tuples(st.just('motion'), bad_flag),
-        st.tuples(st.just('embed_dims'),
-                  st.one_of(st.integers(-4, 0), st.floats(0.5, 8.5),
-                            st.none()))))
+        st.tuples(
+            st.just('embed_dims'),
+            st.one_of(st.integers(-4, 0), st.floats(0.5, 8.5), st.none()))))
 def test_sttm_invalid_arguments_fail_at_build(field_value):
     field, value = field_value
     kwargs = dict(embed_dims=8)
@@ -170,16 +192,14 @@ def _bad_forward_inputs(draw) -> Tuple[str, dict]:
         sizes=torch.ones(batch, length),
         cls_attn=torch.rand(batch, length),
         sources=None)
-    field = draw(st.sampled_from(['x', 'pos', 'sizes', 'cls_attn',
-                                  'sources']))
+    field = draw(st.sampled_from(['x', 'pos', 'sizes', 'cls_attn', 'sources']))
     other = draw(st.integers(1, 12))
     bad = {
-        'x': [(batch, length, other + 8), (batch, length), (batch, length, 8,
-                                                            1)],
+        'x': [(batch, length, other + 8), (batch, length),
+              (batch, length, 8, 1)],
         'pos': [(1, length + other, 8), (batch + other, length, 8),
                 (length, 8), (1, length, 8 + other)],
-        'sizes': [(batch, length + other), (batch + other, length),
-                  (batch, )],
+        'sizes': [(batch, length + other), (batch + other, length), (batch, )],
         'cls_attn': [(batch, length + other), (batch + other, length),
                      (length, )],
         'sources': [(batch, length, length + other),
@@ -210,14 +230,14 @@ def _expected_counts(layers: Sequence[int], stages: Sequence[str],
                      per_frame: int) -> Optional[List[int]]:
     """Token counts after each merge, or None if a merge leaves fewer than
     two tokens per group (an independent model of the schedule)."""
-    counts, grouped = [], True
+    counts = []
     for stage, ratio in zip(stages, ratios):
         if stage == 'spatial':
             per_frame = num_meta_tokens(per_frame, ratio)
             total = per_frame * frames
         else:
             total = num_meta_tokens(per_frame * frames, ratio)
-            per_frame, frames, grouped = total, 1, False
+            per_frame, frames = total, 1
         if per_frame < 2:
             return None
         counts.append(total)
@@ -230,13 +250,14 @@ def valid_schedules(draw):
     layers = sorted(
         draw(
             st.sets(
-                st.integers(1, depth - 1), min_size=1,
+                st.integers(1, depth - 1),
+                min_size=1,
                 max_size=min(3, depth - 1))))
     num_spatial = draw(st.integers(0, len(layers)))
     stages = ['spatial'] * num_spatial + ['spatiotemporal'] * (
         len(layers) - num_spatial)
-    ratios = draw(st.lists(finite_ratio, min_size=len(layers),
-                           max_size=len(layers)))
+    ratios = draw(
+        st.lists(finite_ratio, min_size=len(layers), max_size=len(layers)))
     frames = draw(st.integers(1, 4))
     per_frame = draw(st.integers(1, 64))
     return depth, layers, stages, ratios, frames, per_frame
@@ -283,8 +304,9 @@ def invalid_schedules(draw):
         layers = (first, draw(st.integers(1, first)))
         field = 'merger.layers'
     elif kind == 'layer type':
-        layers = (draw(st.one_of(st.floats(1.1, 4.9), st.text(min_size=1),
-                                 st.just(True))), )
+        layers = (draw(
+            st.one_of(st.floats(1.1, 4.9), st.text(min_size=1),
+                      st.just(True))), )
         stages = ('spatial', )
         field = 'merger.layers'
     elif kind == 'stage name':
@@ -302,8 +324,8 @@ def invalid_schedules(draw):
     else:
         ratio = draw(bad_ratio)
         field = 'merger.ratio'
-    return dict(type='STTM', layers=layers, stages=stages,
-                ratio=ratio), depth, field
+    return dict(
+        type='STTM', layers=layers, stages=stages, ratio=ratio), depth, field
 
 
 @PROPERTY
@@ -327,20 +349,43 @@ def test_unknown_merger_type_and_key_are_named():
 PATCH = 8
 TINY = {
     'SpaceTimeViT':
-    dict(img_size=32, patch_size=PATCH, num_frames=4, embed_dims=16,
-         depth=3, num_heads=2),
+    dict(
+        img_size=32,
+        patch_size=PATCH,
+        num_frames=4,
+        embed_dims=16,
+        depth=3,
+        num_heads=2),
     'MergingTimeSformer':
-    dict(img_size=32, patch_size=PATCH, num_frames=4, embed_dims=16,
-         num_heads=2, num_transformer_layers=3),
+    dict(
+        img_size=32,
+        patch_size=PATCH,
+        num_frames=4,
+        embed_dims=16,
+        num_heads=2,
+        num_transformer_layers=3),
     'MergingVisionTransformer':
-    dict(img_size=32, patch_size=PATCH, num_frames=4, embed_dims=16,
-         depth=3, num_heads=2, tubelet_size=2),
+    dict(
+        img_size=32,
+        patch_size=PATCH,
+        num_frames=4,
+        embed_dims=16,
+        depth=3,
+        num_heads=2,
+        tubelet_size=2),
 }
 MERGERS = {
-    'none': None,
-    'two-stage': dict(type='STTM', layers=(1, 2), ratio=0.5),
-    'global': dict(type='STTM', layers=(2, ), stages=('spatiotemporal', ),
-                   ratio=0.7, fuse_init='identity'),
+    'none':
+    None,
+    'two-stage':
+    dict(type='STTM', layers=(1, 2), ratio=0.5),
+    'global':
+    dict(
+        type='STTM',
+        layers=(2, ),
+        stages=('spatiotemporal', ),
+        ratio=0.7,
+        fuse_init='identity'),
 }
 
 
@@ -355,7 +400,8 @@ def backbone(name: str, merger: str) -> torch.nn.Module:
 def _valid_frames(name: str) -> st.SearchStrategy:
     # VideoMAE's position embedding is fixed to num_frames / tubelet_size
     # temporal slots; the other two resample their temporal embedding.
-    return st.just(4) if name == 'MergingVisionTransformer' else st.integers(1, 6)
+    return st.just(4) if name == 'MergingVisionTransformer' else st.integers(
+        1, 6)
 
 
 @st.composite
@@ -406,8 +452,9 @@ def invalid_clips(draw):
                              (batch, 3, frames, size, size, 1)]))
         match = '5-D'
     elif kind == 'empty':
-        shape = draw(st.sampled_from([(0, 3, frames, size, size),
-                                      (batch, 3, 0, size, size)]))
+        shape = draw(
+            st.sampled_from([(0, 3, frames, size, size),
+                             (batch, 3, 0, size, size)]))
         match = 'empty'
     elif kind == 'tubelet':
         shape, match = (batch, 3, draw(st.sampled_from([1, 3, 5])), size,

@@ -10,8 +10,7 @@ from mmaction_sttm.study.variants import count_complexity, load_variants
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_DIR = osp.join('configs', 'synthetic', 'confirm')
-PROTOCOL = Config.fromfile(osp.join(ROOT, CONFIG_DIR,
-                                    'protocol.py')).protocol
+PROTOCOL = Config.fromfile(osp.join(ROOT, CONFIG_DIR, 'protocol.py')).protocol
 
 
 def _named():
@@ -39,14 +38,15 @@ def gflops():
 def test_peers_at_equal_gflops(gflops):
     primary = gflops[PROTOCOL.primary]
     # STTM at ratio 0.7 saves about a third.
-    assert primary / gflops[PROTOCOL.baseline] == pytest.approx(0.671,
-                                                               abs=0.01)
+    assert primary / gflops[PROTOCOL.baseline] == pytest.approx(
+        0.671, abs=0.01)
     for name in set(_named()) - {PROTOCOL.baseline, PROTOCOL.primary}:
         assert gflops[name] == pytest.approx(primary, rel=0.02), name
 
 
 def test_the_model_has_a_cls_token_and_sttm_uses_its_attention():
     from mmengine.registry import init_default_scope
+
     import mmaction_sttm  # noqa: F401
     from mmaction_sttm.registry import MODELS
     init_default_scope('mmaction')

@@ -10,15 +10,14 @@ from mmaction_sttm.study.variants import count_complexity, load_variants
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_DIR = osp.join('configs', 'synthetic', 'demo_study')
-PROTOCOL = Config.fromfile(osp.join(ROOT, CONFIG_DIR,
-                                    'protocol.py')).protocol
+PROTOCOL = Config.fromfile(osp.join(ROOT, CONFIG_DIR, 'protocol.py')).protocol
 
 
 def test_protocol_names_every_variant_once():
     variants = load_variants(ROOT, CONFIG_DIR, ['scratch'])
     assert sorted(v.name for v in variants) == sorted(PROTOCOL.variants)
-    assert {PROTOCOL.baseline, PROTOCOL.primary, *PROTOCOL.peers} == set(
-        PROTOCOL.variants)
+    assert {PROTOCOL.baseline, PROTOCOL.primary,
+            *PROTOCOL.peers} == set(PROTOCOL.variants)
     assert PROTOCOL.regime == 'scratch' and len(PROTOCOL.seeds) >= 5
 
 
@@ -29,8 +28,7 @@ def test_protocol_names_every_variant_once():
 ])
 def test_the_demos_recipe_in_one_process(demo):
     mine = Config.fromfile(
-        osp.join(ROOT, CONFIG_DIR, 'scratch',
-                 demo.replace('2xb8', '1xb16')))
+        osp.join(ROOT, CONFIG_DIR, 'scratch', demo.replace('2xb8', '1xb16')))
     theirs = Config.fromfile(osp.join(ROOT, 'configs', 'synthetic', demo))
     assert mine.train_dataloader.batch_size == \
         2 * theirs.train_dataloader.batch_size
@@ -48,5 +46,5 @@ def test_peers_at_equal_gflops():
     assert gflops[PROTOCOL.baseline] == pytest.approx(0.01642, abs=1e-5)
     assert gflops[PROTOCOL.primary] == pytest.approx(0.01267, abs=1e-5)
     for peer in PROTOCOL.peers:
-        assert gflops[peer] == pytest.approx(gflops[PROTOCOL.primary],
-                                             rel=0.02)
+        assert gflops[peer] == pytest.approx(
+            gflops[PROTOCOL.primary], rel=0.02)

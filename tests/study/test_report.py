@@ -10,9 +10,16 @@ import pytest
 from mmaction_sttm.study import report, stats
 from mmaction_sttm.study.confirm import write_report
 
-PROTOCOL = dict(baseline='vit', primary='sttm', peers=['tome', 'drop'],
-                margin=2.0, alpha=0.05, half_width=1.5, train_subset=200,
-                seeds=list(range(12)), test_per_class=200)
+PROTOCOL = dict(
+    baseline='vit',
+    primary='sttm',
+    peers=['tome', 'drop'],
+    margin=2.0,
+    alpha=0.05,
+    half_width=1.5,
+    train_subset=200,
+    seeds=list(range(12)),
+    test_per_class=200)
 
 
 def _records(offsets, n=12, noise=0.5, seed=0):
@@ -24,22 +31,35 @@ def _records(offsets, n=12, noise=0.5, seed=0):
     for name, offset in offsets.items():
         for s in range(n):
             top1 = float(level[s] + offset + rng.normal(0, noise))
-            curve = [dict(epoch=e, train_top1=90 + e / 10, loss=1 / e,
-                          dev_top1=top1) for e in range(1, 11)]
-            records.append(dict(
-                variant=name, regime='finetune', seed=s, config='c.py',
-                commit='a' * 40, dirty=False, commands=['python x'],
-                metrics=dict(train=dict(top1=95.0, top5=100.0),
-                             dev=dict(top1=top1, top5=100.0),
-                             test=dict(top1=top1, top5=100.0)),
-                curve=curve, seconds=1.0))
+            curve = [
+                dict(
+                    epoch=e, train_top1=90 + e / 10, loss=1 / e, dev_top1=top1)
+                for e in range(1, 11)
+            ]
+            records.append(
+                dict(
+                    variant=name,
+                    regime='finetune',
+                    seed=s,
+                    config='c.py',
+                    commit='a' * 40,
+                    dirty=False,
+                    commands=['python x'],
+                    metrics=dict(
+                        train=dict(top1=95.0, top5=100.0),
+                        dev=dict(top1=top1, top5=100.0),
+                        test=dict(top1=top1, top5=100.0)),
+                    curve=curve,
+                    seconds=1.0))
     return records
 
 
 def test_compare_finds_what_was_built():
     records = _records(dict(vit=0.0, sttm=0.2, tome=-3.0, drop=0.1))
-    rows = {r['other']: r for r in report.compare(
-        records, 'sttm', ['vit', 'tome', 'drop'])}
+    rows = {
+        r['other']: r
+        for r in report.compare(records, 'sttm', ['vit', 'tome', 'drop'])
+    }
     # 3 points ahead of ToMe by construction: shown, after Holm.
     assert rows['tome']['verdict'] == 'ahead'
     assert rows['tome']['ci_t'][0] > 2
@@ -56,8 +76,9 @@ def test_compare_finds_what_was_built():
 
 def test_compare_pairs_only_shared_seeds():
     records = _records(dict(sttm=0.0, vit=0.0), n=4)
-    records = [r for r in records if not (r['variant'] == 'vit'
-                                          and r['seed'] == 3)]
+    records = [
+        r for r in records if not (r['variant'] == 'vit' and r['seed'] == 3)
+    ]
     (row, ) = report.compare(records, 'sttm', ['vit'])
     assert row['n'] == 3 and row['seeds'] == [0, 1, 2]
     with pytest.raises(ValueError, match='paired seed'):
@@ -72,8 +93,8 @@ def test_write_report_from_records_alone(tmp_path):
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f'seed{r["seed"]}.json').write_text(json.dumps(r))
     gflops = dict(vit=1.0, sttm=0.65, tome=0.66, drop=0.65)
-    written = write_report(str(tmp_path), 'unused', 'confirm', PROTOCOL,
-                           gflops)
+    written = write_report(
+        str(tmp_path), 'unused', 'confirm', PROTOCOL, gflops)
     assert written == [osp.join('confirm', 'test.md')]
     text = (out / 'test.md').read_text()
     assert '| sttm | 0.65000 | -35.0% | 12 |' in text
@@ -104,9 +125,14 @@ def test_one_section_per_comparison(tmp_path):
         folder = out / 'test' / 'runs' / r['variant']
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f'seed{r["seed"]}.json').write_text(json.dumps(r))
-    protocol = dict(PROTOCOL, title='Two points', primary='a',
-                    comparisons=[dict(primary='a', others=['vit', 'sa']),
-                                 dict(primary='b', others=['vit', 'sb'])])
+    protocol = dict(
+        PROTOCOL,
+        title='Two points',
+        primary='a',
+        comparisons=[
+            dict(primary='a', others=['vit', 'sa']),
+            dict(primary='b', others=['vit', 'sb'])
+        ])
     gflops = dict(vit=1.0, a=0.73, sa=0.74, b=0.67, sb=0.67)
     write_report(str(tmp_path), 'unused', 'study', protocol, gflops)
     text = (out / 'test.md').read_text()
@@ -128,9 +154,17 @@ def test_dirty_records_are_flagged():
 
 def test_choose_peers_on_dev():
     from mmaction_sttm.study.confirm import choose_peers
-    protocol = dict(PROTOCOL, peers=['drop'], dev_seeds=[0, 1, 2],
-                    peer_choices=dict(ToMe=['tome-a', 'tome-b', 'tome-c']))
-    records = _records({'tome-a': 0.0, 'tome-b': 1.0, 'tome-c': 1.0}, n=3,
+    protocol = dict(
+        PROTOCOL,
+        peers=['drop'],
+        dev_seeds=[0, 1, 2],
+        peer_choices=dict(ToMe=['tome-a', 'tome-b', 'tome-c']))
+    records = _records({
+        'tome-a': 0.0,
+        'tome-b': 1.0,
+        'tome-c': 1.0
+    },
+                       n=3,
                        noise=0.0)
     chosen = choose_peers(records, protocol)
     # b and c tie at the best mean: the first listed wins.
@@ -138,8 +172,10 @@ def test_choose_peers_on_dev():
     assert chosen['choices']['ToMe']['tome-b'] == pytest.approx(
         chosen['choices']['ToMe']['tome-a'] + 1.0)
     with pytest.raises(ValueError, match="'tome-c' has no dev run"):
-        choose_peers([r for r in records if not (
-            r['variant'] == 'tome-c' and r['seed'] == 2)], protocol)
+        choose_peers([
+            r for r in records
+            if not (r['variant'] == 'tome-c' and r['seed'] == 2)
+        ], protocol)
 
 
 def test_per_seed_table_matches_a_direct_difference():
@@ -147,8 +183,10 @@ def test_per_seed_table_matches_a_direct_difference():
     for r in records:
         r['block'] = dict(id='A' if r['seed'] < 2 else 'B')
     lines = report.per_seed_table(records, 'sttm', ['vit', 'tome'])
-    top1 = {(r['variant'], r['seed']): r['metrics']['test']['top1']
-            for r in records}
+    top1 = {
+        (r['variant'], r['seed']): r['metrics']['test']['top1']
+        for r in records
+    }
     assert lines[0] == '| seed | block | vit | tome |'
     for seed in range(4):
         cells = [c.strip() for c in lines[2 + seed].split('|')[1:-1]]
@@ -158,8 +196,9 @@ def test_per_seed_table_matches_a_direct_difference():
     # One mean row per block, over that block's seeds only.
     mean_b = [c.strip() for c in lines[-1].split('|')[1:-1]]
     assert mean_b[0] == 'mean, block B'
-    assert float(mean_b[3]) == pytest.approx(np.mean(
-        [top1['sttm', s] - top1['tome', s] for s in (2, 3)]), abs=0.006)
+    assert float(mean_b[3]) == pytest.approx(
+        np.mean([top1['sttm', s] - top1['tome', s] for s in (2, 3)]),
+        abs=0.006)
 
 
 def test_harvest_marks_blocks_and_takes_whole_seeds(tmp_path):
@@ -181,14 +220,15 @@ def test_harvest_marks_blocks_and_takes_whole_seeds(tmp_path):
     data = tmp_path / 'data'
     (data / 'a').mkdir(parents=True)
     (data / 'a' / 'v.mp4').write_bytes(b'video')
-    written = harvest(str(source), str(out), 'test', 'B', str(ckpt),
-                      str(data))
+    written = harvest(str(source), str(out), 'test', 'B', str(ckpt), str(data))
     names = sorted(osp.relpath(p, out) for p in written)
-    assert names == ['test/runs/sttm/seed0.json', 'test/runs/sttm/seed1.json',
-                     'test/runs/vit/seed1.json']
+    assert names == [
+        'test/runs/sttm/seed0.json', 'test/runs/sttm/seed1.json',
+        'test/runs/vit/seed1.json'
+    ]
     assert 'block' not in json.loads(kept.read_text())
-    block = json.loads((out / 'test/runs/sttm/seed1.json').read_text())[
-        'block']
+    block = json.loads(
+        (out / 'test/runs/sttm/seed1.json').read_text())['block']
     import hashlib
     assert block['id'] == 'B'
     assert block['pretrain_sha256'] == hashlib.sha256(b'weights').hexdigest()

@@ -13,8 +13,7 @@ from mmaction_sttm.study.variants import (count_complexity, load_variants,
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_DIR = osp.join('configs', 'synthetic', 'rlt_study')
-PROTOCOL = Config.fromfile(osp.join(ROOT, CONFIG_DIR,
-                                    'protocol.py')).protocol
+PROTOCOL = Config.fromfile(osp.join(ROOT, CONFIG_DIR, 'protocol.py')).protocol
 
 
 def test_protocol_names_every_variant_once():
@@ -33,10 +32,10 @@ def test_gflops_of_the_fixed_points():
     protocol gives, and RLT's mean on the dev split is in the protocol
     (measured there: 0.733 and 0.672) within 3% of them."""
     gflops = {}
-    for variant in load_variants(ROOT, CONFIG_DIR, ['finetune'],
-                                 ['vit', 'sttm-r0.55', 'sttm-r0.7',
-                                  'tome-tokens-r0.22',
-                                  'tome-tokens-r0.28']):
+    for variant in load_variants(ROOT, CONFIG_DIR, ['finetune'], [
+            'vit', 'sttm-r0.55', 'sttm-r0.7', 'tome-tokens-r0.22',
+            'tome-tokens-r0.28'
+    ]):
         assert not variant_has_reducer(ROOT, variant)
         count_complexity(ROOT, variant)
         gflops[variant.name] = variant.gflops

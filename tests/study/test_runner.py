@@ -16,24 +16,36 @@ def test_read_curve(tmp_path):
     lines = [
         dict(lr=0.1, loss=2.0, top1_acc=0.25, epoch=1, iter=10, step=10),
         dict(lr=0.1, loss=1.0, top1_acc=0.75, epoch=1, iter=20, step=20),
-        {'acc/top1': 0.5, 'acc/top5': 0.9, 'step': 1},
+        {
+            'acc/top1': 0.5,
+            'acc/top5': 0.9,
+            'step': 1
+        },
         dict(lr=0.1, loss=0.5, top1_acc=1.0, epoch=2, iter=30, step=30),
-        {'acc/top1': 0.625, 'acc/top5': 1.0, 'step': 2},
+        {
+            'acc/top1': 0.625,
+            'acc/top5': 1.0,
+            'step': 2
+        },
     ]
-    (vis / 'scalars.json').write_text(
-        '\n'.join(json.dumps(x) for x in lines) + '\n')
+    (vis / 'scalars.json').write_text('\n'.join(json.dumps(x)
+                                                for x in lines) + '\n')
     assert read_curve(str(tmp_path)) == [
-        dict(epoch=1, loss=1.5, train_top1=50.0, dev_top1=50.0,
-             dev_top5=90.0),
-        dict(epoch=2, loss=0.5, train_top1=100.0, dev_top1=62.5,
-             dev_top5=100.0),
+        dict(epoch=1, loss=1.5, train_top1=50.0, dev_top1=50.0, dev_top5=90.0),
+        dict(
+            epoch=2, loss=0.5, train_top1=100.0, dev_top1=62.5,
+            dev_top5=100.0),
     ]
 
 
 def test_git_state(tmp_path):
+
     def git(*cmd):
-        subprocess.run(['git', *cmd], cwd=tmp_path, check=True,
+        subprocess.run(['git', *cmd],
+                       cwd=tmp_path,
+                       check=True,
                        capture_output=True)
+
     git('init', '-q')
     (tmp_path / 'a.txt').write_text('a')
     (tmp_path / 'runs').mkdir()
@@ -50,10 +62,10 @@ def test_git_state(tmp_path):
 
 def test_study_data_lists():
     data = StudyData('/m', '/s', '/t')
-    assert data.lists('dev') == dict(ann_file='/m/val_list_videos.txt',
-                                     video='/m/videos')
-    assert data.lists('test') == dict(ann_file='/t/test_list_videos.txt',
-                                      video='/t/videos')
+    assert data.lists('dev') == dict(
+        ann_file='/m/val_list_videos.txt', video='/m/videos')
+    assert data.lists('test') == dict(
+        ann_file='/t/test_list_videos.txt', video='/t/videos')
     assert data.lists('train_subset')['ann_file'].endswith(
         'train_subset_list_videos.txt')
     with pytest.raises(ValueError, match='held-out test split'):
@@ -64,8 +76,12 @@ def test_study_data_lists():
 
 def _runner(root):
     from mmaction_sttm.study.runner import StudyRunner
-    return StudyRunner(str(root), 'configs', data=None, work_dir=str(root),
-                       commit=dict(commit='x', dirty=False))
+    return StudyRunner(
+        str(root),
+        'configs',
+        data=None,
+        work_dir=str(root),
+        commit=dict(commit='x', dirty=False))
 
 
 def test_call_runs_a_killed_tool_once_more(tmp_path):
@@ -89,7 +105,8 @@ def test_call_runs_a_killed_tool_once_more(tmp_path):
 
 def test_call_names_the_signal_and_the_exit_code(tmp_path):
     tool = tmp_path / 'tool.py'
-    tool.write_text('import os, signal\nos.kill(os.getpid(), signal.SIGTERM)\n')
+    tool.write_text(
+        'import os, signal\nos.kill(os.getpid(), signal.SIGTERM)\n')
     with pytest.warns(UserWarning), \
             pytest.raises(RuntimeError, match=r'killed by SIGTERM'):
         _runner(tmp_path)._call([sys.executable, str(tool)],

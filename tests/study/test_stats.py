@@ -66,8 +66,7 @@ def test_tost_not_equivalent_when_far():
 
 def test_holm_by_hand():
     # sorted 0.01, 0.03, 0.04 -> 3 * 0.01, max(., 2 * 0.03), max(., 0.04)
-    assert stats.holm([0.04, 0.01, 0.03]) == pytest.approx([0.06, 0.03,
-                                                            0.06])
+    assert stats.holm([0.04, 0.01, 0.03]) == pytest.approx([0.06, 0.03, 0.06])
     assert stats.holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
 
 

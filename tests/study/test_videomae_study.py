@@ -18,8 +18,7 @@ from mmaction_sttm.study.variants import count_complexity, load_variants
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_DIR = osp.join('configs', 'synthetic', 'videomae_study')
-PROTOCOL = Config.fromfile(osp.join(ROOT, CONFIG_DIR,
-                                    'protocol.py')).protocol
+PROTOCOL = Config.fromfile(osp.join(ROOT, CONFIG_DIR, 'protocol.py')).protocol
 
 
 def test_protocol_names_every_variant_once():
@@ -51,6 +50,7 @@ def test_the_table_is_at_equal_gflops():
 def test_an_ablation_changes_one_thing():
     """Each ablation's config differs from the primary's in the merger
     field, or the schedule, it names, and in nothing else of the model."""
+
     def model(name):
         (variant, ) = load_variants(ROOT, CONFIG_DIR, ['finetune'], [name])
         return Config.fromfile(osp.join(ROOT, variant.config))
@@ -62,14 +62,18 @@ def test_an_ablation_changes_one_thing():
             continue
         cfg = model(name)
         merger, ref = cfg.model.backbone.merger, primary.model.backbone.merger
-        keys = {k for k in set(merger) | set(ref)
-                if merger.get(k) != ref.get(k)}
+        keys = {
+            k
+            for k in set(merger) | set(ref) if merger.get(k) != ref.get(k)
+        }
         schedule = cfg.train_cfg.max_epochs != primary.train_cfg.max_epochs
         changed[name] = (keys, schedule)
         assert len(keys) + schedule == 1, (name, keys)
         rest = {k: v for k, v in cfg.model.backbone.items() if k != 'merger'}
-        assert rest == {k: v for k, v in primary.model.backbone.items()
-                        if k != 'merger'}
+        assert rest == {
+            k: v
+            for k, v in primary.model.backbone.items() if k != 'merger'
+        }
     assert changed['sttm-orthogonal-layers13-r0.7'][0] == {'layers'}
     assert changed['sttm-orthogonal-r0.7-12e'][1]
 
@@ -86,12 +90,13 @@ def test_ablations_never_touch_the_test_split():
 def test_shift_fields_change_only_what_they_name():
     """The defaults give the videos of a spec without the new fields (the
     same random draws); each shift field changes the frames."""
+
     def video(**kwargs):
         return render_video(3, np.random.default_rng(5), 32, 8, **kwargs)
 
     base = video()
-    assert np.array_equal(base, video(background='waves', object_scale=1.0,
-                                      speed_scale=1.0))
+    assert np.array_equal(
+        base, video(background='waves', object_scale=1.0, speed_scale=1.0))
     for kwargs in (dict(background='checker'), dict(object_scale=0.75),
                    dict(speed_scale=1.25)):
         assert not np.array_equal(base, video(**kwargs)), kwargs
@@ -107,8 +112,12 @@ def test_shift_fields_change_only_what_they_name():
 
 
 def test_the_shifted_split_is_made_apart(tmp_path):
-    data = make_study_data(str(tmp_path), smoke=True, shape=False,
-                           test_per_class=1, shifted_per_class=1)
+    data = make_study_data(
+        str(tmp_path),
+        smoke=True,
+        shape=False,
+        test_per_class=1,
+        shifted_per_class=1)
     lists = data.lists('shifted')
     assert lists['ann_file'].endswith('shifted_list_videos.txt')
     with open(lists['ann_file']) as f:
@@ -117,8 +126,8 @@ def test_the_shifted_split_is_made_apart(tmp_path):
     assert data.test != data.shifted
     assert SHIFT['background'] == 'checker'
     with pytest.raises(ValueError, match='asks for 20'):
-        make_study_data(str(tmp_path), smoke=True, shape=False,
-                        shifted_per_class=2)
+        make_study_data(
+            str(tmp_path), smoke=True, shape=False, shifted_per_class=2)
 
 
 @pytest.mark.parametrize('layout', ['1.1', '1.2'])
@@ -126,11 +135,17 @@ def test_compact_predictions(tmp_path, layout):
     scores = torch.tensor([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]])
     labels = [0, 1]
     if layout == '1.1':  # MMAction2 1.1: LabelData dicts
-        samples = [dict(pred_scores=dict(item=s), gt_labels=dict(
-            item=torch.tensor([y]))) for s, y in zip(scores, labels)]
+        samples = [
+            dict(
+                pred_scores=dict(item=s),
+                gt_labels=dict(item=torch.tensor([y])))
+            for s, y in zip(scores, labels)
+        ]
     else:
-        samples = [dict(pred_score=s, gt_label=torch.tensor([y]))
-                   for s, y in zip(scores, labels)]
+        samples = [
+            dict(pred_score=s, gt_label=torch.tensor([y]))
+            for s, y in zip(scores, labels)
+        ]
     path = tmp_path / 'p.pkl'
     path.write_bytes(pickle.dumps(samples))
     assert compact_predictions(str(path)) == dict(
@@ -138,19 +153,24 @@ def test_compact_predictions(tmp_path, layout):
 
 
 def _record(name, seed, dev, shifted):
-    return dict(variant=name, seed=seed,
-                metrics=dict(dev=dict(top1=dev), shifted=dict(top1=shifted)))
+    return dict(
+        variant=name,
+        seed=seed,
+        metrics=dict(dev=dict(top1=dev), shifted=dict(top1=shifted)))
 
 
 def test_robustness_table_counts_collapses_against_the_same_seed():
     records = [_record('vit', s, 80.0 + s, 70.0 + s) for s in range(4)]
     # Seed 2 falls 6 points below its own baseline on shifted (a collapse),
     # seed 3 is 4.5 below (not one); seed 0 is the worst on dev.
-    records += [_record('sttm', 0, 79.0, 70.0), _record('sttm', 1, 81.0, 71),
-                _record('sttm', 2, 82.0, 66.0),
-                _record('sttm', 3, 83.0, 68.5)]
-    lines = report.robustness_table(records, 'vit', ['vit', 'sttm'],
-                                    ['dev', 'shifted'], margin=5.0)
+    records += [
+        _record('sttm', 0, 79.0, 70.0),
+        _record('sttm', 1, 81.0, 71),
+        _record('sttm', 2, 82.0, 66.0),
+        _record('sttm', 3, 83.0, 68.5)
+    ]
+    lines = report.robustness_table(
+        records, 'vit', ['vit', 'sttm'], ['dev', 'shifted'], margin=5.0)
     (row, ) = [line for line in lines if line.startswith('| sttm |')]
     cells = [c.strip() for c in row.strip('|').split('|')]
     assert cells[2] == '79.00 (0)' and cells[3] == '-0.25'
@@ -162,11 +182,17 @@ def test_robustness_table_counts_collapses_against_the_same_seed():
 def test_class_table_from_predictions():
     preds = dict(label='0 0 1 1', pred='0 1 1 1', p_true='900 100 800 700')
     other = dict(label='0 0 1 1', pred='0 0 0 0', p_true='900 900 1 1')
-    records = [dict(variant='a', seed=0, metrics=dict(test=dict(
-        top1=75.0, predictions=preds))),
-        dict(variant='a', seed=1, metrics=dict(test=dict(
-            top1=50.0, predictions=other))),
-        dict(variant='b', seed=0, metrics=dict(test=dict(top1=1.0)))]
+    records = [
+        dict(
+            variant='a',
+            seed=0,
+            metrics=dict(test=dict(top1=75.0, predictions=preds))),
+        dict(
+            variant='a',
+            seed=1,
+            metrics=dict(test=dict(top1=50.0, predictions=other))),
+        dict(variant='b', seed=0, metrics=dict(test=dict(top1=1.0)))
+    ]
     lines = report.class_table(records, ['a', 'b'], 'test', ['x', 'y'])
     # Class x: 50% then 100%; class y: 100% then 0%. No predictions for b.
     assert lines[2:] == ['| a | 2 | 75.0 | 50.0 |']
@@ -183,16 +209,23 @@ def test_phase_3_fine_tunes_on_the_shifted_scene(tmp_path):
     protocol = Config.fromfile(osp.join(ROOT, config_dir,
                                         'protocol.py')).protocol
     assert protocol.variants == PROTOCOL.variants
-    assert {k: v for k, v in protocol.scene.items()
-            if k in SHIFT} == SHIFT and protocol.scene['resolution'] == 56
-    phase1 = {v.name: Config.fromfile(osp.join(ROOT, v.config)).model
-              for v in load_variants(ROOT, CONFIG_DIR, ['finetune'],
-                                     PROTOCOL.variants)}
+    assert {
+        k: v
+        for k, v in protocol.scene.items() if k in SHIFT
+    } == SHIFT and protocol.scene['resolution'] == 56
+    phase1 = {
+        v.name: Config.fromfile(osp.join(ROOT, v.config)).model
+        for v in load_variants(ROOT, CONFIG_DIR, ['finetune'],
+                               PROTOCOL.variants)
+    }
     for variant in load_variants(ROOT, config_dir, ['finetune']):
         model = Config.fromfile(osp.join(ROOT, variant.config)).model
         assert model == phase1[variant.name]
-    data = make_study_data(str(tmp_path), smoke=True, test_per_class=1,
-                           scene=dict(protocol.scene))
+    data = make_study_data(
+        str(tmp_path),
+        smoke=True,
+        test_per_class=1,
+        scene=dict(protocol.scene))
     for split in ('train', 'dev', 'test'):
         with open(data.lists(split)['ann_file']) as f:
             name = f.readline().split()[0]
@@ -200,16 +233,17 @@ def test_phase_3_fine_tunes_on_the_shifted_scene(tmp_path):
         assert decord.VideoReader(video)[0].shape == (56, 56, 3), split
     with open(osp.join(data.shape, 'train_list_videos.txt')) as f:
         name = f.readline().split()[0]
-    assert decord.VideoReader(osp.join(data.shape, 'videos', name))[
-        0].shape == (32, 32, 3)
+    assert decord.VideoReader(osp.join(data.shape, 'videos',
+                                       name))[0].shape == (32, 32, 3)
 
 
 def test_ablation_table_pairs_on_the_ablations_seeds():
     records = [_record('ref', s, 80.0 + s, 50.0) for s in range(4)]
     # Two points above the reference on dev on seeds 0-2 (seed 3 not run),
     # level on shifted except seed 2.
-    records += [_record('abl', s, 82.0 + s, 50.0 + (s == 2) * 3)
-                for s in range(3)]
+    records += [
+        _record('abl', s, 82.0 + s, 50.0 + (s == 2) * 3) for s in range(3)
+    ]
     records += [_record('single', 0, 1.0, 1.0)]  # one seed: left out
     lines = report.ablation_table(records, 'ref', ['abl', 'single'],
                                   ['dev', 'shifted'])

@@ -25,16 +25,16 @@ def test_benchmark_smoke(tmp_path):
     bench = _tool('benchmark')
     out = str(tmp_path / 'bench')
     bench.main([
-        osp.join(ROOT, VIT), osp.join(ROOT, STTM), '--shape', '3', '8', '56',
-        '56', '--batch-sizes', '2', '--modes', 'inference', 'train',
-        '--warmup', '0', '--repeats', '1', '--device', 'cpu', '--out', out
+        osp.join(ROOT, VIT),
+        osp.join(ROOT, STTM), '--shape', '3', '8', '56', '56', '--batch-sizes',
+        '2', '--modes', 'inference', 'train', '--warmup', '0', '--repeats',
+        '1', '--device', 'cpu', '--out', out
     ])
     with open(osp.join(out, 'benchmark.csv')) as f:
         rows = list(csv.DictReader(f))
-    assert [(r['config'].startswith('sttm_'), r['mode']) for r in rows] == [
-        (False, 'inference'), (True, 'inference'), (False, 'train'),
-        (True, 'train')
-    ]
+    assert [(r['config'].startswith('sttm_'), r['mode'])
+            for r in rows] == [(False, 'inference'), (True, 'inference'),
+                               (False, 'train'), (True, 'train')]
     for row in rows:
         assert float(row['clips_per_s']) > 0
         assert float(row['peak_mem_mib']) > 0
@@ -46,7 +46,6 @@ def test_benchmark_smoke(tmp_path):
                                                     'benchmark.md')).read()
 
 
-
 def test_benchmark_breakdown_counts_each_part_of_the_merges(tmp_path):
     """--breakdown: every part's multiply-adds, read off the profiler,
     equal eqs. 3-6 counted by hand for the tiny model's two merges."""
@@ -55,9 +54,10 @@ def test_benchmark_breakdown_counts_each_part_of_the_merges(tmp_path):
     out = str(tmp_path / 'parts')
     batch = 2
     bench.main([
-        osp.join(ROOT, VIT), osp.join(ROOT, STTM), '--shape', '3', '8', '56',
-        '56', '--batch-sizes', str(batch), '--warmup', '0', '--repeats', '2',
-        '--device', 'cpu', '--breakdown', '--out', out
+        osp.join(ROOT, VIT),
+        osp.join(ROOT, STTM), '--shape', '3', '8', '56', '56', '--batch-sizes',
+        str(batch), '--warmup', '0', '--repeats', '2', '--device', 'cpu',
+        '--breakdown', '--out', out
     ])
     with open(osp.join(out, 'benchmark.json')) as f:
         merged = json.load(f)['rows'][1]
@@ -73,8 +73,9 @@ def test_benchmark_breakdown_counts_each_part_of_the_merges(tmp_path):
         expected['selection'] += groups * length * length * dims  # X X^T
         expected['correspondence'] += groups * length * out_len * dims
         expected['aggregation'] += 2 * groups * length * out_len * dims
-        expected['fusion'] += groups * (length * dims * dims  # phi
-                                        + out_len * 2 * dims * dims)
+        expected['fusion'] += groups * (
+            length * dims * dims  # phi
+            + out_len * 2 * dims * dims)
     model_macs = batch * merged['gflops'] * 1e9
     for part, macs in expected.items():
         assert merged[f'flop_share_{part}'] * model_macs == \
@@ -90,9 +91,10 @@ def test_benchmark_memory_only(tmp_path):
     bench = _tool('benchmark')
     out = str(tmp_path / 'mem')
     bench.main([
-        osp.join(ROOT, VIT), osp.join(ROOT, STTM), '--shape', '3', '8', '56',
-        '56', '--batch-sizes', '2', '--modes', 'train', '--device', 'cpu',
-        '--memory-only', '--out', out
+        osp.join(ROOT, VIT),
+        osp.join(ROOT,
+                 STTM), '--shape', '3', '8', '56', '56', '--batch-sizes', '2',
+        '--modes', 'train', '--device', 'cpu', '--memory-only', '--out', out
     ])
     with open(osp.join(out, 'benchmark.csv')) as f:
         rows = list(csv.DictReader(f))
@@ -100,11 +102,12 @@ def test_benchmark_memory_only(tmp_path):
     assert 'clips_per_s' not in rows[0]
     base, merged = (float(r['peak_mem_mib']) for r in rows)
     assert 0 < merged < base
-    assert '| peak MiB | + weights, input MiB | vs. first |' in open(osp.join(out,
-                                                      'benchmark.md')).read()
+    assert '| peak MiB | + weights, input MiB | vs. first |' in open(
+        osp.join(out, 'benchmark.md')).read()
 
 
 # --- get_flops.py ----------------------------------------------------------
+
 
 def _zoo_rows():
     spec = importlib.util.spec_from_file_location(
@@ -123,20 +126,23 @@ def test_get_flops_view_of_every_zoo_config():
     for config in _zoo_rows():
         cfg = Config.fromfile(osp.join(ROOT, config))
         view = get_flops.pipeline_view(cfg)
-        assert view == dict(clip_len=cfg.model.backbone.num_frames,
-                            crop=(224, 224), views=3), config
+        assert view == dict(
+            clip_len=cfg.model.backbone.num_frames, crop=(224, 224),
+            views=3), config
         shape, source = get_flops.input_shape(None, view)
         assert shape == (1, 3, cfg.model.backbone.num_frames, 224, 224)
         assert source == 'from the test pipeline'
 
 
-@pytest.mark.parametrize('shape,expected', [
-    ([1, 3, 8, 224, 224], (1, 3, 8, 224, 224)),  # MMAction2's form
-    ([2, 3, 8, 160, 160], (2, 3, 8, 160, 160)),
-    ([16, 224, 224], (1, 3, 16, 224, 224)),
-    ([160, 128], (1, 3, 13, 160, 128)),  # frames from the pipeline
-    ([160], (1, 3, 13, 160, 160)),
-])
+@pytest.mark.parametrize(
+    'shape,expected',
+    [
+        ([1, 3, 8, 224, 224], (1, 3, 8, 224, 224)),  # MMAction2's form
+        ([2, 3, 8, 160, 160], (2, 3, 8, 160, 160)),
+        ([16, 224, 224], (1, 3, 16, 224, 224)),
+        ([160, 128], (1, 3, 13, 160, 128)),  # frames from the pipeline
+        ([160], (1, 3, 13, 160, 160)),
+    ])
 def test_get_flops_shape_forms(shape, expected):
     get_flops = _tool('get_flops')
     view = dict(clip_len=13, crop=(224, 224), views=3)
@@ -186,14 +192,14 @@ def test_get_flops_counts_the_model_without_its_merger(capsys):
     results = []
     for config in (STTM, VIT):
         get_flops.main([osp.join(ROOT, config), '--json'])
-        results.append(json.loads(
-            capsys.readouterr().out.strip().splitlines()[-1]))
+        results.append(
+            json.loads(capsys.readouterr().out.strip().splitlines()[-1]))
     merged, baseline = results
     assert 'unmerged_gflops' not in baseline
-    assert merged['unmerged_gflops'] == pytest.approx(baseline['gflops'],
-                                                      rel=1e-9)
-    assert merged['flop_ratio'] == pytest.approx(
-        merged['gflops'] / baseline['gflops'])
+    assert merged['unmerged_gflops'] == pytest.approx(
+        baseline['gflops'], rel=1e-9)
+    assert merged['flop_ratio'] == pytest.approx(merged['gflops'] /
+                                                 baseline['gflops'])
     assert 0.5 < merged['flop_ratio'] < 0.9
     get_flops.main([osp.join(ROOT, STTM)])
     out = capsys.readouterr().out
@@ -223,15 +229,22 @@ def static_videos(tmp_path_factory):
     """Four static-camera videos at the study's size."""
     from mmaction_sttm.generators import SyntheticSpec, make_synthetic_dataset
     root = str(tmp_path_factory.mktemp('static'))
-    make_synthetic_dataset(root, SyntheticSpec(
-        num_classes=2, train_per_class=1, val_per_class=2, resolution=32,
-        num_frames=24, camera='static'), splits=('val', ))
+    make_synthetic_dataset(
+        root,
+        SyntheticSpec(
+            num_classes=2,
+            train_per_class=1,
+            val_per_class=2,
+            resolution=32,
+            num_frames=24,
+            camera='static'),
+        splits=('val', ))
     return root
 
 
 @pytest.mark.parametrize('threshold, tokens', [(0.0, 64), (1e9, 16)])
 def test_get_flops_over_videos_counts_what_rlt_keeps(static_videos, capsys,
-                                                      threshold, tokens):
+                                                     threshold, tokens):
     """Threshold 0 keeps all 4 x 16 tokens (and costs what the model without
     RLT costs); an infinite one keeps the first step's 16 only."""
     get_flops = _tool('get_flops')
@@ -245,8 +258,10 @@ def test_get_flops_over_videos_counts_what_rlt_keeps(static_videos, capsys,
     assert record['num_videos'] == 4
     assert record['tokens_min'] == record['tokens_max'] == tokens
     assert record['gflops_min'] == record['gflops_max']
-    listed = [line.split()[0] for line in open(
-        osp.join(static_videos, 'val_list_videos.txt'))]
+    listed = [
+        line.split()[0]
+        for line in open(osp.join(static_videos, 'val_list_videos.txt'))
+    ]
     assert [row['video'] for row in record['per_video']] == listed
     assert {row['tokens'] for row in record['per_video']} == {tokens}
     if tokens == 64:
@@ -254,7 +269,6 @@ def test_get_flops_over_videos_counts_what_rlt_keeps(static_videos, capsys,
             record['unreduced_gflops'], rel=1e-9)
     else:
         assert record['gflops_mean'] < 0.3 * record['unreduced_gflops']
-
 
 
 def _mmaction2_videos():
@@ -265,17 +279,21 @@ def _mmaction2_videos():
     import mmaction
     root = osp.dirname(osp.dirname(osp.abspath(mmaction.__file__)))
     videos = dict(
-        static=['tools/data/skeleton/S001C001P001R001A001_rgb.avi',
-                'demo/demo_skeleton.mp4'],
+        static=[
+            'tools/data/skeleton/S001C001P001R001A001_rgb.avi',
+            'demo/demo_skeleton.mp4'
+        ],
         handheld=['demo/demo.mp4'])
-    if not all(osp.exists(osp.join(root, v)) for vs in videos.values()
-               for v in vs):
+    if not all(
+            osp.exists(osp.join(root, v)) for vs in videos.values()
+            for v in vs):
         return None
     return root, videos
 
 
-@pytest.mark.skipif(_mmaction2_videos() is None,
-                    reason='needs MMAction2 installed from its source')
+@pytest.mark.skipif(
+    _mmaction2_videos() is None,
+    reason='needs MMAction2 installed from its source')
 def test_rlt_on_real_videos(tmp_path, capsys):
     """On MMAction2's own videos, RLT (ViT-S/16, 8 frames, threshold 0.1)
     removes most tokens of the static-camera ones and few of the hand-held
@@ -285,26 +303,31 @@ def test_rlt_on_real_videos(tmp_path, capsys):
     ann = tmp_path / 'list.txt'
     ann.write_text(''.join(f'{v} 0\n' for v in listed))
     _tool('get_flops').main([
-        osp.join(ROOT, 'configs/rlt/rlt_vit-small-p16_in1k-pre_8xb8-8x8x1-'
-                 '30e_kinetics400-rgb.py'), '--videos', str(ann),
-        '--video-prefix', root, '--json'
+        osp.join(
+            ROOT, 'configs/rlt/rlt_vit-small-p16_in1k-pre_8xb8-8x8x1-'
+            '30e_kinetics400-rgb.py'), '--videos',
+        str(ann), '--video-prefix', root, '--json'
     ])
     record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    removed = {row['video']: 1 - row['tokens'] / 1568
-               for row in record['per_video']}
+    removed = {
+        row['video']: 1 - row['tokens'] / 1568
+        for row in record['per_video']
+    }
     for video in videos['static']:
         assert removed[video] > 0.6, (video, removed)
     for video in videos['handheld']:
         assert removed[video] < 0.3, (video, removed)
 
+
 def test_benchmark_on_videos(static_videos, tmp_path):
     bench = _tool('benchmark')
     out = str(tmp_path / 'bench')
     bench.main([
-        osp.join(ROOT, CONFIRM_CFG), osp.join(ROOT, RLT_CFG), '--videos',
+        osp.join(ROOT, CONFIRM_CFG),
+        osp.join(ROOT, RLT_CFG), '--videos',
         osp.join(static_videos, 'val_list_videos.txt'), '--video-prefix',
-        osp.join(static_videos, 'videos'), '--batch-sizes', '2',
-        '--warmup', '0', '--repeats', '1', '--device', 'cpu', '--out', out,
+        osp.join(static_videos, 'videos'), '--batch-sizes', '2', '--warmup',
+        '0', '--repeats', '1', '--device', 'cpu', '--out', out,
         '--cfg-options', 'model.backbone.init_cfg=None'
     ])
     with open(osp.join(out, 'benchmark.csv')) as f:
@@ -333,14 +356,20 @@ def test_object_retention_measures():
         stage = StageMap(2, 'spatiotemporal',
                          sources.argmax(1).reshape(2, 1, 2), sources,
                          sources.sum(0), None)
-        embed = StageMap(0, 'embedding', torch.arange(4).reshape(2, 1, 2),
-                         torch.eye(4), torch.ones(4), 2)
-        return MergeTrace(stages=[embed, stage], grid=(2, 1, 2), tubelet=1,
-                          patch_size=(4, 4), num_frames=2, has_cls=False)
+        embed = StageMap(0, 'embedding',
+                         torch.arange(4).reshape(2, 1, 2), torch.eye(4),
+                         torch.ones(4), 2)
+        return MergeTrace(
+            stages=[embed, stage],
+            grid=(2, 1, 2),
+            tubelet=1,
+            patch_size=(4, 4),
+            num_frames=2,
+            has_cls=False)
 
     # Each step's object in a token of its own, pure.
-    kept = tool.retention(trace([[1, 0, 0], [0, 0, 1], [0, 0, 1],
-                                 [0, 1, 0]]), obj)
+    kept = tool.retention(
+        trace([[1, 0, 0], [0, 0, 1], [0, 0, 1], [0, 1, 0]]), obj)
     assert kept == {'purity@2': 1.0, 'tokens/step': 1.0}
     # Both steps' object blended into one token with the background:
     # object mass 2 of its 3.

@@ -6,12 +6,12 @@ import sys
 
 import numpy as np
 import pytest
+from bad_videos import (BAD_KINDS, corrupt_videos, write_decord_unreadable,
+                        write_video)
 
 from mmaction_sttm.datasets import probe_video
 from mmaction_sttm.generators import (SyntheticSpec, make_synthetic_dataset,
                                       render_video)
-from bad_videos import (BAD_KINDS, corrupt_videos, write_decord_unreadable,
-                        write_video)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(REPO, 'tools', 'data', 'check_videos.py')
@@ -70,7 +70,10 @@ def test_finds_exactly_the_broken_entries(tool, dataset, tmp_path, capsys):
     ])
     assert code == 0  # not --strict
     rows = read_tsv(out)
-    assert {path: kind for path, kind, _ in rows} == {
+    assert {
+        path: kind
+        for path, kind, _ in rows
+    } == {
         name: EXPECTED_KIND[kind]
         for name, kind in bad.items()
     }
@@ -83,9 +86,9 @@ def test_finds_exactly_the_broken_entries(tool, dataset, tmp_path, capsys):
             line for line in lines if line.split()[0] not in bad
         ]
     summary = capsys.readouterr().out.splitlines()[-3]
-    assert summary.endswith(
-        'videos of ' + ann + ': 4 ok, 6 bad (1 missing, 1 empty, '
-        '2 unreadable, 1 too-short, 1 wrong-size)')
+    assert summary.endswith('videos of ' + ann +
+                            ': 4 ok, 6 bad (1 missing, 1 empty, '
+                            '2 unreadable, 1 too-short, 1 wrong-size)')
 
 
 def test_without_a_frame_size_any_consistent_size_is_fine(
@@ -141,8 +144,9 @@ def test_command_line_exit_codes(tool, dataset, tmp_path, capsys):
                                 if line.split()[0] == 'train_00009.mp4'))
     # (in this process: each run of the tool imports torch, which takes
     # long on a busy machine)
-    assert tool.main([str(good), str(root / 'videos'), '--strict',
-                      '--no-progress']) == 0
+    assert tool.main(
+        [str(good),
+         str(root / 'videos'), '--strict', '--no-progress']) == 0
     assert ': 1 ok, 0 bad' in capsys.readouterr().out
 
 
@@ -164,16 +168,18 @@ def test_reports_which_decoders_read_each_file(tool, tmp_path, capsys):
     video_dir = tmp_path / 'videos'
     names = write_decord_unreadable(str(video_dir), 2, num_frames=8)
     (video_dir / 'text.mp4').write_text('not a video\n')
-    write_video(str(video_dir / 'good.mp4'),
-                np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3),
-                                                  dtype=np.uint8))
+    write_video(
+        str(video_dir / 'good.mp4'),
+        np.random.default_rng(0).integers(
+            0, 256, (8, 32, 32, 3), dtype=np.uint8))
     ann = tmp_path / 'list.txt'
     ann.write_text(''.join(f'{n} 0\n'
                            for n in names + ['text.mp4', 'good.mp4']))
     out, report = str(tmp_path / 'bad.tsv'), str(tmp_path / 'report.tsv')
     code = tool.main([
-        str(ann), str(video_dir), '--out', out, '--report', report,
-        '--no-progress', '--strict'
+        str(ann),
+        str(video_dir), '--out', out, '--report', report, '--no-progress',
+        '--strict'
     ])
     assert code == 1
     assert [row[:2] for row in read_tsv(out)] == [['text.mp4', 'unreadable']]
@@ -194,7 +200,7 @@ def test_reports_which_decoders_read_each_file(tool, tmp_path, capsys):
         'decord' in output
     # One decoder only: the decord-unreadable files are bad too.
     code = tool.main([
-        str(ann), str(video_dir), '--out', out, '--no-progress',
-        '--decoders', 'decord'
+        str(ann),
+        str(video_dir), '--out', out, '--no-progress', '--decoders', 'decord'
     ])
     assert {row[0] for row in read_tsv(out)} == {*names, 'text.mp4'}

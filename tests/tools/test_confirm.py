@@ -16,9 +16,13 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def test_refuses_a_dirty_tree(tmp_path):
+
     def git(*cmd):
-        subprocess.run(['git', *cmd], cwd=tmp_path, check=True,
+        subprocess.run(['git', *cmd],
+                       cwd=tmp_path,
+                       check=True,
                        capture_output=True)
+
     git('init', '-q')
     (tmp_path / 'a.py').write_text('a = 1\n')
     git('add', 'a.py')
@@ -31,25 +35,30 @@ def test_refuses_a_dirty_tree(tmp_path):
 
 def test_smoke_run_and_report(tmp_path):
     out, work, data = tmp_path / 'out', tmp_path / 'work', tmp_path / 'data'
-    cmd = [sys.executable, 'tools/analysis/confirm.py', 'run', '--smoke',
-           '--allow-dirty', '--variants', 'vit', '--seeds', '0', '1',
-           '--jobs', '2', '--out', str(out), '--work-dir', str(work),
-           '--data-root', str(data)]
+    cmd = [
+        sys.executable, 'tools/analysis/confirm.py', 'run', '--smoke',
+        '--allow-dirty', '--variants', 'vit', '--seeds', '0', '1', '--jobs',
+        '2', '--out',
+        str(out), '--work-dir',
+        str(work), '--data-root',
+        str(data)
+    ]
     subprocess.run(cmd, cwd=ROOT, check=True)
     records = sorted((out / 'test' / 'runs').glob('*/seed*.json'))
-    assert [p.parent.name + '/' + p.name for p in records] == [
-        'vit/seed0.json', 'vit/seed1.json']
+    assert [p.parent.name + '/' + p.name
+            for p in records] == ['vit/seed0.json', 'vit/seed1.json']
     record = json.loads(records[0].read_text())
     assert set(record['metrics']) == {'train', 'dev', 'test'}
     assert [p['epoch'] for p in record['curve']] == [1]
     assert len(record['commit']) == 40
-    assert set(record['machine']) == {'cpu', 'isa', 'torch', 'python',
-                                      'threads'}
+    assert set(
+        record['machine']) == {'cpu', 'isa', 'torch', 'python', 'threads'}
     assert record['machine']['threads'] >= 1
     assert record['commands'][0].startswith('python tools/train.py')
     # One pre-training shared by both seeds (the protocol's pretrain_seed).
-    assert sorted(p.name for p in (work / 'test' / 'pretrain' /
-                                   'vit').iterdir()) == ['seed0']
+    assert sorted(
+        p.name
+        for p in (work / 'test' / 'pretrain' / 'vit').iterdir()) == ['seed0']
     # The held-out test split is its own folder.
     assert (data / 'test' / 'test_list_videos.txt').exists()
     # One variant: the variant table, no comparison (the comparison
@@ -60,10 +69,13 @@ def test_smoke_run_and_report(tmp_path):
     assert (out / 'test_curves.png').exists()
     # `report` rebuilds the same table from the records alone.
     (out / 'test.md').unlink()
-    subprocess.run([sys.executable, 'tools/analysis/confirm.py', 'report',
-                    '--out', str(out)], cwd=ROOT, check=True)
+    subprocess.run([
+        sys.executable, 'tools/analysis/confirm.py', 'report', '--out',
+        str(out)
+    ],
+                   cwd=ROOT,
+                   check=True)
     assert (out / 'test.md').read_text() == table
-
 
 
 def test_run_from_scratch(tmp_path, monkeypatch):
@@ -74,6 +86,7 @@ def test_run_from_scratch(tmp_path, monkeypatch):
     made = {}
 
     class Runner:
+
         def __init__(self, root, config_dir, data, work_dir, **kwargs):
             made.update(data=data, kwargs=kwargs)
             self.pretrain_seed = kwargs['pretrain_seed']
@@ -84,22 +97,27 @@ def test_run_from_scratch(tmp_path, monkeypatch):
         def run(self, variant, seed, splits=None):
             # No shifted split in this protocol: dev and test.
             assert splits == ('dev', 'test')
-            return dict(variant=variant.name, regime=variant.regime,
-                        seed=seed)
+            return dict(variant=variant.name, regime=variant.regime, seed=seed)
 
     monkeypatch.setattr(confirm, 'StudyRunner', Runner)
     protocol = confirm.load_protocol(
         osp.join(ROOT, 'configs/synthetic/demo_study/protocol.py'))
-    args = SimpleNamespace(out=str(tmp_path / 'out'), variants=None,
-                           seeds=[0], jobs=1, resume=False, allow_dirty=True,
-                           data_root=str(tmp_path / 'data'),
-                           work_dir=str(tmp_path / 'work'), smoke=True)
+    args = SimpleNamespace(
+        out=str(tmp_path / 'out'),
+        variants=None,
+        seeds=[0],
+        jobs=1,
+        resume=False,
+        allow_dirty=True,
+        data_root=str(tmp_path / 'data'),
+        work_dir=str(tmp_path / 'work'),
+        smoke=True)
     run(ROOT, 'configs/synthetic/demo_study', args, protocol, 'test')
     records = sorted((tmp_path / 'out' / 'test' / 'runs').glob('*/seed0.json'))
-    assert sorted(p.parent.name for p in records) == sorted(
-        protocol['variants'])
-    assert {json.loads(p.read_text())['regime'] for p in records} == {
-        'scratch'}
+    assert sorted(p.parent.name
+                  for p in records) == sorted(protocol['variants'])
+    assert {json.loads(p.read_text())['regime']
+            for p in records} == {'scratch'}
     assert made['data'].shape is None and made['data'].test is not None
-    assert sorted(p.name for p in (tmp_path / 'data').iterdir()) == [
-        'motion', 'test']
+    assert sorted(
+        p.name for p in (tmp_path / 'data').iterdir()) == ['motion', 'test']

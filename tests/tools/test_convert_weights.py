@@ -1,4 +1,5 @@
-"""Tests of ``tools/convert_weights.py`` and ``mmaction_sttm.conversion.weights``.
+"""Tests of ``tools/convert_weights.py`` and
+``mmaction_sttm.conversion.weights``.
 
 Every parameter of the image models is randomised (LayerNorm scales and all
 biases too), so a mapping that mixes up two tensors of the same shape changes
@@ -29,14 +30,15 @@ from typing import Callable, Dict, Tuple
 
 import pytest
 import torch
+from mmaction.models.backbones import TimeSformer, VisionTransformer
 from mmengine.registry import init_default_scope
 from torch import Tensor, nn
 
 import mmaction_sttm  # noqa: F401  (registers the backbones)
-from mmaction.models.backbones import TimeSformer, VisionTransformer
-from mmaction_sttm.models import SpaceTimeViT, MergingTimeSformer
 from mmaction_sttm.conversion.weights import (convert_checkpoint,
-                                          convert_state_dict, load_state_dict)
+                                              convert_state_dict,
+                                              load_state_dict)
+from mmaction_sttm.models import MergingTimeSformer, SpaceTimeViT
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 ATOL = RTOL = 1e-4
@@ -146,8 +148,8 @@ def sources(tmp_path_factory) -> Dict[str, Tuple[ImageModel, str, str]]:
 
 
 def _image(size: int, seed: int = 3) -> Tensor:
-    return torch.randn(1, 3, size, size,
-                       generator=torch.Generator().manual_seed(seed))
+    return torch.randn(
+        1, 3, size, size, generator=torch.Generator().manual_seed(seed))
 
 
 def _static_clip(img: Tensor, frames: int) -> Tensor:
@@ -192,8 +194,10 @@ def _videomae(image: ImageModel, frames: int) -> VisionTransformer:
 def targets() -> Callable[[str, ImageModel], nn.Module]:
     """Target backbones, built once per kind and width (building ViT-B
     dominates the run time); each test loads its weights into them."""
-    builders = dict(spacetime=_spacetime_vit, timesformer=_timesformer,
-                    videomae=lambda image: _videomae(image, frames=4))
+    builders = dict(
+        spacetime=_spacetime_vit,
+        timesformer=_timesformer,
+        videomae=lambda image: _videomae(image, frames=4))
     cache = {}
 
     def get(kind: str, image: ImageModel) -> nn.Module:
@@ -212,11 +216,10 @@ def _load(model: nn.Module, path: str) -> Tuple[set, set]:
     return set(result.missing_keys), set(result.unexpected_keys)
 
 
-@pytest.mark.parametrize('source', ['timm-vit-s', 'timm-vit-b',
-                                    'mmpretrain-vit-b'])
+@pytest.mark.parametrize('source',
+                         ['timm-vit-s', 'timm-vit-b', 'mmpretrain-vit-b'])
 @torch.no_grad()
-def test_spacetime_vit_equals_image_model(sources, targets, tmp_path,
-                                          source):
+def test_spacetime_vit_equals_image_model(sources, targets, tmp_path, source):
     image, path, src_format = sources[source]
     out = str(tmp_path / 'spacetime.pth')
     notes = convert_checkpoint(path, out, src_format, 'spacetime-vit')
@@ -234,12 +237,12 @@ def test_spacetime_vit_equals_image_model(sources, targets, tmp_path,
         assert missing == {'time_embed'} and not unexpected
     video.eval()
     assert torch.count_nonzero(video.time_embed) == 0
-    torch.testing.assert_close(video(_static_clip(img, 1)), ref, rtol=RTOL,
-                               atol=ATOL)
+    torch.testing.assert_close(
+        video(_static_clip(img, 1)), ref, rtol=RTOL, atol=ATOL)
 
 
-@pytest.mark.parametrize('source', ['timm-vit-s', 'timm-vit-b',
-                                    'mmpretrain-vit-b'])
+@pytest.mark.parametrize('source',
+                         ['timm-vit-s', 'timm-vit-b', 'mmpretrain-vit-b'])
 @torch.no_grad()
 def test_timesformer_equals_image_model(sources, targets, tmp_path, source):
     image, path, src_format = sources[source]
@@ -274,14 +277,14 @@ def test_timesformer_equals_image_model(sources, targets, tmp_path, source):
     missing, unexpected = _load(video, out)
     assert missing == {'time_embed'} and not unexpected
     video.eval()
-    torch.testing.assert_close(video(_static_clip(img, 1)), ref, rtol=RTOL,
-                               atol=ATOL)
-    torch.testing.assert_close(video(_static_clip(img, 2)), ref, rtol=RTOL,
-                               atol=ATOL)
+    torch.testing.assert_close(
+        video(_static_clip(img, 1)), ref, rtol=RTOL, atol=ATOL)
+    torch.testing.assert_close(
+        video(_static_clip(img, 2)), ref, rtol=RTOL, atol=ATOL)
 
 
-@pytest.mark.parametrize('source', ['timm-vit-s', 'timm-vit-b',
-                                    'mmpretrain-vit-b'])
+@pytest.mark.parametrize('source',
+                         ['timm-vit-s', 'timm-vit-b', 'mmpretrain-vit-b'])
 @torch.no_grad()
 def test_videomae_vit_equals_image_model_without_cls(sources, targets,
                                                      tmp_path, source):
@@ -308,12 +311,16 @@ def test_videomae_inflation_and_bias_split(sources):
     image, path, src_format = sources['timm-vit-s']
     timm_state = image.model.state_dict()
     state, _ = convert_state_dict(
-        load_state_dict(path), src_format, 'videomae-vit', num_frames=8,
-        tubelet_size=2, videomae_pos_embed='sincos')
+        load_state_dict(path),
+        src_format,
+        'videomae-vit',
+        num_frames=8,
+        tubelet_size=2,
+        videomae_pos_embed='sincos')
     kernel = state['patch_embed.projection.weight']
     assert kernel.shape == (384, 3, 2, 16, 16)
-    torch.testing.assert_close(kernel.sum(2),
-                               timm_state['patch_embed.proj.weight'])
+    torch.testing.assert_close(
+        kernel.sum(2), timm_state['patch_embed.proj.weight'])
     q_bias, k_bias, v_bias = timm_state['blocks.3.attn.qkv.bias'].chunk(3)
     torch.testing.assert_close(state['blocks.3.attn.q_bias'], q_bias)
     torch.testing.assert_close(state['blocks.3.attn.v_bias'], v_bias)
@@ -335,20 +342,21 @@ def test_mmaction_timesformer_2d_source(targets, tmp_path):
             patch_size=16,
             embed_dims=384,
             num_heads=6,
-            attention_type='space_only'), seed=4)
+            attention_type='space_only'),
+        seed=4)
     src = str(tmp_path / 'timesformer_2d.pth')
     torch.save(space_only.state_dict(), src)
     img = _static_clip(_image(224), 1)
     ref = space_only(img)
-    for dst, kind in (('spacetime-vit', 'spacetime'),
-                      ('timesformer', 'timesformer')):
+    for dst, kind in (('spacetime-vit', 'spacetime'), ('timesformer',
+                                                       'timesformer')):
         out = str(tmp_path / f'{dst}.pth')
         convert_checkpoint(src, out, 'mmaction-timesformer', dst)
         video = targets(kind, image)
         missing, unexpected = _load(video, out)
         assert missing == {'time_embed'} and not unexpected
-        torch.testing.assert_close(video.eval()(img), ref, rtol=RTOL,
-                                   atol=ATOL)
+        torch.testing.assert_close(
+            video.eval()(img), ref, rtol=RTOL, atol=ATOL)
 
 
 def test_divided_timesformer_round_trip():
@@ -362,7 +370,8 @@ def test_divided_timesformer_round_trip():
             patch_size=16,
             embed_dims=48,
             num_heads=2,
-            num_transformer_layers=3), seed=5)
+            num_transformer_layers=3),
+        seed=5)
     state = {f'backbone.{k}': v for k, v in model.state_dict().items()}
     state['cls_head.fc_cls.weight'] = torch.zeros(10, 48)
     out, notes = convert_state_dict(state, 'mmaction-timesformer',
@@ -372,8 +381,8 @@ def test_divided_timesformer_round_trip():
     assert out.keys() == reference.keys()
     for key, value in reference.items():
         torch.testing.assert_close(out[key], value, rtol=0, atol=0)
-    joint, notes = convert_state_dict(state, 'mmaction-timesformer',
-                                      'spacetime-vit', num_frames=8)
+    joint, notes = convert_state_dict(
+        state, 'mmaction-timesformer', 'spacetime-vit', num_frames=8)
     assert any('dropped the temporal attention' in n for n in notes)
     torch.testing.assert_close(
         joint['blocks.2.attn.qkv.weight'],
@@ -393,8 +402,11 @@ def test_converted_weights_load_into_merging_backbones(sources, tmp_path):
     checkpoint cannot have, report that in one log line and are not listed
     as missing."""
     image, path, src_format = sources['timm-vit-s']
-    merger = dict(type='STTM', layers=(6, 9),
-                  stages=('spatial', 'spatiotemporal'), ratio=0.5)
+    merger = dict(
+        type='STTM',
+        layers=(6, 9),
+        stages=('spatial', 'spatiotemporal'),
+        ratio=0.5)
     out = str(tmp_path / 'spacetime.pth')
     convert_checkpoint(path, out, src_format, 'spacetime-vit')
     missing, unexpected = _load(_spacetime_vit(image, merger=merger), out)
@@ -413,12 +425,14 @@ def test_converted_weights_load_into_merging_backbones(sources, tmp_path):
 def test_unsupported_sources_are_refused():
     import timm
     layer_scale = timm.create_model(
-        'vit_tiny_patch16_224', pretrained=False, init_values=1e-5,
+        'vit_tiny_patch16_224',
+        pretrained=False,
+        init_values=1e-5,
         img_size=32)
     with pytest.raises(ValueError, match='LayerScale'):
         convert_state_dict(layer_scale.state_dict(), 'timm', 'spacetime-vit')
-    plain = timm.create_model('vit_tiny_patch16_224', pretrained=False,
-                              img_size=32)
+    plain = timm.create_model(
+        'vit_tiny_patch16_224', pretrained=False, img_size=32)
     with pytest.raises(ValueError, match='src_format'):
         convert_state_dict(plain.state_dict(), 'mmpretrain', 'timesformer')
     with pytest.raises(ValueError, match='dst'):
@@ -432,8 +446,9 @@ def test_cli(sources, tmp_path, capsys):
     spec.loader.exec_module(tool)
     _, path, _ = sources['timm-vit-s']
     out = tmp_path / 'checkpoints' / 'vit-small-p16_in1k_spacetime-vit.pth'
-    tool.main([path, str(out), '--src-format', 'timm', '--dst',
-               'spacetime-vit'])
+    tool.main(
+        [path,
+         str(out), '--src-format', 'timm', '--dst', 'spacetime-vit'])
     printed = capsys.readouterr().out
     assert 'spacetime-vit' in printed and 'time_embed' in printed
     ckpt = torch.load(out, map_location='cpu', weights_only=True)

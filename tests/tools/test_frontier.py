@@ -28,7 +28,8 @@ def test_the_registered_protocol_loads(frontier):
         osp.join(ROOT, 'configs', 'synthetic', 'frontier_videomae'))
     assert [r.name for r in protocol.reducers] == [
         'STTM', 'ToMe', 'EViT', 'PiToMe', 'VidTLDR', 'UniformPool',
-        'RandomDrop']
+        'RandomDrop'
+    ]
     assert len(protocol.reducer('ToMe').readings) == 4
     assert protocol.splits == ('test', 'shifted') and len(protocol.seeds) == 10
 
@@ -46,9 +47,10 @@ def _setup(tmp_path, tiny_dataset):
     import mmaction_sttm  # noqa: F401
     from mmaction_sttm.registry import MODELS
     register_all_modules()
-    base = osp.join(ROOT, 'configs', 'synthetic', 'study',
-                    'study_vit-tiny-p8_scratch_1xb32-8x2x1-12e_synthetic-'
-                    'motion-rgb.py')
+    base = osp.join(
+        ROOT, 'configs', 'synthetic', 'study',
+        'study_vit-tiny-p8_scratch_1xb32-8x2x1-12e_synthetic-'
+        'motion-rgb.py')
     config = tmp_path / 'model.py'
     config.write_text(
         f'_base_ = [{base!r}]\n'
@@ -59,30 +61,45 @@ def _setup(tmp_path, tiny_dataset):
         torch.manual_seed(seed)
         model = MODELS.build(cfg.model)
         model.init_weights()
-        torch.save(dict(state_dict=model.state_dict()),
-                   str(tmp_path / f'seed{seed}.pth'))
-    val = (osp.join(tiny_dataset, 'val_list_videos.txt'),
-           osp.join(tiny_dataset, 'videos'))
+        torch.save(
+            dict(state_dict=model.state_dict()),
+            str(tmp_path / f'seed{seed}.pth'))
+    val = (osp.join(tiny_dataset,
+                    'val_list_videos.txt'), osp.join(tiny_dataset, 'videos'))
     one = dict(layers=(1, 2), stages=('spatial', 'spatiotemporal'))
     (tmp_path / 'study').mkdir()
-    (tmp_path / 'study' / 'protocol.py').write_text(repr(dict(
-        title='tiny', out=str(tmp_path / 'out'), model_config=str(config),
-        checkpoint='seed{seed}.pth', data=dict(dev=val, test=val,
-                                               shifted=val),
-        splits=('test', 'shifted'), seeds=(0, 1), points=(0.8, 0.6),
-        tolerance=0.02, shape=(1, 3, 8, 32, 32),
-        reducers=dict(
-            STTM=dict(merger=dict(type='STTM', fuse_init='identity', **one),
-                      max_ratio=0.95),
-            ToMe=dict(merger=dict(type='ToMe', layers=(1, 2, 3),
-                                  stages=('spatiotemporal', ) * 3),
-                      max_ratio=0.5,
-                      readings=dict(keys=dict(merger=dict(metric='keys')),
-                                    prop=dict(prop_attn=True))),
-            RandomDrop=dict(merger=dict(type='RandomDrop', **one),
-                            max_ratio=0.95)),
-        primary='STTM', floor='RandomDrop', alpha=0.05)).join(
-            ['protocol = ', '\n']))
+    (tmp_path / 'study' / 'protocol.py').write_text(
+        repr(
+            dict(
+                title='tiny',
+                out=str(tmp_path / 'out'),
+                model_config=str(config),
+                checkpoint='seed{seed}.pth',
+                data=dict(dev=val, test=val, shifted=val),
+                splits=('test', 'shifted'),
+                seeds=(0, 1),
+                points=(0.8, 0.6),
+                tolerance=0.02,
+                shape=(1, 3, 8, 32, 32),
+                reducers=dict(
+                    STTM=dict(
+                        merger=dict(type='STTM', fuse_init='identity', **one),
+                        max_ratio=0.95),
+                    ToMe=dict(
+                        merger=dict(
+                            type='ToMe',
+                            layers=(1, 2, 3),
+                            stages=('spatiotemporal', ) * 3),
+                        max_ratio=0.5,
+                        readings=dict(
+                            keys=dict(merger=dict(metric='keys')),
+                            prop=dict(prop_attn=True))),
+                    RandomDrop=dict(
+                        merger=dict(type='RandomDrop', **one),
+                        max_ratio=0.95)),
+                primary='STTM',
+                floor='RandomDrop',
+                alpha=0.05)).join(['protocol = ', '\n']))
     return str(tmp_path / 'study')
 
 
@@ -100,17 +117,21 @@ def test_plan_run_choose_and_report(frontier, tmp_path, tiny_dataset):
     # Held-out runs wait for the dev choice.
     with pytest.raises(RuntimeError, match='dev record'):
         frontier.run(protocol, 'test', str(tmp_path))
-    frontier.main(['run', '--config-dir', study, '--phase', 'dev',
-                   '--source', str(tmp_path)])
+    frontier.main([
+        'run', '--config-dir', study, '--phase', 'dev', '--source',
+        str(tmp_path)
+    ])
     for reading in ('keys', 'prop'):
         assert (out / 'dev' / 'ToMe' / reading / 'seed1.json').exists()
-    frontier.main(['run', '--config-dir', study, '--phase', 'test',
-                   '--source', str(tmp_path)])
+    frontier.main([
+        'run', '--config-dir', study, '--phase', 'test', '--source',
+        str(tmp_path)
+    ])
     chosen = frontier.chosen_readings(protocol, str(out))
     tome = list((out / 'test' / 'ToMe').iterdir())
     assert [p.name for p in tome] == [chosen['ToMe']]
-    record = json.loads((out / 'test' / 'STTM' / 'default' /
-                         'seed0.json').read_text())
+    record = json.loads(
+        (out / 'test' / 'STTM' / 'default' / 'seed0.json').read_text())
     assert record['checkpoint'] == 'seed0.pth'
     assert len(record['checkpoint_sha256']) == 64
     assert [p['point'] for p in record['points']] == [0.8, 0.6]
@@ -120,8 +141,8 @@ def test_plan_run_choose_and_report(frontier, tmp_path, tiny_dataset):
     from mmaction_sttm.registry import MODELS
     cfg = Config.fromfile(str(tmp_path / 'model.py'))
     model = MODELS.build(cfg.model)
-    model.load_state_dict(torch.load(str(tmp_path / 'seed0.pth'))[
-        'state_dict'])
+    model.load_state_dict(
+        torch.load(str(tmp_path / 'seed0.pth'))['state_dict'])
     batches = frontier.load_split(cfg, *protocol.data['test'])
     direct = frontier.score(model, batches)
     base = json.loads((out / 'test' / 'baseline' / 'seed0.json').read_text())

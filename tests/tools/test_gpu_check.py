@@ -20,8 +20,8 @@ def _tool():
 def test_dry_run_on_cpu_writes_the_report(tmp_path):
     gpu_check = _tool()
     out = str(tmp_path / 'check')
-    code = gpu_check.main(['--device', 'cpu', '--dry-run', '--skip-speed',
-                           '--out', out])
+    code = gpu_check.main(
+        ['--device', 'cpu', '--dry-run', '--skip-speed', '--out', out])
     report = open(osp.join(out, 'report.md')).read()
     assert code == 0, report
     for family in gpu_check.FAMILIES:
@@ -38,8 +38,8 @@ def test_a_family_that_disagrees_fails_the_check(tmp_path, monkeypatch):
     out = str(tmp_path / 'check')
     code = gpu_check.main(['--device', 'cpu', '--skip-speed', '--out', out])
     assert code == 1
-    assert '| broken | nan | NO (KeyError' in open(
-        osp.join(out, 'report.md')).read()
+    assert '| broken | nan | NO (KeyError' in open(osp.join(
+        out, 'report.md')).read()
 
 
 @pytest.mark.parametrize('dry_run', [True, False])
@@ -61,16 +61,15 @@ def test_speed_commands(dry_run, tmp_path):
         for config in argv[:2]:
             assert osp.exists(config), config
     bench = importlib.util.spec_from_file_location(
-        'tool_benchmark', osp.join(ROOT, 'tools', 'analysis',
-                                   'benchmark.py'))
+        'tool_benchmark', osp.join(ROOT, 'tools', 'analysis', 'benchmark.py'))
     module = importlib.util.module_from_spec(bench)
     bench.loader.exec_module(module)
     parsed = module.parse_args(runs[-1][1])  # benchmark.py accepts them
     assert parsed.compile and parsed.amp == 'bf16' and parsed.breakdown
     # RLT: baseline, padded, packed on static-camera videos, eager and
     # compiled, batch 1 and 8.
-    assert [tag for tag, _ in rlt] == ([] if dry_run else
-                                       ['rlt_eager', 'rlt_compiled'])
+    assert [tag for tag, _ in rlt
+            ] == ([] if dry_run else ['rlt_eager', 'rlt_compiled'])
     for tag, argv in rlt:
         parsed = module.parse_args(argv)
         assert [osp.relpath(c, ROOT) for c in parsed.configs] == \
@@ -87,16 +86,26 @@ def test_speed_failures_are_reported(tmp_path):
     text = gpu_check.write_report(
         str(tmp_path / 'r.md'), args,
         [dict(family='x', max_abs_diff=0.0, ok=True)],
-        dict(status='skipped', detail='no CUDA'),
-        [dict(tag='vit_eager', returncode=0, seconds=1.0, table='| t |'),
-         dict(tag='vit_compiled', returncode=1, seconds=2.0, table='',
-              stderr='boom')])
+        dict(status='skipped', detail='no CUDA'), [
+            dict(tag='vit_eager', returncode=0, seconds=1.0, table='| t |'),
+            dict(
+                tag='vit_compiled',
+                returncode=1,
+                seconds=2.0,
+                table='',
+                stderr='boom')
+        ])
     assert '| t |' in text and 'Failed (exit 1)' in text and 'boom' in text
 
 
 def test_shell_wrapper_without_cuda_says_so():
-    proc = subprocess.run(
-        ['bash', osp.join(ROOT, 'tools', 'analysis', 'gpu_check.sh'),
-         '--help'], capture_output=True, text=True,
-        env=dict(__import__('os').environ, PYTHON=__import__('sys').executable))
+    proc = subprocess.run([
+        'bash',
+        osp.join(ROOT, 'tools', 'analysis', 'gpu_check.sh'), '--help'
+    ],
+                          capture_output=True,
+                          text=True,
+                          env=dict(
+                              __import__('os').environ,
+                              PYTHON=__import__('sys').executable))
     assert proc.returncode == 0 and '--dry-run' in proc.stdout

@@ -24,12 +24,12 @@ from typing import Dict, List
 import mmengine
 import pytest
 import torch
-
 from stack import load_runner_checkpoint, pred_scores
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIG = osp.join(REPO_ROOT, 'configs', 'synthetic',
-                  'sttm_vit-tiny_scratch_2xb8-8x2x1-3e_synthetic-motion-rgb.py')
+CONFIG = osp.join(
+    REPO_ROOT, 'configs', 'synthetic',
+    'sttm_vit-tiny_scratch_2xb8-8x2x1-3e_synthetic-motion-rgb.py')
 EPOCHS = 3
 ITERS = 4  # 8 training videos, batches of 2
 TINY = [
@@ -38,9 +38,8 @@ TINY = [
     'model.cls_head.in_channels=32', 'model.cls_head.num_classes=2',
     'train_dataloader.batch_size=2', 'val_dataloader.batch_size=2',
     'train_dataloader.num_workers=1',
-    'train_dataloader.persistent_workers=True',
-    'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
-    'test_dataloader.num_workers=0',
+    'train_dataloader.persistent_workers=True', 'val_dataloader.num_workers=0',
+    'val_dataloader.persistent_workers=False', 'test_dataloader.num_workers=0',
     'test_dataloader.persistent_workers=False',
     f'train_cfg.max_epochs={EPOCHS}', 'train_cfg.val_interval=1',
     'default_hooks.logger.interval=1',
@@ -50,26 +49,33 @@ TINY = [
 
 def _env(*python_path: str) -> Dict[str, str]:
     env = dict(os.environ)
-    env.update(OMP_NUM_THREADS='1', PYTHONUNBUFFERED='1', PYTHONFAULTHANDLER='1')
+    env.update(
+        OMP_NUM_THREADS='1', PYTHONUNBUFFERED='1', PYTHONFAULTHANDLER='1')
     if python_path:
         env['PYTHONPATH'] = os.pathsep.join(
             [*python_path, env.get('PYTHONPATH', '')]).rstrip(os.pathsep)
     return env
 
 
-def _train_cmd(work_dir: str, data: List[str], *extra: str,
+def _train_cmd(work_dir: str,
+               data: List[str],
+               *extra: str,
                config: str = CONFIG) -> List[str]:
     return [
         sys.executable, 'tools/train.py', config, '--work-dir', work_dir,
-        '--seed', '0', '--deterministic', *extra, '--cfg-options', *TINY,
-        *data
+        '--seed', '0', '--deterministic', *extra, '--cfg-options', *TINY, *data
     ]
 
 
 def _run(cmd: List[str]) -> str:
-    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=_env(), text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          timeout=600)
+    proc = subprocess.run(
+        cmd,
+        cwd=REPO_ROOT,
+        env=_env(),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        timeout=600)
     if proc.returncode != 0:
         pytest.fail(f'{" ".join(cmd)} exited with {proc.returncode}:\n'
                     f'{proc.stdout[-6000:]}')
@@ -79,9 +85,14 @@ def _run(cmd: List[str]) -> str:
 def _kill_when(cmd: List[str], pattern: str) -> str:
     """Run ``cmd``; SIGKILL its process group once a line of its output
     matches ``pattern``. Returns the output up to the kill."""
-    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=_env(), text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=REPO_ROOT,
+        env=_env(),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True)
     lines = []
     try:
         for line in proc.stdout:
@@ -96,8 +107,9 @@ def _kill_when(cmd: List[str], pattern: str) -> str:
 
 def _val_metrics(log: str) -> List[str]:
     """The metrics of every validation epoch, as logged."""
-    return re.findall(r'Epoch\(val\)\s+\[(\d+)\]\[\d+/\d+\]\s+(acc/top1: \S+\s+'
-                      r'acc/top5: \S+\s+acc/mean1: \S+)', log)
+    return re.findall(
+        r'Epoch\(val\)\s+\[(\d+)\]\[\d+/\d+\]\s+(acc/top1: \S+\s+'
+        r'acc/top5: \S+\s+acc/mean1: \S+)', log)
 
 
 def _final(work_dir: str) -> dict:
@@ -144,8 +156,8 @@ def test_deterministic_runs_are_bit_identical(reference, tmp_path, data):
 
 def test_resume_after_kill_mid_epoch(reference, tmp_path, data):
     work_dir = str(tmp_path)
-    killed = _kill_when(_train_cmd(work_dir, data),
-                        rf'Epoch\(train\)\s+\[2\]\[2/{ITERS}\]')
+    killed = _kill_when(
+        _train_cmd(work_dir, data), rf'Epoch\(train\)\s+\[2\]\[2/{ITERS}\]')
     assert re.search(r'Epoch\(train\)\s+\[2\]\[1/', killed)
     assert not osp.exists(osp.join(work_dir, 'epoch_2.pth'))
     with open(osp.join(work_dir, 'last_checkpoint')) as f:
@@ -205,7 +217,8 @@ def test_kill_during_checkpoint_save(reference, tmp_path, data):
     (plugin_dir / 'kill_during_save.py').write_text(
         textwrap.dedent(KILL_DURING_SAVE.format(epoch=2, pad_mb=100)))
     config = plugin_dir / 'with_kill.py'
-    config.write_text(textwrap.dedent(f"""\
+    config.write_text(
+        textwrap.dedent(f"""\
         _base_ = ['{CONFIG}']
         custom_imports = dict(imports=['mmaction_sttm', 'kill_during_save'],
                               allow_failed_imports=False)
@@ -215,9 +228,14 @@ def test_kill_during_checkpoint_save(reference, tmp_path, data):
         """))
     for attempt in range(2):
         proc = subprocess.run(
-            _train_cmd(work_dir, data, config=str(config)), cwd=REPO_ROOT,
-            env=_env(str(plugin_dir)), text=True, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, timeout=600, start_new_session=True)
+            _train_cmd(work_dir, data, config=str(config)),
+            cwd=REPO_ROOT,
+            env=_env(str(plugin_dir)),
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            timeout=600,
+            start_new_session=True)
         if proc.returncode == -signal.SIGKILL or attempt:
             break
         # Once, on a loaded CI machine, the run died of SIGABRT in epoch 1,
@@ -260,7 +278,7 @@ def test_test_outputs_do_not_depend_on_batch_size(reference, tmp_path, data):
             *TINY, f'test_dataloader.batch_size={batch}', *data
         ])
         # MMAction2's data samples, as dicts.
-        scores.append(torch.stack(
-            [pred_scores(r) for r in mmengine.load(dump)]))
+        scores.append(
+            torch.stack([pred_scores(r) for r in mmengine.load(dump)]))
     assert scores[0].shape == (4, 2)
     torch.testing.assert_close(scores[0], scores[1], rtol=0, atol=1e-6)

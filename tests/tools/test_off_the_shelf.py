@@ -16,7 +16,6 @@ import torch
 from mmengine.config import Config
 from stack import load_runner_checkpoint
 
-
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 BASELINE = osp.join(REPO_ROOT, 'configs', 'synthetic',
                     'vit-tiny_scratch_2xb8-8x2x1-3e_synthetic-motion-rgb.py')
@@ -44,9 +43,13 @@ def _python_tool(args, cwd):
     env = dict(os.environ)
     env['PYTHONPATH'] = REPO_ROOT + os.pathsep + env.get('PYTHONPATH', '')
     env['OMP_NUM_THREADS'] = '1'
-    proc = subprocess.run([sys.executable, *args], cwd=cwd, env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, timeout=600)
+    proc = subprocess.run([sys.executable, *args],
+                          cwd=cwd,
+                          env=env,
+                          stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT,
+                          text=True,
+                          timeout=600)
     if proc.returncode != 0:
         pytest.fail(f'{" ".join(args)} exited with {proc.returncode}:\n'
                     f'{proc.stdout[-6000:]}')
@@ -59,10 +62,11 @@ def trained(tmp_path_factory, tiny_dataset, data_cfg_options):
     without a merger: the user's existing model."""
     work_dir = str(tmp_path_factory.mktemp('baseline'))
     _python_tool([
-        osp.join(REPO_ROOT, 'tools', 'train.py'), BASELINE, '--work-dir',
-        work_dir, '--seed', '0', '--cfg-options', *TINY,
-        *data_cfg_options(tiny_dataset)
-    ], cwd=work_dir)
+        osp.join(REPO_ROOT, 'tools',
+                 'train.py'), BASELINE, '--work-dir', work_dir, '--seed', '0',
+        '--cfg-options', *TINY, *data_cfg_options(tiny_dataset)
+    ],
+                 cwd=work_dir)
     return work_dir, osp.join(work_dir, 'epoch_1.pth')
 
 
@@ -77,9 +81,12 @@ def merger_config(tmp_path_factory) -> str:
 def _build(config: str):
     from mmaction_sttm.registry import MODELS
     cfg = Config.fromfile(config)
-    cfg.merge_from_dict(Config(dict(model=dict(
-        backbone=dict(embed_dims=32, depth=3, num_heads=2),
-        cls_head=dict(in_channels=32, num_classes=2)))))
+    cfg.merge_from_dict(
+        Config(
+            dict(
+                model=dict(
+                    backbone=dict(embed_dims=32, depth=3, num_heads=2),
+                    cls_head=dict(in_channels=32, num_classes=2)))))
     from mmengine.registry import init_default_scope
     init_default_scope('mmaction')
     return MODELS.build(cfg.model)
@@ -97,8 +104,10 @@ def test_checkpoint_fits_all_but_the_merger(trained, merger_config):
         if k.startswith('backbone.merge_schedule.')
     ]
     assert merger_keys and not any(k in state for k in merger_keys)
-    before = {k: v.clone() for k, v in model.state_dict().items()
-              if k in merger_keys}
+    before = {
+        k: v.clone()
+        for k, v in model.state_dict().items() if k in merger_keys
+    }
     result = model.load_state_dict(state, strict=False)
     assert result.unexpected_keys == []
     assert result.missing_keys == []
@@ -114,10 +123,11 @@ def test_off_the_shelf_through_test_py(trained, merger_config, tiny_dataset,
     work_dir, checkpoint = trained
     out = osp.join(work_dir, 'ots')
     proc = _python_tool([
-        osp.join(REPO_ROOT, 'tools', 'test.py'), merger_config, checkpoint,
-        '--work-dir', out, '--cfg-options', *TINY,
-        *data_cfg_options(tiny_dataset)
-    ], cwd=work_dir)
+        osp.join(REPO_ROOT, 'tools',
+                 'test.py'), merger_config, checkpoint, '--work-dir', out,
+        '--cfg-options', *TINY, *data_cfg_options(tiny_dataset)
+    ],
+                        cwd=work_dir)
     assert f'Load checkpoint from {checkpoint}' in proc.stdout
     assert 'Test metrics:' in proc.stdout
     assert osp.isfile(osp.join(out, 'test_metrics.json'))
@@ -128,10 +138,11 @@ def test_fine_tune_through_train_py(trained, merger_config, tiny_dataset,
     work_dir, checkpoint = trained
     out = osp.join(work_dir, 'finetune')
     proc = _python_tool([
-        osp.join(REPO_ROOT, 'tools', 'train.py'), merger_config,
-        '--work-dir', out, '--cfg-options',
-        f'load_from={checkpoint}', *TINY, *data_cfg_options(tiny_dataset)
-    ], cwd=work_dir)
+        osp.join(REPO_ROOT, 'tools', 'train.py'), merger_config, '--work-dir',
+        out, '--cfg-options', f'load_from={checkpoint}', *TINY,
+        *data_cfg_options(tiny_dataset)
+    ],
+                        cwd=work_dir)
     assert f'Load checkpoint from {checkpoint}' in proc.stdout
     base = load_runner_checkpoint(checkpoint)['state_dict']
     tuned = load_runner_checkpoint(osp.join(out, 'epoch_1.pth'))['state_dict']

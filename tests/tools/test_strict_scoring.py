@@ -6,11 +6,11 @@ import shutil
 import sys
 
 import pytest
+from bad_videos import corrupt_videos
+from mmaction.registry import DATASETS
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from bad_videos import corrupt_videos
-from mmaction.registry import DATASETS
 from mmaction_sttm.datasets import BadVideoError
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -32,9 +32,9 @@ def broken_val(tiny_dataset, tmp_path) -> str:
     """A copy of the tiny dataset whose first two val videos are broken."""
     root = str(tmp_path / 'data')
     shutil.copytree(tiny_dataset, root)
-    corrupt_videos(osp.join(root, 'videos'), ['val_00000.mp4',
-                                              'val_00001.mp4'],
-                   kinds=['text', 'cut-0.5'])
+    corrupt_videos(
+        osp.join(root, 'videos'), ['val_00000.mp4', 'val_00001.mp4'],
+        kinds=['text', 'cut-0.5'])
     return root
 
 
@@ -44,21 +44,23 @@ def build_test_dataset(test_tool, broken_val, data_cfg_options, tmp_path,
     not), pointed at ``broken_val``."""
     checkpoint = tmp_path / 'model.pth'
     checkpoint.write_bytes(b'')
-    argv = ['test.py', CONFIG, str(checkpoint), '--work-dir',
-            str(tmp_path), '--cfg-options', *data_cfg_options(broken_val)]
+    argv = [
+        'test.py', CONFIG,
+        str(checkpoint), '--work-dir',
+        str(tmp_path), '--cfg-options', *data_cfg_options(broken_val)
+    ]
     if strict:
         argv.append('--strict-scoring')
     monkeypatch.setattr(sys, 'argv', argv)
-    cfg = test_tool.merge_args(Config.fromfile(CONFIG),
-                               test_tool.parse_args())
+    cfg = test_tool.merge_args(Config.fromfile(CONFIG), test_tool.parse_args())
     assert cfg.test_dataloader.dataset.strict_scoring is strict
     init_default_scope('mmaction')
     return DATASETS.build(cfg.test_dataloader.dataset)
 
 
 @pytest.mark.parametrize('strict', [False, True])
-def test_strict_scoring_flag(test_tool, broken_val, data_cfg_options,
-                             tmp_path, monkeypatch, strict):
+def test_strict_scoring_flag(test_tool, broken_val, data_cfg_options, tmp_path,
+                             monkeypatch, strict):
     args = (test_tool, broken_val, data_cfg_options, tmp_path, monkeypatch)
     if not strict:
         # The default: the two broken videos are left out and the others
@@ -75,8 +77,11 @@ def test_strict_scoring_flag(test_tool, broken_val, data_cfg_options,
 
 
 def test_strict_scoring_needs_a_robust_dataset(test_tool):
-    cfg = Config(dict(test_dataloader=dict(dataset=dict(
-        type='RepeatDataset', dataset=dict(type='VideoDataset')))))
+    cfg = Config(
+        dict(
+            test_dataloader=dict(
+                dataset=dict(
+                    type='RepeatDataset', dataset=dict(type='VideoDataset')))))
     with pytest.raises(ValueError, match='RobustVideoDataset'):
         test_tool.set_strict_scoring(cfg)
     cfg.test_dataloader.dataset.dataset.type = 'RobustVideoDataset'

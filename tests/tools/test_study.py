@@ -30,11 +30,14 @@ def study():
 
     def main(argv):
         subprocess.run([sys.executable, 'tools/analysis/study.py', *argv],
-                       cwd=ROOT, check=True)
+                       cwd=ROOT,
+                       check=True)
 
-    return SimpleNamespace(REGIMES=study_variants.REGIMES,
-                           load_variants=load_variants,
-                           _complexity=_complexity, main=main)
+    return SimpleNamespace(
+        REGIMES=study_variants.REGIMES,
+        load_variants=load_variants,
+        _complexity=_complexity,
+        main=main)
 
 
 def test_every_config_is_a_described_variant(study):
@@ -42,8 +45,8 @@ def test_every_config_is_a_described_variant(study):
     names = [(v.regime, v.name) for v in variants]
     assert len(names) == len(set(names))
     for regime in study.REGIMES:
-        assert ('baseline' in
-                [v.curve for v in variants if v.regime == regime]), regime
+        assert ('baseline'
+                in [v.curve for v in variants if v.regime == regime]), regime
     finetuned = {v.name for v in variants if v.regime == 'finetune'}
     for v in variants:
         assert v.note, v.config
@@ -58,11 +61,13 @@ def test_every_variant_builds(study):
     not an hour into the study)."""
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
+
     import mmaction_sttm  # noqa: F401
     from mmaction_sttm.registry import MODELS
     init_default_scope('mmaction')
-    for variant in study.load_variants(
-            study.REGIMES) + study.load_variants(['pretrain']):
+    variants = study.load_variants(study.REGIMES) + study.load_variants(
+        ['pretrain'])
+    for variant in variants:
         cfg = Config.fromfile(osp.join(ROOT, variant.config))
         MODELS.build(cfg.model)
 
@@ -73,13 +78,12 @@ def _gflops(study, regime, name):
     return variant.gflops
 
 
-@pytest.mark.parametrize('peer,at', [('tome-r0.28', 'sttm-orthogonal-r0.7'),
-                                     ('evit-r0.64', 'sttm-orthogonal-r0.7'),
-                                     ('random-drop-r0.56',
-                                      'sttm-orthogonal-r0.7'),
-                                     ('tome-r0.18', 'sttm-orthogonal-r0.5'),
-                                     ('uniform-pool-r0.68',
-                                      'sttm-orthogonal-r0.8')])
+@pytest.mark.parametrize('peer,at',
+                         [('tome-r0.28', 'sttm-orthogonal-r0.7'),
+                          ('evit-r0.64', 'sttm-orthogonal-r0.7'),
+                          ('random-drop-r0.56', 'sttm-orthogonal-r0.7'),
+                          ('tome-r0.18', 'sttm-orthogonal-r0.5'),
+                          ('uniform-pool-r0.68', 'sttm-orthogonal-r0.8')])
 def test_peers_are_at_equal_gflops(study, peer, at):
     """The comparison is at equal GFLOPs: within 3% of the STTM point."""
     assert _gflops(study, 'finetune', peer) == pytest.approx(
@@ -102,8 +106,9 @@ def test_smoke_pretrain_finetune_off_the_shelf(study, tmp_path):
     study.main([
         '--smoke', '--regimes', 'finetune', 'ots', '--variants',
         'sttm-orthogonal-r0.7', '--seeds', '0', '--data-root',
-        str(tmp_path / 'data'), '--work-dir', str(work), '--out', str(out),
-        '--name', 'smoke', '--jobs', '2'
+        str(tmp_path / 'data'), '--work-dir',
+        str(work), '--out',
+        str(out), '--name', 'smoke', '--jobs', '2'
     ])
     table = (out / 'smoke.md').read_text()
     assert '| sttm-orthogonal-r0.7 |' in table
@@ -112,13 +117,13 @@ def test_smoke_pretrain_finetune_off_the_shelf(study, tmp_path):
     assert (out / 'smoke.png').stat().st_size > 1000
     with open(out / 'smoke.csv') as f:
         rows = list(csv.DictReader(f))
-    assert {(r['regime'], r['variant']) for r in rows} == {
-        ('finetune', 'sttm-orthogonal-r0.7'), ('finetune', 'vit'),
-        ('ots', 'sttm-orthogonal-r0.7')
-    }
+    assert {(r['regime'], r['variant'])
+            for r in rows} == {('finetune', 'sttm-orthogonal-r0.7'),
+                               ('finetune', 'vit'),
+                               ('ots', 'sttm-orthogonal-r0.7')}
     # Pre-trained once, fine-tuned from it; off the shelf is not trained.
-    assert len(list((work / 'pretrain' / 'vit' / 'seed0').glob(
-        '*/vis_data'))) == 1
+    assert len(list(
+        (work / 'pretrain' / 'vit' / 'seed0').glob('*/vis_data'))) == 1
     assert (work / 'finetune' / 'vit' / 'seed0' / 'train.log').exists()
     ots = work / 'ots' / 'sttm-orthogonal-r0.7' / 'seed0'
     assert not (ots / 'train.log').exists()
@@ -136,7 +141,9 @@ def test_smoke_pretrain_finetune_off_the_shelf(study, tmp_path):
     study.main([
         '--report-only', '--regimes', 'finetune', '--variants', 'vit',
         'sttm-orthogonal-r0.7', 'tome-r0.28', '--seeds', '0', '1',
-        '--work-dir', str(work), '--out', str(out), '--name', 'report'
+        '--work-dir',
+        str(work), '--out',
+        str(out), '--name', 'report'
     ])
     with open(out / 'report.csv') as f:
         rows = {r['variant']: r for r in csv.DictReader(f)}

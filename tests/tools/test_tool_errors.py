@@ -17,18 +17,21 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SYNTHETIC = osp.join(ROOT, 'configs', 'synthetic',
                      'vit-tiny_scratch_2xb8-8x2x1-3e_synthetic-motion-rgb.py')
 ZOO = osp.join(ROOT, 'configs', 'sttm')
-VIT_S = osp.join(ZOO, 'sttm_vit-small-p16_in1k-pre_8xb8-8x8x1-30e_'
-                 'kinetics400-rgb.py')
-TIMESFORMER = osp.join(ZOO, 'sttm_timesformer-base-p16_in1k-pre_8xb8-8x8x1-'
-                       '30e_kinetics400-rgb.py')
+VIT_S = osp.join(
+    ZOO, 'sttm_vit-small-p16_in1k-pre_8xb8-8x8x1-30e_'
+    'kinetics400-rgb.py')
+TIMESFORMER = osp.join(
+    ZOO, 'sttm_timesformer-base-p16_in1k-pre_8xb8-8x8x1-'
+    '30e_kinetics400-rgb.py')
 
 
 def _run(tool: str, *args: str, cwd: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, osp.join(ROOT, tool), *args],
-                          cwd=cwd,
-                          capture_output=True,
-                          text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, osp.join(ROOT, tool), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300)
 
 
 @functools.lru_cache()
@@ -91,40 +94,64 @@ def test_missing_checkpoint(capsys):
 def test_missing_test_data(tmp_path, capsys):
     ckpt = tmp_path / 'x.pth'
     ckpt.write_bytes(b'')
-    proc = _main('tools/test.py', SYNTHETIC, str(ckpt), '--cfg-options',
-                 f'test_dataloader.dataset.ann_file={tmp_path}/none.txt',
-                 capsys=capsys)
+    proc = _main(
+        'tools/test.py',
+        SYNTHETIC,
+        str(ckpt),
+        '--cfg-options',
+        f'test_dataloader.dataset.ann_file={tmp_path}/none.txt',
+        capsys=capsys)
     _assert_one_line(proc, 'test_dataloader.dataset.ann_file',
                      f'{tmp_path}/none.txt')
 
 
 def test_train_missing_pretrained_names_the_converter(capsys):
     proc = _main('tools/train.py', TIMESFORMER, capsys=capsys)
-    line = _assert_one_line(
-        proc, 'checkpoints/vit-base-p16_in1k_timesformer.pth',
-        'model.backbone.pretrained')
+    line = _assert_one_line(proc,
+                            'checkpoints/vit-base-p16_in1k_timesformer.pth',
+                            'model.backbone.pretrained')
     assert ('python tools/convert_weights.py deit_base_patch16_224.pth '
             'checkpoints/vit-base-p16_in1k_timesformer.pth --src-format '
             'timm --dst timesformer') in line
 
 
 def test_train_missing_load_from(tmp_path, capsys):
-    proc = _main('tools/train.py', SYNTHETIC, '--cfg-options',
-                 f'load_from={tmp_path}/trained.pth', capsys=capsys)
+    proc = _main(
+        'tools/train.py',
+        SYNTHETIC,
+        '--cfg-options',
+        f'load_from={tmp_path}/trained.pth',
+        capsys=capsys)
     _assert_one_line(proc, f'{tmp_path}/trained.pth')
 
 
 def test_data_tools(tmp_path, capsys):
-    proc = _main('tools/data/check_videos.py', str(tmp_path / 'list.txt'),
-                 str(tmp_path), capsys=capsys)
+    proc = _main(
+        'tools/data/check_videos.py',
+        str(tmp_path / 'list.txt'),
+        str(tmp_path),
+        capsys=capsys)
     _assert_one_line(proc, 'video list', 'list.txt')
-    proc = _main('tools/data/build_video_lists.py', 'sthv2', '--json',
-                 'val.json', '--labels', 'labels.json', '--out', 'x.txt',
-                 capsys=capsys)
+    proc = _main(
+        'tools/data/build_video_lists.py',
+        'sthv2',
+        '--json',
+        'val.json',
+        '--labels',
+        'labels.json',
+        '--out',
+        'x.txt',
+        capsys=capsys)
     _assert_one_line(proc, '--json val.json does not exist')
-    proc = _main('tools/convert_weights.py', 'deit.pth', 'out.pth',
-                 '--src-format', 'timm', '--dst', 'timesformer',
-                 capsys=capsys)
+    proc = _main(
+        'tools/convert_weights.py',
+        'deit.pth',
+        'out.pth',
+        '--src-format',
+        'timm',
+        '--dst',
+        'timesformer',
+        capsys=capsys)
     _assert_one_line(proc, 'source checkpoint deit.pth does not exist')
 
 
@@ -149,12 +176,16 @@ def test_converter_command_per_backbone(config, dst, source):
 
 
 def test_converter_command_videomae():
-    backbone = dict(type='MergingVisionTransformer', embed_dims=768,
-                    num_frames=8, tubelet_size=2)
+    backbone = dict(
+        type='MergingVisionTransformer',
+        embed_dims=768,
+        num_frames=8,
+        tubelet_size=2)
     assert tooling.converter_command(backbone, 'w.pth').endswith(
         '--dst videomae-vit --num-frames 8 --tubelet-size 2 '
         '--videomae-pos-embed sincos')
-    assert tooling.converter_command(dict(type='SomethingElse'), 'w.pth') is None
+    assert tooling.converter_command(dict(type='SomethingElse'),
+                                     'w.pth') is None
 
 
 def test_disable_pretrained_reads_no_file():
@@ -178,14 +209,21 @@ def test_disable_pretrained_reads_no_file():
 def test_check_data_paths_through_wrappers(tmp_path):
     (tmp_path / 'videos').mkdir()
     (tmp_path / 'ann.txt').write_text('a.mp4 0\n')
-    cfg = Config(dict(train_dataloader=dict(dataset=dict(
-        type='RepeatDataset', times=2, dataset=dict(
-            data_root=str(tmp_path), ann_file='ann.txt',
-            data_prefix=dict(video='videos'))))))
+    cfg = Config(
+        dict(
+            train_dataloader=dict(
+                dataset=dict(
+                    type='RepeatDataset',
+                    times=2,
+                    dataset=dict(
+                        data_root=str(tmp_path),
+                        ann_file='ann.txt',
+                        data_prefix=dict(video='videos'))))))
     tooling.check_data_paths(cfg, ['train', 'val'])  # no val loader: skipped
     cfg.train_dataloader.dataset.dataset.data_prefix.video = 'gone'
-    with pytest.raises(tooling.ToolError,
-                       match=r'data_prefix.video .*gone does not exist'):
+    with pytest.raises(
+            tooling.ToolError,
+            match=r'data_prefix.video .*gone does not exist'):
         tooling.check_data_paths(cfg, ['train'])
 
 
@@ -205,13 +243,14 @@ def test_run_reports_one_line(capsys):
     ('tools/dist_train.sh', ['configs/nope.py', '2'], 'config'),
     ('tools/dist_test.sh', [SYNTHETIC, 'nope.pth', '2'], 'checkpoint'),
     ('tools/slurm_train.sh', ['p', 'job', 'configs/nope.py'], 'config'),
-    ('tools/slurm_test.sh', ['p', 'job', SYNTHETIC, 'nope.pth'],
-     'checkpoint'),
+    ('tools/slurm_test.sh', ['p', 'job', SYNTHETIC, 'nope.pth'], 'checkpoint'),
 ])
 def test_launch_scripts_check_paths_first(script, args, name, tmp_path):
     """The shell launchers stop before torchrun / srun starts."""
     proc = subprocess.run(['bash', osp.join(ROOT, script), *args],
-                          cwd=str(tmp_path), capture_output=True, text=True,
+                          cwd=str(tmp_path),
+                          capture_output=True,
+                          text=True,
                           timeout=60)
     line = _assert_one_line(proc, f'{name} ')
     assert len(proc.stderr.strip().splitlines()) == 1

@@ -10,12 +10,10 @@ import shutil
 import mmengine
 import pytest
 import torch
+from mmaction.registry import DATASETS
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
-
-from mmaction.registry import DATASETS
 from stack import load_runner_checkpoint
-
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO_ROOT, 'configs', 'synthetic',
@@ -52,8 +50,8 @@ def train(run_tool, data_cfg_options, tiny_dataset):
         return run_tool([
             'tools/dist_train.sh', CONFIG,
             str(NPROC), '--work-dir', work_dir, '--seed', '0', *args,
-            '--cfg-options', f'train_cfg.max_epochs={max_epochs}',
-            *TINY_MODEL, *data_cfg_options(tiny_dataset)
+            '--cfg-options', f'train_cfg.max_epochs={max_epochs}', *TINY_MODEL,
+            *data_cfg_options(tiny_dataset)
         ],
                         cwd=work_dir)
 
@@ -143,10 +141,18 @@ def test_missing_resume_checkpoint_is_clear(tmp_path):
     spec.loader.exec_module(train_tool)
     missing = str(tmp_path / 'nope.pth')
     args = argparse.Namespace(
-        config=CONFIG, work_dir=str(tmp_path), resume=missing, amp=False,
-        no_validate=False, auto_scale_lr=False, seed=None,
-        diff_rank_seed=False, deterministic=False, cfg_options=None,
+        config=CONFIG,
+        work_dir=str(tmp_path),
+        resume=missing,
+        amp=False,
+        no_validate=False,
+        auto_scale_lr=False,
+        seed=None,
+        diff_rank_seed=False,
+        deterministic=False,
+        cfg_options=None,
         launcher='none')
-    with pytest.raises(train_tool.tooling.ToolError,
-                       match=f'--resume checkpoint {missing} does not exist'):
+    with pytest.raises(
+            train_tool.tooling.ToolError,
+            match=f'--resume checkpoint {missing} does not exist'):
         train_tool.merge_args(Config.fromfile(CONFIG), args)

@@ -44,9 +44,13 @@ UNKNOWN_KEY = 'model.backbone.merger.ratoi=0.3'
 def _run(tool: str, *args: str, cwd: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, OMP_NUM_THREADS='1')
     env['PYTHONPATH'] = ROOT + os.pathsep + env.get('PYTHONPATH', '')
-    return subprocess.run([sys.executable, osp.join(ROOT, tool), *args],
-                          cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, osp.join(ROOT, tool), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300)
 
 
 def _one_line(proc: subprocess.CompletedProcess, *parts: str) -> str:
@@ -112,20 +116,28 @@ def test_checkpoint_match_counts_like_a_direct_count(checkpoints):
     assert tooling.checkpoint_match(model, prefixed) == (expected, len(own))
     # The baseline's checkpoint holds every non-merger weight of the
     # merging model: a merger added off the shelf loads it.
-    baseline = torch.load(checkpoints['baseline'],
-                          weights_only=True)['state_dict']
+    baseline = torch.load(
+        checkpoints['baseline'], weights_only=True)['state_dict']
     assert tooling.checkpoint_match(model, baseline) == (len(own), len(own))
     tooling.check_checkpoint(model, checkpoints['baseline'])
-    with pytest.raises(tooling.ToolError, match=rf'matches {expected} of '
-                       rf'{len(own)} model keys \(need at least 50%'):
+    with pytest.raises(
+            tooling.ToolError,
+            match=rf'matches {expected} of '
+            rf'{len(own)} model keys \(need at least 50%'):
         tooling.check_checkpoint(model, checkpoints['third'])
 
 
 def test_visualize_merging_refuses_another_models_checkpoint(
         checkpoints, tmp_path):
     model = _build(VIT)
-    proc = _run('tools/visualize_merging.py', STTM, checkpoints['other'],
-                STTM, '--out', str(tmp_path), cwd=str(tmp_path))
+    proc = _run(
+        'tools/visualize_merging.py',
+        STTM,
+        checkpoints['other'],
+        STTM,
+        '--out',
+        str(tmp_path),
+        cwd=str(tmp_path))
     total = len(model.state_dict())
     _one_line(proc, f'checkpoint {checkpoints["other"]} matches ',
               f' of {total} model keys', 'wrong model or config?')
@@ -135,9 +147,15 @@ def test_visualize_merging_refuses_another_models_checkpoint(
 def test_test_tool_refuses_a_partial_checkpoint(checkpoints, tmp_path,
                                                 tiny_dataset,
                                                 data_cfg_options):
-    proc = _run('tools/test.py', STTM, checkpoints['third'], '--work-dir',
-                str(tmp_path), '--cfg-options',
-                *data_cfg_options(tiny_dataset), cwd=str(tmp_path))
+    proc = _run(
+        'tools/test.py',
+        STTM,
+        checkpoints['third'],
+        '--work-dir',
+        str(tmp_path),
+        '--cfg-options',
+        *data_cfg_options(tiny_dataset),
+        cwd=str(tmp_path))
     _one_line(proc, f'checkpoint {checkpoints["third"]} matches ',
               '(need at least 50%; merger weights not counted)')
 
@@ -146,16 +164,20 @@ def test_test_tool_refuses_a_partial_checkpoint(checkpoints, tmp_path,
 
 
 @pytest.mark.parametrize('shape,parts', [
-    (['1', '3', '224', '224'], ['4 numbers are N C H W in MMAction2',
-                                'give N C T H W']),
-    (['1', '4', '8', '32', '32'], ['cannot run on input 1x4x8x32x32',
-                                   'expects 3 input channels']),
-    (['1', '3', '8', '30', '32'], ['cannot run on input 1x3x8x30x32',
-                                   'multiples of patch_size']),
+    (['1', '3', '224', '224'
+      ], ['4 numbers are N C H W in MMAction2', 'give N C T H W']),
+    (['1', '4', '8', '32', '32'
+      ], ['cannot run on input 1x4x8x32x32', 'expects 3 input channels']),
+    (['1', '3', '8', '30', '32'
+      ], ['cannot run on input 1x3x8x30x32', 'multiples of patch_size']),
 ])
 def test_get_flops_shape_it_cannot_count(shape, parts, tmp_path):
-    proc = _run('tools/analysis/get_flops.py', SPACETIME_STTM, '--shape',
-                *shape, cwd=str(tmp_path))
+    proc = _run(
+        'tools/analysis/get_flops.py',
+        SPACETIME_STTM,
+        '--shape',
+        *shape,
+        cwd=str(tmp_path))
     _one_line(proc, *parts)
 
 
@@ -172,24 +194,46 @@ def _config_error(proc: subprocess.CompletedProcess) -> None:
     ('tools/analysis/benchmark.py', ['--repeats', '1', '--warmup', '0']),
 ])
 def test_config_error_is_one_line(tool, extra, tmp_path):
-    proc = _run(tool, STTM, *extra, '--cfg-options', UNKNOWN_KEY,
-                cwd=str(tmp_path))
+    proc = _run(
+        tool, STTM, *extra, '--cfg-options', UNKNOWN_KEY, cwd=str(tmp_path))
     _config_error(proc)
 
 
-def test_config_error_train_test_visualize(checkpoints, tmp_path,
-                                           tiny_dataset, data_cfg_options):
+def test_config_error_train_test_visualize(checkpoints, tmp_path, tiny_dataset,
+                                           data_cfg_options):
     data = data_cfg_options(tiny_dataset)
-    _config_error(_run('tools/train.py', STTM, '--work-dir', str(tmp_path),
-                       '--cfg-options', UNKNOWN_KEY, *data,
-                       cwd=str(tmp_path)))
-    _config_error(_run('tools/test.py', STTM, checkpoints['baseline'],
-                       '--work-dir', str(tmp_path), '--cfg-options',
-                       UNKNOWN_KEY, *data, cwd=str(tmp_path)))
-    _config_error(_run('tools/visualize_merging.py', STTM,
-                       checkpoints['baseline'], STTM, '--out',
-                       str(tmp_path), '--cfg-options', UNKNOWN_KEY,
-                       cwd=str(tmp_path)))
+    _config_error(
+        _run(
+            'tools/train.py',
+            STTM,
+            '--work-dir',
+            str(tmp_path),
+            '--cfg-options',
+            UNKNOWN_KEY,
+            *data,
+            cwd=str(tmp_path)))
+    _config_error(
+        _run(
+            'tools/test.py',
+            STTM,
+            checkpoints['baseline'],
+            '--work-dir',
+            str(tmp_path),
+            '--cfg-options',
+            UNKNOWN_KEY,
+            *data,
+            cwd=str(tmp_path)))
+    _config_error(
+        _run(
+            'tools/visualize_merging.py',
+            STTM,
+            checkpoints['baseline'],
+            STTM,
+            '--out',
+            str(tmp_path),
+            '--cfg-options',
+            UNKNOWN_KEY,
+            cwd=str(tmp_path)))
 
 
 def _short(proc: subprocess.CompletedProcess, *parts: str) -> None:
@@ -211,25 +255,57 @@ def test_errors_come_before_any_dump_or_work_dir(checkpoints, tmp_path,
     data = ['--cfg-options', *items]
     work = tmp_path / 'work'
     typo = ['--cfg-options', UNKNOWN_KEY, *items]
-    _short(_run('tools/train.py', STTM, '--work-dir', str(work), *typo,
-                cwd=str(tmp_path)), "did you mean 'ratio'?")
-    _short(_run('tools/test.py', STTM, checkpoints['baseline'], '--work-dir',
-                str(work), *typo, cwd=str(tmp_path)), "did you mean 'ratio'?")
+    _short(
+        _run(
+            'tools/train.py',
+            STTM,
+            '--work-dir',
+            str(work),
+            *typo,
+            cwd=str(tmp_path)), "did you mean 'ratio'?")
+    _short(
+        _run(
+            'tools/test.py',
+            STTM,
+            checkpoints['baseline'],
+            '--work-dir',
+            str(work),
+            *typo,
+            cwd=str(tmp_path)), "did you mean 'ratio'?")
     good = open(checkpoints['baseline'], 'rb').read()
     (tmp_path / 'cut.pth').write_bytes(good[:len(good) // 2])
     (tmp_path / 'page.pth').write_bytes(b'<html>503 Service Unavailable')
     for name in ('cut.pth', 'page.pth'):
-        proc = _run('tools/test.py', STTM, str(tmp_path / name),
-                    '--work-dir', str(work), *data, cwd=str(tmp_path))
+        proc = _run(
+            'tools/test.py',
+            STTM,
+            str(tmp_path / name),
+            '--work-dir',
+            str(work),
+            *data,
+            cwd=str(tmp_path))
         _short(proc, name, 'is not a checkpoint', 'truncated or corrupt')
         assert 'unsafe' not in proc.stderr and 'run code' not in proc.stderr
-    _short(_run('tools/test.py', STTM, checkpoints['other'], '--work-dir',
-                str(work), *data, cwd=str(tmp_path)), 'model keys')
+    _short(
+        _run(
+            'tools/test.py',
+            STTM,
+            checkpoints['other'],
+            '--work-dir',
+            str(work),
+            *data,
+            cwd=str(tmp_path)), 'model keys')
     if torch.__version__ >= '2.6':
         evil = tmp_path / 'evil.pth'
         torch.save(dict(state_dict={}, meta=os.getcwd), evil)
-        proc = _run('tools/test.py', STTM, str(evil), '--work-dir',
-                    str(work), *data, cwd=str(tmp_path))
+        proc = _run(
+            'tools/test.py',
+            STTM,
+            str(evil),
+            '--work-dir',
+            str(work),
+            *data,
+            cwd=str(tmp_path))
         _short(proc, 'evil.pth is unsafe', 'could run code')
     assert not work.exists()
 
@@ -254,14 +330,24 @@ def test_merger_on_mmaction2s_backbone_is_one_line(tmp_path):
         " ratio=0.5)))\n")
     want = ("model.backbone.merger: VisionTransformer cannot merge; use "
             "type='MergingVisionTransformer'")
-    _one_line(_run('tools/analysis/get_flops.py', str(config),
-                   cwd=str(tmp_path)), want)
-    _one_line(_run('tools/analysis/get_flops.py', VIT, '--cfg-options',
-                   'model.backbone.merger.type=STTM', cwd=str(tmp_path)),
-              want)
+    _one_line(
+        _run('tools/analysis/get_flops.py', str(config), cwd=str(tmp_path)),
+        want)
+    _one_line(
+        _run(
+            'tools/analysis/get_flops.py',
+            VIT,
+            '--cfg-options',
+            'model.backbone.merger.type=STTM',
+            cwd=str(tmp_path)), want)
     work = tmp_path / 'work'
-    proc = _run('tools/test.py', str(config), 'missing.pth', '--work-dir',
-                str(work), cwd=str(tmp_path))
+    proc = _run(
+        'tools/test.py',
+        str(config),
+        'missing.pth',
+        '--work-dir',
+        str(work),
+        cwd=str(tmp_path))
     assert len(proc.stderr.strip().splitlines()) <= 3, proc.stderr
     _one_line(proc, want)
     assert not work.exists()
@@ -296,14 +382,21 @@ def test_package_base_lookup_crash_is_one_line_with_the_fix(tmp_path):
 def test_config_that_is_not_python(tmp_path):
     config = tmp_path / 'broken.py'
     config.write_text('model = dict(\n')
-    with pytest.raises(tooling.ToolError, match=rf'config {config}, line 1 is '
-                       'not valid Python: '):
+    with pytest.raises(
+            tooling.ToolError,
+            match=rf'config {config}, line 1 is '
+            'not valid Python: '):
         tooling.load_config(str(config))
 
 
 def test_traceback_flag_shows_the_traceback(tmp_path):
-    proc = _run('tools/analysis/get_flops.py', STTM, '--cfg-options',
-                UNKNOWN_KEY, '--traceback', cwd=str(tmp_path))
+    proc = _run(
+        'tools/analysis/get_flops.py',
+        STTM,
+        '--cfg-options',
+        UNKNOWN_KEY,
+        '--traceback',
+        cwd=str(tmp_path))
     assert proc.returncode != 0
     assert 'Traceback (most recent call last)' in proc.stderr
     assert "did you mean 'ratio'?" in proc.stderr
@@ -314,25 +407,41 @@ def test_traceback_flag_shows_the_traceback(tmp_path):
 
 def test_convert_weights_names_the_layouts(tmp_path):
     import timm
-    vit = timm.create_model('vit_tiny_patch16_224', pretrained=False,
-                            img_size=32, depth=2)
+    vit = timm.create_model(
+        'vit_tiny_patch16_224', pretrained=False, img_size=32, depth=2)
     timm_file = str(tmp_path / 'timm.pth')
     torch.save(vit.state_dict(), timm_file)
-    proc = _run('tools/convert_weights.py', timm_file,
-                str(tmp_path / 'out.pth'), '--src-format', 'mmpretrain',
-                '--dst', 'timesformer', cwd=str(tmp_path))
-    _one_line(proc, 'expected the mmpretrain layout (keys like '
-              'backbone.layers.0.ln1.weight), found the timm layout',
-              "src_format 'timm'")
+    proc = _run(
+        'tools/convert_weights.py',
+        timm_file,
+        str(tmp_path / 'out.pth'),
+        '--src-format',
+        'mmpretrain',
+        '--dst',
+        'timesformer',
+        cwd=str(tmp_path))
+    _one_line(
+        proc, 'expected the mmpretrain layout (keys like '
+        'backbone.layers.0.ln1.weight), found the timm layout',
+        "src_format 'timm'")
     other = str(tmp_path / 'resnet.pth')
-    torch.save({'conv1.weight': torch.zeros(1), 'fc.bias': torch.zeros(1)},
-               other)
-    proc = _run('tools/convert_weights.py', other, str(tmp_path / 'o.pth'),
-                '--src-format', 'timm', '--dst', 'timesformer',
-                cwd=str(tmp_path))
-    _one_line(proc, 'expected the timm layout (keys like '
-              'blocks.0.attn.qkv.weight), found none of the ViT layouts',
-              '2 tensors, e.g. conv1.weight, fc.bias')
+    torch.save({
+        'conv1.weight': torch.zeros(1),
+        'fc.bias': torch.zeros(1)
+    }, other)
+    proc = _run(
+        'tools/convert_weights.py',
+        other,
+        str(tmp_path / 'o.pth'),
+        '--src-format',
+        'timm',
+        '--dst',
+        'timesformer',
+        cwd=str(tmp_path))
+    _one_line(
+        proc, 'expected the timm layout (keys like '
+        'blocks.0.attn.qkv.weight), found none of the ViT layouts',
+        '2 tensors, e.g. conv1.weight, fc.bias')
     assert not (tmp_path / 'o.pth').exists()
 
 
@@ -341,8 +450,7 @@ def test_convert_weights_names_the_layouts(tmp_path):
 
 def _benchmark_tool():
     spec = importlib.util.spec_from_file_location(
-        'tool_benchmark', osp.join(ROOT, 'tools', 'analysis',
-                                   'benchmark.py'))
+        'tool_benchmark', osp.join(ROOT, 'tools', 'analysis', 'benchmark.py'))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -351,20 +459,27 @@ def _benchmark_tool():
 def test_benchmark_times_the_clip_of_the_test_pipeline(tmp_path):
     bench = _benchmark_tool()
     out = str(tmp_path / 'bench')
-    bench.main([SPACETIME, SPACETIME_STTM, '--warmup', '0', '--repeats',
-                '1', '--device', 'cpu', '--memory-only', '--out', out])
+    bench.main([
+        SPACETIME, SPACETIME_STTM, '--warmup', '0', '--repeats', '1',
+        '--device', 'cpu', '--memory-only', '--out', out
+    ])
     with open(osp.join(out, 'benchmark.json')) as f:
         run = json.load(f)
     cfg = Config.fromfile(SPACETIME)
-    frames = next(step.clip_len for step in cfg.test_dataloader.dataset.
-                  pipeline if step.type == 'SampleFrames')
+    frames = next(step.clip_len
+                  for step in cfg.test_dataloader.dataset.pipeline
+                  if step.type == 'SampleFrames')
     size = cfg.model.backbone.img_size
     assert run['args']['shape'] == [3, frames, size, size]
     # Configs that read different clips are refused unless --shape says.
-    entries = [SimpleNamespace(name='a', clip=(3, 8, 32, 32)),
-               SimpleNamespace(name='b', clip=(3, 16, 32, 32))]
-    with pytest.raises(tooling.ToolError, match=r'different clips \(a: '
-                       r'3x8x32x32, b: 3x16x32x32\)'):
+    entries = [
+        SimpleNamespace(name='a', clip=(3, 8, 32, 32)),
+        SimpleNamespace(name='b', clip=(3, 16, 32, 32))
+    ]
+    with pytest.raises(
+            tooling.ToolError,
+            match=r'different clips \(a: '
+            r'3x8x32x32, b: 3x16x32x32\)'):
         bench.clip_shape(None, entries)
     assert bench.clip_shape([3, 4, 32, 32], entries) == [3, 4, 32, 32]
     entries[1].clip = None

@@ -16,10 +16,12 @@ import torch
 from mmaction.utils import register_all_modules
 from mmengine.config import Config
 from PIL import Image
+from tiny_backbones import BACKBONES, DIMS, FRAMES, SIZE
 from torch import nn
 
 import mmaction_sttm  # noqa: F401
 from mmaction_sttm import tooling
+from mmaction_sttm.functional.tokens import Tokens
 from mmaction_sttm.generators import SyntheticSpec, make_synthetic_dataset
 from mmaction_sttm.registry import MODELS
 from mmaction_sttm.visualization import (attention_rollout,
@@ -28,8 +30,6 @@ from mmaction_sttm.visualization import (attention_rollout,
                                          save_animation, token_colours,
                                          trace_merging)
 from mmaction_sttm.visualization.drawing import _merge_overlay
-from mmaction_sttm.functional.tokens import Tokens
-from tiny_backbones import BACKBONES, DIMS, FRAMES, SIZE
 
 register_all_modules()
 
@@ -40,7 +40,8 @@ BASE_CONFIG = osp.join(
     'vit-tiny_scratch_2xb8-8x2x1-3e_synthetic-motion-rgb.py')
 
 # Families whose blocks take the proportional-attention bias.
-from mmaction_sttm.models.backbones.timm_vit import MergingTimmViT  # noqa: E402
+from mmaction_sttm.models.backbones.timm_vit import \
+    MergingTimmViT  # noqa: E402
 
 # Backbones whose blocks take proportional attention (timm's from 1.0.16).
 PROP_ATTN = ('vit', 'timesformer', 'videomae') + (
@@ -89,8 +90,13 @@ def _build(backbone, merger, prop_attn=False):
 
 
 def _clip(seed=1):
-    return torch.randn(1, 3, FRAMES, SIZE, SIZE,
-                       generator=torch.Generator().manual_seed(seed))
+    return torch.randn(
+        1,
+        3,
+        FRAMES,
+        SIZE,
+        SIZE,
+        generator=torch.Generator().manual_seed(seed))
 
 
 def test_merger_types_found():
@@ -118,15 +124,15 @@ def test_trace_partitions_patches_and_agrees_with_sizes(backbone, merger):
         assert int(stage.counts.sum()) == num_patches
         # The soft map it comes from: rows sum to one, columns to the sizes
         # the model computed.
-        torch.testing.assert_close(stage.sources.sum(1),
-                                   torch.ones(num_patches))
+        torch.testing.assert_close(
+            stage.sources.sum(1), torch.ones(num_patches))
         if _drops_sizes(merger):
             # vid-TLDR: a token's size counts only the salient part of the
             # patches it stands for.
             assert (stage.sizes <= stage.sources.sum(0) + 1e-4).all()
         else:
-            torch.testing.assert_close(stage.sources.sum(0), stage.sizes,
-                                       atol=1e-4, rtol=1e-5)
+            torch.testing.assert_close(
+                stage.sources.sum(0), stage.sizes, atol=1e-4, rtol=1e-5)
         if stage.stage == 'spatial':
             # A spatial merge never mixes frames: the tokens of frame group
             # t are t * per_frame ... (t + 1) * per_frame - 1.
@@ -151,8 +157,8 @@ def test_trace_partitions_patches_and_agrees_with_sizes(backbone, merger):
             assert 0 < stage.num_owning <= stage.num_tokens
     if tubelet == 2:
         for index in range(len(trace.stages)):
-            assert torch.equal(trace.frame_map(index, 0),
-                               trace.frame_map(index, 1))
+            assert torch.equal(
+                trace.frame_map(index, 0), trace.frame_map(index, 1))
 
 
 # With a merger, only the families whose blocks take the attention bias,
@@ -177,8 +183,7 @@ def test_rollout_of_uniform_attention_is_uniform(backbone, merger):
                 param.zero_()
     heat = attention_rollout(model, _clip())
     assert heat.shape == (FRAMES, SIZE // 8, SIZE // 8)
-    torch.testing.assert_close(heat, torch.ones_like(heat), atol=1e-5,
-                               rtol=0)
+    torch.testing.assert_close(heat, torch.ones_like(heat), atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize('backbone', list(BACKBONES))
@@ -189,8 +194,7 @@ def test_rollout_shape_range_and_cleanup(backbone):
         # The image-ViT wrappers keep their own QKTap hooks on the qkv
         # layers of the blocks that merges follow.
         return [(list(m._forward_hooks.values()),
-                 list(m._forward_pre_hooks.values()))
-                for m in model.modules()]
+                 list(m._forward_pre_hooks.values())) for m in model.modules()]
 
     before = hooks()
     heat = attention_rollout(model, _clip())
@@ -204,8 +208,9 @@ def test_rollout_shape_range_and_cleanup(backbone):
 
 def _merged_state(length):
     # A stage after a merge: the joint attention of every family.
-    return Tokens(torch.zeros(1, length, DIMS), torch.zeros(1, length, DIMS),
-                  torch.ones(1, length), None, False)
+    return Tokens(
+        torch.zeros(1, length, DIMS), torch.zeros(1, length, DIMS),
+        torch.ones(1, length), None, False)
 
 
 def test_block_attention_matches_the_modules_own():
@@ -232,8 +237,7 @@ def test_block_attention_matches_the_modules_own():
     x = torch.randn(2, 16, DIMS)
     block.attn(block.norm1(x))
     torch.testing.assert_close(
-        model.block_attention(0, x, _merged_state(16), None),
-        seen[0].mean(1))
+        model.block_attention(0, x, _merged_state(16), None), seen[0].mean(1))
     # timm's attention with its fused kernel off does the same.
     model = _build('timm', None)
     attn = model.vit.blocks[0].attn
@@ -278,8 +282,8 @@ def videos(tmp_path_factory):
         str(root / 'synthetic'),
         SyntheticSpec(num_classes=2, train_per_class=1, val_per_class=1),
         splits=('val', ))
-    paths = dict(synthetic=str(root / 'synthetic' / 'videos' /
-                               'val_00000.mp4'))
+    paths = dict(
+        synthetic=str(root / 'synthetic' / 'videos' / 'val_00000.mp4'))
     paths['wide'] = str(root / 'wide.mp4')
     _write_video(paths['wide'], _moving_disc(50, 100, 140))
     paths['short'] = str(root / 'short.mp4')
@@ -369,20 +373,26 @@ def test_pictures(videos, models, tmp_path):
     for index, stage in enumerate(trace.stages):
         colours = token_colours(stage.num_tokens)
         seen = np.concatenate([
-            _merge_overlay(frames[t], trace.frame_map(index, t).numpy(),
-                           colours, 1, 1.0, borders=False).reshape(-1, 3)
-            for t in range(trace.num_frames)
+            _merge_overlay(
+                frames[t],
+                trace.frame_map(index, t).numpy(),
+                colours,
+                1,
+                1.0,
+                borders=False).reshape(-1, 3) for t in range(trace.num_frames)
         ])
         assert len(np.unique(seen, axis=0)) == stage.num_owning
     sheet = draw_merge_sheet(trace, frames, max_frames=4)
     # 4 columns of 2x upscaled 56-pixel frames; input + 2 stage rows.
     assert sheet.width > 4 * 112 and sheet.height > 3 * 112
     heat = attention_rollout(model, clip)
-    sheet = draw_attention_sheet({'model': heat, 'baseline': heat[::2]},
-                                 frames)
+    sheet = draw_attention_sheet({
+        'model': heat,
+        'baseline': heat[::2]
+    }, frames)
     assert sheet.height > 3 * 112
-    gif = save_animation(str(tmp_path / 'a.gif'), trace, frames,
-                         {'model': heat})
+    gif = save_animation(
+        str(tmp_path / 'a.gif'), trace, frames, {'model': heat})
     assert Image.open(gif).n_frames == 8
     mp4 = save_animation(str(tmp_path / 'a.mp4'), trace, frames)
     assert cv2.VideoCapture(mp4).get(cv2.CAP_PROP_FRAME_COUNT) == 8
@@ -423,8 +433,10 @@ def test_tool_short_video_and_bad_files(videos, models, tmp_path, capsys):
     def run(video, *extra):
         """Exit status of the tool as its ``__main__`` block runs it."""
         with pytest.raises(SystemExit) as exit_info:
-            tooling.run(tool.main, [*models['sttm'], video, '--out',
-                                str(tmp_path), *extra])
+            tooling.run(
+                tool.main,
+                [*models['sttm'], video, '--out',
+                 str(tmp_path), *extra])
         return exit_info.value.code
 
     assert run(videos['short'], '--format', 'mp4') == 0

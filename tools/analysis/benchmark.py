@@ -43,54 +43,80 @@ from mmengine.registry import init_default_scope
 from tqdm import tqdm
 
 from mmaction_sttm import tooling
-from mmaction_sttm.analysis import (peak_memory_mib,
-                                    pipeline_view)
+from mmaction_sttm.analysis import peak_memory_mib, pipeline_view
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('configs', nargs='+',
-                        help='config files; the first is the baseline')
-    parser.add_argument('--shape', type=int, nargs=4, default=None,
-                        metavar=('C', 'T', 'H', 'W'),
-                        help='one clip (default: the frames and crop of the '
-                        "configs' test pipeline)")
+    parser.add_argument(
+        'configs', nargs='+', help='config files; the first is the baseline')
+    parser.add_argument(
+        '--shape',
+        type=int,
+        nargs=4,
+        default=None,
+        metavar=('C', 'T', 'H', 'W'),
+        help='one clip (default: the frames and crop of the '
+        "configs' test pipeline)")
     parser.add_argument('--batch-sizes', type=int, nargs='+', default=[1])
-    parser.add_argument('--modes', nargs='+', default=['inference'],
-                        choices=['inference', 'train'])
-    parser.add_argument('--device', default='cuda' if
-                        torch.cuda.is_available() else 'cpu')
-    parser.add_argument('--amp', default='none',
-                        choices=['none', 'fp16', 'bf16'],
-                        help='autocast dtype (CPU or CUDA)')
-    parser.add_argument('--compile', action='store_true',
-                        help='time every config under torch.compile '
-                        '(inductor); compilation happens in the warm-up, '
-                        'which is then at least one step')
-    parser.add_argument('--breakdown', action='store_true',
-                        help="share of each part of STTM's merges "
-                        '(selection, correspondence, aggregation, fusion), '
-                        'from profiled eager forward passes')
+    parser.add_argument(
+        '--modes',
+        nargs='+',
+        default=['inference'],
+        choices=['inference', 'train'])
+    parser.add_argument(
+        '--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument(
+        '--amp',
+        default='none',
+        choices=['none', 'fp16', 'bf16'],
+        help='autocast dtype (CPU or CUDA)')
+    parser.add_argument(
+        '--compile',
+        action='store_true',
+        help='time every config under torch.compile '
+        '(inductor); compilation happens in the warm-up, '
+        'which is then at least one step')
+    parser.add_argument(
+        '--breakdown',
+        action='store_true',
+        help="share of each part of STTM's merges "
+        '(selection, correspondence, aggregation, fusion), '
+        'from profiled eager forward passes')
     parser.add_argument('--warmup', type=int, default=2)
     parser.add_argument('--repeats', type=int, default=5)
-    parser.add_argument('--threads', type=int, default=None,
-                        help='torch CPU threads (default: torch default)')
-    parser.add_argument('--out', default=None,
-                        help='folder for benchmark.md / .csv / .json')
-    parser.add_argument('--memory-only', action='store_true',
-                        help='only peak memory (one profiled step each): '
-                        'unlike timings it does not depend on the load of '
-                        'the machine')
-    parser.add_argument('--videos', metavar='ANN_FILE', default=None,
-                        help='time on the first view of real videos of this '
-                        'list (through the first config\'s test pipeline and '
-                        'data preprocessor) instead of random clips: what a '
-                        'content-adaptive reducer (RLT) keeps depends on the '
-                        'video; GFLOPs are then the mean over the videos')
-    parser.add_argument('--video-prefix', metavar='DIR', default=None,
-                        help='folder of the --videos files')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override settings of every config')
+    parser.add_argument(
+        '--threads',
+        type=int,
+        default=None,
+        help='torch CPU threads (default: torch default)')
+    parser.add_argument(
+        '--out', default=None, help='folder for benchmark.md / .csv / .json')
+    parser.add_argument(
+        '--memory-only',
+        action='store_true',
+        help='only peak memory (one profiled step each): '
+        'unlike timings it does not depend on the load of '
+        'the machine')
+    parser.add_argument(
+        '--videos',
+        metavar='ANN_FILE',
+        default=None,
+        help='time on the first view of real videos of this '
+        'list (through the first config\'s test pipeline and '
+        'data preprocessor) instead of random clips: what a '
+        'content-adaptive reducer (RLT) keeps depends on the '
+        'video; GFLOPs are then the mean over the videos')
+    parser.add_argument(
+        '--video-prefix',
+        metavar='DIR',
+        default=None,
+        help='folder of the --videos files')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of every config')
     tooling.add_traceback_flag(parser)
     return parser.parse_args(argv)
 
@@ -151,8 +177,7 @@ class _Model:
         call of each mode compiles)."""
         self.forward = torch.compile(self.model._forward)
 
-    def logits(self, clips: torch.Tensor, eager: bool = False
-               ) -> torch.Tensor:
+    def logits(self, clips: torch.Tensor, eager: bool = False) -> torch.Tensor:
         # Recognizer3D takes (N, views, C, T, H, W).
         forward = self.model._forward if eager else self.forward
         return forward(clips.unsqueeze(1), stage='head')
@@ -166,6 +191,7 @@ class _Model:
 def _timer(device: torch.device) -> Callable[[Callable[[], None]], float]:
     """Return a function that times one call in seconds."""
     if device.type == 'cuda':
+
         def run(fn: Callable[[], None]) -> float:
             start = torch.cuda.Event(enable_timing=True)
             end = torch.cuda.Event(enable_timing=True)
@@ -175,28 +201,34 @@ def _timer(device: torch.device) -> Callable[[Callable[[], None]], float]:
             torch.cuda.synchronize(device)
             return start.elapsed_time(end) / 1000
     else:
+
         def run(fn: Callable[[], None]) -> float:
             start = time.perf_counter()
             fn()
             return time.perf_counter() - start
+
     return run
 
 
-def _step(entry: _Model, clips: torch.Tensor, labels: torch.Tensor,
-          mode: str, autocast: Optional[torch.dtype],
+def _step(entry: _Model,
+          clips: torch.Tensor,
+          labels: torch.Tensor,
+          mode: str,
+          autocast: Optional[torch.dtype],
           eager: bool = False) -> Callable[[], None]:
     model = entry.model
 
     def inference() -> None:
         # Autocast takes the clips' device type: 'cpu' or 'cuda' alike.
         with torch.inference_mode(), torch.autocast(
-                clips.device.type, dtype=autocast,
-                enabled=autocast is not None):
+                clips.device.type, dtype=autocast, enabled=autocast
+                is not None):
             entry.logits(clips, eager)
 
     def train() -> None:
-        with torch.autocast(clips.device.type, dtype=autocast,
-                            enabled=autocast is not None):
+        with torch.autocast(
+                clips.device.type, dtype=autocast, enabled=autocast
+                is not None):
             loss = F.cross_entropy(entry.logits(clips, eager), labels)
         loss.backward()
         model.zero_grad(set_to_none=True)
@@ -208,9 +240,12 @@ def _step(entry: _Model, clips: torch.Tensor, labels: torch.Tensor,
     return train
 
 
-def _inputs(batch: int, shape: List[int], device: torch.device,
-            views: Optional[torch.Tensor] = None
-            ) -> Tuple[torch.Tensor, torch.Tensor]:
+def _inputs(
+        batch: int,
+        shape: List[int],
+        device: torch.device,
+        views: Optional[torch.Tensor] = None
+) -> Tuple[torch.Tensor, torch.Tensor]:
     """A fixed batch of clips and its labels: random, or the first
     ``batch`` of ``views`` (cycled)."""
     if views is not None:
@@ -241,7 +276,6 @@ def _mib_cell(value: float) -> str:
 
 #: The parts of an STTM merge, as its record_function ranges name them.
 PARTS = ('selection', 'correspondence', 'aggregation', 'fusion')
-
 
 #: Matrix products, whose FLOPs the profiler counts (two per multiply-add).
 PRODUCTS = ('aten::mm', 'aten::addmm', 'aten::bmm', 'aten::baddbmm')
@@ -293,8 +327,7 @@ def _breakdown(fn: Callable[[], None],
     return ({part: value / wall_us for part, value in times.items()}, macs)
 
 
-def clip_shape(shape: Optional[List[int]],
-               entries: List[_Model]) -> List[int]:
+def clip_shape(shape: Optional[List[int]], entries: List[_Model]) -> List[int]:
     """The clip to time: ``--shape``, else the one clip that every config's
     test pipeline reads.
 
@@ -332,8 +365,8 @@ def benchmark(args: argparse.Namespace) -> List[Dict]:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    autocast = dict(none=None, fp16=torch.float16,
-                    bf16=torch.bfloat16)[args.amp]
+    autocast = dict(
+        none=None, fp16=torch.float16, bf16=torch.bfloat16)[args.amp]
     entries = [_Model(p, args.cfg_options, device) for p in args.configs]
     views = None
     if args.videos:
@@ -350,7 +383,8 @@ def benchmark(args: argparse.Namespace) -> List[Dict]:
         }
     else:  # content-adaptive models: the mean over the videos
         gflops = {
-            e.name: statistics.fmean(
+            e.name:
+            statistics.fmean(
                 complexity(e.model, clips=v[None])['flops']
                 for v in views) / 1e9
             for e in entries
@@ -363,12 +397,16 @@ def benchmark(args: argparse.Namespace) -> List[Dict]:
                             views)
     # A compiled step compiles on its first call: at least one warm-up.
     warmup = max(args.warmup, 1) if args.compile else args.warmup
-    bar = tqdm(total=len(plan) * len(entries) * (warmup + args.repeats),
-               desc='benchmark', unit='run')
+    bar = tqdm(
+        total=len(plan) * len(entries) * (warmup + args.repeats),
+        desc='benchmark',
+        unit='run')
     for mode, batch in plan:
         clips, labels = _inputs(batch, args.shape, device, views)
-        steps = {e.name: _step(e, clips, labels, mode, autocast)
-                 for e in entries}
+        steps = {
+            e.name: _step(e, clips, labels, mode, autocast)
+            for e in entries
+        }
         times: Dict[str, List[float]] = {e.name: [] for e in entries}
         for rep in range(warmup + args.repeats):
             for e in entries:  # interleaved: A B A B ...
@@ -391,24 +429,30 @@ def benchmark(args: argparse.Namespace) -> List[Dict]:
             share = e.merge_time / total if total else 0.0
             # On CPU the profiler sees none of the buffers that inductor's
             # compiled code allocates: no figure rather than a wrong one.
-            mem = (float('nan') if args.compile and device.type == 'cpu'
-                   else peak_memory_mib(steps[e.name], device))
+            mem = (
+                float('nan') if args.compile and device.type == 'cpu' else
+                peak_memory_mib(steps[e.name], device))
             median = statistics.median(times[e.name])
             row = dict(
-                config=e.name, mode=mode, batch=batch,
+                config=e.name,
+                mode=mode,
+                batch=batch,
                 clips_per_s=batch / median,
                 latency_ms=1000 * median / batch,
                 latency_min_ms=1000 * min(times[e.name]) / batch,
                 latency_max_ms=1000 * max(times[e.name]) / batch,
                 peak_mem_mib=mem,
                 total_mem_mib=mem + e.weights_mib() + _mib(clips),
-                merge_share=share, gflops=gflops[e.name])
+                merge_share=share,
+                gflops=gflops[e.name])
             if args.breakdown:
                 shares, macs = _breakdown(fwd, max(1, args.repeats // 2))
                 row.update({f'share_{p}': v for p, v in shares.items()})
                 model_macs = batch * gflops[e.name] * 1e9
-                row.update({f'flop_share_{p}': v / model_macs
-                            for p, v in macs.items()})
+                row.update({
+                    f'flop_share_{p}': v / model_macs
+                    for p, v in macs.items()
+                })
             rows.append(row)
         base = rows[-len(entries)]
         for row in rows[-len(entries):]:
@@ -423,8 +467,11 @@ def _mib(tensor: torch.Tensor) -> float:
     return tensor.numel() * tensor.element_size() / 2**20
 
 
-def _memory_rows(entries: List, plan: List, args: argparse.Namespace,
-                 device: torch.device, autocast: Optional[torch.dtype],
+def _memory_rows(entries: List,
+                 plan: List,
+                 args: argparse.Namespace,
+                 device: torch.device,
+                 autocast: Optional[torch.dtype],
                  gflops: Dict[str, float],
                  views: Optional[torch.Tensor] = None) -> List[Dict]:
     rows = []
@@ -434,11 +481,14 @@ def _memory_rows(entries: List, plan: List, args: argparse.Namespace,
             step = _step(e, clips, labels, mode, autocast)
             step()  # warm-up: lazily built buffers are not the step's
             mem = peak_memory_mib(step, device)
-            rows.append(dict(config=e.name, mode=mode, batch=batch,
-                             peak_mem_mib=mem,
-                             total_mem_mib=mem + e.weights_mib() +
-                             _mib(clips),
-                             gflops=gflops[e.name]))
+            rows.append(
+                dict(
+                    config=e.name,
+                    mode=mode,
+                    batch=batch,
+                    peak_mem_mib=mem,
+                    total_mem_mib=mem + e.weights_mib() + _mib(clips),
+                    gflops=gflops[e.name]))
     return rows
 
 
@@ -466,13 +516,12 @@ def to_markdown(rows: List[Dict], args: argparse.Namespace) -> str:
             '| --- | --- | ---: | ---: | ---: | ---: | ---: |'
         ]
         for r in rows:
-            base = next(b for b in rows if b['mode'] == r['mode']
-                        and b['batch'] == r['batch'])
-            lines.append(
-                f'| {r["config"]} | {r["mode"]} | {r["batch"]} | '
-                f'{r["gflops"]:.1f} | {r["peak_mem_mib"]:.0f} | '
-                f'{r["total_mem_mib"]:.0f} | '
-                f'{r["peak_mem_mib"] / base["peak_mem_mib"]:.2f}x |')
+            base = next(b for b in rows
+                        if b['mode'] == r['mode'] and b['batch'] == r['batch'])
+            lines.append(f'| {r["config"]} | {r["mode"]} | {r["batch"]} | '
+                         f'{r["gflops"]:.1f} | {r["peak_mem_mib"]:.0f} | '
+                         f'{r["total_mem_mib"]:.0f} | '
+                         f'{r["peak_mem_mib"] / base["peak_mem_mib"]:.2f}x |')
         return '\n'.join(lines) + '\n'
     lines = [
         f'Device: {device}, torch {torch.__version__}, threads '
@@ -504,9 +553,8 @@ def to_markdown(rows: List[Dict], args: argparse.Namespace) -> str:
             "and, in brackets, as a share of the model's FLOPs (the "
             "multiply-adds of the part's matrix products over the model's "
             'GFLOPs). Fusion is `phi` and the fusion layer. Profiled passes, '
-            'apart from the timed ones.', '',
-            '| config | mode | batch | ' + ' | '.join(PARTS) +
-            ' | sum of parts | merge share |',
+            'apart from the timed ones.', '', '| config | mode | batch | ' +
+            ' | '.join(PARTS) + ' | sum of parts | merge share |',
             '| --- | --- | ---: | ' + ' | '.join(['---:'] * len(PARTS)) +
             ' | ---: | ---: |'
         ]
@@ -516,11 +564,10 @@ def to_markdown(rows: List[Dict], args: argparse.Namespace) -> str:
             cells = [(r.get(f'share_{p}', 0.0), r.get(f'flop_share_{p}', 0.0))
                      for p in PARTS]
             cells.append(tuple(map(sum, zip(*cells))))
-            lines.append(
-                f'| {r["config"]} | {r["mode"]} | {r["batch"]} | ' +
-                ' | '.join(f'{100 * t:.2f}% ({100 * f:.2f}%)'
-                           for t, f in cells) +
-                f' | {100 * r["merge_share"]:.2f}% |')
+            lines.append(f'| {r["config"]} | {r["mode"]} | {r["batch"]} | ' +
+                         ' | '.join(f'{100 * t:.2f}% ({100 * f:.2f}%)'
+                                    for t, f in cells) +
+                         f' | {100 * r["merge_share"]:.2f}% |')
     return '\n'.join(lines) + '\n'
 
 
@@ -540,8 +587,10 @@ def main(argv: Optional[List[str]] = None) -> None:
             writer.writeheader()
             writer.writerows(rows)
         with open(osp.join(args.out, 'benchmark.json'), 'w') as f:
-            json.dump(dict(rows=rows, args=vars(args),
-                           host=platform.machine()), f, indent=1)
+            json.dump(
+                dict(rows=rows, args=vars(args), host=platform.machine()),
+                f,
+                indent=1)
 
 
 if __name__ == '__main__':

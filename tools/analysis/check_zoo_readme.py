@@ -73,8 +73,8 @@ def parse_readme(path: str = README) -> List[ZooRow]:
             if header is None:
                 header = cells
                 continue
-            if GFLOPS_COLUMN not in header or set(''.join(cells)) <= set(
-                    '-: '):
+            if GFLOPS_COLUMN not in header or set(
+                    ''.join(cells)) <= set('-: '):
                 continue
             link = re.search(r'\]\(([^)]+\.py)\)', cells[0])
             if not link:
@@ -83,8 +83,8 @@ def parse_readme(path: str = README) -> List[ZooRow]:
             rows.append(
                 ZooRow(
                     config=osp.relpath(
-                        osp.normpath(osp.join(osp.dirname(path),
-                                              link.group(1))), REPO),
+                        osp.normpath(
+                            osp.join(osp.dirname(path), link.group(1))), REPO),
                     gflops=float(column[GFLOPS_COLUMN]),
                     gflops_x3=float(column[GFLOPS_X3_COLUMN]),
                     params=float(column[PARAMS_COLUMN])))
@@ -144,13 +144,15 @@ def check_row(row: ZooRow, gflops: float, params: float) -> List[str]:
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument(
-        '--configs', nargs='*', default=['*'],
+        '--configs',
+        nargs='*',
+        default=['*'],
         help='only the README rows whose config path matches one of these '
         'shell patterns')
     args = parser.parse_args(argv)
     rows = [
-        row for row in parse_readme()
-        if any(fnmatch.fnmatch(row.config, p) for p in args.configs)
+        row for row in parse_readme() if any(
+            fnmatch.fnmatch(row.config, p) for p in args.configs)
     ]
     errors = []
     for row in rows:

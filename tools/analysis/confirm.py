@@ -46,64 +46,91 @@ OUT = osp.join('docs', 'results', 'confirm')
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('command',
-                        choices=('dev', 'run', 'report', 'harvest'))
-    parser.add_argument('--config-dir', default=CONFIG_DIR,
-                        help='the study\'s configs (finetune/ and pretrain/, or '
-                        'scratch/; protocol.py); default: the confirmatory '
-                        'study\'s')
-    parser.add_argument('--protocol', default=None,
-                        help='default: protocol.py of --config-dir')
-    parser.add_argument('--variants', nargs='+', default=None,
-                        help='dev: the variants to run (default: all '
-                        'configs of the regime); run: default the '
-                        'protocol\'s')
-    parser.add_argument('--seeds', type=int, nargs='+', default=None,
-                        help='default: the protocol\'s seeds')
+    parser.add_argument('command', choices=('dev', 'run', 'report', 'harvest'))
+    parser.add_argument(
+        '--config-dir',
+        default=CONFIG_DIR,
+        help='the study\'s configs (finetune/ and pretrain/, or '
+        'scratch/; protocol.py); default: the confirmatory '
+        'study\'s')
+    parser.add_argument(
+        '--protocol',
+        default=None,
+        help='default: protocol.py of --config-dir')
+    parser.add_argument(
+        '--variants',
+        nargs='+',
+        default=None,
+        help='dev: the variants to run (default: all '
+        'configs of the regime); run: default the '
+        'protocol\'s')
+    parser.add_argument(
+        '--seeds',
+        type=int,
+        nargs='+',
+        default=None,
+        help='default: the protocol\'s seeds')
     parser.add_argument('--jobs', type=int, default=1)
-    parser.add_argument('--resume', action='store_true',
-                        help='reuse runs that already have a result')
-    parser.add_argument('--allow-dirty', action='store_true',
-                        help='run on a tree with uncommitted changes; each '
-                        'record says so')
-    parser.add_argument('--data-root', default=None,
-                        help='default: the protocol\'s data_root, or '
-                        'data/study')
+    parser.add_argument(
+        '--resume',
+        action='store_true',
+        help='reuse runs that already have a result')
+    parser.add_argument(
+        '--allow-dirty',
+        action='store_true',
+        help='run on a tree with uncommitted changes; each '
+        'record says so')
+    parser.add_argument(
+        '--data-root',
+        default=None,
+        help='default: the protocol\'s data_root, or '
+        'data/study')
     parser.add_argument('--work-dir', default='work_dirs/confirm')
-    parser.add_argument('--out', default=None,
-                        help=f'results folder; default: the protocol\'s '
-                        f'`out`, or {OUT}')
-    parser.add_argument('--smoke', action='store_true',
-                        help='seconds-long runs: tiny data, 1 epoch')
+    parser.add_argument(
+        '--out',
+        default=None,
+        help=f'results folder; default: the protocol\'s '
+        f'`out`, or {OUT}')
+    parser.add_argument(
+        '--smoke',
+        action='store_true',
+        help='seconds-long runs: tiny data, 1 epoch')
     harvest = parser.add_argument_group('harvest')
-    harvest.add_argument('--source', help='the results folder of the '
-                         'checkout that made the runs')
+    harvest.add_argument(
+        '--source',
+        help='the results folder of the '
+        'checkout that made the runs')
     harvest.add_argument('--stage', choices=('dev', 'test'), default='test')
-    harvest.add_argument('--block', help='name of the block (runs sharing '
-                         'one pre-trained backbone, data and machine)')
-    harvest.add_argument('--pretrain', help='the checkpoint those runs '
-                         'fine-tuned from')
+    harvest.add_argument(
+        '--block',
+        help='name of the block (runs sharing '
+        'one pre-trained backbone, data and machine)')
+    harvest.add_argument(
+        '--pretrain', help='the checkpoint those runs '
+        'fine-tuned from')
     harvest.add_argument('--data', help='the data folder of those runs')
     return parser.parse_args(argv)
 
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
-    protocol = load_protocol(osp.join(
-        ROOT, args.protocol or osp.join(args.config_dir, 'protocol.py')))
+    protocol = load_protocol(
+        osp.join(ROOT, args.protocol
+                 or osp.join(args.config_dir, 'protocol.py')))
     args.out = args.out or protocol.get('out', OUT)
     if args.command == 'harvest':
-        missing = [f'--{k}' for k in ('source', 'block', 'pretrain', 'data')
-                   if not getattr(args, k)]
+        missing = [
+            f'--{k}' for k in ('source', 'block', 'pretrain', 'data')
+            if not getattr(args, k)
+        ]
         if missing:
             sys.exit(f'confirm.py harvest: {", ".join(missing)} required')
         for name in (args.source, args.pretrain, args.data):
             if not osp.exists(name):
                 sys.exit(f'confirm.py harvest: {name}: no such file or '
                          f'folder')
-        for path in harvest(args.source, osp.join(ROOT, args.out),
-                            args.stage, args.block, args.pretrain,
-                            args.data):
+        for path in harvest(args.source, osp.join(ROOT, args.out), args.stage,
+                            args.block, args.pretrain, args.data):
             print(f'harvested: {osp.relpath(path, ROOT)}')
     elif args.command != 'report':
         try:

@@ -130,9 +130,12 @@ def load_protocol(config_dir: str) -> Protocol:
             raise ValueError(f'{path}: reducers.{name} takes '
                              f'{REDUCER_KEYS} (merger required), got {bad}')
         readings = entry.get('readings') or {'default': {}}
-        reducers.append(Reducer(name, dict(entry['merger']),
-                                float(entry.get('max_ratio', 0.95)),
-                                {k: dict(v) for k, v in readings.items()}))
+        reducers.append(
+            Reducer(name, dict(entry['merger']),
+                    float(entry.get('max_ratio', 0.95)), {
+                        k: dict(v)
+                        for k, v in readings.items()
+                    }))
     raw['reducers'] = tuple(reducers)
     for key in ('splits', 'seeds', 'points', 'shape'):
         raw[key] = tuple(raw[key])
@@ -178,23 +181,28 @@ def make_plan(protocol: Protocol) -> dict:
     register_all_modules()
     cfg = _model_cfg(protocol)
     counter = CostCounter(cfg.model, protocol.shape, MODELS.build)
-    plan = dict(baseline_gflops=counter.baseline, points=protocol.points,
-                tolerance=protocol.tolerance, reducers={})
+    plan = dict(
+        baseline_gflops=counter.baseline,
+        points=protocol.points,
+        tolerance=protocol.tolerance,
+        reducers={})
     for reducer in protocol.reducers:
         plan['reducers'][reducer.name] = {}
         for reading in reducer.readings:
             entries = []
             for point in protocol.points:
-                found = ratio_for_cost(counter, _merger(reducer, reading),
-                                       point, reducer.max_ratio,
-                                       protocol.tolerance)
+                found = ratio_for_cost(counter, _merger(reducer,
+                                                        reading), point,
+                                       reducer.max_ratio, protocol.tolerance)
                 miss = found.fraction / point - 1
-                entries.append(dict(
-                    point=point, ratio=found.ratio,
-                    gflops=round(found.gflops, 7),
-                    fraction=round(found.fraction, 5),
-                    counts=list(found.counts),
-                    within=bool(abs(miss) <= protocol.tolerance)))
+                entries.append(
+                    dict(
+                        point=point,
+                        ratio=found.ratio,
+                        gflops=round(found.gflops, 7),
+                        fraction=round(found.fraction, 5),
+                        counts=list(found.counts),
+                        within=bool(abs(miss) <= protocol.tolerance)))
             plan['reducers'][reducer.name][reading] = entries
     return plan
 
@@ -241,8 +249,7 @@ def score(model, batches: Sequence[dict]) -> dict:
     compact = compact_samples(samples)
     label = np.array(compact['label'].split(), dtype=int)
     pred = np.array(compact['pred'].split(), dtype=int)
-    return dict(top1=round(100 * float((label == pred).mean()), 2),
-                **compact)
+    return dict(top1=round(100 * float((label == pred).mean()), 2), **compact)
 
 
 def chosen_readings(protocol: Protocol, out: str) -> Dict[str, str]:
@@ -262,12 +269,16 @@ def chosen_readings(protocol: Protocol, out: str) -> Dict[str, str]:
     return dev_choices(protocol, out)[0]
 
 
-def run(protocol: Protocol, phase: str, source: str,
-        seeds: Optional[Sequence[int]] = None, resume: bool = True) -> None:
+def run(protocol: Protocol,
+        phase: str,
+        source: str,
+        seeds: Optional[Sequence[int]] = None,
+        resume: bool = True) -> None:
     """Score the plan's points on one phase's splits, one record per
     (reducer, reading, seed)."""
     import torch
     from mmaction.utils import register_all_modules
+
     import mmaction_sttm  # noqa: F401
     from mmaction_sttm.engine.checkpoint_loading import load_from_local
     from mmaction_sttm.models import apply_merger
@@ -278,17 +289,20 @@ def run(protocol: Protocol, phase: str, source: str,
     with open(osp.join(out, 'plan.json')) as f:
         plan = json.load(f)
     if phase == 'dev':
-        splits, todo = ('dev', ), {r.name: list(r.readings)
-                                   for r in protocol.reducers}
+        splits, todo = ('dev', ), {
+            r.name: list(r.readings)
+            for r in protocol.reducers
+        }
     else:
         splits = protocol.splits
         todo = {k: [v] for k, v in chosen_readings(protocol, out).items()}
-    state = dict(git_state(ROOT, ignore=[protocol.out]),
-                 machine=machine_state())
+    state = dict(
+        git_state(ROOT, ignore=[protocol.out]), machine=machine_state())
     cfg = _model_cfg(protocol)
-    data = {s: load_split(cfg, *(osp.join(source, p)
-                                 for p in protocol.data[s]))
-            for s in splits}
+    data = {
+        s: load_split(cfg, *(osp.join(source, p) for p in protocol.data[s]))
+        for s in splits
+    }
     for seed in seeds if seeds is not None else protocol.seeds:
         ckpt = osp.join(source, protocol.checkpoint.format(seed=seed))
         base = MODELS.build(cfg.model)
@@ -296,13 +310,19 @@ def run(protocol: Protocol, phase: str, source: str,
         # MMEngine's checkpoint globals allowed.
         base.load_state_dict(load_from_local(ckpt)['state_dict'])
         digest = _sha256(ckpt)
-        head = dict(seed=seed, checkpoint=protocol.checkpoint.format(
-            seed=seed), checkpoint_sha256=digest, **state)
+        head = dict(
+            seed=seed,
+            checkpoint=protocol.checkpoint.format(seed=seed),
+            checkpoint_sha256=digest,
+            **state)
         path = osp.join(out, phase, 'baseline', f'seed{seed}.json')
         if not (resume and osp.exists(path)):
             start = time.time()
-            record = dict(head, reducer='baseline', splits={
-                s: score(base, data[s]) for s in splits})
+            record = dict(
+                head,
+                reducer='baseline',
+                splits={s: score(base, data[s])
+                        for s in splits})
             record['seconds'] = round(time.time() - start, 1)
             _write(path, record)
         for name, readings in todo.items():
@@ -316,26 +336,38 @@ def run(protocol: Protocol, phase: str, source: str,
                     if not entry['within']:
                         continue  # out of the reducer's reach: not scored
                     ratio = entry['ratio']
-                    merger = dict(_merger(reducer, reading), ratio=tuple(
-                        ratio) if isinstance(ratio, list) else ratio)
+                    merger = dict(
+                        _merger(reducer, reading),
+                        ratio=tuple(ratio)
+                        if isinstance(ratio, list) else ratio)
                     # STTM's encoder starts from a random init: the same
                     # one for a seed, whatever ran before.
                     with torch.random.fork_rng():
                         torch.manual_seed(seed)
                         model = apply_merger(
-                            base, merger, prop_attn=reducer.readings[
-                                reading].get('prop_attn', False))
-                    points.append(dict(
-                        point=entry['point'], ratio=entry['ratio'],
-                        fraction=entry['fraction'], splits={
-                            s: score(model, data[s]) for s in splits}))
-                record = dict(head, reducer=name, reading=reading,
-                              points=points,
-                              seconds=round(time.time() - start, 1))
+                            base,
+                            merger,
+                            prop_attn=reducer.readings[reading].get(
+                                'prop_attn', False))
+                    points.append(
+                        dict(
+                            point=entry['point'],
+                            ratio=entry['ratio'],
+                            fraction=entry['fraction'],
+                            splits={s: score(model, data[s])
+                                    for s in splits}))
+                record = dict(
+                    head,
+                    reducer=name,
+                    reading=reading,
+                    points=points,
+                    seconds=round(time.time() - start, 1))
                 _write(path, record)
-                print(f'{phase} {name}/{reading} seed {seed}: ' + ', '.join(
-                    f"{p['point']}: {p['splits'][splits[0]]['top1']}"
-                    for p in points), flush=True)
+                print(
+                    f'{phase} {name}/{reading} seed {seed}: ' +
+                    ', '.join(f"{p['point']}: {p['splits'][splits[0]]['top1']}"
+                              for p in points),
+                    flush=True)
 
 
 def _write(path: str, record: dict) -> None:
@@ -352,15 +384,19 @@ def _write(path: str, record: dict) -> None:
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('command', choices=('plan', 'run', 'report'))
-    parser.add_argument('--config-dir', required=True,
-                        help='the study\'s folder with protocol.py')
+    parser.add_argument(
+        '--config-dir',
+        required=True,
+        help='the study\'s folder with protocol.py')
     parser.add_argument('--phase', choices=('dev', 'test'), default='dev')
-    parser.add_argument('--source', default=ROOT,
-                        help='run: the folder the protocol\'s checkpoint '
-                        'and data paths are relative to')
+    parser.add_argument(
+        '--source',
+        default=ROOT,
+        help='run: the folder the protocol\'s checkpoint '
+        'and data paths are relative to')
     parser.add_argument('--seeds', type=int, nargs='+', default=None)
-    parser.add_argument('--threads', type=int, default=None,
-                        help='torch CPU threads')
+    parser.add_argument(
+        '--threads', type=int, default=None, help='torch CPU threads')
     return parser.parse_args(argv)
 
 
@@ -373,9 +409,10 @@ def main(argv: Optional[List[str]] = None) -> None:
         _write(osp.join(out, 'plan.json'), plan)
         for name, readings in plan['reducers'].items():
             for reading, entries in readings.items():
-                print(name, reading, ' '.join(
-                    f"{e['point']}:{e['fraction']}" +
-                    ('' if e['within'] else '!') for e in entries))
+                print(
+                    name, reading, ' '.join(f"{e['point']}:{e['fraction']}" +
+                                            ('' if e['within'] else '!')
+                                            for e in entries))
     elif args.command == 'run':
         if args.threads:
             import torch

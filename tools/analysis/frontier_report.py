@@ -13,8 +13,9 @@ from mmaction_sttm.study import stats
 def _load(out: str, phase: str) -> Dict[Tuple[str, str], Dict[int, dict]]:
     """Records of a phase: ``(reducer, reading) -> {seed: record}``."""
     records: Dict[Tuple[str, str], Dict[int, dict]] = {}
-    for path in sorted(glob.glob(osp.join(out, phase, '**', 'seed*.json'),
-                                 recursive=True)):
+    for path in sorted(
+            glob.glob(
+                osp.join(out, phase, '**', 'seed*.json'), recursive=True)):
         with open(path) as f:
             record = json.load(f)
         key = (record['reducer'], record.get('reading', ''))
@@ -31,15 +32,19 @@ def dev_choices(protocol, out: str) -> Tuple[Dict[str, str], List[str]]:
     """The reading each reducer's dev records choose, and a table of the
     dev means (markdown lines)."""
     records = _load(out, 'dev')
-    lines = ['| reducer | reading | dev top-1, mean over points and '
-             'models | models |', '| --- | --- | ---: | ---: |']
+    lines = [
+        '| reducer | reading | dev top-1, mean over points and '
+        'models | models |', '| --- | --- | ---: | ---: |'
+    ]
     chosen = {}
     for reducer in protocol.reducers:
         best, best_mean = None, -1.0
         for reading in reducer.readings:
             seeds = records.get((reducer.name, reading), {})
-            values = [p['splits']['dev']['top1'] for r in seeds.values()
-                      for p in r['points']]
+            values = [
+                p['splits']['dev']['top1'] for r in seeds.values()
+                for p in r['points']
+            ]
             if not values:
                 continue
             mean = float(np.mean(values))
@@ -57,8 +62,8 @@ def _fmt(result: stats.PairedResult) -> str:
             f'{result.ci[1]:+.2f}]')
 
 
-def _words(name: str, other: str, result: stats.PairedResult,
-           p_adj: float, alpha: float) -> str:
+def _words(name: str, other: str, result: stats.PairedResult, p_adj: float,
+           alpha: float) -> str:
     if p_adj < alpha:
         side = 'ahead of' if result.mean > 0 else 'behind'
         return f'{name} {side} {other}'
@@ -78,9 +83,11 @@ def split_tables(protocol, plan: dict, records, split: str,
     if any(s not in base for s in seeds):
         return [f'Split `{split}`: baseline records missing.'], {}
     base_top = np.array([base[s]['splits'][split]['top1'] for s in seeds])
-    lines = [f'### Split `{split}`', '',
-             f'Unmerged: {base_top.mean():.2f} +- {base_top.std(ddof=1):.2f} '
-             f'(GFLOPs {plan["baseline_gflops"]:.5f} per view).', '']
+    lines = [
+        f'### Split `{split}`', '',
+        f'Unmerged: {base_top.mean():.2f} +- {base_top.std(ddof=1):.2f} '
+        f'(GFLOPs {plan["baseline_gflops"]:.5f} per view).', ''
+    ]
     curves: Dict[str, list] = {}
     for point in protocol.points:
         tops, correct, fractions = {}, {}, {}
@@ -90,8 +97,10 @@ def split_tables(protocol, plan: dict, records, split: str,
             found = []
             for s in seeds:
                 rec = seed_records.get(s)
-                hit = [p for p in (rec or {}).get('points', [])
-                       if p['point'] == point]
+                hit = [
+                    p for p in (rec or {}).get('points', [])
+                    if p['point'] == point
+                ]
                 found.append(hit[0] if hit else None)
             if any(h is None for h in found):
                 continue
@@ -112,11 +121,12 @@ def split_tables(protocol, plan: dict, records, split: str,
                 family.append((name, floor))
         tests = [stats.paired_t(tops[a], tops[b]) for a, b in family]
         adjusted = stats.holm([t.p for t in tests]) if tests else []
-        lines += [f'#### {point:g} of the unmerged GFLOPs '
-                  f'({100 * (point - 1):+.0f}%)', '',
-                  '| reducer | reading | GFLOPs fraction | top-1 | minus '
-                  'unmerged [95% t CI] |',
-                  '| --- | --- | ---: | ---: | ---: |']
+        lines += [
+            f'#### {point:g} of the unmerged GFLOPs '
+            f'({100 * (point - 1):+.0f}%)', '',
+            '| reducer | reading | GFLOPs fraction | top-1 | minus '
+            'unmerged [95% t CI] |', '| --- | --- | ---: | ---: | ---: |'
+        ]
         for name, top in tops.items():
             diff = stats.paired_t(top, base_top)
             lines.append(f'| {name} | {chosen.get(name, "")} | '
@@ -126,22 +136,23 @@ def split_tables(protocol, plan: dict, records, split: str,
             curves.setdefault(name, []).append(
                 (fractions[name], top.mean(), top.mean() - diff.mean + lo,
                  top.mean() - diff.mean + hi))
-        lines += ['', '| comparison | difference [95% t CI] | over models '
-                  'and videos [95%] | McNemar p (pooled) | Holm p | words |',
-                  '| --- | ---: | ---: | ---: | ---: | --- |']
+        lines += [
+            '', '| comparison | difference [95% t CI] | over models '
+            'and videos [95%] | McNemar p (pooled) | Holm p | words |',
+            '| --- | ---: | ---: | ---: | ---: | --- |'
+        ]
         for (a, b), test, p_adj in zip(family, tests, adjusted):
-            boot = stats.two_level_bootstrap_ci(correct[a], correct[b],
-                                                resamples=2000)
-            mc = stats.mcnemar(correct[a].reshape(-1),
-                               correct[b].reshape(-1))
+            boot = stats.two_level_bootstrap_ci(
+                correct[a], correct[b], resamples=2000)
+            mc = stats.mcnemar(correct[a].reshape(-1), correct[b].reshape(-1))
             lines.append(f'| {a} minus {b} | {_fmt(test)} | '
                          f'[{boot[0]:+.2f}, {boot[1]:+.2f}] | {mc:.3g} | '
                          f'{p_adj:.3g} | '
                          f'{_words(a, b, test, p_adj, protocol.alpha)} |')
         lines.append('')
-    return lines, dict(curves, unmerged=[(1.0, base_top.mean(),
-                                           base_top.mean(),
-                                           base_top.mean())])
+    return lines, dict(
+        curves,
+        unmerged=[(1.0, base_top.mean(), base_top.mean(), base_top.mean())])
 
 
 def _figure(curves: dict, path: str, title: str) -> None:
@@ -151,14 +162,14 @@ def _figure(curves: dict, path: str, title: str) -> None:
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     for name, points in sorted(curves.items()):
         if name == 'unmerged':
-            ax.axhline(points[0][1], color='black', lw=0.8, ls='--',
-                       label='unmerged')
+            ax.axhline(
+                points[0][1], color='black', lw=0.8, ls='--', label='unmerged')
             continue
         points = sorted(points)
         x = [p[0] for p in points]
         ax.plot(x, [p[1] for p in points], marker='o', ms=3, label=name)
-        ax.fill_between(x, [p[2] for p in points], [p[3] for p in points],
-                        alpha=0.15)
+        ax.fill_between(
+            x, [p[2] for p in points], [p[3] for p in points], alpha=0.15)
     ax.set_xlabel('GFLOPs, fraction of the unmerged model')
     ax.set_ylabel('top-1 (%), mean over models, 95% band')
     ax.set_title(title, fontsize=9)
@@ -179,23 +190,23 @@ def write_report(protocol, out: str) -> None:
         f.write(f'# {protocol.title}: dev choices\n\n'
                 'Rebuilt from the dev records by `python '
                 'tools/analysis/frontier.py report`.\n\n' +
-                '\n'.join(dev_lines) + '\n\nChosen: ' + ', '.join(
-                    f'{k} {v}' for k, v in chosen.items()) + '\n')
+                '\n'.join(dev_lines) + '\n\nChosen: ' +
+                ', '.join(f'{k} {v}' for k, v in chosen.items()) + '\n')
     records = _load(out, 'test')
-    lines = [f'# {protocol.title}: held-out splits', '',
-             'Rebuilt from the records by `python tools/analysis/'
-             'frontier.py report`; the plan, tests and words are in '
-             '[PROTOCOL.md](PROTOCOL.md). Top-1 mean +- sd over the '
-             f'{len(protocol.seeds)} models; differences paired by model.',
-             '']
+    lines = [
+        f'# {protocol.title}: held-out splits', '',
+        'Rebuilt from the records by `python tools/analysis/'
+        'frontier.py report`; the plan, tests and words are in '
+        '[PROTOCOL.md](PROTOCOL.md). Top-1 mean +- sd over the '
+        f'{len(protocol.seeds)} models; differences paired by model.', ''
+    ]
     for split in protocol.splits:
         split_lines, curves = split_tables(protocol, plan, records, split,
                                            chosen)
         lines += split_lines
         if curves:
             name = f'frontier_{split}.png'
-            _figure(curves, osp.join(out, name),
-                    f'{protocol.title}: {split}')
+            _figure(curves, osp.join(out, name), f'{protocol.title}: {split}')
             lines += [f'![{split}]({name})', '']
     with open(osp.join(out, 'test.md'), 'w') as f:
         f.write('\n'.join(lines) + '\n')

@@ -87,12 +87,15 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='folder of the --videos files (default: the test dataset\'s '
         'data_prefix)')
     parser.add_argument(
-        '--num-videos', type=int, default=50,
+        '--num-videos',
+        type=int,
+        default=50,
         help='how many videos of --videos to count (default 50)')
     parser.add_argument(
         '--json', action='store_true', help='print one JSON line instead')
     parser.add_argument(
-        '--per-video', action='store_true',
+        '--per-video',
+        action='store_true',
         help='with --videos: also one line per video (GFLOPs, tokens kept)')
     parser.add_argument(
         '--cfg-options',
@@ -114,6 +117,7 @@ def input_shape(shape: Optional[List[int]],
     Returns:
         tuple: The shape and a few words on its source.
     """
+
     def need(key: str) -> Any:
         if view[key] is None:
             raise tooling.ToolError(
@@ -135,22 +139,22 @@ def input_shape(shape: Optional[List[int]],
         return (1, 3, *shape), '--shape T H W'
     if len(shape) in (1, 2):
         h, w = shape * 2 if len(shape) == 1 else shape
-        return (1, 3, need('clip_len'), h, w), (
-            '--shape for the crop, frames from the test pipeline')
+        return (1, 3, need('clip_len'), h,
+                w), ('--shape for the crop, frames from the test pipeline')
     raise tooling.ToolError(f'--shape takes 1, 2, 3 or 5 numbers (N C T H W), '
-                        f'got {len(shape)}: {shape}')
+                            f'got {len(shape)}: {shape}')
 
 
 def _check_tubelet(cfg: Config, frames: int) -> None:
-    tubelet = (cfg.get('model') or {}).get('backbone', {}).get(
-        'tubelet_size')
+    tubelet = (cfg.get('model') or {}).get('backbone', {}).get('tubelet_size')
     if tubelet and frames % tubelet:
         raise tooling.ToolError(f'{frames} frames are not a whole number of '
-                            f'tubelets (model.backbone.tubelet_size='
-                            f'{tubelet})')
+                                f'tubelets (model.backbone.tubelet_size='
+                                f'{tubelet})')
 
 
-def count(model_cfg: Any, shape: Tuple[int, ...],
+def count(model_cfg: Any,
+          shape: Tuple[int, ...],
           table_depth: Optional[int] = None) -> Dict[str, Any]:
     """Build a recognizer from its config and count it on one input.
 
@@ -206,30 +210,36 @@ def count_videos(model_cfg: Any, batches: List[Any]) -> Dict[str, Any]:
 def main_videos(args: argparse.Namespace, cfg: Config) -> None:
     """``--videos``: mean and range of GFLOPs over real videos."""
     import statistics
-    batches = video_views(cfg, args.videos, args.video_prefix,
-                          args.num_videos)
+    batches = video_views(cfg, args.videos, args.video_prefix, args.num_videos)
     result = count_videos(cfg.model, batches)
     plain = copy.deepcopy(cfg.model)
     plain.backbone.reducer = None
     plain.backbone.merger = None
     reference = count(plain, result['shape'])['flops'] / 1e9
     flops = result['gflops']
-    record = dict(config=args.config, videos=args.videos,
-                  num_videos=len(flops), shape=list(result['shape']),
-                  gflops_mean=statistics.fmean(flops),
-                  gflops_min=min(flops), gflops_max=max(flops),
-                  unreduced_gflops=reference)
+    record = dict(
+        config=args.config,
+        videos=args.videos,
+        num_videos=len(flops),
+        shape=list(result['shape']),
+        gflops_mean=statistics.fmean(flops),
+        gflops_min=min(flops),
+        gflops_max=max(flops),
+        unreduced_gflops=reference)
     if result['tokens']:
         tokens = result['tokens']
-        record.update(tokens_mean=statistics.fmean(tokens),
-                      tokens_min=min(tokens), tokens_max=max(tokens))
+        record.update(
+            tokens_mean=statistics.fmean(tokens),
+            tokens_min=min(tokens),
+            tokens_max=max(tokens))
     names = [
         osp.relpath(b['filename'], args.video_prefix)
         if args.video_prefix else b['filename'] for b in batches
     ]
     record['per_video'] = [
-        dict(video=name, gflops=g, tokens=t) for name, g, t in zip(
-            names, flops, result['tokens'] or [None] * len(flops))
+        dict(video=name, gflops=g, tokens=t)
+        for name, g, t in zip(names, flops, result['tokens'] or [None] *
+                              len(flops))
     ]
     if args.json:
         print(json.dumps(record))
@@ -287,12 +297,16 @@ def main(argv: Optional[List[str]] = None) -> None:
     if args.json:
         # Full precision: readers round for display (tiny models have
         # GFLOPs below 0.01).
-        record = dict(config=args.config, shape=list(shape),
-                      shape_source=source, gflops=gflops, params_m=params,
-                      views=view['views'])
+        record = dict(
+            config=args.config,
+            shape=list(shape),
+            shape_source=source,
+            gflops=gflops,
+            params_m=params,
+            views=view['views'])
         if unmerged is not None:
-            record.update(unmerged_gflops=unmerged,
-                          flop_ratio=gflops / unmerged)
+            record.update(
+                unmerged_gflops=unmerged, flop_ratio=gflops / unmerged)
         print(json.dumps(record))
         return
     if 'table' in result:

@@ -4,7 +4,8 @@ report.
 1. Correctness: every model family of the catalog
    (``mmaction_sttm/models/catalog.py``: spacetime ViT, VideoMAE ViT,
    TimeSformer, the timm and mmpretrain image ViTs), small and with STTM,
-   run on the device and on CPU with the same weights and input; the logits must agree
+   run on the device and on CPU with the same weights and input; the logits
+   must agree
    (fp32).
 2. The Triton greedy-selection kernel, compiled for the device, picks what
    the torch loop picks (skipped without Triton or without CUDA).
@@ -76,18 +77,31 @@ FAMILIES: Dict[str, dict] = {
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--device', default='cuda',
-                        help='device to check against CPU (default: cuda)')
-    parser.add_argument('--out', default='work_dirs/gpu_check',
-                        help='folder of report.md and the speed tables')
-    parser.add_argument('--docs', action='store_true',
-                        help='write the report to docs/results/gpu/ instead')
-    parser.add_argument('--dry-run', action='store_true',
-                        help='tiny speed configs, one repeat (for CI)')
-    parser.add_argument('--skip-speed', action='store_true',
-                        help='correctness and the kernel only')
-    parser.add_argument('--batch', type=int, default=8,
-                        help='speed table batch size (default: 8)')
+    parser.add_argument(
+        '--device',
+        default='cuda',
+        help='device to check against CPU (default: cuda)')
+    parser.add_argument(
+        '--out',
+        default='work_dirs/gpu_check',
+        help='folder of report.md and the speed tables')
+    parser.add_argument(
+        '--docs',
+        action='store_true',
+        help='write the report to docs/results/gpu/ instead')
+    parser.add_argument(
+        '--dry-run',
+        action='store_true',
+        help='tiny speed configs, one repeat (for CI)')
+    parser.add_argument(
+        '--skip-speed',
+        action='store_true',
+        help='correctness and the kernel only')
+    parser.add_argument(
+        '--batch',
+        type=int,
+        default=8,
+        help='speed table batch size (default: 8)')
     parser.add_argument('--atol', type=float, default=1e-4)
     parser.add_argument('--rtol', type=float, default=1e-3)
     return parser.parse_args(argv)
@@ -114,30 +128,40 @@ def check_families(device: torch.device, atol: float,
         if getattr(backbone, 'supports_attn_bias', False) \
                 and 'TimeSformer' not in title:
             for mode in ('padded', 'packed'):
-                cases.append((f'{title} + RLT {mode}', dict(
-                    cfg, reducer=dict(type='RLT', threshold=0.05, mode=mode),
-                    merger=dict(sttm, stages=('spatiotemporal', ) * 2)),
-                    True))
+                cases.append(
+                    (f'{title} + RLT {mode}',
+                     dict(
+                         cfg,
+                         reducer=dict(type='RLT', threshold=0.05, mode=mode),
+                         merger=dict(sttm,
+                                     stages=('spatiotemporal', ) * 2)), True))
     for family, cfg, static in cases:
         row = dict(family=family)
         try:
             torch.manual_seed(0)
             model = MODELS.build(cfg).eval()
             model.init_weights()
-            clips = torch.randn(2, 3, FRAMES, SIZE, SIZE,
-                                generator=torch.Generator().manual_seed(0))
+            clips = torch.randn(
+                2,
+                3,
+                FRAMES,
+                SIZE,
+                SIZE,
+                generator=torch.Generator().manual_seed(0))
             if static:  # the first clip half static: unequal token counts
                 clips[0, :, :, :SIZE // 2] = clips[0, :, :1, :SIZE // 2]
             with torch.no_grad():
                 ref = model(clips)
                 got = model.to(device)(clips.to(device)).cpu()
             diff = (got - ref).abs().max().item()
-            row.update(max_abs_diff=diff,
-                       ok=bool(torch.allclose(got, ref, atol=atol,
-                                              rtol=rtol)))
+            row.update(
+                max_abs_diff=diff,
+                ok=bool(torch.allclose(got, ref, atol=atol, rtol=rtol)))
         except Exception as error:  # noqa: BLE001  (reported, not raised)
-            row.update(max_abs_diff=float('nan'), ok=False,
-                       error=f'{type(error).__name__}: {error}')
+            row.update(
+                max_abs_diff=float('nan'),
+                ok=False,
+                error=f'{type(error).__name__}: {error}')
         rows.append(row)
     return rows
 
@@ -153,20 +177,21 @@ def check_triton(device: torch.device) -> Dict:
     if greedy_triton.triton is None:
         return dict(status='skipped', detail='Triton is not importable')
     if device.type != 'cuda':
-        return dict(status='skipped',
-                    detail=f'Triton kernels need CUDA, not {device.type}')
+        return dict(
+            status='skipped',
+            detail=f'Triton kernels need CUDA, not {device.type}')
     cases = [(3, 50, 16, 30), (16, 196, 768, 147), (2, 784, 768, 588)]
     details = []
     try:
         for batch, length, dims, num in cases:
             gen = torch.Generator().manual_seed(length)
-            x = sttm.normalize(torch.randn(batch, length, dims,
-                                           generator=gen)).to(device)
+            x = sttm.normalize(
+                torch.randn(batch, length, dims, generator=gen)).to(device)
             x[:, 5:10] = x[:, :1]  # exact duplicates: argmin ties
             sim = sttm.fp32_bmm(x, x.transpose(1, 2)).abs_()
             sim.diagonal(dim1=1, dim2=2).fill_(float('inf'))
-            start = torch.randint(0, length, (batch, ), generator=gen).to(
-                device)
+            start = torch.randint(
+                0, length, (batch, ), generator=gen).to(device)
             ref = sttm.greedy_select_torch(sim, start, num)
             torch.cuda.synchronize(device)
             begin = time.perf_counter()
@@ -174,8 +199,9 @@ def check_triton(device: torch.device) -> Dict:
             torch.cuda.synchronize(device)
             ms = 1000 * (time.perf_counter() - begin)
             if not torch.equal(got, ref):
-                return dict(status='mismatch',
-                            detail=f'{batch}x{length} picks {num}: differ')
+                return dict(
+                    status='mismatch',
+                    detail=f'{batch}x{length} picks {num}: differ')
             details.append(f'{batch}x{length}->{num}: {ms:.2f} ms')
     except Exception as error:  # noqa: BLE001
         return dict(status='error', detail=f'{type(error).__name__}: {error}')
@@ -192,15 +218,19 @@ def speed_commands(args: argparse.Namespace,
         for compiled in (False, True):
             tag = f'{name}_{"compiled" if compiled else "eager"}'
             argv = [
-                osp.join(ROOT, base), osp.join(ROOT, merged), '--device',
-                args.device, '--amp', 'bf16', '--batch-sizes',
+                osp.join(ROOT, base),
+                osp.join(ROOT, merged), '--device', args.device, '--amp',
+                'bf16', '--batch-sizes',
                 str(args.batch), '--modes', 'inference', 'train',
-                '--breakdown', '--out', osp.join(out, tag),
-                '--cfg-options', 'model.backbone.pretrained=None'
+                '--breakdown', '--out',
+                osp.join(out, tag), '--cfg-options',
+                'model.backbone.pretrained=None'
             ]
             if args.dry_run:
-                argv += ['--shape', '3', '8', '32', '32', '--warmup', '0',
-                         '--repeats', '1']
+                argv += [
+                    '--shape', '3', '8', '32', '32', '--warmup', '0',
+                    '--repeats', '1'
+                ]
             else:
                 argv += ['--warmup', '3', '--repeats', '10']
             if compiled:
@@ -210,12 +240,13 @@ def speed_commands(args: argparse.Namespace,
         for compiled in (False, True):
             tag = f'rlt_{"compiled" if compiled else "eager"}'
             argv = [osp.join(ROOT, c) for c in RLT_CONFIGS] + [
-                '--device', args.device, '--amp', 'bf16', '--batch-sizes',
-                '1', '8', '--modes', 'inference', '--videos',
-                osp.join(ROOT, RLT_VIDEOS, 'val_list_videos.txt'),
-                '--video-prefix', osp.join(ROOT, RLT_VIDEOS, 'videos'),
-                '--out', osp.join(out, tag), '--warmup', '3', '--repeats',
-                '10', '--cfg-options', 'model.backbone.pretrained=None'
+                '--device', args.device, '--amp', 'bf16', '--batch-sizes', '1',
+                '8', '--modes', 'inference', '--videos',
+                osp.join(ROOT, RLT_VIDEOS,
+                         'val_list_videos.txt'), '--video-prefix',
+                osp.join(ROOT, RLT_VIDEOS, 'videos'), '--out',
+                osp.join(out, tag), '--warmup', '3', '--repeats', '10',
+                '--cfg-options', 'model.backbone.pretrained=None'
             ] + (['--compile'] if compiled else [])
             runs.append((tag, argv))
     return runs
@@ -229,10 +260,12 @@ def make_rlt_videos() -> None:
     subprocess.run([
         sys.executable,
         osp.join(ROOT, 'tools', 'data', 'make_synthetic_videos.py'),
-        osp.join(ROOT, RLT_VIDEOS), '--camera', 'static', '--resolution',
-        '224', '--num-frames', '64', '--train-per-class', '1',
-        '--val-per-class', '1'
-    ], check=True, capture_output=True)
+        osp.join(ROOT,
+                 RLT_VIDEOS), '--camera', 'static', '--resolution', '224',
+        '--num-frames', '64', '--train-per-class', '1', '--val-per-class', '1'
+    ],
+                   check=True,
+                   capture_output=True)
 
 
 def run_speed(args: argparse.Namespace, out: str) -> List[Dict]:
@@ -244,14 +277,16 @@ def run_speed(args: argparse.Namespace, out: str) -> List[Dict]:
         make_rlt_videos()
     for tag, argv in speed_commands(args, out):
         begin = time.perf_counter()
-        proc = subprocess.run([sys.executable, tool] + argv,
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, tool] + argv, capture_output=True, text=True)
         table = osp.join(out, tag, 'benchmark.md')
-        results.append(dict(
-            tag=tag, returncode=proc.returncode,
-            seconds=time.perf_counter() - begin,
-            table=open(table).read() if osp.exists(table) else '',
-            stderr=proc.stderr[-2000:]))
+        results.append(
+            dict(
+                tag=tag,
+                returncode=proc.returncode,
+                seconds=time.perf_counter() - begin,
+                table=open(table).read() if osp.exists(table) else '',
+                stderr=proc.stderr[-2000:]))
     return results
 
 
@@ -262,14 +297,16 @@ def write_report(path: str, args: argparse.Namespace, families: List[Dict],
     if device.startswith('cuda') and torch.cuda.is_available():
         device += f' ({torch.cuda.get_device_name(0)})'
     commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'],
-                            cwd=ROOT, capture_output=True, text=True)
+                            cwd=ROOT,
+                            capture_output=True,
+                            text=True)
     lines = [
         '# GPU check', '',
         f'Device: {device}; torch {torch.__version__}; host '
         f'{platform.machine()}; commit '
         f'`{commit.stdout.strip() or "unknown"}`; '
-        f'{datetime.datetime.now().isoformat(timespec="minutes")}.'
-        + (' Dry run (tiny speed configs).' if args.dry_run else ''), '',
+        f'{datetime.datetime.now().isoformat(timespec="minutes")}.' +
+        (' Dry run (tiny speed configs).' if args.dry_run else ''), '',
         '## Correctness: each family on the device against CPU', '',
         f'Small models with STTM after blocks 1 and 2, fp32, logits of 2 '
         f'clips of {FRAMES}x{SIZE}x{SIZE}; tolerance atol {args.atol}, '
@@ -285,8 +322,7 @@ def write_report(path: str, args: argparse.Namespace, families: List[Dict],
                      f'| {ok} |')
     lines += [
         '', '## Triton greedy-selection kernel', '',
-        f'{triton["status"]}: {triton["detail"]}', '',
-        '## Speed (bf16)', ''
+        f'{triton["status"]}: {triton["detail"]}', '', '## Speed (bf16)', ''
     ]
     if not speed:
         lines.append('Not run (`--skip-speed`).')
@@ -295,8 +331,10 @@ def write_report(path: str, args: argparse.Namespace, families: List[Dict],
         if run['returncode'] == 0:
             lines.append(run['table'])
         else:
-            lines += [f'Failed (exit {run["returncode"]}):', '', '```',
-                      run['stderr'], '```', '']
+            lines += [
+                f'Failed (exit {run["returncode"]}):', '', '```',
+                run['stderr'], '```', ''
+            ]
     text = '\n'.join(lines) + '\n'
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     with open(path, 'w') as f:
@@ -309,8 +347,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     device = torch.device(args.device)
     if device.type == 'cuda' and not torch.cuda.is_available():
-        print('gpu_check: no CUDA device here; use --device cpu for a dry '
-              'run', file=sys.stderr)
+        print(
+            'gpu_check: no CUDA device here; use --device cpu for a dry '
+            'run',
+            file=sys.stderr)
         return 2
     out = osp.join(ROOT, 'docs', 'results', 'gpu') if args.docs else args.out
     os.makedirs(out, exist_ok=True)

@@ -48,22 +48,36 @@ from mmaction_sttm.visualization import load_clip, trace_merging
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config', help='the merging model\'s config')
-    parser.add_argument('--checkpoints', nargs='+', required=True,
-                        metavar='NAME=PATH',
-                        help='checkpoints to compare, each named')
-    parser.add_argument('--ann-file', required=True,
-                        help='MMAction2 video list (path label per line)')
+    parser.add_argument(
+        '--checkpoints',
+        nargs='+',
+        required=True,
+        metavar='NAME=PATH',
+        help='checkpoints to compare, each named')
+    parser.add_argument(
+        '--ann-file',
+        required=True,
+        help='MMAction2 video list (path label per line)')
     parser.add_argument('--video-dir', required=True)
-    parser.add_argument('--num-videos', type=int, default=100,
-                        help='the first N videos of the list')
-    parser.add_argument('--white', type=int, default=200,
-                        help='a pixel is the object\'s core when every '
-                        'channel is above this')
+    parser.add_argument(
+        '--num-videos',
+        type=int,
+        default=100,
+        help='the first N videos of the list')
+    parser.add_argument(
+        '--white',
+        type=int,
+        default=200,
+        help='a pixel is the object\'s core when every '
+        'channel is above this')
     return parser.parse_args(argv)
 
 
-def object_patches(frames: np.ndarray, grid: Sequence[int], tubelet: int,
-                   white: int = 200, min_pixels: int = 2) -> np.ndarray:
+def object_patches(frames: np.ndarray,
+                   grid: Sequence[int],
+                   tubelet: int,
+                   white: int = 200,
+                   min_pixels: int = 2) -> np.ndarray:
     """Which tubelets show the marked object's white core.
 
     Args:
@@ -122,25 +136,25 @@ def main(argv: Optional[List[str]] = None) -> int:
         name, _, path = item.partition('=')
         model = MODELS.build(cfg.model)
         with safe_checkpoint_loading():
-            load_checkpoint(model, path, map_location='cpu',
-                            logger='silent')
+            load_checkpoint(model, path, map_location='cpu', logger='silent')
         model.eval()
         per_video = []
         for clip, frames in clips:
             trace = trace_merging(model, clip)
-            obj = object_patches(frames, trace.grid, trace.tubelet,
-                                 args.white)
+            obj = object_patches(frames, trace.grid, trace.tubelet, args.white)
             if obj.any():
                 per_video.append(retention(trace, obj))
         keys = list(per_video[0])
         rows.append((name, len(per_video), {
-            k: statistics.mean(v[k] for v in per_video) for k in keys}))
+            k: statistics.mean(v[k] for v in per_video)
+            for k in keys
+        }))
     keys = list(rows[0][2])
     print('| checkpoint | videos | ' + ' | '.join(keys) + ' |')
     print('| --- | ---: |' + ' ---: |' * len(keys))
     for name, count, means in rows:
-        print(f'| {name} | {count} | ' +
-              ' | '.join(f'{means[k]:.3f}' for k in keys) + ' |')
+        print(f'| {name} | {count} | ' + ' | '.join(f'{means[k]:.3f}'
+                                                    for k in keys) + ' |')
     return 0
 
 

@@ -16,7 +16,8 @@ from mmengine.registry import init_default_scope
 
 VIT_S = dict(type='SpaceTimeViT', embed_dims=384, num_heads=6)
 VIT_B = dict(type='SpaceTimeViT')
-TSF = dict(type='MergingTimeSformer', num_frames=8, img_size=224, patch_size=16)
+TSF = dict(
+    type='MergingTimeSformer', num_frames=8, img_size=224, patch_size=16)
 
 # name, backbone, frames, merger options (None: baseline), paper GFLOPs (x3),
 # whether the layer list follows the (6, 9) -> (5, 8) shift.
@@ -24,8 +25,7 @@ ROWS = [
     ('ViT-S (T6)', VIT_S, 8, None, 170),
     ('ViT-S+STTM (T6)', VIT_S, 8, {}, 99),
     ('ViT-S+STTM, 13 frames (T6)', VIT_S, 13, {}, 164),
-    ('ViT-S+STTM, no meta filter (T2)', VIT_S, 8, dict(meta_filter=False),
-     98),
+    ('ViT-S+STTM, no meta filter (T2)', VIT_S, 8, dict(meta_filter=False), 98),
     ('ViT-B (T6)', VIT_B, 8, None, 540),
     ('ViT-B+STTM (T6)', VIT_B, 8, {}, 345),
     ('ViT-B+STTM, 11 frames (T6)', VIT_B, 11, {}, 537),
@@ -36,8 +36,8 @@ ROWS = [
     ('TimeSformer+STTM, 11 frames (T6)', TSF, 11, {}, 572),
     ('TimeSformer+STTM, appearance only (T1)', TSF, 8, dict(motion=False),
      363),
-    ('TimeSformer+STTM, no meta filter (T2)', TSF, 8,
-     dict(meta_filter=False), 367),
+    ('TimeSformer+STTM, no meta filter (T2)', TSF, 8, dict(meta_filter=False),
+     367),
     ('TimeSformer+STTM, ratio 0.2 (T3)', TSF, 8, dict(ratio=0.2), 459),
     ('TimeSformer+STTM, ratio 0.4 (T3)', TSF, 8, dict(ratio=0.4), 412),
     ('TimeSformer+STTM, ratio 0.6 (T3)', TSF, 8, dict(ratio=0.6), 349),
@@ -67,11 +67,13 @@ def _gflops(backbone: dict, frames: int, merger: Optional[dict],
         backbone = dict(backbone, merger=dict(type='STTM', **merger))
     dims = backbone.get('embed_dims', 768)
     model = MODELS.build(
-        dict(type='Recognizer3D', backbone=backbone,
-             cls_head=dict(type='TimeSformerHead', num_classes=400,
-                           in_channels=dims),
-             data_preprocessor=dict(type='ActionDataPreprocessor',
-                                    format_shape='NCTHW')))
+        dict(
+            type='Recognizer3D',
+            backbone=backbone,
+            cls_head=dict(
+                type='TimeSformerHead', num_classes=400, in_channels=dims),
+            data_preprocessor=dict(
+                type='ActionDataPreprocessor', format_shape='NCTHW')))
     result = complexity(model, (1, 3, frames, 224, 224))
     return result['flops'] / 1e9, result['params'] / 1e6
 
@@ -93,10 +95,11 @@ def main() -> None:
             shifted = _gflops(backbone, frames, merger, 1)[0] \
                 if min(layers) > 1 else float('nan')
         per_view = paper / 3
-        print(f'| {name} | {paper} | {per_view:.1f} | {ours:.1f} | '
-              f'{100 * (ours / per_view - 1):+.1f}% | {shifted:.1f} | '
-              f'{100 * (shifted / per_view - 1):+.1f}% | {params:.1f}M |',
-              flush=True)
+        print(
+            f'| {name} | {paper} | {per_view:.1f} | {ours:.1f} | '
+            f'{100 * (ours / per_view - 1):+.1f}% | {shifted:.1f} | '
+            f'{100 * (shifted / per_view - 1):+.1f}% | {params:.1f}M |',
+            flush=True)
 
 
 if __name__ == '__main__':

@@ -41,8 +41,8 @@ from typing import List, Optional
 from mmaction_sttm.study.data import make_study_data
 from mmaction_sttm.study.runner import StudyRunner, git_state
 from mmaction_sttm.study.tables import summarise, write_results
-from mmaction_sttm.study.variants import (REGIMES, Variant,
-                                          count_complexity, load_variants)
+from mmaction_sttm.study.variants import (REGIMES, Variant, count_complexity,
+                                          load_variants)
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 CONFIG_DIR = osp.join('configs', 'synthetic', 'study')
@@ -50,38 +50,57 @@ CONFIG_DIR = osp.join('configs', 'synthetic', 'study')
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--regimes', nargs='+', default=list(REGIMES),
-                        choices=REGIMES)
-    parser.add_argument('--variants', nargs='+', default=None,
-                        help='only these variants (study.name, or '
-                        'regime/name); default: all of the regimes')
+    parser.add_argument(
+        '--regimes', nargs='+', default=list(REGIMES), choices=REGIMES)
+    parser.add_argument(
+        '--variants',
+        nargs='+',
+        default=None,
+        help='only these variants (study.name, or '
+        'regime/name); default: all of the regimes')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
-    parser.add_argument('--data-root', default='data/study',
-                        help='motion/ and shape/ datasets (generated when '
-                        'missing)')
+    parser.add_argument(
+        '--data-root',
+        default='data/study',
+        help='motion/ and shape/ datasets (generated when '
+        'missing)')
     parser.add_argument('--work-dir', default='work_dirs/study')
     parser.add_argument('--out', default='docs/results/study')
-    parser.add_argument('--name', default='study',
-                        help='file stem of the table, CSV and plot')
-    parser.add_argument('--title', default='Ablation study on the synthetic '
-                        'motion dataset')
-    parser.add_argument('--jobs', type=int, default=1,
-                        help='runs at a time, each with cores / jobs threads '
-                        '(small models use cores better this way)')
-    parser.add_argument('--resume', action='store_true',
-                        help='reuse runs that already have test metrics')
-    parser.add_argument('--smoke', action='store_true',
-                        help='seconds-long run: tiny data, 1 epoch')
-    parser.add_argument('--report-only', action='store_true',
-                        help='train nothing: write the table from the '
-                        'finished runs in --work-dir (a seed not run shows '
-                        'as such; a variant with none is left out)')
+    parser.add_argument(
+        '--name', default='study', help='file stem of the table, CSV and plot')
+    parser.add_argument(
+        '--title', default='Ablation study on the synthetic '
+        'motion dataset')
+    parser.add_argument(
+        '--jobs',
+        type=int,
+        default=1,
+        help='runs at a time, each with cores / jobs threads '
+        '(small models use cores better this way)')
+    parser.add_argument(
+        '--resume',
+        action='store_true',
+        help='reuse runs that already have test metrics')
+    parser.add_argument(
+        '--smoke',
+        action='store_true',
+        help='seconds-long run: tiny data, 1 epoch')
+    parser.add_argument(
+        '--report-only',
+        action='store_true',
+        help='train nothing: write the table from the '
+        'finished runs in --work-dir (a seed not run shows '
+        'as such; a variant with none is left out)')
     return parser.parse_args(argv)
 
 
 def _runner(args: argparse.Namespace, data) -> StudyRunner:
     return StudyRunner(
-        ROOT, CONFIG_DIR, data, args.work_dir, jobs=args.jobs,
+        ROOT,
+        CONFIG_DIR,
+        data,
+        args.work_dir,
+        jobs=args.jobs,
         resume=args.resume or args.report_only,
         cfg_options={'train_cfg.max_epochs': 1} if args.smoke else None)
 
@@ -95,8 +114,7 @@ def run_study(args: argparse.Namespace) -> List[Variant]:
     finetuned = {v.name for v in variants if v.regime == 'finetune'}
     for source in {v.source for v in variants if v.regime == 'ots'}:
         if source not in finetuned:
-            variants += load_variants(ROOT, CONFIG_DIR, ['finetune'],
-                                      [source])
+            variants += load_variants(ROOT, CONFIG_DIR, ['finetune'], [source])
             finetuned.add(source)
     if args.report_only:
         variants = _finished(variants, args)
@@ -123,8 +141,9 @@ def _finished(variants: List[Variant],
     runner = _runner(args, None)
     for variant in variants:
         for seed in args.seeds:
-            done = osp.join(runner.work_dir(variant.regime, variant.name,
-                                            seed), 'study_result.json')
+            done = osp.join(
+                runner.work_dir(variant.regime, variant.name, seed),
+                'study_result.json')
             if osp.exists(done):
                 with open(done) as f:
                     variant.results[seed] = json.load(f)
@@ -141,9 +160,10 @@ def main(argv: Optional[List[str]] = None) -> None:
         argv if argv is not None else sys.argv[1:])
     variants = run_study(args)
     state = git_state(ROOT)
-    write_results(summarise(variants, args.seeds), args.out, args.name,
-                  args.title, args.seeds, command.strip(),
-                  state['commit'][:7] + ('+' if state['dirty'] else ''))
+    write_results(
+        summarise(variants,
+                  args.seeds), args.out, args.name, args.title, args.seeds,
+        command.strip(), state['commit'][:7] + ('+' if state['dirty'] else ''))
     print(f'results written to {args.out}')
 
 

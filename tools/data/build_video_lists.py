@@ -83,7 +83,8 @@ def kinetics_list(csv_file: str, video_dir: str,
     return lines, missing
 
 
-def sthv2_list(json_file: str, labels_file: str,
+def sthv2_list(json_file: str,
+               labels_file: str,
                video_dir: Optional[str] = None) -> Tuple[List[str], int]:
     """Lines of an SSv2 video list.
 
@@ -106,15 +107,12 @@ def sthv2_list(json_file: str, labels_file: str,
     lines, missing = [], 0
     for entry in entries:
         name = f'{entry["id"]}.webm'
-        if video_dir is not None and not osp.isfile(osp.join(video_dir,
-                                                             name)):
+        if video_dir is not None and not osp.isfile(osp.join(video_dir, name)):
             missing += 1
             continue
         template = entry['template'].replace('[', '').replace(']', '')
         lines.append(f'{name} {label_of[template]}')
     return lines, missing
-
-
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -124,17 +122,21 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     k400 = sub.add_parser('kinetics400')
     k400.add_argument('--csv', required=True, help='official csv of a split')
     k400.add_argument(
-        '--classes-from', required=True,
+        '--classes-from',
+        required=True,
         help='training csv: classes are numbered in its alphabetical order')
     k400.add_argument('--video-dir', required=True)
     k400.add_argument('--out', required=True)
     ssv2 = sub.add_parser('sthv2')
-    ssv2.add_argument('--json', required=True, help='official json of a '
-                      'split')
-    ssv2.add_argument('--labels', required=True,
-                      help='something-something-v2-labels.json')
-    ssv2.add_argument('--video-dir', default=None,
-                      help='leave out entries without a video here')
+    ssv2.add_argument(
+        '--json', required=True, help='official json of a '
+        'split')
+    ssv2.add_argument(
+        '--labels', required=True, help='something-something-v2-labels.json')
+    ssv2.add_argument(
+        '--video-dir',
+        default=None,
+        help='leave out entries without a video here')
     ssv2.add_argument('--out', required=True)
     return parser.parse_args(argv)
 

@@ -41,8 +41,8 @@ from mmaction_sttm.datasets.video_probe import (PROBLEM_KINDS, VideoProblem,
 Entry = Tuple[str, str]  # (path as listed, the whole line)
 
 
-def read_entries(ann_file: str, delimiter: Optional[str] = None
-                 ) -> List[Entry]:
+def read_entries(ann_file: str,
+                 delimiter: Optional[str] = None) -> List[Entry]:
     """The entries of a video list, as ``VideoDataset`` reads them.
 
     Args:
@@ -76,7 +76,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         'decoder can read, and report which decoders read each file.')
     parser.add_argument('ann_file', help='video list (path label per line)')
     parser.add_argument(
-        'root', help="folder the paths are relative to (the config's "
+        'root',
+        help="folder the paths are relative to (the config's "
         'data_prefix.video)')
     parser.add_argument(
         '--out',
@@ -173,7 +174,8 @@ def build_decoders(names: Optional[Sequence[str]] = None) -> List[Decoder]:
 Result = Tuple[Optional[VideoProblem], Dict[str, Optional[VideoProblem]]]
 
 
-def check_file(filename: str, decoders: Sequence[Decoder],
+def check_file(filename: str,
+               decoders: Sequence[Decoder],
                min_frames: int = 2,
                frame_size: Optional[Sequence[int]] = None,
                num_decode: int = 3,
@@ -188,8 +190,9 @@ def check_file(filename: str, decoders: Sequence[Decoder],
     if problem is not None:
         return problem, {d.name: problem for d in decoders}
     each = {
-        d.name: probe_with_decoder(d, filename, min_frames, frame_size,
-                                   num_decode, timeout)
+        d.name:
+        probe_with_decoder(d, filename, min_frames, frame_size, num_decode,
+                           timeout)
         for d in decoders
     }
     problems = [p for p in each.values() if p is not None]
@@ -248,9 +251,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     entries = read_entries(args.ann_file, args.delimiter)
     decoders = build_decoders(args.decoders)
     results = check_entries(entries, args.root, decoders, args.workers,
-                            args.min_frames, args.frame_size,
-                            args.num_decode, args.timeout,
-                            not args.no_progress)
+                            args.min_frames, args.frame_size, args.num_decode,
+                            args.timeout, not args.no_progress)
     bad = [(entry, problem) for entry, (problem, _) in zip(entries, results)
            if problem is not None]
     for path in (args.out, args.clean_out, args.report):
@@ -270,29 +272,26 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         with open(args.report, 'w') as f:
             f.write('\t'.join(['path', *names]) + '\n')
             for (path, _), (_, each) in zip(entries, results):
-                cells = ['ok' if each[n] is None else each[n].kind
-                         for n in names]
+                cells = [
+                    'ok' if each[n] is None else each[n].kind for n in names
+                ]
                 f.write('\t'.join([path, *cells]) + '\n')
 
     for (path, _), problem in bad[:20]:
         print(f'BAD {path}: {problem}')
     if len(bad) > 20:
-        print(f'... and {len(bad) - 20} more'
-              + (f' (all in {args.out})' if args.out else ''))
-    readable = {
-        n: sum(each[n] is None for _, each in results)
-        for n in names
-    }
-    fallback_only = sum(
-        1 for problem, each in results
-        if problem is None and each[names[0]] is not None)
-    print('read by ' + ', '.join(f'{n} {readable[n]}' for n in names)
-          + f'; {fallback_only} only by a decoder after {names[0]}')
+        print(f'... and {len(bad) - 20} more' +
+              (f' (all in {args.out})' if args.out else ''))
+    readable = {n: sum(each[n] is None for _, each in results) for n in names}
+    fallback_only = sum(1 for problem, each in results
+                        if problem is None and each[names[0]] is not None)
+    print('read by ' + ', '.join(f'{n} {readable[n]}' for n in names) +
+          f'; {fallback_only} only by a decoder after {names[0]}')
     kinds = collections.Counter(problem.kind for _, problem in bad)
     by_kind = ', '.join(f'{kinds[k]} {k}' for k in PROBLEM_KINDS if kinds[k])
     print(f'checked {len(entries)} videos of {args.ann_file}: '
-          f'{len(entries) - len(bad)} ok, {len(bad)} bad'
-          + (f' ({by_kind})' if bad else ''))
+          f'{len(entries) - len(bad)} ok, {len(bad)} bad' +
+          (f' ({by_kind})' if bad else ''))
     if args.out:
         print(f'entries no decoder reads written to {args.out}')
     if args.clean_out:

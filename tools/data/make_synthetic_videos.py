@@ -32,16 +32,18 @@ import threading
 from typing import Any, Dict
 
 from mmaction_sttm.generators import synthetic_motion as synthetic
-from mmaction_sttm.generators.synthetic_motion import (
-    SyntheticSpec, make_synthetic_dataset)
+from mmaction_sttm.generators.synthetic_motion import (SyntheticSpec,
+                                                       make_synthetic_dataset)
 
 SPEC_FILE = 'synthetic_spec.json'
 SPLITS = ('train', 'val')
 
-
 # What configs/synthetic/ expects (the rest is SyntheticSpec's default).
 DEFAULT_SPEC = SyntheticSpec(
-    num_classes=10, train_per_class=500, val_per_class=25, resolution=32,
+    num_classes=10,
+    train_per_class=500,
+    val_per_class=25,
+    resolution=32,
     num_frames=24)
 
 
@@ -66,8 +68,11 @@ def parse_args() -> argparse.Namespace:
         ('seed', 'dataset seed'),
         ('num_distractors', 'moving objects besides the marked one'),
     ):
-        parser.add_argument('--' + field.replace('_', '-'), type=int,
-                            default=getattr(default, field), help=text)
+        parser.add_argument(
+            '--' + field.replace('_', '-'),
+            type=int,
+            default=getattr(default, field),
+            help=text)
     parser.add_argument(
         '--task',
         choices=synthetic.TASKS,
@@ -92,8 +97,11 @@ def parse_args() -> argparse.Namespace:
         ('speed_scale', "factor on the objects' speeds (marked object and "
          'distractors alike)'),
     ):
-        parser.add_argument('--' + field.replace('_', '-'), type=float,
-                            default=getattr(default, field), help=text)
+        parser.add_argument(
+            '--' + field.replace('_', '-'),
+            type=float,
+            default=getattr(default, field),
+            help=text)
     parser.add_argument(
         '--force',
         action='store_true',
@@ -129,8 +137,7 @@ def _is_complete(out_dir: str, record: Dict[str, Any]) -> bool:
             with open(osp.join(out_dir, f'{split}_list_videos.txt')) as f:
                 names = [line.split()[0] for line in f if line.strip()]
             if not all(
-                    osp.isfile(osp.join(out_dir, 'videos', n))
-                    for n in names):
+                    osp.isfile(osp.join(out_dir, 'videos', n)) for n in names):
                 return False
     except (OSError, ValueError):
         return False
@@ -191,9 +198,11 @@ def main() -> None:
 
     _remove_previous(args.out_dir)
     total = spec.num_classes * (spec.train_per_class + spec.val_per_class)
-    print(f'Writing {total} videos ({spec.num_classes} classes, '
-          f'{spec.resolution}px, {spec.num_frames} frames) to '
-          f'{args.out_dir}', flush=True)
+    print(
+        f'Writing {total} videos ({spec.num_classes} classes, '
+        f'{spec.resolution}px, {spec.num_frames} frames) to '
+        f'{args.out_dir}',
+        flush=True)
     done = threading.Event()
     progress = threading.Thread(
         target=_report_progress,

@@ -40,7 +40,6 @@ from mmaction_sttm.functional.tokens import Tokens
 from mmaction_sttm.models.merge_schedule import build_merge_schedule
 from mmaction_sttm.models.reducers import build_reducer
 
-
 #: What a block hands a merger: ``on_qk(q, k, scale)``, its attention's
 #: queries and keys ``(B', heads, N, d)`` and logit scale.
 QKHandler = Callable[[Tensor, Tensor, float], None]
@@ -91,13 +90,12 @@ def proportional_bias(sizes: Tensor, with_cls: bool,
     return bias.to(dtype)[:, None, None, :]
 
 
-def padding_bias(sizes: Tensor, with_cls: bool,
-                 dtype: torch.dtype) -> Tensor:
+def padding_bias(sizes: Tensor, with_cls: bool, dtype: torch.dtype) -> Tensor:
     """Additive attention bias ``(B, 1, 1, [1 +] L)`` that masks the padded
     keys of a batch of videos with different token counts (size zero):
     ``-inf`` on padding, zero elsewhere."""
-    bias = torch.zeros_like(sizes, dtype=dtype).masked_fill(
-        sizes <= 0, float('-inf'))
+    bias = torch.zeros_like(
+        sizes, dtype=dtype).masked_fill(sizes <= 0, float('-inf'))
     if with_cls:
         bias = torch.cat([bias.new_zeros(bias.shape[0], 1), bias], dim=1)
     return bias[:, None, None, :]
@@ -130,13 +128,17 @@ def attention(q: Tensor,
         return F.scaled_dot_product_attention(
             q, k, v, attn_mask=bias, dropout_p=dropout_p, scale=scale)
     outs = []
-    for qi, ki, vi, bi in zip(q.split(bias.lengths, dim=-2),
-                              k.split(bias.lengths, dim=-2),
-                              v.split(bias.lengths, dim=-2),
-                              bias.keys.split(bias.lengths)):
-        outs.append(F.scaled_dot_product_attention(
-            qi, ki, vi, attn_mask=bi.to(qi.dtype)[None, None, None, :],
-            dropout_p=dropout_p, scale=scale))
+    for qi, ki, vi, bi in zip(
+            q.split(bias.lengths, dim=-2), k.split(bias.lengths, dim=-2),
+            v.split(bias.lengths, dim=-2), bias.keys.split(bias.lengths)):
+        outs.append(
+            F.scaled_dot_product_attention(
+                qi,
+                ki,
+                vi,
+                attn_mask=bi.to(qi.dtype)[None, None, None, :],
+                dropout_p=dropout_p,
+                scale=scale))
     return torch.cat(outs, dim=-2)
 
 
@@ -180,8 +182,8 @@ class Packing:
         videos."""
         video = self.index // self.shape[1]
         same = video[:, None] == video[None, :]
-        return torch.where(same, self.keys[None, :], self.keys.new_tensor(
-            float('-inf')))[None, None]
+        return torch.where(same, self.keys[None, :],
+                           self.keys.new_tensor(float('-inf')))[None, None]
 
     def pack(self, x: Tensor) -> Tensor:
         """``(B, N, ...)`` -> ``(1, n, ...)``, real rows only."""
@@ -198,7 +200,9 @@ class Packing:
         return self.unpack(x.transpose(1, 2)).transpose(1, 2)
 
 
-def attention_probs(q: Tensor, k: Tensor, scale: float,
+def attention_probs(q: Tensor,
+                    k: Tensor,
+                    scale: float,
                     bias: Optional[Tensor] = None) -> Tensor:
     """Softmax attention ``(B, H, Nq, N)`` of queries ``(B, H, Nq, d)`` on
     keys ``(B, H, N, d)``, in float32 (it ranks or weighs tokens)."""
@@ -248,8 +252,9 @@ def attention_extras(q: Tensor,
             query = q.mean(dim=2, keepdim=True)
         else:
             w = real[:, None, :, None].to(q.dtype)
-            query = (q * w).sum(dim=2, keepdim=True) / w.sum(dim=2,
-                                                            keepdim=True)
+            query = (q * w).sum(
+                dim=2, keepdim=True) / w.sum(
+                    dim=2, keepdim=True)
         probs = attention_probs(query, k, scale, bias)[:, :, 0, first:]
         out['cls_attn'] = probs.mean(dim=1).reshape(batch, -1)
     if 'sharpness' in need:
@@ -260,9 +265,9 @@ def attention_extras(q: Tensor,
         for head in range(heads):
             head_bias = bias if bias is None or bias.shape[1] == 1 else \
                 bias[:, head:head + 1]
-            rows = rows + attention_probs(q[:, head:head + 1, first:],
-                                          k[:, head:head + 1], scale,
-                                          head_bias)[:, 0]
+            rows = rows + attention_probs(q[:, head:head + 1,
+                                            first:], k[:, head:head + 1],
+                                          scale, head_bias)[:, 0]
         rows = rows / heads
         sharp = torch.special.xlogy(rows, rows).sum(dim=-1)
         out['sharpness'] = sharp.reshape(batch, -1)
@@ -371,7 +376,8 @@ class MergingBackbone(metaclass=ABCMeta):
         """Adapt the family's modules to the new :attr:`merge_schedule`
         (e.g. drop what the merged blocks never run)."""
 
-    def set_merger(self, merger: Optional[dict],
+    def set_merger(self,
+                   merger: Optional[dict],
                    prop_attn: bool = False) -> None:
         """Build the merge schedule for this backbone: the one way every
         family's ``__init__`` and
@@ -396,8 +402,7 @@ class MergingBackbone(metaclass=ABCMeta):
         steps, per_step = self.merge_layout()
         schedule = build_merge_schedule(merger, self.embed_dims,
                                         self.num_blocks, steps, per_step)
-        self._check_reduce_then_merge(getattr(self, 'reducer', None),
-                                      schedule)
+        self._check_reduce_then_merge(getattr(self, 'reducer', None), schedule)
         self.prop_attn = prop_attn
         self.merge_schedule = schedule
         self._merger_set()
@@ -470,9 +475,9 @@ class MergingBackbone(metaclass=ABCMeta):
         def take_extras(q: Tensor, k: Tensor, scale: float) -> None:
             if packing is not None:
                 q, k = packing.unpack_heads(q), packing.unpack_heads(k)
-            extras.update(attention_extras(q, k, scale, bias,
-                                           self.geometry.has_cls, need,
-                                           x.shape[0], real))
+            extras.update(
+                attention_extras(q, k, scale, bias, self.geometry.has_cls,
+                                 need, x.shape[0], real))
 
         on_qk = take_extras if {'keys', 'cls_attn', 'sharpness'} & set(need) \
             else None
@@ -582,8 +587,10 @@ class MergingBackbone(metaclass=ABCMeta):
                 continue
             cls_out = seq[:, 0] if has_cls and 'cls' in need else None
             tokens = schedule(
-                layer, tokens.replace(x=seq[:, int(has_cls):]),
-                cls=cls_out, **extras)
+                layer,
+                tokens.replace(x=seq[:, int(has_cls):]),
+                cls=cls_out,
+                **extras)
             stages.append(tokens)
             seq = tokens.x if not has_cls else torch.cat(
                 [seq[:, :1], tokens.x], dim=1)

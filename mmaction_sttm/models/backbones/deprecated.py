@@ -34,15 +34,17 @@ def _alias(old: str, new: Type[MergingBackbone]) -> type:
         warnings.warn(
             f"backbone type '{old}' is deprecated and will be removed; use "
             f"'{new.__name__}' (same arguments, same checkpoints)",
-            FutureWarning, stacklevel=2)
+            FutureWarning,
+            stacklevel=2)
         new.__init__(self, *args, **kwargs)
 
-    return type(old, (new, ), {
-        '__init__': __init__,
-        '__doc__': f'Deprecated name of :class:`{new.__name__}`.',
-        '__module__': __name__,
-        'deprecated_alias_of': new,
-    })
+    return type(
+        old, (new, ), {
+            '__init__': __init__,
+            '__doc__': f'Deprecated name of :class:`{new.__name__}`.',
+            '__module__': __name__,
+            'deprecated_alias_of': new,
+        })
 
 
 for _old, _new in RENAMED.items():

@@ -70,8 +70,7 @@ class QKTap:
     def __init__(self) -> None:
         self.fn: Optional[Callable[[Tensor], None]] = None
 
-    def __call__(self, module: nn.Module, args: tuple,
-                 output: Tensor) -> None:
+    def __call__(self, module: nn.Module, args: tuple, output: Tensor) -> None:
         if self.fn is not None:
             self.fn(output)
 
@@ -261,7 +260,8 @@ class ImageViTVideo(MergingBackbone, BaseModule):
         return self.heads_qk(
             index, qk_rows(self.qkv_layer(index), self.block_norm(index, x)))
 
-    def embed(self, x: Tensor,
+    def embed(self,
+              x: Tensor,
               track_sources: bool = False) -> Tuple[Tensor, Tokens]:
         """Patch-embed a clip frame by frame and add position embeddings.
 

@@ -38,8 +38,9 @@ class MergingMMPretrainViT(ImageViTVideo):
     def __init__(self, vit: dict, **kwargs) -> None:
         model = MODELS.build(vit)
         if getattr(model, 'cls_token', None) is None:
-            raise ValueError('vit: MergingMMPretrainViT needs a ViT with a CLS '
-                             'token (with_cls_token=True)')
+            raise ValueError(
+                'vit: MergingMMPretrainViT needs a ViT with a CLS '
+                'token (with_cls_token=True)')
         plain_drop_probs(model)  # no graph break under torch.compile
         super().__init__(model, **kwargs)
 
@@ -61,7 +62,9 @@ class MergingMMPretrainViT(ImageViTVideo):
 
     def position(self, grid: Tuple[int, int]) -> Tuple[Tensor, Tensor]:
         pos = self.vit.resize_pos_embed(
-            self.vit.pos_embed, self.vit.patch_resolution, grid,
+            self.vit.pos_embed,
+            self.vit.patch_resolution,
+            grid,
             mode=self.vit.interpolate_mode,
             num_extra_tokens=self.vit.num_extra_tokens)
         return pos[:, :1], pos[:, self.vit.num_extra_tokens:]

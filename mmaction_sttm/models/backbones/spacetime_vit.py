@@ -20,26 +20,30 @@ from torch import Tensor, nn
 from mmaction_sttm.functional.tokens import Tokens
 from mmaction_sttm.registry import MODELS
 from .base import Geometry, MergingBackbone, QKHandler, attention
-from .utils import (add_space_time_position, check_clip,
-                    interpolate_pos_embed, pos_embed_resampler)
+from .utils import (add_space_time_position, check_clip, interpolate_pos_embed,
+                    pos_embed_resampler)
 
 
 def timm_block(embed_dims: int, num_heads: int, mlp_ratio: float,
-               qkv_bias: bool, drop: float, attn_drop: float,
-               drop_path: float, norm_eps: float) -> nn.Module:
+               qkv_bias: bool, drop: float, attn_drop: float, drop_path: float,
+               norm_eps: float) -> nn.Module:
     """timm's pre-norm ViT ``Block`` (attention, MLP, LayerNorm, DropPath
     from ``timm.layers``), with plain ``nn.LayerNorm``: the block of the
     paper's ViT, whose parameter names (``norm1``, ``attn.qkv``,
     ``attn.proj``, ``norm2``, ``mlp.fc1``, ``mlp.fc2``) are timm's."""
     from timm.models.vision_transformer import Block
-    return Block(embed_dims, num_heads, mlp_ratio=mlp_ratio,
-                 qkv_bias=qkv_bias, proj_drop=drop, attn_drop=attn_drop,
-                 drop_path=drop_path,
-                 norm_layer=partial(nn.LayerNorm, eps=norm_eps))
+    return Block(
+        embed_dims,
+        num_heads,
+        mlp_ratio=mlp_ratio,
+        qkv_bias=qkv_bias,
+        proj_drop=drop,
+        attn_drop=attn_drop,
+        drop_path=drop_path,
+        norm_layer=partial(nn.LayerNorm, eps=norm_eps))
 
 
-def block_qkv(block: nn.Module,
-              x: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+def block_qkv(block: nn.Module, x: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
     """Queries (after the block's query norm), keys (after its key norm)
     and values ``(B, heads, L, d)`` of a timm ViT block on ``x``."""
     attn = block.attn
@@ -71,8 +75,7 @@ def run_block(block: nn.Module,
     attn = block.attn
     batch, length, dims = x.shape
     q, k, v = block_qkv(block, x)
-    out = attention(q, k, v, bias,
-                    attn.attn_drop.p if block.training else 0.)
+    out = attention(q, k, v, bias, attn.attn_drop.p if block.training else 0.)
     if on_qk is not None:
         on_qk(q, k, attn.scale)
     del q, k, v  # views of the whole qkv buffer: released before the MLP
@@ -92,18 +95,24 @@ class PatchEmbed(nn.Module):
     ``tubelet_size`` frames (a 3D convolution, as ViViT's and VideoMAE's
     tubelets)."""
 
-    def __init__(self, patch_size: int, in_channels: int, embed_dims: int,
+    def __init__(self,
+                 patch_size: int,
+                 in_channels: int,
+                 embed_dims: int,
                  tubelet_size: int = 1) -> None:
         super().__init__()
         self.patch_size = patch_size
         self.tubelet_size = tubelet_size
         if tubelet_size == 1:
             self.proj = nn.Conv2d(
-                in_channels, embed_dims, kernel_size=patch_size,
+                in_channels,
+                embed_dims,
+                kernel_size=patch_size,
                 stride=patch_size)
         else:
             self.proj = nn.Conv3d(
-                in_channels, embed_dims,
+                in_channels,
+                embed_dims,
                 kernel_size=(tubelet_size, patch_size, patch_size),
                 stride=(tubelet_size, patch_size, patch_size))
 
@@ -170,31 +179,32 @@ class SpaceTimeViT(MergingBackbone, BaseModule):
     # video by video.
     attends_by_video = True
 
-    def __init__(self,
-                 img_size: int = 224,
-                 patch_size: int = 16,
-                 in_channels: int = 3,
-                 num_frames: int = 8,
-                 tubelet_size: int = 1,
-                 embed_dims: int = 768,
-                 depth: int = 12,
-                 num_heads: int = 12,
-                 mlp_ratio: float = 4.,
-                 qkv_bias: bool = True,
-                 drop_rate: float = 0.,
-                 attn_drop_rate: float = 0.,
-                 drop_path_rate: float = 0.,
-                 norm_eps: float = 1e-6,
-                 merger: Optional[dict] = None,
-                 prop_attn: bool = False,
-                 reducer: Optional[dict] = None,
-                 pos_init_std: float = 0.02,
-                 pretrained: Optional[str] = None,
-                 init_cfg: Optional[List[dict]] = [
-                     dict(type='TruncNormal', layer='Linear', std=0.02,
-                          bias=0.),
-                     dict(type='Constant', layer='LayerNorm', val=1., bias=0.)
-                 ]) -> None:
+    def __init__(
+        self,
+        img_size: int = 224,
+        patch_size: int = 16,
+        in_channels: int = 3,
+        num_frames: int = 8,
+        tubelet_size: int = 1,
+        embed_dims: int = 768,
+        depth: int = 12,
+        num_heads: int = 12,
+        mlp_ratio: float = 4.,
+        qkv_bias: bool = True,
+        drop_rate: float = 0.,
+        attn_drop_rate: float = 0.,
+        drop_path_rate: float = 0.,
+        norm_eps: float = 1e-6,
+        merger: Optional[dict] = None,
+        prop_attn: bool = False,
+        reducer: Optional[dict] = None,
+        pos_init_std: float = 0.02,
+        pretrained: Optional[str] = None,
+        init_cfg: Optional[List[dict]] = [
+            dict(type='TruncNormal', layer='Linear', std=0.02, bias=0.),
+            dict(type='Constant', layer='LayerNorm', val=1., bias=0.)
+        ]
+    ) -> None:
         if pretrained:
             init_cfg = dict(type='Pretrained', checkpoint=pretrained)
         super().__init__(init_cfg=init_cfg)
@@ -220,8 +230,7 @@ class SpaceTimeViT(MergingBackbone, BaseModule):
         dpr = torch.linspace(0, drop_path_rate, depth).tolist()
         self.blocks = nn.ModuleList([
             timm_block(embed_dims, num_heads, mlp_ratio, qkv_bias, drop_rate,
-                       attn_drop_rate, dpr[i], norm_eps)
-            for i in range(depth)
+                       attn_drop_rate, dpr[i], norm_eps) for i in range(depth)
         ])
         self.norm = nn.LayerNorm(embed_dims, eps=norm_eps)
         self.pos_init_std = pos_init_std
@@ -239,8 +248,8 @@ class SpaceTimeViT(MergingBackbone, BaseModule):
 
     @property
     def geometry(self) -> Geometry:
-        return Geometry((self.patch_embed.patch_size, ) * 2,
-                        self.tubelet_size, True)
+        return Geometry((self.patch_embed.patch_size, ) * 2, self.tubelet_size,
+                        True)
 
     @property
     def num_blocks(self) -> int:
@@ -250,7 +259,8 @@ class SpaceTimeViT(MergingBackbone, BaseModule):
         return (self.num_frames // self.tubelet_size,
                 self.grid[0] * self.grid[1])
 
-    def embed(self, x: Tensor,
+    def embed(self,
+              x: Tensor,
               track_sources: bool = False) -> Tuple[Tensor, Tokens]:
         """Patch-embed a clip and add position embeddings.
 
@@ -263,15 +273,16 @@ class SpaceTimeViT(MergingBackbone, BaseModule):
             tokens, frame-major, with their position features ``E``.
         """
         proj = self.patch_embed.proj
-        check_clip(x, type(self).__name__, proj.in_channels,
+        check_clip(x,
+                   type(self).__name__, proj.in_channels,
                    tuple(proj.kernel_size[-2:]), self.tubelet_size)
         patches, grid = self.patch_embed(x)
         pos_s = interpolate_pos_embed(self.pos_embed[:, 1:], self.grid, grid)
         tokens, pos = add_space_time_position(patches, pos_s, self.time_embed)
         cls = (self.cls_token + self.pos_embed[:, :1]).expand(
             len(patches), -1, -1)
-        return cls, Tokens.from_patches(self.pos_drop(tokens), pos,
-                                        patches.shape[1], track_sources)
+        return cls, Tokens.from_patches(
+            self.pos_drop(tokens), pos, patches.shape[1], track_sources)
 
     def block(self,
               index: int,

@@ -31,9 +31,8 @@ from torch import Tensor, nn
 from mmaction_sttm.functional.tokens import Tokens
 from mmaction_sttm.registry import MODELS
 from .base import Geometry, MergingTwin, QKHandler, attention_probs
-from .utils import (check_clip, interpolate_pos_embed,
-                    interpolate_time_embed, plain_drop_probs,
-                    pos_embed_resampler)
+from .utils import (check_clip, interpolate_pos_embed, interpolate_time_embed,
+                    plain_drop_probs, pos_embed_resampler)
 
 
 def _mha_qk(attn: nn.MultiheadAttention,
@@ -42,11 +41,13 @@ def _mha_qk(attn: nn.MultiheadAttention,
     batch-first ``x`` (its packed input projection, sliced)."""
     dims, heads = attn.embed_dim, attn.num_heads
     weight, bias = attn.in_proj_weight, attn.in_proj_bias
-    q, k = (F.linear(x, weight[i * dims:(i + 1) * dims],
-                     None if bias is None else bias[i * dims:(i + 1) * dims])
-            for i in (0, 1))
-    q, k = (t.reshape(x.shape[0], x.shape[1], heads, -1).transpose(1, 2)
-            for t in (q, k))
+    q, k = (
+        F.linear(x, weight[i * dims:(i + 1) * dims],
+                 None if bias is None else bias[i * dims:(i + 1) * dims])
+        for i in (0, 1))
+    q, k = (
+        t.reshape(x.shape[0], x.shape[1], heads, -1).transpose(1, 2)
+        for t in (q, k))
     return q, k, (dims // heads)**-0.5
 
 
@@ -68,15 +69,17 @@ def _joint_from_divided(per_frame: Tensor, frames: int) -> Tensor:
     return out
 
 
-def _mha(attn: nn.MultiheadAttention, x: Tensor,
+def _mha(attn: nn.MultiheadAttention,
+         x: Tensor,
          bias: Optional[Tensor] = None) -> Tensor:
     """Self-attention of a sequence-first MHA on batch-first ``x``."""
     h = x.transpose(0, 1)
     if bias is not None:
         # (B, 1, 1, L) -> (B * heads, L, L), the float mask MHA expects.
         batch, length = x.shape[0], x.shape[1]
-        bias = bias.expand(batch, attn.num_heads, length, length).reshape(
-            batch * attn.num_heads, length, length)
+        bias = bias.expand(batch, attn.num_heads, length,
+                           length).reshape(batch * attn.num_heads, length,
+                                           length)
     out = attn(h, h, h, need_weights=False, attn_mask=bias)[0]
     return out.transpose(0, 1)
 
@@ -91,7 +94,10 @@ def _mha_with_qk(attn: nn.MultiheadAttention, x: Tensor,
     q, k, v = qkv.reshape(batch, length, 3, attn.num_heads,
                           -1).permute(2, 0, 3, 1, 4).unbind(0)
     out = F.scaled_dot_product_attention(
-        q, k, v, attn_mask=bias,
+        q,
+        k,
+        v,
+        attn_mask=bias,
         dropout_p=attn.dropout if attn.training else 0.)
     out = attn.out_proj(out.transpose(1, 2).reshape(batch, length, dims))
     return out, q, k
@@ -143,7 +149,8 @@ class MergingTimeSformer(MergingTwin, TimeSformer):
                 layer.attentions[0] = nn.Identity()
 
     def _check_input(self, x: Tensor) -> None:
-        check_clip(x, type(self).__name__,
+        check_clip(x,
+                   type(self).__name__,
                    self.patch_embed.projection.in_channels,
                    self.patch_embed.patch_size)
 
@@ -155,7 +162,8 @@ class MergingTimeSformer(MergingTwin, TimeSformer):
     def num_blocks(self) -> int:
         return len(self.transformer_layers.layers)
 
-    def embed(self, x: Tensor,
+    def embed(self,
+              x: Tensor,
               track_sources: bool = False) -> Tuple[Tensor, Tokens]:
         """Patch-embed a clip and add the space and time embeddings.
 
@@ -258,7 +266,8 @@ class MergingTimeSformer(MergingTwin, TimeSformer):
         if with_qk:
             # The spatial attention's: per frame ``(B * T, heads, 1 + N,
             # d)`` in a divided block, over the sequence after a merge.
-            on_qk(*qk, (spatial.attn.embed_dim // spatial.attn.num_heads)**-0.5)
+            on_qk(*qk,
+                  (spatial.attn.embed_dim // spatial.attn.num_heads)**-0.5)
         # The queries and keys are views of the whole qkv buffer: released
         # before the FFN, so the block's peak memory is MMAction2's.
         del qk

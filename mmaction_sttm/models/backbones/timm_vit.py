@@ -83,7 +83,9 @@ class MergingTimmViT(ImageViTVideo):
             model_kwargs['pretrained_cfg_overlay'] = dict(
                 file=pretrained, custom_load=False)
         vit = timm.create_model(
-            model_name, pretrained=bool(pretrained), num_classes=0,
+            model_name,
+            pretrained=bool(pretrained),
+            num_classes=0,
             **model_kwargs)
         if not isinstance(vit, TimmVisionTransformer):
             raise ValueError(f'model_name: {model_name!r} is a '
@@ -158,7 +160,9 @@ class MergingTimmViT(ImageViTVideo):
         if tuple(grid) != self.image_grid:
             from timm.layers import resample_abs_pos_embed
             pos = resample_abs_pos_embed(
-                pos, new_size=grid, old_size=self.image_grid,
+                pos,
+                new_size=grid,
+                old_size=self.image_grid,
                 num_prefix_tokens=prefix)
         # no_embed_class (DeiT III): the CLS token gets no position.
         cls_pos = pos[:, :1] if prefix else pos.new_zeros(1, 1, pos.shape[-1])

@@ -39,8 +39,11 @@ def interpolate_pos_embed(pos: Tensor, old_grid: Tuple[int, int],
         return pos
     resample_abs_pos_embed = pos_embed_resampler()
     return resample_abs_pos_embed(
-        pos, new_size=list(new_grid), old_size=list(old_grid),
-        num_prefix_tokens=0, antialias=False)
+        pos,
+        new_size=list(new_grid),
+        old_size=list(old_grid),
+        num_prefix_tokens=0,
+        antialias=False)
 
 
 def interpolate_time_embed(time_embed: Tensor, frames: int) -> Tensor:
@@ -49,7 +52,9 @@ def interpolate_time_embed(time_embed: Tensor, frames: int) -> Tensor:
     if time_embed.shape[1] == frames:
         return time_embed
     out = F.interpolate(
-        time_embed.transpose(1, 2), size=frames, mode='linear',
+        time_embed.transpose(1, 2),
+        size=frames,
+        mode='linear',
         align_corners=False)
     return out.transpose(1, 2)
 

@@ -22,8 +22,7 @@ from torch import Tensor, nn
 from mmaction_sttm.functional.tokens import Tokens
 from mmaction_sttm.registry import MODELS
 from .base import Geometry, MergingTwin, QKHandler, attention
-from .utils import (check_clip, interpolate_pos_embed,
-                    pos_embed_resampler)
+from .utils import check_clip, interpolate_pos_embed, pos_embed_resampler
 
 
 def _qkv(attn: nn.Module, x: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
@@ -50,8 +49,8 @@ def _block(block: nn.Module,
     attn = block.attn
     batch, length, dims = x.shape
     q, k, v = _qkv(attn, block.norm1(x))
-    out = attention(q, k, v, bias,
-                    attn.attn_drop.p if attn.training else 0., attn.scale)
+    out = attention(q, k, v, bias, attn.attn_drop.p if attn.training else 0.,
+                    attn.scale)
     if on_qk is not None:
         on_qk(q, k, attn.scale)
     del q, k, v
@@ -99,20 +98,25 @@ class MergingVisionTransformer(MergingTwin, VisionTransformer):
 
     def _check_input(self, x: Tensor) -> None:
         proj = self.patch_embed.projection
-        check_clip(x, type(self).__name__, proj.in_channels,
-                   proj.kernel_size[1:], tubelet_size=proj.kernel_size[0])
+        check_clip(
+            x,
+            type(self).__name__,
+            proj.in_channels,
+            proj.kernel_size[1:],
+            tubelet_size=proj.kernel_size[0])
 
     @property
     def geometry(self) -> Geometry:
         proj = self.patch_embed.projection
-        return Geometry(tuple(proj.kernel_size[1:]), proj.kernel_size[0],
-                        False)
+        return Geometry(
+            tuple(proj.kernel_size[1:]), proj.kernel_size[0], False)
 
     @property
     def num_blocks(self) -> int:
         return len(self.blocks)
 
-    def embed(self, x: Tensor,
+    def embed(self,
+              x: Tensor,
               track_sources: bool = False) -> Tuple[None, Tokens]:
         """Tubelet-embed a clip and add the position embedding.
 
@@ -132,9 +136,10 @@ class MergingVisionTransformer(MergingTwin, VisionTransformer):
             grid = self.grid_size[0] * self.grid_size[1]
             pos = pos.reshape(-1, grid, self.embed_dims)
             pos = torch.cat([
-                interpolate_pos_embed(p[None], self.grid_size,
-                                      (height, width)) for p in pos
-            ], dim=1)
+                interpolate_pos_embed(p[None], self.grid_size, (height, width))
+                for p in pos
+            ],
+                            dim=1)
         frames = x.shape[1] // (height * width)
         if pos.shape[1] != x.shape[1]:
             raise ValueError(

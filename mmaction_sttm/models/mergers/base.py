@@ -116,9 +116,10 @@ def _report_absent_weights(merger: 'Merger', incompatible: Any) -> None:
     for key in absent:
         if key in incompatible.missing_keys:
             incompatible.missing_keys.remove(key)
-    print_log(f'{prefix.rstrip(".")}: no weights in the checkpoint; the '
-              f'merger starts from its init ({merger.init_description()})',
-              logger='current')
+    print_log(
+        f'{prefix.rstrip(".")}: no weights in the checkpoint; the '
+        f'merger starts from its init ({merger.init_description()})',
+        logger='current')
 
 
 class Merger(BaseModule):
@@ -170,12 +171,14 @@ class Merger(BaseModule):
         self.untrained = False
         if self.neutral_init:
             return
-        print_log(f'{type(self).__name__} runs untrained with '
-                  f'{self.init_description()}, which changes a trained '
-                  'model\'s tokens: this reading needs fine-tuning; to '
-                  "insert it into a trained model untrained, use "
-                  "fuse_init='identity'", logger='current',
-                  level=logging.WARNING)
+        print_log(
+            f'{type(self).__name__} runs untrained with '
+            f'{self.init_description()}, which changes a trained '
+            'model\'s tokens: this reading needs fine-tuning; to '
+            "insert it into a trained model untrained, use "
+            "fuse_init='identity'",
+            logger='current',
+            level=logging.WARNING)
 
     def num_outputs(self, num_tokens: int) -> int:
         """Number of tokens a merge of ``num_tokens`` tokens produces."""
@@ -224,8 +227,8 @@ class Merger(BaseModule):
                     tokens.sources.dtype)
             assign = assign.to(tokens.sources.dtype)
             sources = torch.bmm(tokens.sources, assign)
-        return Tokens(out.x, out.pos, out.sizes, tokens.frames, False,
-                      sources, assign)
+        return Tokens(out.x, out.pos, out.sizes, tokens.frames, False, sources,
+                      assign)
 
     def _check_inputs(self, tokens: Tokens, cues: Cues) -> None:
         """Shapes only (no pass over the values): a mismatch is reported
@@ -344,6 +347,7 @@ class HardMerger(Merger):
         merged = group_mean(
             torch.cat([x, pos.to(x.dtype)], dim=-1), group, num_out, weights)
         y, pos_out = merged.split(int(dims), dim=-1)
-        out_sizes = group_sum(weights.to(sizes.dtype) if self.weighted_sizes
-                              else sizes, group, num_out)
+        out_sizes = group_sum(
+            weights.to(sizes.dtype) if self.weighted_sizes else sizes, group,
+            num_out)
         return MergeResult(y, pos_out, out_sizes, group)

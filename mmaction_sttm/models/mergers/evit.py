@@ -4,7 +4,7 @@ from typing import Optional, Tuple
 from torch import Tensor
 
 from mmaction_sttm.functional.evit import (FUSE_WEIGHTS, attentiveness,
-                                        keep_and_fuse)
+                                           keep_and_fuse)
 from mmaction_sttm.functional.tokens import Tokens
 from mmaction_sttm.registry import MODELS
 from .base import Cues, HardMerger, check_choice, is_real, num_kept
@@ -69,9 +69,12 @@ class EViT(HardMerger):
     def assign(self, tokens: Tokens, num_out: int,
                cues: Cues) -> Tuple[Tensor, Optional[Tensor]]:
         if self.score == 'attention':
-            return keep_and_fuse(cues.cls_attn.detach(), tokens.sizes,
-                                 num_out - 1, self.fuse_weights,
-                                 probabilities=True)
+            return keep_and_fuse(
+                cues.cls_attn.detach(),
+                tokens.sizes,
+                num_out - 1,
+                self.fuse_weights,
+                probabilities=True)
         scores = attentiveness(tokens.x.detach(),
                                None if cues.cls is None else cues.cls.detach())
         return keep_and_fuse(scores, tokens.sizes, num_out - 1,

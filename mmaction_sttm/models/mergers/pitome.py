@@ -84,8 +84,8 @@ class PiToMe(HardMerger):
                cues: Cues) -> Tuple[Tensor, Optional[Tensor]]:
         metric = cues.keys if self.metric == 'keys' else tokens.x
         group = energy_matching(metric.detach(),
-                                int(tokens.x.shape[1]) - num_out,
-                                self.margin, self.alpha)
+                                int(tokens.x.shape[1]) - num_out, self.margin,
+                                self.alpha)
         return group, None
 
     def extra_repr(self) -> str:

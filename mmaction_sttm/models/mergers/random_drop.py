@@ -4,7 +4,7 @@ from typing import Optional, Tuple
 from torch import Tensor
 
 from mmaction_sttm.functional.random_drop import (evenly_spaced, nearest_kept,
-                                               random_subset)
+                                                  random_subset)
 from mmaction_sttm.functional.tokens import Tokens
 from mmaction_sttm.registry import MODELS
 from .base import Cues, HardMerger
@@ -38,6 +38,6 @@ class RandomDrop(HardMerger):
         group = nearest_kept(kept, length)
         # Weight 1 on the kept token and 0 on the tokens handed to it: the
         # group mean is the kept token itself.
-        weights = x.new_zeros(batch, length).scatter_(
-            1, kept, x.new_ones(kept.shape))
+        weights = x.new_zeros(batch, length).scatter_(1, kept,
+                                                      x.new_ones(kept.shape))
         return group, weights

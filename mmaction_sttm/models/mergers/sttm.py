@@ -7,10 +7,10 @@ from torch import nn
 from torch.profiler import record_function
 
 from mmaction_sttm.functional.sttm import (correspondence, normalize,
-                                        select_meta_tokens)
+                                           select_meta_tokens)
 from mmaction_sttm.functional.tokens import Tokens
 from mmaction_sttm.registry import MODELS
-from .base import Cues, MergeResult, Merger, check_choice, is_real
+from .base import Cues, Merger, MergeResult, check_choice, is_real
 
 #: Named readings of the paper's "randomly initialised" (sec. 3.2.3).
 FUSE_INITS = ('identity', 'trunc_normal', 'orthogonal', 'residual')
@@ -122,8 +122,7 @@ class STTM(Merger):
         self.fuse_init = fuse_init
         self.tau = float(tau)
         self.greedy_start = greedy_start
-        self.needs = ('cls_attn', ) if meta_score == 'attention' else (
-            'cls', )
+        self.needs = ('cls_attn', ) if meta_score == 'attention' else ('cls', )
         self.phi = nn.Linear(embed_dims, embed_dims)
         self.fuse = nn.Linear(2 * embed_dims, embed_dims) if motion else None
         self._reset_parameters()
@@ -183,8 +182,8 @@ class STTM(Merger):
         pos = tokens.pos.expand(batch, -1, -1).to(x.dtype)
         if num_out >= length:
             # Nothing to merge: every token is its own meta token.
-            weights = torch.eye(length, dtype=x.dtype,
-                                device=x.device).expand(batch, -1, -1)
+            weights = torch.eye(
+                length, dtype=x.dtype, device=x.device).expand(batch, -1, -1)
             assign = weights
         else:
             with record_function('sttm.selection'), torch.no_grad():
@@ -194,8 +193,7 @@ class STTM(Merger):
                 else:
                     ref = x.detach().mean(dim=1) if cues.cls is None else \
                         cues.cls.detach()
-                    scores = torch.einsum('bld,bd->bl', x_norm,
-                                          normalize(ref))
+                    scores = torch.einsum('bld,bd->bl', x_norm, normalize(ref))
                 start = None
                 if self.greedy_start == 'random':
                     start = torch.randint(length, (batch, ), device=x.device)
@@ -231,4 +229,3 @@ class STTM(Merger):
                 f'meta_score={self.meta_score!r}, motion={self.motion}, '
                 f'fuse_init={self.fuse_init!r}, tau={self.tau}, '
                 f'greedy_start={self.greedy_start!r}')
-

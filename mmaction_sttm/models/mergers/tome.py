@@ -4,7 +4,8 @@ from typing import Optional, Tuple
 from torch import Tensor
 
 from mmaction_sttm.functional.tokens import Tokens
-from mmaction_sttm.functional.tome import bipartite_soft_matching, max_removable
+from mmaction_sttm.functional.tome import (bipartite_soft_matching,
+                                           max_removable)
 from mmaction_sttm.registry import MODELS
 from .base import Cues, HardMerger, check_choice, num_kept
 

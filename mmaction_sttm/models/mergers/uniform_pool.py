@@ -3,8 +3,8 @@ from typing import Optional, Tuple
 
 from torch import Tensor
 
-from mmaction_sttm.functional.uniform_pool import pool_groups
 from mmaction_sttm.functional.tokens import Tokens
+from mmaction_sttm.functional.uniform_pool import pool_groups
 from mmaction_sttm.registry import MODELS
 from .base import Cues, HardMerger, check_choice
 

@@ -56,8 +56,7 @@ class VidTLDR(HardMerger):
                 f'removes at most half of the tokens), got {ratio!r}; merge '
                 f'after more layers with a smaller ratio instead')
         self.metric = check_choice(metric, METRICS, 'metric')
-        self.needs = ('sharpness', ) + (('keys', )
-                                        if metric == 'keys' else ())
+        self.needs = ('sharpness', ) + (('keys', ) if metric == 'keys' else ())
 
     def num_outputs(self, num_tokens: int) -> int:
         num_tokens = int(num_tokens)

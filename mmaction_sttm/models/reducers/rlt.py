@@ -60,13 +60,15 @@ class RLT(BaseModule):
                  mode: str = 'padded',
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        if isinstance(threshold, bool) or not isinstance(
-                threshold, (int, float)) or not threshold >= 0:
+        if isinstance(
+                threshold,
+                bool) or not isinstance(threshold,
+                                        (int, float)) or not threshold >= 0:
             raise ValueError(f'reducer.threshold must be a number >= 0 (in '
                              f'the units of the normalised input), got '
                              f'{threshold!r}')
-        for field, value, choices in (('sizes', sizes, SIZES),
-                                      ('mode', mode, MODES)):
+        for field, value, choices in (('sizes', sizes, SIZES), ('mode', mode,
+                                                                MODES)):
             if value not in choices:
                 raise ValueError(f'reducer.{field} must be one of {choices}, '
                                  f'got {value!r}')
@@ -129,13 +131,14 @@ class RLT(BaseModule):
         if tokens.sources is not None:
             # Padded position of every input token's run head.
             where = torch.empty_like(runs.head)
-            where.scatter_(1, order, torch.arange(
-                longest, device=order.device).expand(batch, -1))
-            assign = F.one_hot(where.gather(1, runs.head), longest).to(
-                tokens.sources.dtype)
+            where.scatter_(
+                1, order,
+                torch.arange(longest, device=order.device).expand(batch, -1))
+            assign = F.one_hot(where.gather(1, runs.head),
+                               longest).to(tokens.sources.dtype)
             sources = torch.bmm(tokens.sources, assign)
-        return Tokens(x, take(tokens.pos), sizes, None, False, sources,
-                      assign, counts)
+        return Tokens(x, take(tokens.pos), sizes, None, False, sources, assign,
+                      counts)
 
     def extra_repr(self) -> str:
         return (f'threshold={self.threshold}, sizes={self.sizes!r}, '

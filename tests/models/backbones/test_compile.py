@@ -36,8 +36,8 @@ def _backbone(name: str, train: bool) -> torch.nn.Module:
 
 
 def _clips() -> torch.Tensor:
-    return torch.randn(2, 3, FRAMES, SIZE, SIZE,
-                       generator=torch.Generator().manual_seed(0))
+    return torch.randn(
+        2, 3, FRAMES, SIZE, SIZE, generator=torch.Generator().manual_seed(0))
 
 
 def _explain(fn, *args):
@@ -61,8 +61,9 @@ def test_peer_mergers_are_one_graph(merger):
     asks the backbone for) trace without a break as well."""
     torch.manual_seed(0)
     model = MODELS.build(
-        dict(BACKBONES['vit'], merger=dict(type=merger, layers=(1, 2),
-                                           ratio=0.3))).eval()
+        dict(
+            BACKBONES['vit'],
+            merger=dict(type=merger, layers=(1, 2), ratio=0.3))).eval()
     with torch.no_grad():
         report = _explain(model, _clips())
     assert report.graph_break_count == 0, [

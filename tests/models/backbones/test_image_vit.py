@@ -14,29 +14,40 @@ from mmaction_sttm.registry import MODELS
 register_all_modules()
 
 DIMS = 32
-TIMM_KWARGS = dict(img_size=32, patch_size=8, embed_dim=DIMS, depth=3,
-                   num_heads=2)
+TIMM_KWARGS = dict(
+    img_size=32, patch_size=8, embed_dim=DIMS, depth=3, num_heads=2)
 MMPRETRAIN_VIT = dict(
     type='mmpretrain.VisionTransformer',
-    arch=dict(embed_dims=DIMS, num_layers=3, num_heads=2,
-              feedforward_channels=2 * DIMS),
-    img_size=32, patch_size=8)
+    arch=dict(
+        embed_dims=DIMS,
+        num_layers=3,
+        num_heads=2,
+        feedforward_channels=2 * DIMS),
+    img_size=32,
+    patch_size=8)
 
 
 def _timm(num_frames=1, **kwargs):
     torch.manual_seed(0)
     model = MODELS.build(
-        dict(type='MergingTimmViT', model_name='vit_tiny_patch16_224',
-             model_kwargs=kwargs.pop('model_kwargs', TIMM_KWARGS),
-             num_frames=num_frames, **kwargs))
+        dict(
+            type='MergingTimmViT',
+            model_name='vit_tiny_patch16_224',
+            model_kwargs=kwargs.pop('model_kwargs', TIMM_KWARGS),
+            num_frames=num_frames,
+            **kwargs))
     model.init_weights()
     return model.eval()
 
 
 def _mmpretrain(num_frames=1, vit=MMPRETRAIN_VIT, **kwargs):
     torch.manual_seed(0)
-    model = MODELS.build(dict(type='MergingMMPretrainViT', vit=vit,
-                              num_frames=num_frames, **kwargs))
+    model = MODELS.build(
+        dict(
+            type='MergingMMPretrainViT',
+            vit=vit,
+            num_frames=num_frames,
+            **kwargs))
     model.init_weights()
     return model.eval()
 
@@ -47,13 +58,12 @@ def _randomise(module):
     gen = torch.Generator().manual_seed(3)
     with torch.no_grad():
         for param in module.parameters():
-            param.copy_(torch.randn(param.shape, generator=gen) * 0.1 +
-                        param)
+            param.copy_(torch.randn(param.shape, generator=gen) * 0.1 + param)
 
 
 def _images(batch=2, size=32):
-    return torch.randn(batch, 3, size, size,
-                       generator=torch.Generator().manual_seed(1))
+    return torch.randn(
+        batch, 3, size, size, generator=torch.Generator().manual_seed(1))
 
 
 def test_timm_one_frame_equals_the_image_model():
@@ -62,8 +72,8 @@ def test_timm_one_frame_equals_the_image_model():
     images = _images()
     with torch.no_grad():
         expected = model.vit.forward_features(images)[:, 0]
-        torch.testing.assert_close(model(images[:, :, None]), expected,
-                                   atol=1e-6, rtol=1e-6)
+        torch.testing.assert_close(
+            model(images[:, :, None]), expected, atol=1e-6, rtol=1e-6)
 
 
 def test_mmpretrain_one_frame_equals_the_image_model():
@@ -72,12 +82,12 @@ def test_mmpretrain_one_frame_equals_the_image_model():
     images = _images()
     with torch.no_grad():
         expected = model.vit(images)[-1]  # out_type='cls_token'
-        torch.testing.assert_close(model(images[:, :, None]), expected,
-                                   atol=1e-6, rtol=1e-6)
+        torch.testing.assert_close(
+            model(images[:, :, None]), expected, atol=1e-6, rtol=1e-6)
 
 
-@pytest.mark.parametrize('build', [_timm, _mmpretrain],
-                         ids=['timm', 'mmpretrain'])
+@pytest.mark.parametrize(
+    'build', [_timm, _mmpretrain], ids=['timm', 'mmpretrain'])
 def test_frames_attend_jointly_and_time_embed_counts(build):
     model = build(num_frames=2)
     _randomise(model.vit)
@@ -126,9 +136,10 @@ def test_mmpretrain_weights_load_through_init_cfg(tmp_path):
     state = {f'backbone.{k}': v for k, v in source.state_dict().items()}
     state['head.layers.head.weight'] = torch.zeros(10, DIMS)
     torch.save(dict(state_dict=state, meta=dict()), path)
-    vit = dict(MMPRETRAIN_VIT,
-               init_cfg=dict(type='Pretrained', checkpoint=str(path),
-                             prefix='backbone.'))
+    vit = dict(
+        MMPRETRAIN_VIT,
+        init_cfg=dict(
+            type='Pretrained', checkpoint=str(path), prefix='backbone.'))
     loaded = _mmpretrain(vit=vit).vit.state_dict()
     for name, value in source.state_dict().items():
         assert torch.equal(loaded[name], value), name
@@ -155,11 +166,13 @@ def test_prop_attn_only_where_blocks_take_a_bias():
         assert not torch.allclose(plain(clip), prop(clip))
 
 
-@pytest.mark.parametrize('model_kwargs', [
-    dict(TIMM_KWARGS, reg_tokens=2),
-    dict(TIMM_KWARGS, class_token=False, global_pool='avg'),
-    dict(TIMM_KWARGS, patch_drop_rate=0.5),
-], ids=['registers', 'no-cls', 'patch-drop'])
+@pytest.mark.parametrize(
+    'model_kwargs', [
+        dict(TIMM_KWARGS, reg_tokens=2),
+        dict(TIMM_KWARGS, class_token=False, global_pool='avg'),
+        dict(TIMM_KWARGS, patch_drop_rate=0.5),
+    ],
+    ids=['registers', 'no-cls', 'patch-drop'])
 def test_timm_refuses_what_it_cannot_wrap(model_kwargs):
     with pytest.raises(ValueError, match='model_'):
         _timm(model_kwargs=model_kwargs)
@@ -174,12 +187,14 @@ def test_mmpretrain_needs_a_cls_token():
 MERGER = dict(type='STTM', layers=(1, 2), ratio=0.5)
 
 
-@pytest.mark.parametrize('build,kwargs', [
-    (_timm, {}),
-    pytest.param(_timm, dict(prop_attn=True), marks=timm_takes_a_bias),
-    (_timm, dict(model_kwargs=dict(TIMM_KWARGS, qk_norm=True))),
-    (_mmpretrain, {}),
-], ids=['timm', 'timm-prop-attn', 'timm-qk-norm', 'mmpretrain'])
+@pytest.mark.parametrize(
+    'build,kwargs', [
+        (_timm, {}),
+        pytest.param(_timm, dict(prop_attn=True), marks=timm_takes_a_bias),
+        (_timm, dict(model_kwargs=dict(TIMM_KWARGS, qk_norm=True))),
+        (_mmpretrain, {}),
+    ],
+    ids=['timm', 'timm-prop-attn', 'timm-qk-norm', 'mmpretrain'])
 def test_merge_extras_come_from_the_blocks_own_qkv(build, kwargs):
     """What a merger asks of the block before it (CLS attention, keys),
     taken from the block's own qkv output, equals computing that block's
@@ -188,8 +203,8 @@ def test_merge_extras_come_from_the_blocks_own_qkv(build, kwargs):
     model = build(num_frames=2, merger=MERGER, **kwargs)
     _randomise(model)
     need = ('keys', 'cls_attn')
-    clip = torch.randn(2, 3, 2, 32, 32,
-                       generator=torch.Generator().manual_seed(2))
+    clip = torch.randn(
+        2, 3, 2, 32, 32, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         cls, tokens = model.embed(clip)
         seq = torch.cat([cls, tokens.x], dim=1)
@@ -216,9 +231,15 @@ def test_timm_costs_what_the_papers_vit_costs_when_merged():
     shape = (1, 3, 4, 32, 32)
     for merger in (None, MERGER):
         vit = MODELS.build(
-            dict(type='SpaceTimeViT', img_size=32, patch_size=8,
-                 num_frames=4, embed_dims=DIMS, depth=3, num_heads=2,
-                 merger=merger)).eval()
+            dict(
+                type='SpaceTimeViT',
+                img_size=32,
+                patch_size=8,
+                num_frames=4,
+                embed_dims=DIMS,
+                depth=3,
+                num_heads=2,
+                merger=merger)).eval()
         wrapped = _timm(num_frames=4, merger=merger)
         assert complexity(wrapped, shape)['flops'] == \
             complexity(vit, shape)['flops'], merger

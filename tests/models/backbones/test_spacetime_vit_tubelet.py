@@ -8,8 +8,14 @@ from mmaction_sttm.models.backbones.spacetime_vit import SpaceTimeViT
 
 
 def _model(**kwargs):
-    cfg = dict(img_size=32, patch_size=8, num_frames=8, tubelet_size=2,
-               embed_dims=32, depth=2, num_heads=2)
+    cfg = dict(
+        img_size=32,
+        patch_size=8,
+        num_frames=8,
+        tubelet_size=2,
+        embed_dims=32,
+        depth=2,
+        num_heads=2)
     cfg.update(kwargs)
     model = SpaceTimeViT(**cfg)
     model.init_weights()
@@ -27,13 +33,14 @@ def test_tubelet_embedding_is_the_3d_patch_projection():
     # Token (tubelet 1, row 2, column 3) by hand.
     block = x[:, :, 2:4, 16:24, 24:32]
     expected = torch.einsum('bcthw,dcthw->bd', block, w) + b
-    torch.testing.assert_close(patches[:, 1, 2 * 4 + 3], expected,
-                               rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(
+        patches[:, 1, 2 * 4 + 3], expected, rtol=1e-4, atol=1e-4)
 
 
 def test_tubelets_set_the_time_axis_and_the_geometry():
-    model = _model(merger=dict(type='STTM', layers=(1, ),
-                               stages=('spatial', ), ratio=0.5))
+    model = _model(
+        merger=dict(
+            type='STTM', layers=(1, ), stages=('spatial', ), ratio=0.5))
     assert model.time_embed.shape == (1, 4, 32)
     assert model.geometry.tubelet == 2 and model.geometry.has_cls
     out = model(torch.randn(1, 3, 8, 32, 32))

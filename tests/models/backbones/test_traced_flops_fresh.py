@@ -21,14 +21,31 @@ print(complexity(model, (1, 3, 4, 48, 48))['flops'])
 '''
 
 FAMILIES = {
-    'SpaceTimeViT': dict(img_size=32, patch_size=8, num_frames=4,
-                         embed_dims=32, depth=2, num_heads=2),
-    'MergingTimeSformer': dict(num_frames=4, img_size=32, patch_size=8,
-                               embed_dims=32, num_heads=2,
-                               num_transformer_layers=2),
-    'MergingVisionTransformer': dict(img_size=32, patch_size=8,
-                                     embed_dims=32, depth=2, num_heads=2,
-                                     num_frames=4, tubelet_size=2),
+    'SpaceTimeViT':
+    dict(
+        img_size=32,
+        patch_size=8,
+        num_frames=4,
+        embed_dims=32,
+        depth=2,
+        num_heads=2),
+    'MergingTimeSformer':
+    dict(
+        num_frames=4,
+        img_size=32,
+        patch_size=8,
+        embed_dims=32,
+        num_heads=2,
+        num_transformer_layers=2),
+    'MergingVisionTransformer':
+    dict(
+        img_size=32,
+        patch_size=8,
+        embed_dims=32,
+        depth=2,
+        num_heads=2,
+        num_frames=4,
+        tubelet_size=2),
 }
 
 
@@ -36,6 +53,7 @@ FAMILIES = {
 def test_flops_at_another_size_in_a_fresh_process(family):
     script = SCRIPT.format(family=family, args=FAMILIES[family])
     proc = subprocess.run([sys.executable, '-c', script],
-                          capture_output=True, text=True)
+                          capture_output=True,
+                          text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert int(proc.stdout.strip().splitlines()[-1]) > 0

@@ -15,10 +15,15 @@ DIMS, HEADS = 16, 2
 def _model(merger):
     torch.manual_seed(0)
     model = MODELS.build(
-        dict(type='SpaceTimeViT', img_size=32, patch_size=8, num_frames=2,
-             embed_dims=DIMS, depth=2, num_heads=HEADS,
-             merger=dict(layers=(1, ), stages=('spatiotemporal', ),
-                         **merger)))
+        dict(
+            type='SpaceTimeViT',
+            img_size=32,
+            patch_size=8,
+            num_frames=2,
+            embed_dims=DIMS,
+            depth=2,
+            num_heads=HEADS,
+            merger=dict(layers=(1, ), stages=('spatiotemporal', ), **merger)))
     # PyTorch's default init: attention far from uniform.
     return model.eval()
 
@@ -86,8 +91,7 @@ def test_tome_matches_by_the_keys_of_the_block_before(ratio):
             expected = _direct_tome(x[b], keys[b], num_remove)
             torch.testing.assert_close(stages[1].x[b], expected)
         # The tokens' own similarity gives another matching here.
-        tokens_model = _model(dict(type='ToMe', ratio=ratio,
-                                   metric='tokens'))
+        tokens_model = _model(dict(type='ToMe', ratio=ratio, metric='tokens'))
         tokens_model.load_state_dict(model.state_dict())
         other = tokens_model.forward_tokens(clip)[1][1].x
     assert not torch.allclose(other, stages[1].x)
@@ -115,11 +119,20 @@ def test_without_cls_the_mean_query_attends():
     heads."""
     torch.manual_seed(0)
     model = MODELS.build(
-        dict(type='MergingVisionTransformer', img_size=32, patch_size=8,
-             embed_dims=DIMS, depth=2, num_heads=HEADS, num_frames=4,
-             tubelet_size=2,
-             merger=dict(type='EViT', layers=(1, ),
-                         stages=('spatiotemporal', ), ratio=0.5))).eval()
+        dict(
+            type='MergingVisionTransformer',
+            img_size=32,
+            patch_size=8,
+            embed_dims=DIMS,
+            depth=2,
+            num_heads=HEADS,
+            num_frames=4,
+            tubelet_size=2,
+            merger=dict(
+                type='EViT',
+                layers=(1, ),
+                stages=('spatiotemporal', ),
+                ratio=0.5))).eval()
     clip = torch.randn(1, 3, 4, 32, 32)
     with torch.no_grad():
         _, stages = model.forward_tokens(clip)

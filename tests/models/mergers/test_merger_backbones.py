@@ -7,12 +7,12 @@ from mmaction.structures import ActionDataSample
 from mmaction.utils import register_all_modules
 from mmengine.config import Config
 from mmengine.optim import OptimWrapper
+from stack import with_gt_label
+from tiny_backbones import BACKBONES, DIMS, FRAMES, SIZE
 
 import mmaction_sttm  # noqa: F401
 from mmaction_sttm.analysis import complexity
 from mmaction_sttm.registry import MODELS
-from tiny_backbones import BACKBONES, DIMS, FRAMES, SIZE
-from stack import with_gt_label
 
 register_all_modules()
 
@@ -24,11 +24,16 @@ BASE = dict(
     model=dict(
         type='Recognizer3D',
         backbone=BACKBONES['vit'],
-        cls_head=dict(type='TimeSformerHead', num_classes=5,
-                      in_channels=DIMS, average_clips='prob'),
-        data_preprocessor=dict(type='ActionDataPreprocessor',
-                               mean=[128., 128., 128.],
-                               std=[64., 64., 64.], format_shape='NCTHW')))
+        cls_head=dict(
+            type='TimeSformerHead',
+            num_classes=5,
+            in_channels=DIMS,
+            average_clips='prob'),
+        data_preprocessor=dict(
+            type='ActionDataPreprocessor',
+            mean=[128., 128., 128.],
+            std=[64., 64., 64.],
+            format_shape='NCTHW')))
 
 
 def _recognizer(backbone, merger):
@@ -52,11 +57,16 @@ def _recognizer(backbone, merger):
 def _batch(num=2):
     gen = torch.Generator().manual_seed(0)
     inputs = [
-        torch.randint(0, 256, (1, 3, FRAMES, SIZE, SIZE), generator=gen,
-                      dtype=torch.uint8) for _ in range(num)
+        torch.randint(
+            0,
+            256, (1, 3, FRAMES, SIZE, SIZE),
+            generator=gen,
+            dtype=torch.uint8) for _ in range(num)
     ]
-    samples = [with_gt_label(ActionDataSample(), torch.tensor([i % 5]))
-               for i in range(num)]
+    samples = [
+        with_gt_label(ActionDataSample(), torch.tensor([i % 5]))
+        for i in range(num)
+    ]
     return dict(inputs=inputs, data_samples=samples)
 
 
@@ -67,8 +77,11 @@ def _train_step(model):
     wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
     losses = model.train_step(_batch(), wrapper)
     assert torch.isfinite(losses['loss'])
-    changed = {n for n, p in model.named_parameters()
-               if not torch.equal(before[n], p.detach())}
+    changed = {
+        n
+        for n, p in model.named_parameters()
+        if not torch.equal(before[n], p.detach())
+    }
     return changed
 
 
@@ -92,8 +105,12 @@ def test_every_merger_in_every_backbone_trains(backbone, merger):
 # Tracing costs seconds per model on CPU, so besides STTM each backbone is
 # traced with one other merger (all of them go through the counter on the
 # ViT in test_mergers.py).
-TRACED = dict(vit='UniformPool', timesformer='VidTLDR', videomae='EViT',
-              mmpretrain='RandomDrop', timm='PiToMe')
+TRACED = dict(
+    vit='UniformPool',
+    timesformer='VidTLDR',
+    videomae='EViT',
+    mmpretrain='RandomDrop',
+    timm='PiToMe')
 
 
 @pytest.mark.parametrize('backbone', list(BACKBONES))

@@ -20,8 +20,8 @@ DIMS = 16
 
 def _merger(name, ratio=0.5, **options):
     torch.manual_seed(0)
-    merger = MODELS.build(dict(type=name, embed_dims=DIMS, ratio=ratio,
-                               **options))
+    merger = MODELS.build(
+        dict(type=name, embed_dims=DIMS, ratio=ratio, **options))
     merger.init_weights()
     return merger
 
@@ -47,8 +47,8 @@ def _call(merger, x, pos, sizes=None, ref=None, sources=None):
     attn = (unit @ unit.transpose(1, 2) / 0.1).softmax(-1)
     sharpness = torch.special.xlogy(attn, attn).sum(-1)
     tokens = Tokens(x, pos, sizes, on_grid=on_grid, sources=sources)
-    out = merger(tokens, keys=x, cls_attn=cls_attn, cls=ref,
-                 sharpness=sharpness)
+    out = merger(
+        tokens, keys=x, cls_attn=cls_attn, cls=ref, sharpness=sharpness)
     return out.x, out.pos, out.sizes, out.sources
 
 
@@ -131,10 +131,17 @@ def test_gradients_reach_the_tokens(name):
 def _tiny_vit(name, ratio, stages=('spatial', 'spatiotemporal'), **extra):
     torch.manual_seed(0)
     return MODELS.build(
-        dict(type='SpaceTimeViT', img_size=32, patch_size=8, num_frames=4,
-             embed_dims=DIMS * 2, depth=4, num_heads=2,
-             merger=dict(type=name, layers=(1, 2), stages=stages,
-                         ratio=ratio, **extra)))
+        dict(
+            type='SpaceTimeViT',
+            img_size=32,
+            patch_size=8,
+            num_frames=4,
+            embed_dims=DIMS * 2,
+            depth=4,
+            num_heads=2,
+            merger=dict(
+                type=name, layers=(1, 2), stages=stages, ratio=ratio,
+                **extra)))
 
 
 @pytest.mark.parametrize('name', MERGERS)
@@ -163,8 +170,8 @@ def test_stages_in_a_backbone(name, stages):
         if name == 'VidTLDR':  # merged background is dropped
             assert (tok.sizes.sum(1) <= 64 + 1e-4).all()
         else:
-            torch.testing.assert_close(tok.sizes.sum(1),
-                                       torch.full((2, ), 64.))
+            torch.testing.assert_close(
+                tok.sizes.sum(1), torch.full((2, ), 64.))
         torch.testing.assert_close(tok.sources.sum(-1), torch.ones(2, 64))
         if stage == 'spatial':
             # A spatial merge never mixes frames: every token's sources lie
@@ -173,8 +180,8 @@ def test_stages_in_a_backbone(name, stages):
             src = tok.sources.reshape(2, 4, 16, 4, per_frame)
             off_frame = src.sum(2)  # (B, frame of patch, frame of token)
             mask = ~torch.eye(4, dtype=torch.bool)[None, :, :, None]
-            assert off_frame.masked_select(mask.expand_as(off_frame)).abs(
-            ).max() == 0
+            assert off_frame.masked_select(
+                mask.expand_as(off_frame)).abs().max() == 0
 
 
 @pytest.mark.parametrize(
@@ -204,17 +211,24 @@ def test_tome_removes_at_most_half_per_step():
     # A larger total reduction is a per-layer schedule: ToMe's own usage,
     # here at every block but the last and over all frames at once.
     model = MODELS.build(
-        dict(type='SpaceTimeViT', img_size=32, patch_size=8, num_frames=4,
-             embed_dims=32, depth=4, num_heads=2,
-             merger=dict(type='ToMe', layers=(1, 2, 3),
-                         stages=('spatiotemporal', ) * 3,
-                         ratio=(0.5, 0.4, 0.3)))).eval()
+        dict(
+            type='SpaceTimeViT',
+            img_size=32,
+            patch_size=8,
+            num_frames=4,
+            embed_dims=32,
+            depth=4,
+            num_heads=2,
+            merger=dict(
+                type='ToMe',
+                layers=(1, 2, 3),
+                stages=('spatiotemporal', ) * 3,
+                ratio=(0.5, 0.4, 0.3)))).eval()
     assert model.merge_schedule.counts == (32, 19, 13)
     with torch.no_grad():
         _, tokens = model.forward_tokens(torch.randn(2, 3, 4, 32, 32))
     assert [t.x.shape[1] for t in tokens] == [64, 32, 19, 13]
-    torch.testing.assert_close(tokens[-1].sizes.sum(1),
-                               torch.full((2, ), 64.))
+    torch.testing.assert_close(tokens[-1].sizes.sum(1), torch.full((2, ), 64.))
 
 
 def test_tome_merges_the_most_similar_pairs():
@@ -230,8 +244,7 @@ def test_tome_merges_the_most_similar_pairs():
     torch.testing.assert_close(y, expected)
     torch.testing.assert_close(sizes_out, torch.full((1, 8), 4.))
     # Positions merge with the same weights, and order is kept.
-    torch.testing.assert_close(pos_out[0, :, 0],
-                               torch.arange(8.) * 2 + 0.75)
+    torch.testing.assert_close(pos_out[0, :, 0], torch.arange(8.) * 2 + 0.75)
 
 
 def test_evit_keeps_the_attentive_tokens_and_fuses_the_rest():
@@ -289,11 +302,9 @@ def test_uniform_pool_groups_neighbours():
     merger = _merger('UniformPool', ratio=0.5)
     # Untouched 4 x 4 patches into 2 x 4 cells: pairs of rows.
     y = _call(merger, x, pos)[0][0, :, 0]
-    torch.testing.assert_close(y, torch.tensor([2., 3, 4, 5, 10, 11, 12,
-                                                13]))
+    torch.testing.assert_close(y, torch.tensor([2., 3, 4, 5, 10, 11, 12, 13]))
     # Once tokens carry sizes, or with grid='sequence': runs of neighbours.
     y = _call(merger, x, pos, torch.ones(1, 16))[0][0, :, 0]
     torch.testing.assert_close(y, torch.arange(8.) * 2 + 0.5)
-    y = _call(_merger('UniformPool', ratio=0.5, grid='sequence'), x,
-              pos)[0]
+    y = _call(_merger('UniformPool', ratio=0.5, grid='sequence'), x, pos)[0]
     torch.testing.assert_close(y[0, :, 0], torch.arange(8.) * 2 + 0.5)

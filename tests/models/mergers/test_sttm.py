@@ -71,8 +71,9 @@ def test_keep_all_with_identity_fusion_passes_tokens_unchanged():
 def test_identity_init_returns_appearance():
     x, pos, cls = _inputs()
     y1 = _cosine(fuse_init='identity')(_tokens(x, pos), cls=cls).x
-    y2 = _cosine(fuse_init='identity', motion=False)(_tokens(x, pos),
-                                                      cls=cls).x
+    y2 = _cosine(
+        fuse_init='identity', motion=False)(
+            _tokens(x, pos), cls=cls).x
     torch.testing.assert_close(y1, y2)
 
 
@@ -168,8 +169,8 @@ def test_an_explicit_greedy_start_is_always_a_candidate():
     for first in (3, 7):
         start = torch.tensor([first, first])
         # No filter: the start is picked first, whatever its score.
-        meta = select_meta_tokens(x_norm, 5, scores, meta_filter=False,
-                                  start=start)
+        meta = select_meta_tokens(
+            x_norm, 5, scores, meta_filter=False, start=start)
         assert (meta == first).any(dim=1).all()
 
 
@@ -213,15 +214,15 @@ def test_fuse_init_readings():
     ortho = STTM(dims, fuse_init='orthogonal')
     # Norm preserving: every singular value of phi and of the appearance
     # block is one; the motion block is small.
-    torch.testing.assert_close(_singular_values(ortho.phi.weight),
-                               torch.ones(dims))
+    torch.testing.assert_close(
+        _singular_values(ortho.phi.weight), torch.ones(dims))
     torch.testing.assert_close(
         _singular_values(ortho.fuse.weight[:, :dims]), torch.ones(dims))
     assert ortho.fuse.weight[:, dims:].std() < 0.03
     assert not torch.allclose(ortho.fuse.weight[:, :dims], torch.eye(dims))
     residual = STTM(dims, fuse_init='residual')
-    torch.testing.assert_close(_singular_values(residual.phi.weight),
-                               torch.ones(dims))
+    torch.testing.assert_close(
+        _singular_values(residual.phi.weight), torch.ones(dims))
     for merger in (normal, ortho, residual):
         assert merger.phi.bias.abs().max() == 0
         assert merger.fuse.bias.abs().max() == 0
@@ -230,8 +231,9 @@ def test_fuse_init_readings():
 def test_residual_adds_the_appearance():
     x, pos, cls = _inputs()
     merger = _cosine(fuse_init='residual')
-    out = merger(_tokens(x, pos).replace(sources=torch.eye(24).expand(
-        3, -1, -1)), cls=cls)
+    out = merger(
+        _tokens(x, pos).replace(sources=torch.eye(24).expand(3, -1, -1)),
+        cls=cls)
     weights = out.assign * torch.ones(3, 24, 1)
     weights = weights / weights.sum(1, keepdim=True)
     appearance = weights.transpose(1, 2) @ x
@@ -305,13 +307,12 @@ def test_fused_output_matches_eqs_2_to_6(fuse_init):
             fused, motion, new_sizes = _direct_sttm(merger, x[b], pos[b],
                                                     sizes[b], attn[b], 6)
             torch.testing.assert_close(out.x[b], fused, atol=1e-5, rtol=1e-5)
-            torch.testing.assert_close(out.pos[b], motion, atol=1e-5,
-                                       rtol=1e-5)
+            torch.testing.assert_close(
+                out.pos[b], motion, atol=1e-5, rtol=1e-5)
             torch.testing.assert_close(out.sizes[b], new_sizes)
 
 
-def test_bf16_autocast_is_finite_and_picks_the_fp32_meta_tokens(
-        monkeypatch):
+def test_bf16_autocast_is_finite_and_picks_the_fp32_meta_tokens(monkeypatch):
     # Well-separated inputs: 6 orthogonal directions, each the centre of a
     # tight cluster of 4 tokens; one meta token per cluster.
     torch.manual_seed(0)
@@ -369,9 +370,15 @@ def test_bf16_autocast_is_finite_and_picks_the_fp32_meta_tokens(
 def test_backbone_init_leaves_the_merger_init(fuse_init):
     # SpaceTimeViT's default init_cfg is TruncNormal on every Linear, the
     # merger's included; the merger's own init must win in either order.
-    cfg = dict(type='SpaceTimeViT', img_size=32, patch_size=8, num_frames=2,
-               embed_dims=16, depth=3, num_heads=2,
-               merger=dict(type='STTM', layers=(1, 2), fuse_init=fuse_init))
+    cfg = dict(
+        type='SpaceTimeViT',
+        img_size=32,
+        patch_size=8,
+        num_frames=2,
+        embed_dims=16,
+        depth=3,
+        num_heads=2,
+        merger=dict(type='STTM', layers=(1, 2), fuse_init=fuse_init))
     for merger_first in (False, True):
         torch.manual_seed(0)
         model = MODELS.build(cfg)
@@ -396,12 +403,19 @@ class _Records(logging.Handler):
 
 
 def test_checkpoint_without_merger_weights_logs_one_line():
-    cfg = dict(type='SpaceTimeViT', img_size=32, patch_size=8, num_frames=2,
-               embed_dims=16, depth=3, num_heads=2)
+    cfg = dict(
+        type='SpaceTimeViT',
+        img_size=32,
+        patch_size=8,
+        num_frames=2,
+        embed_dims=16,
+        depth=3,
+        num_heads=2)
     plain = MODELS.build(cfg).state_dict()
     model = MODELS.build(
-        dict(cfg, merger=dict(type='STTM', layers=(1, ),
-                              fuse_init='orthogonal')))
+        dict(
+            cfg,
+            merger=dict(type='STTM', layers=(1, ), fuse_init='orthogonal')))
     logger = MMLogger.get_current_instance()
     records = _Records()
     logger.addHandler(records)
@@ -409,12 +423,13 @@ def test_checkpoint_without_merger_weights_logs_one_line():
     logger.setLevel('INFO')  # a tool run earlier may have quietened it
     try:
         load_state_dict(model, plain, strict=False, logger=logger)
-        first = [line for line in records.lines
-                 if 'no weights' in line or 'missing' in line]
+        first = [
+            line for line in records.lines
+            if 'no weights' in line or 'missing' in line
+        ]
         records.lines.clear()
         merged = model.state_dict()
-        other = MODELS.build(
-            dict(cfg, merger=dict(type='STTM', layers=(1, ))))
+        other = MODELS.build(dict(cfg, merger=dict(type='STTM', layers=(1, ))))
         result = other.load_state_dict(merged, strict=True)
     finally:
         logger.removeHandler(records)
@@ -445,8 +460,11 @@ def test_backbone_under_cpu_bf16_autocast_is_finite(family):
     from tiny_backbones import BACKBONES, FRAMES, SIZE
     register_all_modules()
     torch.manual_seed(0)
-    model = MODELS.build(dict(BACKBONES[family], merger=dict(
-        type='STTM', layers=(1, 2), fuse_init='orthogonal'))).eval()
+    model = MODELS.build(
+        dict(
+            BACKBONES[family],
+            merger=dict(type='STTM', layers=(1, 2),
+                        fuse_init='orthogonal'))).eval()
     model.init_weights()
     clips = torch.randn(2, 3, FRAMES, SIZE, SIZE)
     with torch.no_grad():

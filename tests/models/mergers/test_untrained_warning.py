@@ -28,8 +28,8 @@ def _merger(fuse_init=None):
 
 
 def _clip() -> torch.Tensor:
-    return torch.randn(2, 3, FRAMES, SIZE, SIZE,
-                       generator=torch.Generator().manual_seed(0))
+    return torch.randn(
+        2, 3, FRAMES, SIZE, SIZE, generator=torch.Generator().manual_seed(0))
 
 
 def _unmerged() -> torch.nn.Module:
@@ -77,8 +77,10 @@ def test_apply_merger_orthogonal_warns_once(warnings_seen):
 
 def test_apply_merger_default_is_identity_and_silent(warnings_seen):
     merged = apply_merger(_unmerged(), _merger())
-    (sttm, ) = [m for m in merged.merge_schedule.modules()
-                if type(m).__name__ == 'STTM']
+    (sttm, ) = [
+        m for m in merged.merge_schedule.modules()
+        if type(m).__name__ == 'STTM'
+    ]
     assert sttm.fuse_init == 'identity' and sttm.neutral_init
     # The identity starts from Y = A: the fusion layer is [I, 0].
     eye = torch.eye(DIMS)
@@ -91,8 +93,8 @@ def test_apply_merger_default_is_identity_and_silent(warnings_seen):
 
 def _config_path(fuse_init):
     """A merging config loading an unmerged checkpoint, as ``load_from``."""
-    model = MODELS.build(dict(VIDEOMAE.tiny(DIMS, FRAMES, SIZE),
-                              merger=_merger(fuse_init)))
+    model = MODELS.build(
+        dict(VIDEOMAE.tiny(DIMS, FRAMES, SIZE), merger=_merger(fuse_init)))
     model.init_weights()
     model.load_state_dict(_unmerged().state_dict(), strict=False)
     return model

@@ -8,25 +8,25 @@ from mmaction.utils import register_all_modules
 from tiny_backbones import DIMS, FRAMES, SIZE
 
 import mmaction_sttm  # noqa: F401
-from mmaction_sttm.models.catalog import family
 from mmaction_sttm.models.backbones import MergingTimmViT
+from mmaction_sttm.models.catalog import family
 from mmaction_sttm.models.mergers.base import num_kept
 from mmaction_sttm.registry import MODELS
 
 register_all_modules()
 
-FAMILIES = ['vit', 'videomae'] + (['timm']
-                                  if MergingTimmViT.supports_attn_bias else [])
+FAMILIES = ['vit', 'videomae'
+            ] + (['timm'] if MergingTimmViT.supports_attn_bias else [])
 STAGES = ('spatiotemporal', 'spatiotemporal')
 MERGERS = {
     'none': None,
     'sttm': dict(type='STTM', layers=(1, 2), stages=STAGES, ratio=0.4),
     'tome': dict(type='ToMe', layers=(1, 2), stages=STAGES, ratio=0.3),
     'evit': dict(type='EViT', layers=(1, ), stages=STAGES[:1], ratio=0.4),
-    'drop': dict(type='RandomDrop', layers=(1, ), stages=STAGES[:1],
-                 ratio=0.4),
-    'pool': dict(type='UniformPool', layers=(2, ), stages=STAGES[:1],
-                 ratio=0.5),
+    'drop':
+    dict(type='RandomDrop', layers=(1, ), stages=STAGES[:1], ratio=0.4),
+    'pool':
+    dict(type='UniformPool', layers=(2, ), stages=STAGES[:1], ratio=0.5),
 }
 
 
@@ -58,8 +58,11 @@ def _build(name, reducer=None, merger=None, prop_attn=False):
 @pytest.mark.parametrize('mode', ['padded', 'packed'])
 @pytest.mark.parametrize('name', FAMILIES)
 def test_batch_equals_one_at_a_time(name, mode, merger):
-    model = _build(name, dict(type='RLT', threshold=0.05, mode=mode),
-                   MERGERS[merger], prop_attn=merger == 'tome')
+    model = _build(
+        name,
+        dict(type='RLT', threshold=0.05, mode=mode),
+        MERGERS[merger],
+        prop_attn=merger == 'tome')
     x = _clips()
     with torch.no_grad():
         _, stages = model.forward_tokens(x)
@@ -72,15 +75,15 @@ def test_batch_equals_one_at_a_time(name, mode, merger):
 
 @pytest.mark.parametrize('name', FAMILIES)
 def test_padding_is_never_merged_or_kept(name):
-    model = _build(name, dict(type='RLT', threshold=0.05),
-                   MERGERS['tome'])
+    model = _build(name, dict(type='RLT', threshold=0.05), MERGERS['tome'])
     with torch.no_grad():
         _, stages = model.forward_tokens(_clips(), track_sources=True)
     first = stages[0]
     for before, after in zip(stages, stages[1:]):
         # Each video merges its own real tokens to num_kept(n) tokens ...
         assert after.counts.tolist() == [
-            num_kept(n, 0.3) for n in before.counts.tolist()]
+            num_kept(n, 0.3) for n in before.counts.tolist()
+        ]
         # ... which stand for exactly the tubelets the real ones did.
         torch.testing.assert_close(after.sizes.sum(1), before.sizes.sum(1))
         assert (after.sizes[~after.valid()] == 0).all()
@@ -89,10 +92,9 @@ def test_padding_is_never_merged_or_kept(name):
     assert first.sizes.sum(1).tolist() == [total] * 3
     # Every input tubelet maps to one real token, never to padding.
     final = stages[-1]
-    torch.testing.assert_close(final.sources.sum(-1),
-                               torch.ones(3, total))
-    assert (final.sources[~final.valid()[:, None].expand_as(
-        final.sources)] == 0).all()
+    torch.testing.assert_close(final.sources.sum(-1), torch.ones(3, total))
+    assert (final.sources[~final.valid()[:, None].expand_as(final.sources)] ==
+            0).all()
 
 
 @pytest.mark.parametrize('mode', ['padded', 'packed'])
@@ -105,8 +107,7 @@ def test_off_the_shelf_nothing_dropped_is_the_model(name, mode):
     with torch.no_grad():
         reduced.reducer.length_embed.zero_()
         x = _clips()
-        torch.testing.assert_close(reduced(x), plain(x), rtol=1e-5,
-                                   atol=1e-5)
+        torch.testing.assert_close(reduced(x), plain(x), rtol=1e-5, atol=1e-5)
 
 
 def test_static_video_keeps_the_first_step_only():
@@ -161,13 +162,17 @@ def test_apply_merger_adds_rlt_to_a_trained_model():
         x = _clips()
         torch.testing.assert_close(applied(x), by_config(x), rtol=0, atol=0)
     with pytest.raises(ValueError, match="'spatial' merge"):
-        apply_merger(plain, dict(type='STTM', layers=(1, 2)),
-                     reducer=reducer, inplace=True)
+        apply_merger(
+            plain,
+            dict(type='STTM', layers=(1, 2)),
+            reducer=reducer,
+            inplace=True)
     assert plain.reducer is None and plain.merge_schedule is None
 
 
-@pytest.mark.skipif(not hasattr(torch.library, 'custom_op'),
-                    reason='torch < 2.4: dynamo breaks on more')
+@pytest.mark.skipif(
+    not hasattr(torch.library, 'custom_op'),
+    reason='torch < 2.4: dynamo breaks on more')
 @pytest.mark.parametrize('mode', ['padded', 'packed'])
 def test_compile_recompiles_a_bounded_number_of_times(mode):
     """Under torch.compile the token count is data: the graph breaks where
@@ -188,18 +193,23 @@ def test_compile_recompiles_a_bounded_number_of_times(mode):
             rows = 8 * ((step + (b == 0)) % 4)
             x[b, :, :, :rows] = x[b, :, :1, :rows]
         with torch.no_grad():
-            torch.testing.assert_close(compiled(x), model(x), rtol=1e-5,
-                                       atol=1e-5)
+            torch.testing.assert_close(
+                compiled(x), model(x), rtol=1e-5, atol=1e-5)
         graphs.append(counters['stats']['unique_graphs'])
     # Steps 0-3 see both kinds of batch; later counts compile nothing.
     assert graphs[3] == graphs[-1], graphs
     torch._dynamo.reset()
     with torch.no_grad():
         report = torch._dynamo.explain(model)(_clips())
-    where = {frame.filename.split('/')[-1] for b in report.break_reasons
-             for frame in b.user_stack[-1:]}
+    where = {
+        frame.filename.split('/')[-1]
+        for b in report.break_reasons
+        for frame in b.user_stack[-1:]
+    }
     assert where <= {'rlt.py', 'base.py'}, where
-    in_base = {frame.name for b in report.break_reasons
-               for frame in b.user_stack[-1:]
-               if frame.filename.endswith('base.py')}
+    in_base = {
+        frame.name
+        for b in report.break_reasons
+        for frame in b.user_stack[-1:] if frame.filename.endswith('base.py')
+    }
     assert in_base <= {'__init__'}, in_base  # Packing's, once per stage

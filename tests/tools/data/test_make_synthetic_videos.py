@@ -12,8 +12,10 @@ import pytest
 REPO_ROOT = osp.dirname(
     osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 SCRIPT = osp.join(REPO_ROOT, 'tools', 'data', 'make_synthetic_videos.py')
-TINY = ['--num-classes', '2', '--train-per-class', '2', '--val-per-class',
-        '1', '--resolution', '16', '--num-frames', '4']
+TINY = [
+    '--num-classes', '2', '--train-per-class', '2', '--val-per-class', '1',
+    '--resolution', '16', '--num-frames', '4'
+]
 
 
 @pytest.fixture(scope='module')
@@ -49,16 +51,14 @@ def test_writes_spec_and_skips_identical_run(cli, monkeypatch, tmp_path,
                             'train_00000.mp4')).st_mtime_ns == mtime
 
 
-def test_other_spec_regenerates_without_leftovers(cli, monkeypatch,
-                                                  tmp_path):
+def test_other_spec_regenerates_without_leftovers(cli, monkeypatch, tmp_path):
     out = str(tmp_path / 'data')
     run(cli, monkeypatch, out, *TINY)
     smaller = [*TINY]
     smaller[smaller.index('--train-per-class') + 1] = '1'
     run(cli, monkeypatch, out, *smaller)
     assert sorted(os.listdir(osp.join(out, 'videos'))) == [
-        'train_00000.mp4', 'train_00001.mp4', 'val_00000.mp4',
-        'val_00001.mp4'
+        'train_00000.mp4', 'train_00001.mp4', 'val_00000.mp4', 'val_00001.mp4'
     ]
     with open(osp.join(out, cli.SPEC_FILE)) as f:
         assert json.load(f)['spec']['train_per_class'] == 1
