@@ -4,7 +4,7 @@
 #   1. generate the dataset (skipped when it already exists with this spec),
 #   2. for every config: train with tools/dist_train.sh on NPROC processes,
 #      test its last checkpoint with tools/dist_test.sh (1 clip x 3 crops),
-#      count GFLOPs per view with tools/analysis/get_flops.py,
+#      count GFLOPs per view with tools/analysis_tools/get_flops.py,
 #   3. print a summary table (also written to $WORK_DIR/summary.md).
 #
 # Environment (defaults in brackets): CONFIGS [the baselines below], NPROC
@@ -75,7 +75,7 @@ for config in "${CONFIG_LIST[@]}"; do
 
     # GFLOPs of one view (its shape read from the test pipeline); the test
     # averages 3 of them. --json prints one JSON line last.
-    "$PYTHON" tools/analysis/get_flops.py "$config" --json 2>/dev/null \
+    "$PYTHON" tools/analysis_tools/get_flops.py "$config" --json 2>/dev/null \
         | tail -n 1 > "$work/flops.json"
 done
 

@@ -1,10 +1,10 @@
 """The backbone families, listed once.
 
-Everything the tests and tools need to know about a family that its class
-does not say itself: a short name, a title for reports, the backbone class,
-the MMAction2 backbone it stands in for, the weight converter's ``--dst``
-that serves it, and a tiny configuration (3 blocks, patches of 8 pixels, 2
-heads). The tests build every family from here, ``tools/analysis/gpu_check.py``
+Everything the tests and tools need to know about a family that its class does
+not say itself: a short name, a title for reports, the backbone class, the
+MMAction2 backbone it stands in for, the weight converter's ``--dst`` that
+serves it, and a tiny configuration (3 blocks, patches of 8 pixels, 2 heads).
+The tests build every family from here, ``tools/analysis_tools/gpu_check.py``
 checks every family from here, the tools' error helpers take the converter
 command from here and ``tools/visualize_merging.py`` swaps MMAction2's
 backbones from here. A new family is one backbone file and one entry in

@@ -1,5 +1,5 @@
-"""The confirmatory study (``tools/analysis/confirm.py``): its runs on one
-clean commit, their records, and every table and plot rebuilt from those
+"""The confirmatory study (``tools/analysis_tools/confirm.py``): its runs on
+one clean commit, their records, and every table and plot rebuilt from those
 records alone.
 
 Records live in ``OUT/dev/runs/VARIANT/seedN.json`` (runs on the dev split,
@@ -360,7 +360,8 @@ def write_report(root: str,
         dev_videos = 10 * {**PER_CLASS, **protocol.get('per_class', {})}['dev']
         lines = [
             f'# {protocol.get("title", "Confirmatory study")}: {stage} runs',
-            '', f'Written by `python tools/analysis/confirm.py report` from '
+            '',
+            f'Written by `python tools/analysis_tools/confirm.py report` from '
             f'the records in [{stage}/runs]({stage}/runs) '
             f'({report.commits_line(records)}). Top-1 in %, mean +- sd over '
             f'seeds; train on {protocol["train_subset"]} training videos, '

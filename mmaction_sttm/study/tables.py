@@ -1,6 +1,7 @@
-"""Tables and the plot of the exploratory study (``tools/analysis/study.py``):
-one row per variant with its GFLOPs, val (dev) and train top-1 over seeds,
-and val top-1 against GFLOPs, one curve per merger."""
+"""Tables and the plot of the exploratory study
+(``tools/analysis_tools/study.py``): one row per variant with its GFLOPs, val
+(dev) and train top-1 over seeds, and val top-1 against GFLOPs, one curve per
+merger."""
 import csv
 import os
 import os.path as osp

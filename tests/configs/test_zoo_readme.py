@@ -1,7 +1,7 @@
 """The model zoo's README, metafile and model index agree with the configs
 and with the measured GFLOPs and parameters.
 
-``tools/analysis/check_zoo_readme.py`` measures every README row (several
+``tools/analysis_tools/check_zoo_readme.py`` measures every README row (several
 minutes on a CPU). Here every row is checked for coverage and consistency,
 and a subset is measured: all ViT-S rows (baseline, STTM, 13 frames, no meta
 filter, both datasets) and TimeSformer + STTM, which go through both
@@ -19,7 +19,7 @@ from stack import torch_at_least
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 _spec = importlib.util.spec_from_file_location(
     'check_zoo_readme',
-    osp.join(REPO, 'tools', 'analysis', 'check_zoo_readme.py'))
+    osp.join(REPO, 'tools', 'analysis_tools', 'check_zoo_readme.py'))
 check = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(check)
 

@@ -143,7 +143,7 @@ def test_marked_block_runs(block, tmp_path):
 OLD_TOME = """\
 <!-- runnable -->
 ```shell
-python tools/analysis/get_flops.py configs/sttm/sttm_vit-base-p16_in1k-pre_8xb8-8x8x1-30e_kinetics400-rgb.py --cfg-options model.backbone.merger.type=ToMe model.backbone.merger.ratio=0.45
+python tools/analysis_tools/get_flops.py configs/sttm/sttm_vit-base-p16_in1k-pre_8xb8-8x8x1-30e_kinetics400-rgb.py --cfg-options model.backbone.merger.type=ToMe model.backbone.merger.ratio=0.45
 ```
 """  # noqa: E501
 

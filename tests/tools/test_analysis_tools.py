@@ -14,7 +14,7 @@ STTM = 'configs/synthetic/sttm_spacetime-vit-tiny-p8_scratch_2xb8-8x2x1-20e_synt
 
 
 def _tool(name: str):
-    path = osp.join(ROOT, 'tools', 'analysis', f'{name}.py')
+    path = osp.join(ROOT, 'tools', 'analysis_tools', f'{name}.py')
     spec = importlib.util.spec_from_file_location(f'tool_{name}', path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -112,7 +112,7 @@ def test_benchmark_memory_only(tmp_path):
 def _zoo_rows():
     spec = importlib.util.spec_from_file_location(
         'check_zoo_readme',
-        osp.join(ROOT, 'tools', 'analysis', 'check_zoo_readme.py'))
+        osp.join(ROOT, 'tools', 'analysis_tools', 'check_zoo_readme.py'))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return {row.config: row for row in module.parse_readme()}

@@ -1,5 +1,5 @@
-"""tools/analysis/confirm.py: refuses a dirty tree, and a seconds-long run
-goes pretrain -> fine-tune -> train / dev / held-out test through the real
+"""tools/analysis_tools/confirm.py: refuses a dirty tree, and a seconds-long
+run goes pretrain -> fine-tune -> train / dev / held-out test through the real
 tools, keeps one record per run, and rebuilds the tables from them."""
 import json
 import os.path as osp
@@ -36,7 +36,7 @@ def test_refuses_a_dirty_tree(tmp_path):
 def test_smoke_run_and_report(tmp_path):
     out, work, data = tmp_path / 'out', tmp_path / 'work', tmp_path / 'data'
     cmd = [
-        sys.executable, 'tools/analysis/confirm.py', 'run', '--smoke',
+        sys.executable, 'tools/analysis_tools/confirm.py', 'run', '--smoke',
         '--allow-dirty', '--variants', 'vit', '--seeds', '0', '1', '--jobs',
         '2', '--out',
         str(out), '--work-dir',
@@ -70,7 +70,7 @@ def test_smoke_run_and_report(tmp_path):
     # `report` rebuilds the same table from the records alone.
     (out / 'test.md').unlink()
     subprocess.run([
-        sys.executable, 'tools/analysis/confirm.py', 'report', '--out',
+        sys.executable, 'tools/analysis_tools/confirm.py', 'report', '--out',
         str(out)
     ],
                    cwd=ROOT,

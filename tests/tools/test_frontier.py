@@ -12,7 +12,7 @@ ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 
 def _tool():
     spec = importlib.util.spec_from_file_location(
-        'frontier', osp.join(ROOT, 'tools', 'analysis', 'frontier.py'))
+        'frontier', osp.join(ROOT, 'tools', 'analysis_tools', 'frontier.py'))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

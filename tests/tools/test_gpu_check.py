@@ -1,4 +1,4 @@
-"""The CPU side of tools/analysis/gpu_check.sh: argument parsing, the
+"""The CPU side of tools/analysis_tools/gpu_check.sh: argument parsing, the
 correctness check (CPU against CPU), the speed commands and the report."""
 import importlib.util
 import os.path as osp
@@ -10,7 +10,7 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def _tool():
-    path = osp.join(ROOT, 'tools', 'analysis', 'gpu_check.py')
+    path = osp.join(ROOT, 'tools', 'analysis_tools', 'gpu_check.py')
     spec = importlib.util.spec_from_file_location('tool_gpu_check', path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -61,7 +61,8 @@ def test_speed_commands(dry_run, tmp_path):
         for config in argv[:2]:
             assert osp.exists(config), config
     bench = importlib.util.spec_from_file_location(
-        'tool_benchmark', osp.join(ROOT, 'tools', 'analysis', 'benchmark.py'))
+        'tool_benchmark',
+        osp.join(ROOT, 'tools', 'analysis_tools', 'benchmark.py'))
     module = importlib.util.module_from_spec(bench)
     bench.loader.exec_module(module)
     parsed = module.parse_args(runs[-1][1])  # benchmark.py accepts them
@@ -101,7 +102,7 @@ def test_speed_failures_are_reported(tmp_path):
 def test_shell_wrapper_without_cuda_says_so():
     proc = subprocess.run([
         'bash',
-        osp.join(ROOT, 'tools', 'analysis', 'gpu_check.sh'), '--help'
+        osp.join(ROOT, 'tools', 'analysis_tools', 'gpu_check.sh'), '--help'
     ],
                           capture_output=True,
                           text=True,

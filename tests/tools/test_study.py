@@ -1,4 +1,4 @@
-"""tools/analysis/study.py: every study config is a valid, described
+"""tools/analysis_tools/study.py: every study config is a valid, described
 variant; the peers really are at the GFLOPs of the STTM point they are
 compared with; and a seconds-long run goes pretrain -> fine-tune -> off the
 shelf through the real tools and writes the table, CSV and plot."""
@@ -29,9 +29,10 @@ def study():
         study_variants.count_complexity(ROOT, variant)
 
     def main(argv):
-        subprocess.run([sys.executable, 'tools/analysis/study.py', *argv],
-                       cwd=ROOT,
-                       check=True)
+        subprocess.run(
+            [sys.executable, 'tools/analysis_tools/study.py', *argv],
+            cwd=ROOT,
+            check=True)
 
     return SimpleNamespace(
         REGIMES=study_variants.REGIMES,

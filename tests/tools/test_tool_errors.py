@@ -78,8 +78,8 @@ def test_train_missing_config_from_the_shell(tmp_path):
 @pytest.mark.parametrize('tool,extra', [
     ('tools/train.py', []),
     ('tools/test.py', ['x.pth']),
-    ('tools/analysis/get_flops.py', []),
-    ('tools/analysis/benchmark.py', []),
+    ('tools/analysis_tools/get_flops.py', []),
+    ('tools/analysis_tools/benchmark.py', []),
 ])
 def test_missing_config(tool, extra, capsys):
     proc = _main(tool, 'configs/nope.py', *extra, capsys=capsys)

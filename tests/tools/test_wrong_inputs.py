@@ -173,7 +173,7 @@ def test_test_tool_refuses_a_partial_checkpoint(checkpoints, tmp_path,
 ])
 def test_get_flops_shape_it_cannot_count(shape, parts, tmp_path):
     proc = _run(
-        'tools/analysis/get_flops.py',
+        'tools/analysis_tools/get_flops.py',
         SPACETIME_STTM,
         '--shape',
         *shape,
@@ -190,8 +190,8 @@ def _config_error(proc: subprocess.CompletedProcess) -> None:
 
 
 @pytest.mark.parametrize('tool,extra', [
-    ('tools/analysis/get_flops.py', []),
-    ('tools/analysis/benchmark.py', ['--repeats', '1', '--warmup', '0']),
+    ('tools/analysis_tools/get_flops.py', []),
+    ('tools/analysis_tools/benchmark.py', ['--repeats', '1', '--warmup', '0']),
 ])
 def test_config_error_is_one_line(tool, extra, tmp_path):
     proc = _run(
@@ -314,7 +314,8 @@ def test_unregistered_type_is_one_line(tmp_path):
     config = tmp_path / 'typo.py'
     config.write_text(f"_base_ = ['{SPACETIME_STTM}']\n"
                       "model = dict(backbone=dict(type='SpaceTimeVit'))\n")
-    proc = _run('tools/analysis/get_flops.py', str(config), cwd=str(tmp_path))
+    proc = _run(
+        'tools/analysis_tools/get_flops.py', str(config), cwd=str(tmp_path))
     _one_line(proc, 'config: SpaceTimeVit is not in the mmaction::model '
               'registry')
 
@@ -331,11 +332,13 @@ def test_merger_on_mmaction2s_backbone_is_one_line(tmp_path):
     want = ("model.backbone.merger: VisionTransformer cannot merge; use "
             "type='MergingVisionTransformer'")
     _one_line(
-        _run('tools/analysis/get_flops.py', str(config), cwd=str(tmp_path)),
-        want)
+        _run(
+            'tools/analysis_tools/get_flops.py',
+            str(config),
+            cwd=str(tmp_path)), want)
     _one_line(
         _run(
-            'tools/analysis/get_flops.py',
+            'tools/analysis_tools/get_flops.py',
             VIT,
             '--cfg-options',
             'model.backbone.merger.type=STTM',
@@ -391,7 +394,7 @@ def test_config_that_is_not_python(tmp_path):
 
 def test_traceback_flag_shows_the_traceback(tmp_path):
     proc = _run(
-        'tools/analysis/get_flops.py',
+        'tools/analysis_tools/get_flops.py',
         STTM,
         '--cfg-options',
         UNKNOWN_KEY,
@@ -450,7 +453,8 @@ def test_convert_weights_names_the_layouts(tmp_path):
 
 def _benchmark_tool():
     spec = importlib.util.spec_from_file_location(
-        'tool_benchmark', osp.join(ROOT, 'tools', 'analysis', 'benchmark.py'))
+        'tool_benchmark',
+        osp.join(ROOT, 'tools', 'analysis_tools', 'benchmark.py'))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -1,4 +1,4 @@
-# The confirmatory study's plan, as tools/analysis/confirm.py reads it. The
+# The confirmatory study's plan, as tools/analysis_tools/confirm.py reads it. The
 # words, the reasons and the amendments are in
 # docs/results/confirm/PROTOCOL.md; this file and that one change together,
 # by dated amendments only.

@@ -1,5 +1,5 @@
 # The demo's recipe from scratch, scored on the held-out test split: the
-# plan tools/analysis/confirm.py reads (`--config-dir
+# plan tools/analysis_tools/confirm.py reads (`--config-dir
 # configs/synthetic/demo_study`). The words and the amendments are in
 # docs/results/confirm/PROTOCOL.md ("Secondary: the demo from scratch");
 # this file and that section change together, by dated amendments only.

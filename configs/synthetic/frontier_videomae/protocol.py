@@ -1,5 +1,5 @@
 # The off-the-shelf frontier (regime c) on the VideoMAE-style ViT, as
-# tools/analysis/frontier.py reads it. Words, reasons and amendments:
+# tools/analysis_tools/frontier.py reads it. Words, reasons and amendments:
 # docs/results/frontier/videomae/PROTOCOL.md; the two change together, by
 # dated amendments only.
 #

@@ -1,4 +1,4 @@
-# The RLT study's plan, as tools/analysis/confirm.py reads it
+# The RLT study's plan, as tools/analysis_tools/confirm.py reads it
 # (`--config-dir configs/synthetic/rlt_study`). The words, the reasons and the
 # amendments are in docs/results/rlt/study/PROTOCOL.md; this file and that one
 # change together, by dated amendments only.

@@ -1,4 +1,4 @@
-# Base of tools/analysis/study.py, trained from scratch (regime (d)):
+# Base of tools/analysis_tools/study.py, trained from scratch (regime (d)):
 # MMAction2's ViT (VideoMAE layout: 2-frame tubelets, no CLS token) with the
 # project's merging, small enough that the study trains on 2 CPU cores:
 # 32x32 frames, 8x8x2 tubelets (4 x 16 tokens), 4 blocks, 96 channels. From

@@ -1,4 +1,4 @@
-# Base of regime (b) of tools/analysis/study.py, the paper's regime: the
+# Base of regime (b) of tools/analysis_tools/study.py, the paper's regime: the
 # study's ViT starts from the shape-pretrained backbone (pretrain/; the study
 # tool sets the checkpoint of the same seed), the merger (if any) from its
 # own init, and the whole model is fine-tuned on the motion classes, with a

@@ -1,7 +1,7 @@
 # Phase 3 of the VideoMAE-style study (amendment of 2026-12-05 in
 # docs/results/videomae/PROTOCOL.md): phase 1's variants, comparisons,
 # tests, recipe and pre-training seeds, fine-tuned and tested on shifted
-# scenes (the tester's design), as tools/analysis/confirm.py reads it
+# scenes (the tester's design), as tools/analysis_tools/confirm.py reads it
 # (`--config-dir configs/synthetic/videomae_shifted_study`). Only what
 # differs from phase 1's plan is written here.
 _base_ = ['../videomae_study/protocol.py']

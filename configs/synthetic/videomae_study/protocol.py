@@ -1,4 +1,4 @@
-# The VideoMAE-style study's plan, as tools/analysis/confirm.py reads it
+# The VideoMAE-style study's plan, as tools/analysis_tools/confirm.py reads it
 # (`--config-dir configs/synthetic/videomae_study`). The words, the reasons
 # and the amendments are in docs/results/videomae/PROTOCOL.md; this file and
 # that one change together, by dated amendments only.

@@ -175,7 +175,7 @@ class STTM(Merger):
 
     def merge(self, tokens: Tokens, num_out: int, cues: Cues) -> MergeResult:
         # The record_function ranges name the parts for the benchmark's
-        # breakdown (tools/analysis/benchmark.py --breakdown); they cost
+        # breakdown (tools/analysis_tools/benchmark.py --breakdown); they cost
         # nothing without a profiler and torch.compile ignores them.
         x, sizes = tokens.x, tokens.sizes
         batch, length, dims = x.shape

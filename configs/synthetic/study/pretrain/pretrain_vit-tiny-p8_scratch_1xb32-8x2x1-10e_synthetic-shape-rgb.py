@@ -1,4 +1,4 @@
-# (a) Pre-training of tools/analysis/study.py, the analogue of ImageNet-1K:
+# (a) Pre-training of tools/analysis_tools/study.py, the analogue of ImageNet-1K:
 # the study's ViT learns a frame-level task on still scenes of the same
 # renderer (task='shape': the marked object's shape x quadrant, 12 classes;
 # the background still drifts). The fine-tune configs load its backbone.

@@ -19,7 +19,7 @@ profiled eager passes apart from the timed ones.
 
 Example::
 
-    python tools/analysis/benchmark.py \\
+    python tools/analysis_tools/benchmark.py \\
         configs/sttm/vit-base-p16_in1k-pre_8xb8-8x8x1-30e_kinetics400-rgb.py \\
         configs/sttm/sttm_vit-base-p16_in1k-pre_8xb8-8x8x1-30e_kinetics400-rgb.py \\
         --batch-sizes 1 4 --modes inference train --out work_dirs/bench

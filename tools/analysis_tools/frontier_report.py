@@ -1,5 +1,5 @@
 """Tables and figures of a frontier study, rebuilt from its records alone
-(``python tools/analysis/frontier.py report --config-dir DIR``)."""
+(``python tools/analysis_tools/frontier.py report --config-dir DIR``)."""
 import glob
 import json
 import os.path as osp
@@ -189,13 +189,13 @@ def write_report(protocol, out: str) -> None:
     with open(osp.join(out, 'dev.md'), 'w') as f:
         f.write(f'# {protocol.title}: dev choices\n\n'
                 'Rebuilt from the dev records by `python '
-                'tools/analysis/frontier.py report`.\n\n' +
+                'tools/analysis_tools/frontier.py report`.\n\n' +
                 '\n'.join(dev_lines) + '\n\nChosen: ' +
                 ', '.join(f'{k} {v}' for k, v in chosen.items()) + '\n')
     records = _load(out, 'test')
     lines = [
         f'# {protocol.title}: held-out splits', '',
-        'Rebuilt from the records by `python tools/analysis/'
+        'Rebuilt from the records by `python tools/analysis_tools/'
         'frontier.py report`; the plan, tests and words are in '
         '[PROTOCOL.md](PROTOCOL.md). Top-1 mean +- sd over the '
         f'{len(protocol.seeds)} models; differences paired by model.', ''

@@ -7,7 +7,8 @@ Counts are per view at 1x3x8x224x224 (the paper's figures are x3 views).
 
 Example::
 
-    python tools/analysis/paper_flops_table.py > docs/results/paper_flops.md
+    python tools/analysis_tools/paper_flops_table.py \\
+        > docs/results/paper_flops.md
 """
 from typing import Optional, Tuple
 

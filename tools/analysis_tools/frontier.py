@@ -12,12 +12,12 @@ The plan (models, splits, grid, reducers, their schedules and readings, the
 tests) is a ``protocol.py`` in a config folder, fixed with the study's
 ``PROTOCOL.md`` before any run. Three commands::
 
-    python tools/analysis/frontier.py plan --config-dir DIR
-    python tools/analysis/frontier.py run --config-dir DIR --phase dev \\
+    python tools/analysis_tools/frontier.py plan --config-dir DIR
+    python tools/analysis_tools/frontier.py run --config-dir DIR --phase dev \\
         --source WT
-    python tools/analysis/frontier.py run --config-dir DIR --phase test \\
-        --source WT
-    python tools/analysis/frontier.py report --config-dir DIR
+    python tools/analysis_tools/frontier.py run --config-dir DIR \\
+        --phase test --source WT
+    python tools/analysis_tools/frontier.py report --config-dir DIR
 
 - ``plan`` finds each reducer's ratio at each point and writes
   ``plan.json`` in the protocol's ``out`` folder (GFLOPs only: no data);

@@ -23,12 +23,12 @@ accuracy, so that under- and over-fitting show), 1 clip x 3 crops each.
 GFLOPs are counted per view at each config's own clip shape. The data, the
 runs and the tables are :mod:`mmaction_sttm.study`; this tool parses the
 arguments. Claims are made by the confirmatory study
-(``tools/analysis/confirm.py``), on a held-out test split.
+(``tools/analysis_tools/confirm.py``), on a held-out test split.
 
 Example (all variants: about 3 hours on 2 idle CPU cores; one fine-tune run
 takes 3 to 5 minutes, a subset with ``--variants`` correspondingly less)::
 
-    python tools/analysis/study.py --regimes finetune ots scratch \\
+    python tools/analysis_tools/study.py --regimes finetune ots scratch \\
         --seeds 0 1 2 --jobs 2 --out docs/results/study
 """
 import argparse
@@ -156,7 +156,7 @@ def _finished(variants: List[Variant],
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
-    command = 'python tools/analysis/study.py ' + shlex.join(
+    command = 'python tools/analysis_tools/study.py ' + shlex.join(
         argv if argv is not None else sys.argv[1:])
     variants = run_study(args)
     state = git_state(ROOT)

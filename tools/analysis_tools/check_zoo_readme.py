@@ -3,11 +3,11 @@
 Every row of the results tables of ``configs/sttm/README.md`` links a config
 and states its GFLOPs per view, GFLOPs for three views and parameters;
 ``configs/sttm/metafile.yml`` repeats them. This script measures each config
-as ``tools/analysis/get_flops.py`` does (one view of ``1x3xTx224x224``, ``T``
-the config's frames, MMEngine's counter) and reports every figure that is
-off by more than the rounding of the table::
+as ``tools/analysis_tools/get_flops.py`` does (one view of
+``1x3xTx224x224``, ``T`` the config's frames, MMEngine's counter) and
+reports every figure that is off by more than the rounding of the table::
 
-    python tools/analysis/check_zoo_readme.py [--configs PATTERN ...]
+    python tools/analysis_tools/check_zoo_readme.py [--configs PATTERN ...]
 
 Measuring all 35 zoo configs takes several minutes on a CPU;
 ``tests/configs/test_zoo_readme.py`` runs the same checks on a subset.

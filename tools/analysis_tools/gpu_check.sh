@@ -6,4 +6,4 @@
 # docs/results/gpu/ instead. Every option goes to gpu_check.py (--help).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-exec "${PYTHON:-python}" tools/analysis/gpu_check.py "$@"
+exec "${PYTHON:-python}" tools/analysis_tools/gpu_check.py "$@"

@@ -20,7 +20,7 @@ above ``--white``): only the marked object has a white core.
 
 Example (the VideoMAE-style study's fine-tuned checkpoints of two seeds)::
 
-    python tools/analysis/object_retention.py \\
+    python tools/analysis_tools/object_retention.py \\
         configs/synthetic/videomae_study/finetune/sttm-orthogonal-r0.7_vit-tiny-p8_shape-pre_1xb32-8x2x1-6e_synthetic-motion-rgb.py \\
         --checkpoints seed3=work_dirs/.../seed3/epoch_6.pth \\
         seed5=work_dirs/.../seed5/epoch_6.pth \\

@@ -2,7 +2,7 @@
 
 Example::
 
-    python tools/analysis/get_flops.py \
+    python tools/analysis_tools/get_flops.py \
         configs/sttm/sttm_vit-small-p16_in1k-pre_8xb8-13x8x1-30e_kinetics400-rgb.py
 
 Counts with MMEngine's ``FlopAnalyzer`` (one multiply-add is one FLOP, the

@@ -23,7 +23,7 @@ preparation of the report runs in CI without a GPU.
 
 Example::
 
-    python tools/analysis/gpu_check.py --out work_dirs/gpu_check
+    python tools/analysis_tools/gpu_check.py --out work_dirs/gpu_check
 """
 import argparse
 import datetime
@@ -272,7 +272,7 @@ def run_speed(args: argparse.Namespace, out: str) -> List[Dict]:
     """Run the speed table, each run in its own process (a compile cache or
     a crash of one does not touch the next)."""
     results = []
-    tool = osp.join(ROOT, 'tools', 'analysis', 'benchmark.py')
+    tool = osp.join(ROOT, 'tools', 'analysis_tools', 'benchmark.py')
     if not args.dry_run:
         make_rlt_videos()
     for tag, argv in speed_commands(args, out):

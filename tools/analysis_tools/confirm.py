@@ -23,11 +23,11 @@ folder and camera. Four commands:
 
 Examples::
 
-    python tools/analysis/confirm.py dev --variants vit sttm-r0.7 \\
+    python tools/analysis_tools/confirm.py dev --variants vit sttm-r0.7 \\
         --seeds 0 1 2 --jobs 2 --resume
-    python tools/analysis/confirm.py run --jobs 2 --resume
-    python tools/analysis/confirm.py report
-    python tools/analysis/confirm.py harvest \\
+    python tools/analysis_tools/confirm.py run --jobs 2 --resume
+    python tools/analysis_tools/confirm.py report
+    python tools/analysis_tools/confirm.py harvest \\
         --source WT/docs/results/confirm --block B --data WT/data/study \\
         --pretrain WT/work_dirs/confirm/test/pretrain/vit/seed0/epoch_10.pth
 """
