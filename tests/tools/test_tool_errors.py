@@ -12,6 +12,7 @@ from mmengine.config import Config
 
 from mmaction_sttm import tooling
 from mmaction_sttm.conversion.weights import DST_FORMATS
+from mmaction_sttm.tooling.weights import _weight_paths
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SYNTHETIC = osp.join(ROOT, 'configs', 'synthetic',
@@ -197,9 +198,9 @@ def test_disable_pretrained_reads_no_file():
         ]),
         neck=dict(init_cfg=dict(type='Pretrained', checkpoint='c.pth')),
         extra=dict(pretrained=True))
-    assert len(list(tooling._weight_paths(model))) == 3
+    assert len(list(_weight_paths(model))) == 3
     tooling.disable_pretrained(model)
-    assert list(tooling._weight_paths(model)) == []
+    assert list(_weight_paths(model)) == []
     assert model['backbone']['pretrained'] is None
     assert model['cls_head']['init_cfg'] == [dict(type='Normal', std=0.01)]
     assert model['neck']['init_cfg'] is None
