@@ -42,6 +42,7 @@ from torch import Tensor
 from mmaction_sttm.functional.groups import group_mean, group_sum
 from mmaction_sttm.functional.sttm import num_meta_tokens
 from mmaction_sttm.functional.tokens import Tokens
+from mmaction_sttm.functional.tome import max_removable
 
 #: What a merger may ask the backbone for.
 NEEDS = ('keys', 'cls_attn', 'cls', 'sharpness')
@@ -351,3 +352,39 @@ class HardMerger(Merger):
             weights.to(sizes.dtype) if self.weighted_sizes else sizes, group,
             num_out)
         return MergeResult(y, pos_out, out_sizes, group)
+
+
+class PairMerger(HardMerger):
+    """Base of the mergers that pair tokens (ToMe, PiToMe, vid-TLDR): one
+    step removes at most about half of the tokens, so ``ratio <= 0.5``
+    (larger reductions merge after more layers), and the output count is
+    :func:`num_kept`, or what the pairing leaves when it can remove fewer.
+
+    Args:
+        embed_dims (int): Channels ``D``.
+        ratio (float): Fraction of the tokens one step removes, in
+            ``(0, 0.5]``.
+        init_cfg (dict, optional): MMEngine initialisation config.
+    """
+
+    def __init__(self,
+                 embed_dims: int,
+                 ratio: float = 0.5,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(embed_dims, ratio, init_cfg)
+        if self.ratio > 0.5:
+            raise ValueError(
+                f'ratio must be <= 0.5 for {type(self).__name__} (one step '
+                f'pairs tokens and removes at most half of them), got '
+                f'{ratio!r}; merge after more layers with a smaller ratio '
+                f'instead')
+
+    @staticmethod
+    def max_removable(num_tokens: int) -> int:
+        """Most tokens one step can remove from ``num_tokens``."""
+        return max_removable(num_tokens)
+
+    def num_outputs(self, num_tokens: int) -> int:
+        num_tokens = int(num_tokens)
+        keep = num_kept(num_tokens, self.ratio)
+        return max(keep, num_tokens - self.max_removable(num_tokens))

@@ -8,13 +8,13 @@ from mmaction_sttm.functional.pitome import (energy_matching, layer_margin,
                                              max_removable)
 from mmaction_sttm.functional.tokens import Tokens
 from mmaction_sttm.registry import MODELS
-from .base import Cues, HardMerger, check_choice, is_real, num_kept
+from .base import Cues, PairMerger, check_choice, is_real
 
 METRICS = ('keys', 'tokens')
 
 
 @MODELS.register_module()
-class PiToMe(HardMerger):
+class PiToMe(PairMerger):
     """Spectrum-preserving token merging (PiToMe, sec. 3).
 
     The ``2r`` tokens of highest energy (those with the most close
@@ -58,11 +58,6 @@ class PiToMe(HardMerger):
                  depth: Optional[int] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(embed_dims, ratio, init_cfg)
-        if self.ratio > 0.5:
-            raise ValueError(
-                f'ratio must be <= 0.5 for PiToMe (2r tokens must be '
-                f'mergeable), got {ratio!r}; merge after more layers with '
-                f'a smaller ratio instead')
         if margin is None:
             margin = layer_margin(layer or 1, depth or 1)
         if not is_real(margin) or not -1 < margin < 1:
@@ -75,10 +70,10 @@ class PiToMe(HardMerger):
         self.metric = check_choice(metric, METRICS, 'metric')
         self.needs = ('keys', ) if metric == 'keys' else ()
 
-    def num_outputs(self, num_tokens: int) -> int:
-        num_tokens = int(num_tokens)
-        keep = num_kept(num_tokens, self.ratio)
-        return max(keep, num_tokens - max_removable(num_tokens))
+    @staticmethod
+    def max_removable(num_tokens: int) -> int:
+        """``2r`` tokens must be mergeable: ``floor(L / 2)``."""
+        return max_removable(num_tokens)
 
     def assign(self, tokens: Tokens, num_out: int,
                cues: Cues) -> Tuple[Tensor, Optional[Tensor]]:

@@ -4,16 +4,15 @@ from typing import Optional, Tuple
 from torch import Tensor
 
 from mmaction_sttm.functional.tokens import Tokens
-from mmaction_sttm.functional.tome import (bipartite_soft_matching,
-                                           max_removable)
+from mmaction_sttm.functional.tome import bipartite_soft_matching
 from mmaction_sttm.registry import MODELS
-from .base import Cues, HardMerger, check_choice, num_kept
+from .base import Cues, PairMerger, check_choice
 
 METRICS = ('keys', 'tokens')
 
 
 @MODELS.register_module()
-class ToMe(HardMerger):
+class ToMe(PairMerger):
     """Bipartite soft matching (ToMe, sec. 3).
 
     Tokens alternate into sets A and B; each A token is linked to its most
@@ -48,18 +47,8 @@ class ToMe(HardMerger):
                  metric: str = 'keys',
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(embed_dims, ratio, init_cfg)
-        if self.ratio > 0.5:
-            raise ValueError(
-                f'ratio must be <= 0.5 for ToMe (one bipartite step removes '
-                f'at most half of the tokens), got {ratio!r}; merge after '
-                f'more layers with a smaller ratio instead')
         self.metric = check_choice(metric, METRICS, 'metric')
         self.needs = ('keys', ) if metric == 'keys' else ()
-
-    def num_outputs(self, num_tokens: int) -> int:
-        num_tokens = int(num_tokens)
-        keep = num_kept(num_tokens, self.ratio)
-        return max(keep, num_tokens - max_removable(num_tokens))
 
     def assign(self, tokens: Tokens, num_out: int,
                cues: Cues) -> Tuple[Tensor, Optional[Tensor]]:

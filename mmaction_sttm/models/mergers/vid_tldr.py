@@ -5,16 +5,15 @@ from typing import Optional, Tuple
 from torch import Tensor
 
 from mmaction_sttm.functional.tokens import Tokens
-from mmaction_sttm.functional.tome import max_removable
 from mmaction_sttm.functional.vid_tldr import saliency_matching
 from mmaction_sttm.registry import MODELS
-from .base import Cues, HardMerger, check_choice, num_kept
+from .base import Cues, PairMerger, check_choice
 
 METRICS = ('tokens', 'keys')
 
 
 @MODELS.register_module()
-class VidTLDR(HardMerger):
+class VidTLDR(PairMerger):
     """Training-free token merging with saliency (vid-TLDR, sec. 3).
 
     ToMe's bipartite matching (the ``r`` most similar ``A``-to-``B`` links
@@ -50,18 +49,8 @@ class VidTLDR(HardMerger):
                  metric: str = 'tokens',
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(embed_dims, ratio, init_cfg)
-        if self.ratio > 0.5:
-            raise ValueError(
-                f'ratio must be <= 0.5 for VidTLDR (one bipartite step '
-                f'removes at most half of the tokens), got {ratio!r}; merge '
-                f'after more layers with a smaller ratio instead')
         self.metric = check_choice(metric, METRICS, 'metric')
         self.needs = ('sharpness', ) + (('keys', ) if metric == 'keys' else ())
-
-    def num_outputs(self, num_tokens: int) -> int:
-        num_tokens = int(num_tokens)
-        keep = num_kept(num_tokens, self.ratio)
-        return max(keep, num_tokens - max_removable(num_tokens))
 
     def assign(self, tokens: Tokens, num_out: int,
                cues: Cues) -> Tuple[Tensor, Optional[Tensor]]:
