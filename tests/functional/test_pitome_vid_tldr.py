@@ -97,8 +97,9 @@ def test_pitome_protects_the_isolated_token():
     assert torch.isclose(out.x, x[0, 5]).all(-1).any()
 
 
-def test_pitome_margin_follows_depth_in_a_schedule():
-    model = MODELS.build(
+def _tiny_vit(**merger):
+    """A four-block SpaceTimeViT whose merges are ``merger``."""
+    return MODELS.build(
         dict(
             type='SpaceTimeViT',
             img_size=32,
@@ -107,33 +108,19 @@ def test_pitome_margin_follows_depth_in_a_schedule():
             embed_dims=32,
             depth=4,
             num_heads=2,
-            merger=dict(type='PiToMe', layers=(1, 3), ratio=0.3)))
-    mergers = model.merge_schedule.mergers
+            merger=merger))
+
+
+def test_pitome_margin_follows_depth_in_a_schedule():
+    mergers = _tiny_vit(
+        type='PiToMe', layers=(1, 3), ratio=0.3).merge_schedule.mergers
     assert mergers['1'].margin == pytest.approx(0.9)
     assert mergers['3'].margin == pytest.approx(0.9 - 0.8 * 2 / 4)
     assert layer_margin(3, 4) == pytest.approx(0.5)
-    fixed = MODELS.build(
-        dict(
-            type='SpaceTimeViT',
-            img_size=32,
-            patch_size=8,
-            num_frames=4,
-            embed_dims=32,
-            depth=4,
-            num_heads=2,
-            merger=dict(type='PiToMe', layers=(1, 3), ratio=0.3, margin=0.2)))
+    fixed = _tiny_vit(type='PiToMe', layers=(1, 3), ratio=0.3, margin=0.2)
     assert fixed.merge_schedule.mergers['3'].margin == pytest.approx(0.2)
     with pytest.raises(TypeError, match="unknown key 'layer'"):
-        MODELS.build(
-            dict(
-                type='SpaceTimeViT',
-                img_size=32,
-                patch_size=8,
-                num_frames=4,
-                embed_dims=32,
-                depth=4,
-                num_heads=2,
-                merger=dict(type='PiToMe', layers=(1, ), layer=2)))
+        _tiny_vit(type='PiToMe', layers=(1, ), layer=2)
 
 
 def _saliency_direct(sharp):
