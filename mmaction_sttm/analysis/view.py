@@ -35,12 +35,14 @@ def pipeline_view(cfg: Any) -> Dict[str, Any]:
 
     Returns:
         dict: ``clip_len``, ``crop`` (``(H, W)``) and ``views`` (clips x
-        crops per video), each None where the pipeline does not say.
+        crops per video), each None where the pipeline does not say. The
+        sampler of a ``DecodeWithFallback`` step counts as a step.
     """
+    from mmaction_sttm.datasets.transforms import pipeline_steps
     steps = find_test_pipeline(cfg) or []
     clip_len = crop = None
     clips, crops = 1, 1
-    for step in steps:
+    for step in pipeline_steps(steps):
         kind = str(step.get('type', '')).split('.')[-1]
         if kind in SAMPLERS and 'clip_len' in step:
             clip_len = int(step['clip_len'])

@@ -1,7 +1,8 @@
 """Reports what :class:`~mmaction_sttm.datasets.RobustVideoDataset` did
 with bad videos: replacements per training epoch, how many videos each
 validation / test epoch scored out of how many, and per epoch which decoder
-of the fallback chain served how many samples."""
+of the pipeline's :class:`~mmaction_sttm.datasets.DecodeWithFallback` served
+how many samples."""
 import os.path as osp
 from typing import Dict, List, Optional
 
@@ -44,9 +45,10 @@ class BadSampleHook(Hook):
       metrics line (MMEngine's ``LoggerHook`` prints it), where ``M - N``
       videos were excluded by the load-time check.
     - After each epoch (training, validation, test): how many samples each
-      decoder of the fallback chain served, summed over ranks and
-      dataloader workers, e.g. ``decoders: decord 10, pyav 6 (fallback
-      37.5%)``.
+      decoder of the pipeline's ``DecodeWithFallback`` served (the dataset's
+      ``decoder_counts``), summed over ranks and dataloader workers, e.g.
+      ``samples served per decoder: decord 10, pyav 6 (fallback share
+      37.5%)``; nothing for a pipeline without one.
 
     Harmless without a :class:`RobustVideoDataset` (it then does nothing),
     so it can sit in a default runtime config.
@@ -126,10 +128,10 @@ class BadSampleHook(Hook):
                               dtype=torch.int64)
         all_reduce(served)
         served = dict(zip(names, served.tolist()))
-        # In chain order (the order the dataset tries them).
+        # In the order the pipelines try them.
         order = [
             n for d in find_robust_datasets(dataloader.dataset)
-            for n in d.decoder_chain.names
+            for n in d.decoder_names
         ]
         order = list(dict.fromkeys(order))
         total = sum(served.values())

@@ -1,22 +1,27 @@
 """The decoder fallback chain and the per-video decode time limit of
-:class:`~mmaction_sttm.datasets.RobustVideoDataset`.
+:class:`~mmaction_sttm.datasets.DecodeWithFallback`.
 
 A decoder is a pair of MMAction2 transforms, one that opens a video
 (``*Init``: sets ``video_reader`` and ``total_frames``) and one that decodes
 the sampled frames (``*Decode``: reads ``frame_inds``, sets ``imgs``).
 MMAction2 ships three: decord, PyAV and OpenCV. Each fails on files the
 others read (decord 0.6, for instance, cannot copy out the frames of videos
-16 or 48 pixels wide, whatever the codec), so the dataset tries them in turn
-(:class:`DecoderChain`).
+16 or 48 pixels wide, whatever the codec), so they are tried in turn
+(:class:`DecoderChain`, built from a list of decoders).
 
-The chain does the fallback itself (:meth:`DecoderChain.decode`); the dataset
-hands it the sampling transforms and its check of the decoded frames, and
-turns a :class:`DecodeFailed` into its own error naming the file and label.
+The chain does the fallback itself (:meth:`DecoderChain.decode`); the
+pipeline transform ``DecodeWithFallback`` hands it its sampler and its check
+of the decoded frames, and raises the chain's :class:`DecodeFailed` when no
+decoder reads the video (``RobustVideoDataset`` then names the file and
+label).
 
 A decoder that hangs is cut off by :func:`call_with_timeout`, which runs it
 in a daemon thread: it needs no signal (signals only reach the main thread of
 the main process, and dataloader workers decode outside it), and works the
 same in the main process and in worker processes.
+
+:func:`probe_with_decoder` checks one file with one decoder (the test-time
+check of ``RobustVideoDataset`` and ``tools/data/check_videos.py``).
 """
 import importlib.util
 import os.path as osp
@@ -31,8 +36,9 @@ from .video_probe import VideoProblem, check_frame_sizes, short_error
 
 __all__ = [
     'BUILTIN_DECODERS', 'DEFAULT_DECODERS', 'DecodeFailed', 'DecodeTimeout',
-    'Decoder', 'DecoderChain', 'call_with_timeout', 'num_abandoned_decodes',
-    'probe_with_decoder'
+    'Decoder', 'DecoderChain', 'call_with_timeout', 'check_timeout',
+    'find_pipeline_decoder', 'num_abandoned_decodes', 'probe_with_decoder',
+    'with_extension'
 ]
 
 #: name: (open transform, decode transform, Python module it needs).
@@ -44,7 +50,8 @@ BUILTIN_DECODERS: Dict[str, Tuple[str, str, str]] = {
 #: The chain of ``decoders=None``: the installed ones of these, in order.
 DEFAULT_DECODERS = ('decord', 'pyav', 'opencv')
 
-DecoderSpec = Union[str, dict]
+#: A chain entry: a name, a dict of transforms, or a :class:`Decoder`.
+DecoderSpec = Union[str, dict, 'Decoder']
 
 
 class DecodeTimeout(RuntimeError):
@@ -167,88 +174,80 @@ def _entry(spec: DecoderSpec) -> Tuple[str, dict, dict, Optional[str]]:
         f' decode=dict(type=...)), got {spec!r}')
 
 
-class DecoderChain:
-    """The decoders a dataset tries, in order, and where they sit in its
-    pipeline.
+def check_timeout(timeout: Any, field: str = 'timeout') -> Optional[float]:
+    """``timeout`` if it is a positive number of seconds or None.
 
-    The pipeline keeps its own decoder (e.g. ``DecordInit`` ...
-    ``DecordDecode``); that decoder must be in the chain, and its transform
-    instances (with their arguments) are the ones used for it. The other
-    decoders are built with the ``io_backend`` (and file-client arguments)
-    of the pipeline's open transform.
+    Args:
+        timeout (Any): The value to check.
+        field (str): Its name in the error. Defaults to ``'timeout'``.
+
+    Returns:
+        float | None: ``timeout``.
+
+    Raises:
+        ValueError: If it is anything else.
+    """
+    number = isinstance(timeout, (int, float)) and \
+        not isinstance(timeout, bool)
+    if timeout is not None and not (number and timeout > 0):
+        raise ValueError(f'{field} must be a positive number of seconds or '
+                         f'None, got {timeout!r}')
+    return timeout
+
+
+class DecoderChain:
+    """Decoders tried on a video, in order, and the fallback between them.
+
+    Built from a list of decoders alone, without a pipeline;
+    :class:`~mmaction_sttm.datasets.DecodeWithFallback` is the pipeline
+    transform that runs it.
 
     Args:
         decoders (Sequence, optional): Names (``'decord'``, ``'pyav'``,
-            ``'opencv'``) or ``dict(name=..., init=dict(type=...),
-            decode=dict(type=...))``. None: :data:`DEFAULT_DECODERS` that
-            are installed.
-        transforms (Sequence[Callable]): The built pipeline.
+            ``'opencv'``), ``dict(name=..., init=dict(type=...),
+            decode=dict(type=...))`` of registered transforms, or
+            :class:`Decoder` instances. None: :data:`DEFAULT_DECODERS` that
+            are installed. Defaults to None.
+        io_backend (str): Storage backend of the built-in decoders' open
+            transforms (the dict entries get only what their dict says).
+            Defaults to ``'disk'``.
         min_frames (int): A decoder that counts fewer frames in a video
             has not opened it. Defaults to 1.
         timeout (float, optional): Seconds each decoder gets per video
             (opening and decoding together). Defaults to None: no limit.
+        **kwargs: File client arguments of the built-in open transforms.
 
     Raises:
-        ValueError: If an entry is invalid, an explicitly named decoder's
-            package is missing, or the pipeline's decoder is not in the
-            chain.
+        ValueError: If an entry is invalid, names repeat, an explicitly named
+            decoder's package is missing, no decoder is installed, or
+            ``min_frames`` or ``timeout`` is invalid.
     """
 
     def __init__(self,
-                 decoders: Optional[Sequence[DecoderSpec]],
-                 transforms: Sequence[Callable],
+                 decoders: Optional[Sequence[DecoderSpec]] = None,
+                 io_backend: str = 'disk',
                  min_frames: int = 1,
-                 timeout: Optional[float] = None) -> None:
+                 timeout: Optional[float] = None,
+                 **kwargs) -> None:
         from mmaction.registry import TRANSFORMS
+        whole = isinstance(min_frames, int) and \
+            not isinstance(min_frames, bool)
+        if not whole or min_frames < 1:
+            raise ValueError(
+                f'min_frames must be an int >= 1, got {min_frames!r}')
         self.min_frames = min_frames
-        self.timeout = timeout
+        self.timeout = check_timeout(timeout)
         explicit = decoders is not None
-        if explicit and (isinstance(decoders,
-                                    (str, dict)) or len(decoders) == 0):
+        if explicit and (isinstance(decoders, (str, dict, Decoder))
+                         or len(decoders) == 0):
             raise ValueError('decoders must be a non-empty list of decoder '
                              f'names or dicts, got {decoders!r}')
-        entries = [_entry(d) for d in (decoders or DEFAULT_DECODERS)]
-        names = [e[0] for e in entries]
-        if len(set(names)) != len(names):
-            raise ValueError(f'decoders: names repeat in {names}')
-        # The built-in decoders too, so that a pipeline decoding with one
-        # that the chain leaves out is found and named.
-        init_types = {e[1]['type']
-                      for e in entries
-                      } | {b[0]
-                           for b in BUILTIN_DECODERS.values()}
-        decode_types = {e[2]['type']
-                        for e in entries
-                        } | {b[1]
-                             for b in BUILTIN_DECODERS.values()}
-        types = [_type_name(t) for t in transforms]
-        self.init_pos = next(
-            (i for i, t in enumerate(types) if t in init_types), None)
-        self.decode_pos = None if self.init_pos is None else next(
-            (i for i, t in enumerate(types)
-             if i > self.init_pos and t in decode_types), None)
         self.decoders: List[Decoder] = []
-        if self.decode_pos is None:
-            if explicit:
-                raise ValueError(
-                    f'decoders={list(decoders)!r}: the pipeline ({types}) '
-                    'has no open and decode transform of these decoders')
-            return  # e.g. a raw-frame pipeline: nothing to fall back on
-        own_init = transforms[self.init_pos]
-        own_decode = transforms[self.decode_pos]
-        own = next(
-            (e for e in entries if e[1]['type'] == types[self.init_pos]), None)
-        if own is None or own[2]['type'] != types[self.decode_pos]:
-            raise ValueError(
-                f'decoders={names}: the pipeline decodes with '
-                f'{types[self.init_pos]} / {types[self.decode_pos]}, which '
-                'is not one of the chain; list it in decoders')
-        backend = dict(getattr(own_init, 'kwargs', None) or {})
-        backend['io_backend'] = getattr(own_init, 'io_backend', 'disk')
-        for name, init_cfg, decode_cfg, module in entries:
-            if name == own[0]:
-                self.decoders.append(Decoder(name, own_init, own_decode))
+        for spec in (decoders or DEFAULT_DECODERS):
+            if isinstance(spec, Decoder):
+                self.decoders.append(spec)
                 continue
+            name, init_cfg, decode_cfg, module = _entry(spec)
             if module is not None and importlib.util.find_spec(module) is None:
                 if explicit:
                     raise ValueError(
@@ -258,10 +257,18 @@ class DecoderChain:
             if module is not None:
                 # Built-in open transforms all take the file client
                 # arguments; custom ones get only what their dict says.
-                init_cfg = {**backend, **init_cfg}
+                init_cfg = {**kwargs, 'io_backend': io_backend, **init_cfg}
             self.decoders.append(
                 Decoder(name, TRANSFORMS.build(init_cfg),
                         TRANSFORMS.build(decode_cfg)))
+        names = self.names
+        if len(set(names)) != len(names):
+            raise ValueError(f'decoders: names repeat in {names}')
+        if not self.decoders:
+            raise ValueError(
+                'decoders: none of the default decoders '
+                f'{list(DEFAULT_DECODERS)} is installed (pip install decord, '
+                'av or opencv-python)')
 
     @property
     def names(self) -> List[str]:
@@ -277,17 +284,16 @@ class DecoderChain:
 
         The first decoder that opens the video (and counts at least
         ``min_frames`` frames) gives ``total_frames``, from which ``sample``
-        (the pipeline's ``SampleFrames``) draws the frame indices, once.
-        Every decoder then decodes those same indices: the clip and the
-        label do not depend on which decoder served it. A later decoder that
-        counts fewer frames than the indices need fails rather than wrapping
-        around.
+        (e.g. ``SampleFrames``) draws the frame indices, once. Every decoder
+        then decodes those same indices: the clip and the label do not
+        depend on which decoder served it. A later decoder that counts fewer
+        frames than the indices need fails rather than wrapping around.
 
         Args:
-            results (dict): The sample before its open transform.
-            sample (Callable): Runs the transforms between opening and
-                decoding; returns None to drop the sample. Its exceptions
-                pass through.
+            results (dict): The sample before it is opened (``filename``).
+            sample (Callable): Draws ``frame_inds`` from the opened results;
+                returns None to drop the sample. Its exceptions pass
+                through.
             check (Callable): The decoded results -> a problem (str) that
                 makes the decoder count as failed, or None.
 
@@ -365,7 +371,7 @@ class DecoderChain:
             spent += time.monotonic() - start
             failures.append(
                 f'{decoder.name}: gave up after {spent:.1f} s '
-                f'(decode_timeout={self.timeout:g} s; '
+                f'(timeout={self.timeout:g} s; '
                 f'{num_abandoned_decodes()} timed-out decode(s) of this '
                 'process still running)')
             return None, spent
@@ -388,6 +394,37 @@ def _without_reader(results: dict) -> dict:
     copy = dict(results)
     copy.pop('video_reader', None)
     return copy
+
+
+def find_pipeline_decoder(transforms: Sequence[Callable]) -> Optional[Decoder]:
+    """The plain MMAction2 decoder of a built pipeline, if it has one.
+
+    The first built-in open transform (``DecordInit``, ``PyAVInit``,
+    ``OpenCVInit``) and the first decode transform of the same decoder after
+    it, as the instances of the pipeline (with their arguments).
+
+    Args:
+        transforms (Sequence[Callable]): The built pipeline.
+
+    Returns:
+        Decoder | None: The decoder, named as in :data:`BUILTIN_DECODERS`;
+        None for a pipeline without one (e.g. raw frames, or one that
+        decodes with :class:`~mmaction_sttm.datasets.DecodeWithFallback`).
+    """
+    types = [_type_name(t) for t in transforms]
+    opens = {init: name for name, (init, _, _) in BUILTIN_DECODERS.items()}
+    for pos, kind in enumerate(types):
+        name = opens.get(kind)
+        if name is None:
+            continue
+        decode = BUILTIN_DECODERS[name][1]
+        after = next(
+            (i for i in range(pos + 1, len(types)) if types[i] == decode),
+            None)
+        if after is None:
+            return None
+        return Decoder(name, transforms[pos], transforms[after])
+    return None
 
 
 # ----------------------------------------------------------------------

@@ -23,31 +23,36 @@ Besides exceptions, a sample counts as bad when its video has fewer than
 (or from ``frame_size``), or when the packed ``inputs`` tensor differs from
 ``input_shape`` (which would otherwise break batch collation).
 
-A video is bad only when every decoder of the fallback chain (``decoders``:
-decord, then PyAV, then OpenCV) fails on it, and each decoder gets at most
-``decode_timeout`` seconds per video. The fallback is the chain's
-(:class:`~mmaction_sttm.datasets.decoders.DecoderChain`); the dataset runs
-the pipeline around it and names the file and label when it fails.
+Decoding is the pipeline's: MMAction2's ``DecordInit`` / ``SampleFrames`` /
+``DecordDecode`` read each video with decord alone, as in MMAction2;
+:class:`~mmaction_sttm.datasets.DecodeWithFallback` in their place tries
+decord, then PyAV, then OpenCV, each within a time limit, and a video is bad
+only when none of them reads it.
 """
 import logging
-import multiprocessing
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
-import numpy as np
 from mmaction.datasets import VideoDataset
 from mmengine.logging import print_log
 
 from mmaction_sttm.registry import DATASETS
-from .decoders import (DecodeFailed, DecoderChain, DecoderSpec,
-                       probe_with_decoder, with_extension)
-from .video_probe import (VideoProblem, check_frame_sizes, file_problem,
-                          quiet_stderr, short_error)
+from .decoders import (DecodeFailed, find_pipeline_decoder, probe_with_decoder,
+                       with_extension)
+from .shared_counter import SharedCounter
+from .transforms import (DecodeWithFallback, decoded_frames_problem,
+                         find_decode_transforms)
+from .video_probe import VideoProblem, file_problem, quiet_stderr, short_error
 
 __all__ = ['BadVideoError', 'RobustVideoDataset']
 
 ON_BAD_SAMPLE = ('raise', 'replace')
 TEST_PRECHECKS = (None, 'open', 'decode')
+#: Former arguments, now ``DecodeWithFallback``'s: the argument there.
+MOVED_TO_PIPELINE = {
+    'decoders': 'decoders=[...]',
+    'decode_timeout': 'timeout=...',
+}
 
 
 class BadVideoError(RuntimeError):
@@ -75,55 +80,17 @@ class BadVideoError(RuntimeError):
         self.label = label
 
 
-class _SharedCounter:
-    """A count that dataloader worker processes add to and the main process
-    reads.
-
-    One shared-memory slot per process (slot 0 is the main process, slot
-    ``i + 1`` dataloader worker ``i``), so no process ever writes another's
-    slot and no lock is needed; the count is the sum. The memory is created
-    with the dataset, in the main process, before any worker starts: forked
-    workers inherit it and spawned workers receive it while being spawned.
-    """
-
-    SLOTS = 1024
-
-    def __init__(self) -> None:
-        self._slots = multiprocessing.RawArray('q', self.SLOTS)
-
-    def add(self, amount: int = 1) -> Tuple[int, str]:
-        """Add ``amount`` in the calling process's slot.
-
-        Returns:
-            tuple[int, str]: The slot's new count and the process it counts
-            (``'the main process'`` or ``'dataloader worker i'``).
-        """
-        from torch.utils.data import get_worker_info
-        info = get_worker_info()
-        slot = 0 if info is None else 1 + info.id % (self.SLOTS - 1)
-        self._slots[slot] += amount
-        process = 'the main process' if info is None else \
-            f'dataloader worker {info.id}'
-        return int(self._slots[slot]), process
-
-    @property
-    def value(self) -> int:
-        """The total over all processes."""
-        return int(sum(self._slots))
-
-    def __deepcopy__(self, memo: dict) -> '_SharedCounter':
-        # ``BaseDataset.get_subset`` deep-copies the dataset; shared memory
-        # cannot be copied, and a subset's bad samples are bad samples of the
-        # same run, so copies share the count.
-        return self
-
-
 @DATASETS.register_module()
 class RobustVideoDataset(VideoDataset):
     """MMAction2's ``VideoDataset`` with an explicit policy for bad videos.
 
     Takes every argument of ``VideoDataset`` (same annotation format, same
-    pipelines), plus:
+    pipelines), plus the options below. The decoders are the pipeline's:
+    MMAction2's ``DecordInit`` / ``SampleFrames`` / ``DecordDecode`` (no
+    fallback, as in MMAction2) or :class:`DecodeWithFallback` in their place
+    (decoder fallback and time limit). The former ``decoders=`` and
+    ``decode_timeout=`` arguments are ``DecodeWithFallback``'s now (passing
+    them here is an error that says so).
 
     Args:
         on_bad_sample (str): ``'raise'``: a bad sample stops the run with a
@@ -146,10 +113,14 @@ class RobustVideoDataset(VideoDataset):
             break batch collation). None skips the check. Defaults to None.
         test_precheck (str, optional): What the load-time check of test mode
             with ``on_bad_sample='replace'`` does per video: ``'open'`` (file
-            exists, is not empty, decord opens it and counts at least
+            exists, is not empty, a decoder opens it and counts at least
             ``min_frames`` frames, and the first frame has ``frame_size`` if
             that is set), ``'decode'`` (also decodes the first, middle and
             last frames, which finds files cut short) or None (no check).
+            The decoders are those of the pipeline's
+            :class:`DecodeWithFallback` (with its ``timeout``; the video is
+            usable if one of them reads it), else the pipeline's own
+            MMAction2 decoder (e.g. ``DecordInit`` / ``DecordDecode``).
             Defaults to ``'open'``.
         precheck_workers (int): Threads of that check (decord releases the
             GIL while it reads). Defaults to 8.
@@ -157,20 +128,6 @@ class RobustVideoDataset(VideoDataset):
             samples in a row are replaced before giving up with an error (so
             that a broken pipeline or data root fails fast instead of
             replacing every sample). Defaults to 10.
-        decoders (Sequence, optional): The decoder fallback chain: a sample
-            that one decoder cannot read (an exception, or frames of the
-            wrong count or size) is decoded again, with the same frame
-            indices, by the next one. Names (``'decord'``, ``'pyav'``,
-            ``'opencv'``, MMAction2's ``DecordInit/DecordDecode``,
-            ``PyAVInit/PyAVDecode``, ``OpenCVInit/OpenCVDecode``) or
-            ``dict(name=..., init=dict(type=...), decode=dict(type=...))``.
-            The pipeline's own decoder must be one of them. None: decord,
-            PyAV, OpenCV, those installed. ``['decord']``: no fallback.
-            Defaults to None.
-        decode_timeout (float, optional): Seconds each decoder gets to open
-            and decode one video; a decoder that takes longer counts as
-            failed on it (and the next one is tried). None: no limit.
-            Defaults to None.
         strict_scoring (bool): Test mode: check every video when the
             annotation list is loaded (``test_precheck``, ``'open'`` if
             None) and raise a :class:`BadVideoError` listing all the videos
@@ -189,10 +146,17 @@ class RobustVideoDataset(VideoDataset):
                  test_precheck: Optional[str] = 'open',
                  precheck_workers: int = 8,
                  max_refetch: int = 10,
-                 decoders: Optional[Sequence[DecoderSpec]] = None,
-                 decode_timeout: Optional[float] = None,
                  strict_scoring: bool = False,
                  **kwargs) -> None:
+        moved = [name for name in MOVED_TO_PIPELINE if name in kwargs]
+        if moved:
+            raise ValueError(
+                f'{type(self).__name__}: '
+                f"{' and '.join(f'{name}=' for name in moved)} moved to the "
+                "pipeline: use dict(type='DecodeWithFallback', "
+                f"{', '.join(MOVED_TO_PIPELINE[n] for n in moved)}, "
+                "sampler=dict(type='SampleFrames', ...)) in place of the "
+                "pipeline's DecordInit, SampleFrames and DecordDecode")
         if on_bad_sample not in ON_BAD_SAMPLE:
             raise ValueError(f'on_bad_sample must be one of {ON_BAD_SAMPLE}, '
                              f'got {on_bad_sample!r}')
@@ -209,12 +173,6 @@ class RobustVideoDataset(VideoDataset):
         if not isinstance(max_refetch, int) or max_refetch < 0:
             raise ValueError(
                 f'max_refetch must be an int >= 0, got {max_refetch!r}')
-        if decode_timeout is not None and (
-                isinstance(decode_timeout, bool)
-                or not isinstance(decode_timeout,
-                                  (int, float)) or not decode_timeout > 0):
-            raise ValueError('decode_timeout must be a positive number of '
-                             f'seconds or None, got {decode_timeout!r}')
         if not isinstance(strict_scoring, bool):
             raise ValueError('strict_scoring must be True or False, got '
                              f'{strict_scoring!r}')
@@ -234,42 +192,37 @@ class RobustVideoDataset(VideoDataset):
         #: <TAB>reason``); :class:`BadSampleHook` sets it to one in the log
         #: directory. None: the log only.
         self.bad_sample_file: Optional[str] = None
-        self._bad_samples = _SharedCounter()
-        self.decoder_spec = decoders
-        self.decode_timeout = decode_timeout
+        self._bad_samples = SharedCounter()
         self.strict_scoring = strict_scoring
-        self._chain: Optional[DecoderChain] = None
-        #: Samples each decoder served (name: count over all processes).
-        self._served: Dict[str, _SharedCounter] = {}
         super().__init__(
             ann_file, pipeline=pipeline, max_refetch=max_refetch, **kwargs)
-        # Built by filter_data already unless lazy_init; invalid chains fail
-        # here, when the dataset is built.
-        self.decoder_chain
+
+    # ------------------------------------------------------------------
+    # Decoders: those of the pipeline
 
     @property
-    def decoder_chain(self) -> DecoderChain:
-        """The decoders tried on each video, in order (empty for a pipeline
-        without a video decoder)."""
-        if self._chain is None:
-            self._chain = DecoderChain(
-                self.decoder_spec,
-                self.pipeline.transforms,
-                min_frames=self.min_frames,
-                timeout=self.decode_timeout)
-            # Created here, in the main process, before any dataloader
-            # worker starts (see _SharedCounter).
-            self._served = {
-                name: _SharedCounter()
-                for name in self._chain.names
-            }
-        return self._chain
+    def decode_transforms(self) -> List[DecodeWithFallback]:
+        """The pipeline's :class:`DecodeWithFallback` steps (none for a
+        plain MMAction2 pipeline)."""
+        return find_decode_transforms(self.pipeline.transforms)
+
+    @property
+    def decoder_names(self) -> List[str]:
+        """Names of the pipeline's fallback decoders, in the order they are
+        tried (empty without a :class:`DecodeWithFallback`)."""
+        names = [n for t in self.decode_transforms for n in t.decoder_names]
+        return list(dict.fromkeys(names))
 
     @property
     def decoder_counts(self) -> Dict[str, int]:
-        """Samples served by each decoder so far, over all dataloader
-        workers (training and test alike)."""
-        return {name: c.value for name, c in self._served.items()}
+        """Samples served by each decoder of the pipeline's
+        :class:`DecodeWithFallback` so far, over all dataloader workers
+        (training and test alike); empty without one."""
+        counts: Dict[str, int] = {}
+        for transform in self.decode_transforms:
+            for name, count in transform.decoder_counts.items():
+                counts[name] = counts.get(name, 0) + count
+        return counts
 
     # ------------------------------------------------------------------
     # Counting (read by BadSampleHook in the main process)
@@ -342,11 +295,17 @@ class RobustVideoDataset(VideoDataset):
 
     def _precheck(self, filenames: List[str]) -> List[Optional[VideoProblem]]:
         num_decode = 3 if self.test_precheck == 'decode' else 0
-        decoders = self.decoder_chain.decoders
+        fallback = self.decode_transforms
+        if fallback:
+            decoders = fallback[0].chain.decoders
+            timeout = fallback[0].timeout
+        else:
+            own = find_pipeline_decoder(self.pipeline.transforms)
+            decoders, timeout = ([] if own is None else [own]), None
 
         def check(filename: str) -> Optional[VideoProblem]:
-            # Usable if one decoder of the chain reads it; otherwise the
-            # first decoder's problem, with the others' details.
+            # Usable if one decoder reads it; otherwise the first decoder's
+            # problem, with the others' details.
             problem = file_problem(with_extension(filename))
             if problem is not None or not decoders:
                 return problem
@@ -354,7 +313,7 @@ class RobustVideoDataset(VideoDataset):
             for decoder in decoders:
                 problem = probe_with_decoder(decoder, filename,
                                              self.min_frames, self.frame_size,
-                                             num_decode, self.decode_timeout)
+                                             num_decode, timeout)
                 if problem is None:
                     return None
                 problems.append(problem)
@@ -378,8 +337,7 @@ class RobustVideoDataset(VideoDataset):
 
         The transforms run one by one, as ``Compose`` runs them, so that a
         failure names its transform and the frames can be checked right
-        after decoding. The pipeline's open and decode transforms are
-        replaced by the decoder chain (:meth:`_decode`).
+        after they are opened and decoded (``min_frames``, ``frame_size``).
 
         Args:
             idx (int): Index into the (filtered) annotation list.
@@ -389,50 +347,20 @@ class RobustVideoDataset(VideoDataset):
             (the base class then draws another sample, as for any dataset).
 
         Raises:
-            BadVideoError: If a transform raises, the sample is invalid or
-                no decoder reads the video.
+            BadVideoError: If a transform raises (``DecodeWithFallback``:
+                no decoder reads the video) or the sample is invalid.
         """
         results = self.get_data_info(idx)
         filename, label = results.get('filename'), results.get('label')
-        transforms = self.pipeline.transforms
-        chain = self.decoder_chain
-        if chain:
-            results = self._run(transforms[:chain.init_pos], results, filename,
-                                label)
-            if results is None:
-                return None
-            results = self._decode(
-                results, transforms[chain.init_pos + 1:chain.decode_pos],
-                filename, label)
-            if results is None:
-                return None
-            transforms = transforms[chain.decode_pos + 1:]
-        results = self._run(
-            transforms, results, filename, label, decoded=bool(chain))
-        if results is None:
-            return None
-        if self.input_shape is not None:
-            inputs = results.get('inputs') if isinstance(results,
-                                                         dict) else None
-            shape = None if inputs is None else tuple(inputs.shape)
-            if shape != self.input_shape:
-                raise self._error(
-                    filename, label, f'the packed inputs have shape {shape}, '
-                    f'expected input_shape={self.input_shape}')
-        return results
-
-    def _run(self,
-             transforms: Sequence[Callable],
-             results: Optional[dict],
-             filename: Any,
-             label: Any,
-             decoded: bool = False) -> Optional[dict]:
-        """Apply ``transforms`` in turn, naming the one that fails, and
-        check the frames right after they are decoded (unless ``decoded``
-        says the chain has checked them)."""
-        for transform in transforms:
+        counted = decoded = False
+        for transform in self.pipeline.transforms:
             try:
                 results = transform(results)
+            except DecodeFailed as err:
+                # DecodeWithFallback: the reason names every decoder.
+                raise self._error(filename, label,
+                                  self._plain_reason(filename,
+                                                     err.reason)) from err
             except Exception as err:
                 reason = f'{type(transform).__name__} failed: ' \
                     f'{short_error(err)}'
@@ -441,13 +369,22 @@ class RobustVideoDataset(VideoDataset):
                                                      reason)) from err
             if results is None:
                 return None
-            if 'total_frames' in results and 'imgs' not in results:
+            if not counted and 'total_frames' in results:
+                counted = True
                 self._check_total(results, filename, label)
-            if results.get('imgs') is not None and not decoded:
+            if not decoded and results.get('imgs') is not None:
                 decoded = True
-                problem = self._decoded_problem(results)
+                problem = decoded_frames_problem(results, self.frame_size)
                 if problem is not None:
                     raise self._error(filename, label, problem)
+        if self.input_shape is not None:
+            inputs = results.get('inputs') if isinstance(results,
+                                                         dict) else None
+            shape = None if inputs is None else tuple(inputs.shape)
+            if shape != self.input_shape:
+                raise self._error(
+                    filename, label, f'the packed inputs have shape {shape}, '
+                    f'expected input_shape={self.input_shape}')
         return results
 
     def _plain_reason(self, filename: Any, reason: str) -> str:
@@ -463,33 +400,6 @@ class RobustVideoDataset(VideoDataset):
             raise self._error(
                 filename, label, f'the video has {total} frame(s), fewer '
                 f'than min_frames={self.min_frames}')
-
-    def _decode(self, results: dict, sampling: Sequence[Callable],
-                filename: Any, label: Any) -> Optional[dict]:
-        """Open and decode the video with the decoder chain
-        (:meth:`DecoderChain.decode`), sampling with ``sampling``; count the
-        decoder that served it."""
-        try:
-            decoded = self.decoder_chain.decode(
-                results,
-                sample=lambda r: self._run(sampling, r, filename, label),
-                check=self._decoded_problem)
-        except DecodeFailed as err:
-            raise self._error(filename, label,
-                              self._plain_reason(filename, err.reason))
-        if decoded is not None:
-            self._served[decoded['decoder']].add(1)
-        return decoded
-
-    def _decoded_problem(self, results: dict) -> Optional[str]:
-        imgs = results['imgs']
-        inds = results.get('frame_inds')
-        if inds is not None and len(imgs) != np.asarray(inds).size:
-            return (f'{len(imgs)} frames decoded for '
-                    f'{np.asarray(inds).size} frame indices')
-        problem = check_frame_sizes([img.shape for img in imgs],
-                                    self.frame_size)
-        return None if problem is None else str(problem)
 
     def _error(self, filename: str, label: Any, reason: str) -> BadVideoError:
         return BadVideoError(

@@ -2,10 +2,11 @@
 
 The pieces every check uses: :class:`VideoProblem` (why a video cannot be
 used), :func:`file_problem` (missing or empty), :func:`check_frame_sizes`,
-:func:`short_error` and :func:`quiet_stderr`. The checks with each decoder of
-the fallback chain, which :class:`~mmaction_sttm.datasets.RobustVideoDataset`
-runs on test sets at load time and ``tools/data/check_videos.py`` on whole
-annotation lists, are in :mod:`.decoders` (``probe_with_decoder``).
+:func:`short_error` and :func:`quiet_stderr`. The checks with each decoder
+(those of the pipeline's ``DecodeWithFallback``, else its own), which
+:class:`~mmaction_sttm.datasets.RobustVideoDataset` runs on test sets at load
+time and ``tools/data/check_videos.py`` on whole annotation lists, are in
+:mod:`.decoders` (``probe_with_decoder``).
 :func:`probe_video` is the same check with decord alone, read directly (no
 MMAction2 transform, no torch import).
 """

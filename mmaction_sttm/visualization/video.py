@@ -23,10 +23,10 @@ def _pipeline_cfg(cfg, pipeline: str) -> list:
 
 def _reads_file(transform: dict) -> bool:
     """Whether a transform opens or decodes the video (DecordInit,
-    DecordDecode, OpenCVInit, PyAVDecode, ...): its failures mean the file
-    is unreadable, not that the config is wrong."""
+    DecordDecode, OpenCVInit, PyAVDecode, DecodeWithFallback, ...): its
+    failures mean the file is unreadable, not that the config is wrong."""
     name = str(transform.get('type', ''))
-    return name.endswith(('Init', 'Decode'))
+    return name.endswith(('Init', 'Decode', 'DecodeWithFallback'))
 
 
 def load_clip(cfg,

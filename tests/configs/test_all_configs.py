@@ -42,6 +42,7 @@ from stack import pred_scores
 from torch import nn
 
 import mmaction_sttm  # noqa: F401  (registers the modules)
+from mmaction_sttm.datasets import pipeline_steps
 from mmaction_sttm.generators import SyntheticSpec, make_synthetic_dataset
 from mmaction_sttm.registry import MODELS
 
@@ -102,13 +103,36 @@ def synthetic_data(tmp_path_factory) -> str:
     return root
 
 
+LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+
+
 def _samplers(cfg: Config) -> List[ConfigDict]:
+    # DecodeWithFallback holds the sampler.
     return [
-        step
-        for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')
-        for step in cfg[loader].dataset.pipeline
+        step for loader in LOADERS
+        for step in pipeline_steps(cfg[loader].dataset.pipeline)
         if step.type in ('SampleFrames', 'UniformSample')
     ]
+
+
+def _check_decoding(cfg: Config) -> None:
+    """Every split reads its videos as the zoo promises: decord, then PyAV,
+    then OpenCV, 60 s each, with the dataset's bad-sample policy."""
+    for loader in LOADERS:
+        dataset = cfg[loader].dataset
+        assert dataset.type == 'RobustVideoDataset', loader
+        assert dataset.on_bad_sample == 'replace', loader
+        assert 'decoders' not in dataset and 'decode_timeout' not in dataset
+        decode = dataset.pipeline[0]
+        assert decode.type == 'DecodeWithFallback', (loader, decode.type)
+        assert decode.decoders == ['decord', 'pyav', 'opencv'], loader
+        assert decode.timeout == 60, loader
+        assert decode.sampler.type in ('SampleFrames', 'UniformSample')
+        testing = loader != 'train_dataloader'
+        assert decode.sampler.get('test_mode', False) == testing, loader
+        # MMAction2's own decoder steps are gone from the pipeline.
+        types = [step.type for step in dataset.pipeline]
+        assert not {'DecordInit', 'DecordDecode'} & set(types), types
 
 
 def _check_zoo_config(path: str, cfg: Config) -> None:
@@ -145,7 +169,7 @@ def _shrink_pipeline(pipeline: List[ConfigDict],
                      frames: Optional[int]) -> None:
     """Scale the 224 / 256 pixel sizes of a pipeline down to ``SIZE`` and
     its clips to ``frames`` frames (if given)."""
-    for step in pipeline:
+    for step in pipeline_steps(pipeline):
         if frames and step.type in ('SampleFrames', 'UniformSample'):
             step.clip_len = frames
         for key in ('scale', 'crop_size', 'size', 'input_size'):
@@ -221,6 +245,7 @@ def _check_param_groups(model: nn.Module, optim_wrapper, cfg: Config) -> None:
 def test_config(path, synthetic_data):
     cfg = Config.fromfile(osp.join(REPO, path))
     zoo = path.startswith(osp.join('configs', 'sttm'))
+    _check_decoding(cfg)
     if zoo:
         _check_zoo_config(path, cfg)
     # The zoo backbones resample their temporal embeddings to any clip

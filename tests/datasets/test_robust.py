@@ -1,7 +1,8 @@
 """RobustVideoDataset and BadSampleHook on real files broken by the test:
 a missing file, an empty one, one cut in half, one of random bytes, a 1-frame
 video and one of another resolution, trained on and tested with MMEngine's
-Runner."""
+Runner; with MMAction2's plain DecordInit / SampleFrames / DecordDecode
+pipeline and with DecodeWithFallback in their place."""
 import glob
 import os.path as osp
 import re
@@ -46,6 +47,17 @@ TEST_PIPELINE = [
     dict(PIPELINE[1], test_mode=True) if i == 1 else step
     for i, step in enumerate(PIPELINE)
 ]
+
+
+def with_fallback(pipeline: List[dict], **kwargs) -> List[dict]:
+    """``pipeline`` with DecodeWithFallback (decord, PyAV, OpenCV) in place
+    of its DecordInit, sampler and DecordDecode."""
+    decode = dict(
+        type='DecodeWithFallback',
+        decoders=['decord', 'pyav', 'opencv'],
+        sampler=pipeline[1],
+        **kwargs)
+    return [decode] + pipeline[3:]
 
 
 class Corrupted:
@@ -101,9 +113,12 @@ def annotations(dataset: RobustVideoDataset) -> List[dict]:
 # The dataset alone
 
 
+@pytest.mark.parametrize('fallback', [False, True])
 @pytest.mark.parametrize('kind', BAD_KINDS)
-def test_raise_names_the_file(corrupted, kind):
-    dataset = build(corrupted.dataset_cfg())  # on_bad_sample='raise'
+def test_raise_names_the_file(corrupted, kind, fallback):
+    pipeline = with_fallback(PIPELINE) if fallback else PIPELINE
+    # on_bad_sample='raise'
+    dataset = build(corrupted.dataset_cfg(pipeline=pipeline))
     filename = next(f for f, k in corrupted.bad.items() if k == kind)
     index = [info['filename'] for info in annotations(dataset)].index(filename)
     with pytest.raises(BadVideoError) as info:
@@ -111,11 +126,19 @@ def test_raise_names_the_file(corrupted, kind):
     assert info.value.filename == filename
     assert filename in str(info.value)
     assert f'label {corrupted.labels[filename]}' in str(info.value)
+    assert '\n' not in str(info.value)
+    if fallback and kind in ('truncated', 'garbage'):
+        # Every decoder was tried, and is named.
+        for name in ('decord', 'pyav', 'opencv'):
+            assert f'{name}: ' in info.value.reason
     assert dataset.num_bad_samples == 0
 
 
-def test_replace_keeps_each_samples_own_label(corrupted):
-    dataset = build(corrupted.dataset_cfg(on_bad_sample='replace'))
+@pytest.mark.parametrize('fallback', [False, True])
+def test_replace_keeps_each_samples_own_label(corrupted, fallback):
+    pipeline = with_fallback(PIPELINE) if fallback else PIPELINE
+    dataset = build(
+        corrupted.dataset_cfg(pipeline=pipeline, on_bad_sample='replace'))
     np.random.seed(0)
     for index, info in enumerate(annotations(dataset)):
         sample = dataset[index]
@@ -155,10 +178,12 @@ def test_pipeline_bug_fails_fast(corrupted):
     assert dataset.num_bad_samples == 4
 
 
-def test_test_mode_excludes_and_names(corrupted, capsys):
+@pytest.mark.parametrize('fallback', [False, True])
+def test_test_mode_excludes_and_names(corrupted, fallback):
+    pipeline = with_fallback(TEST_PIPELINE) if fallback else TEST_PIPELINE
     dataset = build(
         corrupted.dataset_cfg(
-            pipeline=TEST_PIPELINE, test_mode=True, on_bad_sample='replace'))
+            pipeline=pipeline, test_mode=True, on_bad_sample='replace'))
     assert dataset.num_listed == len(corrupted.labels)
     assert dataset.num_scored == len(corrupted.labels) - len(BAD_KINDS)
     excluded = dict(dataset.excluded)
@@ -193,6 +218,8 @@ def test_test_mode_raise_keeps_everything(corrupted):
     (dict(frame_size=(32, )), 'frame_size'),
     (dict(test_precheck='full'), 'test_precheck'),
     (dict(max_refetch=-1), 'max_refetch'),
+    (dict(decoders=['decord']), 'decoders= moved to the pipeline'),
+    (dict(decode_timeout=60), 'decode_timeout= moved to the pipeline'),
 ])
 def test_invalid_options_are_named(corrupted, kwargs, field):
     with pytest.raises(ValueError, match=field):
@@ -311,8 +338,10 @@ def test_training_survives_bad_videos(corrupted, tmp_path, num_workers):
     assert len(recorded) == count
     for filename, label, _ in recorded:
         assert int(label) == corrupted.labels[filename]
-    # The hook reports the epoch's count.
+    # The hook reports the epoch's count; a plain MMAction2 pipeline has no
+    # fallback, so there are no decoder counts to report.
     assert f'Epoch 1: {count} bad training sample(s) replaced' in log
+    assert 'samples served per decoder' not in log
 
 
 def test_training_without_the_option_names_the_file(corrupted, tmp_path):
@@ -380,10 +409,9 @@ def undecordable_cfg(data: Corrupted, test: bool = False) -> dict:
         for step in (TEST_PIPELINE if test else PIPELINE)
     ]
     return data.dataset_cfg(
-        pipeline=resize,
+        pipeline=with_fallback(resize, timeout=30),
         frame_size=None,
         on_bad_sample='replace',
-        decode_timeout=30,
         test_mode=test)
 
 

@@ -25,6 +25,7 @@ import torch
 from mmengine.config import Config
 
 from mmaction_sttm import tooling
+from mmaction_sttm.datasets import pipeline_steps
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SYNTHETIC = osp.join(ROOT, 'configs', 'synthetic')
@@ -470,9 +471,11 @@ def test_benchmark_times_the_clip_of_the_test_pipeline(tmp_path):
     with open(osp.join(out, 'benchmark.json')) as f:
         run = json.load(f)
     cfg = Config.fromfile(SPACETIME)
-    frames = next(step.clip_len
-                  for step in cfg.test_dataloader.dataset.pipeline
-                  if step.type == 'SampleFrames')
+    # The sampler is inside the pipeline's DecodeWithFallback step.
+    frames = next(
+        step.clip_len
+        for step in pipeline_steps(cfg.test_dataloader.dataset.pipeline)
+        if step.type == 'SampleFrames')
     size = cfg.model.backbone.img_size
     assert run['args']['shape'] == [3, frames, size, size]
     # Configs that read different clips are refused unless --shape says.

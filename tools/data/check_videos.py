@@ -1,11 +1,12 @@
 """Find the videos of an annotation list that no decoder can use.
 
 Scans an MMAction2 video list (``path label`` per line, as read by
-``VideoDataset``) with each decoder of the dataset's fallback chain
-(MMAction2's decord, PyAV and OpenCV transforms, see
-``mmaction_sttm/datasets/decoders.py``): each video must exist, be non-empty,
-open with at least ``--min-frames`` frames, and decode ``--num-decode``
-frames (first to last) to one size (``--frame-size`` if given)::
+``VideoDataset``) with each decoder of the pipelines' fallback (the decoders
+of ``DecodeWithFallback``, ``mmaction_sttm/datasets/transforms.py``:
+MMAction2's decord, PyAV and OpenCV transforms): each video must exist, be
+non-empty, open with at least ``--min-frames`` frames, and decode
+``--num-decode`` frames (first to last) to one size (``--frame-size`` if
+given)::
 
     python tools/data/check_videos.py \
         data/kinetics400/kinetics400_val_list_videos.txt \
@@ -14,10 +15,10 @@ frames (first to last) to one size (``--frame-size`` if given)::
 ``--report`` gets, per file, which decoders read it
 (``path<TAB>decord<TAB>pyav<TAB>opencv``, each ``ok`` or the problem's
 kind). The files that no decoder reads, which ``RobustVideoDataset`` would
-skip, are written to ``--out`` (``path<TAB>kind<TAB>detail``, the path as in
-the list, the kind and detail of the first decoder's problem with all
-decoders' details) and ``--clean-out`` writes the list without them. The exit
-code is 0, or 1 with ``--strict`` when there are such files. See
+replace or exclude, are written to ``--out`` (``path<TAB>kind<TAB>detail``,
+the path as in the list, the kind and detail of the first decoder's problem
+with all decoders' details) and ``--clean-out`` writes the list without them.
+The exit code is 0, or 1 with ``--strict`` when there are such files. See
 docs/reliability.md.
 """
 import argparse
@@ -32,9 +33,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from tqdm import tqdm
 
 from mmaction_sttm import tooling
-from mmaction_sttm.datasets.decoders import (BUILTIN_DECODERS,
-                                             DEFAULT_DECODERS, Decoder,
-                                             probe_with_decoder)
+from mmaction_sttm.datasets.decoders import (BUILTIN_DECODERS, Decoder,
+                                             DecoderChain, probe_with_decoder)
 from mmaction_sttm.datasets.video_probe import (PROBLEM_KINDS, VideoProblem,
                                                 file_problem, quiet_stderr)
 
@@ -99,8 +99,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         '--timeout',
         type=float,
         default=60,
-        help='seconds each decoder gets per file (default 60; the '
-        "dataset's decode_timeout)")
+        help='seconds each decoder gets per file (default 60; the timeout '
+        "of the zoo configs' DecodeWithFallback)")
     parser.add_argument(
         '--workers',
         type=int,
@@ -147,28 +147,24 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def build_decoders(names: Optional[Sequence[str]] = None) -> List[Decoder]:
     """MMAction2's transforms of the named decoders (None: the installed
-    ones of ``decord, pyav, opencv``).
+    ones of ``decord, pyav, opencv``), built as ``DecodeWithFallback``
+    builds them.
+
+    Args:
+        names (Sequence[str], optional): Decoder names, in order.
+
+    Returns:
+        list[Decoder]: The decoders.
 
     Raises:
         SystemExit: If a named decoder's package is missing.
     """
-    import importlib.util
-
-    from mmaction.registry import TRANSFORMS
     from mmengine.registry import init_default_scope
     init_default_scope('mmaction')
-    decoders = []
-    for name in names or DEFAULT_DECODERS:
-        init, decode, module = BUILTIN_DECODERS[name]
-        if importlib.util.find_spec(module) is None:
-            if names:
-                sys.exit(f'--decoders: {name} needs the Python package '
-                         f'{module!r}, which is not installed')
-            continue
-        decoders.append(
-            Decoder(name, TRANSFORMS.build(dict(type=init)),
-                    TRANSFORMS.build(dict(type=decode))))
-    return decoders
+    try:
+        return DecoderChain(names).decoders
+    except ValueError as err:
+        sys.exit(f'--{err}')
 
 
 Result = Tuple[Optional[VideoProblem], Dict[str, Optional[VideoProblem]]]

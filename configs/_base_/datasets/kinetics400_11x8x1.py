@@ -4,16 +4,22 @@
 _base_ = ['./kinetics400_8x8x1.py']
 
 file_client_args = dict(io_backend='disk')
+# The base's decoder fallback (a config does not see its base's variables).
+decoders = ['decord', 'pyav', 'opencv']
+decode_timeout = 60
 clip_len = 11
 
 train_pipeline = [
-    dict(type='DecordInit', **file_client_args),
     dict(
-        type='SampleFrames',
-        clip_len=clip_len,
-        frame_interval=8,
-        num_clips=1),
-    dict(type='DecordDecode'),
+        type='DecodeWithFallback',
+        decoders=decoders,
+        sampler=dict(
+            type='SampleFrames',
+            clip_len=clip_len,
+            frame_interval=8,
+            num_clips=1),
+        timeout=decode_timeout,
+        **file_client_args),
     dict(type='Resize', scale=(-1, 256)),
     dict(type='RandomResizedCrop'),
     dict(type='Resize', scale=(224, 224), keep_ratio=False),
@@ -22,28 +28,34 @@ train_pipeline = [
     dict(type='PackActionInputs')
 ]
 val_pipeline = [
-    dict(type='DecordInit', **file_client_args),
     dict(
-        type='SampleFrames',
-        clip_len=clip_len,
-        frame_interval=8,
-        num_clips=1,
-        test_mode=True),
-    dict(type='DecordDecode'),
+        type='DecodeWithFallback',
+        decoders=decoders,
+        sampler=dict(
+            type='SampleFrames',
+            clip_len=clip_len,
+            frame_interval=8,
+            num_clips=1,
+            test_mode=True),
+        timeout=decode_timeout,
+        **file_client_args),
     dict(type='Resize', scale=(-1, 256)),
     dict(type='CenterCrop', crop_size=224),
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs')
 ]
 test_pipeline = [
-    dict(type='DecordInit', **file_client_args),
     dict(
-        type='SampleFrames',
-        clip_len=clip_len,
-        frame_interval=8,
-        num_clips=1,
-        test_mode=True),
-    dict(type='DecordDecode'),
+        type='DecodeWithFallback',
+        decoders=decoders,
+        sampler=dict(
+            type='SampleFrames',
+            clip_len=clip_len,
+            frame_interval=8,
+            num_clips=1,
+            test_mode=True),
+        timeout=decode_timeout,
+        **file_client_args),
     dict(type='Resize', scale=(-1, 224)),
     dict(type='ThreeCrop', crop_size=224),
     dict(type='FormatShape', input_format='NCTHW'),

@@ -1,5 +1,6 @@
 # Kinetics-400 in MMAction2's video-list format (`path label` per line, see
-# docs/data_preparation.md), decoded with decord. 8 frames, one every 8th
+# docs/data_preparation.md), decoded with decord (PyAV, then OpenCV, where
+# decord fails). 8 frames, one every 8th
 # (2.56 s at 25 fps), one clip.
 #
 # Train: scale jitter by a random-area crop of the short-side-256 frames,
@@ -13,12 +14,14 @@
 # metrics say how many videos were scored (mmaction_sttm/datasets/robust.py).
 dataset_type = 'RobustVideoDataset'
 on_bad_sample = 'replace'
-# A video that decord cannot read is decoded again, with the same frame
-# indices, by PyAV, then OpenCV; it is bad only when all three fail. Each
-# decoder gets decode_timeout seconds per video (a file that hangs one is
-# given to the next). strict_scoring=True (or tools/test.py
-# --strict-scoring) makes any video that cannot be scored an error listing
-# them, for benchmark runs that must score every video.
+# The pipelines open, sample and decode each video with DecodeWithFallback
+# (mmaction_sttm/datasets/transforms.py) in place of MMAction2's DecordInit,
+# sampler and DecordDecode: a video that decord cannot read is decoded
+# again, with the same frame indices, by PyAV, then OpenCV; it is bad only
+# when all three fail. Each decoder gets decode_timeout seconds per video (a
+# file that hangs one is given to the next). strict_scoring=True (or
+# tools/test.py --strict-scoring) makes any video that cannot be scored an
+# error listing them, for benchmark runs that must score every video.
 decoders = ['decord', 'pyav', 'opencv']
 decode_timeout = 60
 strict_scoring = False
@@ -31,9 +34,13 @@ ann_file_test = 'data/kinetics400/kinetics400_val_list_videos.txt'
 file_client_args = dict(io_backend='disk')
 
 train_pipeline = [
-    dict(type='DecordInit', **file_client_args),
-    dict(type='SampleFrames', clip_len=8, frame_interval=8, num_clips=1),
-    dict(type='DecordDecode'),
+    dict(
+        type='DecodeWithFallback',
+        decoders=decoders,
+        sampler=dict(
+            type='SampleFrames', clip_len=8, frame_interval=8, num_clips=1),
+        timeout=decode_timeout,
+        **file_client_args),
     dict(type='Resize', scale=(-1, 256)),
     dict(type='RandomResizedCrop'),
     dict(type='Resize', scale=(224, 224), keep_ratio=False),
@@ -42,28 +49,34 @@ train_pipeline = [
     dict(type='PackActionInputs')
 ]
 val_pipeline = [
-    dict(type='DecordInit', **file_client_args),
     dict(
-        type='SampleFrames',
-        clip_len=8,
-        frame_interval=8,
-        num_clips=1,
-        test_mode=True),
-    dict(type='DecordDecode'),
+        type='DecodeWithFallback',
+        decoders=decoders,
+        sampler=dict(
+            type='SampleFrames',
+            clip_len=8,
+            frame_interval=8,
+            num_clips=1,
+            test_mode=True),
+        timeout=decode_timeout,
+        **file_client_args),
     dict(type='Resize', scale=(-1, 256)),
     dict(type='CenterCrop', crop_size=224),
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs')
 ]
 test_pipeline = [
-    dict(type='DecordInit', **file_client_args),
     dict(
-        type='SampleFrames',
-        clip_len=8,
-        frame_interval=8,
-        num_clips=1,
-        test_mode=True),
-    dict(type='DecordDecode'),
+        type='DecodeWithFallback',
+        decoders=decoders,
+        sampler=dict(
+            type='SampleFrames',
+            clip_len=8,
+            frame_interval=8,
+            num_clips=1,
+            test_mode=True),
+        timeout=decode_timeout,
+        **file_client_args),
     dict(type='Resize', scale=(-1, 224)),
     dict(type='ThreeCrop', crop_size=224),
     dict(type='FormatShape', input_format='NCTHW'),
@@ -78,8 +91,6 @@ train_dataloader = dict(
     dataset=dict(
         type=dataset_type,
         on_bad_sample=on_bad_sample,
-        decoders=decoders,
-        decode_timeout=decode_timeout,
         ann_file=ann_file_train,
         data_prefix=dict(video=data_root),
         pipeline=train_pipeline))
@@ -91,8 +102,6 @@ val_dataloader = dict(
     dataset=dict(
         type=dataset_type,
         on_bad_sample=on_bad_sample,
-        decoders=decoders,
-        decode_timeout=decode_timeout,
         strict_scoring=strict_scoring,
         ann_file=ann_file_val,
         data_prefix=dict(video=data_root_val),
@@ -106,8 +115,6 @@ test_dataloader = dict(
     dataset=dict(
         type=dataset_type,
         on_bad_sample=on_bad_sample,
-        decoders=decoders,
-        decode_timeout=decode_timeout,
         strict_scoring=strict_scoring,
         ann_file=ann_file_test,
         data_prefix=dict(video=data_root_val),

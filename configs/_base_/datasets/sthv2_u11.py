@@ -4,12 +4,18 @@
 _base_ = ['./sthv2_u8.py']
 
 file_client_args = dict(io_backend='disk')
+# The base's decoder fallback (a config does not see its base's variables).
+decoders = ['decord', 'pyav', 'opencv']
+decode_timeout = 60
 clip_len = 11
 
 train_pipeline = [
-    dict(type='DecordInit', **file_client_args),
-    dict(type='UniformSample', clip_len=clip_len),
-    dict(type='DecordDecode'),
+    dict(
+        type='DecodeWithFallback',
+        decoders=decoders,
+        sampler=dict(type='UniformSample', clip_len=clip_len),
+        timeout=decode_timeout,
+        **file_client_args),
     dict(type='Resize', scale=(-1, 256)),
     dict(type='RandomResizedCrop'),
     dict(type='Resize', scale=(224, 224), keep_ratio=False),
@@ -17,18 +23,24 @@ train_pipeline = [
     dict(type='PackActionInputs')
 ]
 val_pipeline = [
-    dict(type='DecordInit', **file_client_args),
-    dict(type='UniformSample', clip_len=clip_len, test_mode=True),
-    dict(type='DecordDecode'),
+    dict(
+        type='DecodeWithFallback',
+        decoders=decoders,
+        sampler=dict(type='UniformSample', clip_len=clip_len, test_mode=True),
+        timeout=decode_timeout,
+        **file_client_args),
     dict(type='Resize', scale=(-1, 256)),
     dict(type='CenterCrop', crop_size=224),
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs')
 ]
 test_pipeline = [
-    dict(type='DecordInit', **file_client_args),
-    dict(type='UniformSample', clip_len=clip_len, test_mode=True),
-    dict(type='DecordDecode'),
+    dict(
+        type='DecodeWithFallback',
+        decoders=decoders,
+        sampler=dict(type='UniformSample', clip_len=clip_len, test_mode=True),
+        timeout=decode_timeout,
+        **file_client_args),
     dict(type='Resize', scale=(-1, 224)),
     dict(type='ThreeCrop', crop_size=224),
     dict(type='FormatShape', input_format='NCTHW'),

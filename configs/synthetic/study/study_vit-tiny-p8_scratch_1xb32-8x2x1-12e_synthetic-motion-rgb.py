@@ -39,9 +39,14 @@ model = dict(
         format_shape='NCTHW'))
 
 sample = dict(type='SampleFrames', clip_len=8, frame_interval=2, num_clips=1)
+# The base's decoder fallback (decord, then PyAV, then OpenCV, 60 s each per
+# video), which replaces MMAction2's DecordInit / SampleFrames / DecordDecode.
+decode = dict(
+    type='DecodeWithFallback',
+    decoders=['decord', 'pyav', 'opencv'],
+    timeout=60)
 train_pipeline = [
-    dict(type='DecordInit'), sample,
-    dict(type='DecordDecode'),
+    dict(decode, sampler=sample),
     # Frames are square: no crop in training (positions are random anyway),
     # three identical crops at test time (ThreeCrop crops the long side).
     dict(type='Resize', scale=(-1, crop_size)),
@@ -49,16 +54,14 @@ train_pipeline = [
     dict(type='PackActionInputs')
 ]
 val_pipeline = [
-    dict(type='DecordInit'), dict(sample, test_mode=True),
-    dict(type='DecordDecode'),
+    dict(decode, sampler=dict(sample, test_mode=True)),
     dict(type='Resize', scale=(-1, crop_size)),
     dict(type='CenterCrop', crop_size=crop_size),
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs')
 ]
 test_pipeline = [
-    dict(type='DecordInit'), dict(sample, test_mode=True),
-    dict(type='DecordDecode'),
+    dict(decode, sampler=dict(sample, test_mode=True)),
     dict(type='Resize', scale=(-1, crop_size)),
     dict(type='ThreeCrop', crop_size=crop_size),
     dict(type='FormatShape', input_format='NCTHW'),

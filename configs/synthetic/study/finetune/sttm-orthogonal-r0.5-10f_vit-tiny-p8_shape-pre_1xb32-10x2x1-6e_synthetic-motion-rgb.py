@@ -14,24 +14,26 @@ model = dict(
 
 sample = dict(type='SampleFrames', clip_len=10, frame_interval=2,
               num_clips=1)
+# The base's decoder fallback (a config does not see its base's variables).
+decode = dict(
+    type='DecodeWithFallback',
+    decoders=['decord', 'pyav', 'opencv'],
+    timeout=60)
 train_pipeline = [
-    dict(type='DecordInit'), sample,
-    dict(type='DecordDecode'),
+    dict(decode, sampler=sample),
     dict(type='Resize', scale=(-1, 32)),
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs')
 ]
 val_pipeline = [
-    dict(type='DecordInit'), dict(sample, test_mode=True),
-    dict(type='DecordDecode'),
+    dict(decode, sampler=dict(sample, test_mode=True)),
     dict(type='Resize', scale=(-1, 32)),
     dict(type='CenterCrop', crop_size=32),
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs')
 ]
 test_pipeline = [
-    dict(type='DecordInit'), dict(sample, test_mode=True),
-    dict(type='DecordDecode'),
+    dict(decode, sampler=dict(sample, test_mode=True)),
     dict(type='Resize', scale=(-1, 32)),
     dict(type='ThreeCrop', crop_size=32),
     dict(type='FormatShape', input_format='NCTHW'),
