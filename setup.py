@@ -39,8 +39,6 @@ INSTALL_REQUIRES = [
     'numpy',
     'opencv-python-headless',
     'matplotlib',
-    # The studies' statistics (mmaction_sttm.study.stats).
-    'scipy',
     'tqdm',
 ]
 
@@ -56,7 +54,10 @@ MMCV_RANGE = '>=2.0.1,<2.2.0'
 EXTRAS_REQUIRE = {
     'lite': [f'mmcv-lite{MMCV_RANGE}'],
     'mmcv': [f'mmcv{MMCV_RANGE}'],
-    'tests': ['pytest>=8', 'pytest-xdist>=3', 'hypothesis>=6'],
+    # The repository's study tools (tools/analysis_tools/sttm_study/: statistics) and the
+    # tests of them; the package itself needs no scipy.
+    'study': ['scipy'],
+    'tests': ['pytest>=8', 'pytest-xdist>=3', 'hypothesis>=6', 'scipy'],
     # `make lint`: MMAction2's linters, with its settings in setup.cfg.
     'lint': ['flake8>=7', 'isort>=5', 'yapf>=0.40'],
 }

@@ -16,6 +16,10 @@ from mmengine.config import Config
 from mmaction_sttm.generators import SyntheticSpec, make_synthetic_dataset
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+# The study code (tools/analysis_tools/sttm_study/) is the repository's,
+# not the package's: the tests import it as `sttm_study`, as the tools
+# beside it do.
+sys.path.append(osp.join(REPO_ROOT, 'tools', 'analysis_tools'))
 
 
 def pytest_configure(config: pytest.Config) -> None:

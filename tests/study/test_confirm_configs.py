@@ -5,8 +5,7 @@ import os.path as osp
 
 import pytest
 from mmengine.config import Config
-
-from mmaction_sttm.study.variants import count_complexity, load_variants
+from sttm_study.variants import count_complexity, load_variants
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_DIR = osp.join('configs', 'synthetic', 'confirm')

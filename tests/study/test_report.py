@@ -1,4 +1,4 @@
-"""mmaction_sttm.study.report and .confirm: paired comparisons on records
+"""study.report and .confirm: paired comparisons on records
 made here, with differences known by construction, and every table and plot
 rebuilt from records alone."""
 import json
@@ -6,11 +6,12 @@ import os.path as osp
 
 import numpy as np
 import pytest
+from sttm_study import report, stats
+from sttm_study.confirm import write_report
+from sttm_study.protocol import Protocol
+from sttm_study.records import RunRecord
 
-from mmaction_sttm.study import report, stats
-from mmaction_sttm.study.confirm import write_report
-
-PROTOCOL = dict(
+VALUES = dict(
     baseline='vit',
     primary='sttm',
     peers=['tome', 'drop'],
@@ -20,6 +21,7 @@ PROTOCOL = dict(
     train_subset=200,
     seeds=list(range(12)),
     test_per_class=200)
+PROTOCOL = Protocol.from_dict(VALUES)
 
 
 def _records(offsets, n=12, noise=0.5, seed=0):
@@ -37,7 +39,7 @@ def _records(offsets, n=12, noise=0.5, seed=0):
                 for e in range(1, 11)
             ]
             records.append(
-                dict(
+                RunRecord(
                     variant=name,
                     regime='finetune',
                     seed=s,
@@ -76,9 +78,7 @@ def test_compare_finds_what_was_built():
 
 def test_compare_pairs_only_shared_seeds():
     records = _records(dict(sttm=0.0, vit=0.0), n=4)
-    records = [
-        r for r in records if not (r['variant'] == 'vit' and r['seed'] == 3)
-    ]
+    records = [r for r in records if not (r.variant == 'vit' and r.seed == 3)]
     (row, ) = report.compare(records, 'sttm', ['vit'])
     assert row['n'] == 3 and row['seeds'] == [0, 1, 2]
     with pytest.raises(ValueError, match='paired seed'):
@@ -89,9 +89,9 @@ def test_write_report_from_records_alone(tmp_path):
     out = tmp_path / 'confirm'
     records = _records(dict(vit=0.0, sttm=0.2, tome=-3.0, drop=-5.0))
     for r in records:
-        folder = out / 'test' / 'runs' / r['variant']
+        folder = out / 'test' / 'runs' / r.variant
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / f'seed{r["seed"]}.json').write_text(json.dumps(r))
+        (folder / f'seed{r.seed}.json').write_text(json.dumps(r.to_dict()))
     gflops = dict(vit=1.0, sttm=0.65, tome=0.66, drop=0.65)
     written = write_report(
         str(tmp_path), 'unused', 'confirm', PROTOCOL, gflops)
@@ -122,17 +122,18 @@ def test_one_section_per_comparison(tmp_path):
     out = tmp_path / 'study'
     records = _records(dict(vit=0.0, a=0.1, sa=-3.0, b=0.0, sb=0.2), n=5)
     for r in records:
-        folder = out / 'test' / 'runs' / r['variant']
+        folder = out / 'test' / 'runs' / r.variant
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / f'seed{r["seed"]}.json').write_text(json.dumps(r))
-    protocol = dict(
-        PROTOCOL,
-        title='Two points',
-        primary='a',
-        comparisons=[
-            dict(primary='a', others=['vit', 'sa']),
-            dict(primary='b', others=['vit', 'sb'])
-        ])
+        (folder / f'seed{r.seed}.json').write_text(json.dumps(r.to_dict()))
+    protocol = Protocol.from_dict(
+        dict(
+            VALUES,
+            title='Two points',
+            primary='a',
+            comparisons=[
+                dict(primary='a', others=['vit', 'sa']),
+                dict(primary='b', others=['vit', 'sb'])
+            ]))
     gflops = dict(vit=1.0, a=0.73, sa=0.74, b=0.67, sb=0.67)
     write_report(str(tmp_path), 'unused', 'study', protocol, gflops)
     text = (out / 'test.md').read_text()
@@ -147,18 +148,19 @@ def test_one_section_per_comparison(tmp_path):
 
 def test_dirty_records_are_flagged():
     records = _records(dict(sttm=0.0), n=2)
-    records[0]['dirty'] = True
+    records[0].dirty = True
     assert '1 run(s) from a tree with uncommitted changes' in \
         report.commits_line(records)
 
 
 def test_choose_peers_on_dev():
-    from mmaction_sttm.study.confirm import choose_peers
-    protocol = dict(
-        PROTOCOL,
-        peers=['drop'],
-        dev_seeds=[0, 1, 2],
-        peer_choices=dict(ToMe=['tome-a', 'tome-b', 'tome-c']))
+    from sttm_study.confirm import choose_peers
+    protocol = Protocol.from_dict(
+        dict(
+            VALUES,
+            peers=['drop'],
+            dev_seeds=[0, 1, 2],
+            peer_choices=dict(ToMe=['tome-a', 'tome-b', 'tome-c'])))
     records = _records({
         'tome-a': 0.0,
         'tome-b': 1.0,
@@ -173,20 +175,16 @@ def test_choose_peers_on_dev():
         chosen['choices']['ToMe']['tome-a'] + 1.0)
     with pytest.raises(ValueError, match="'tome-c' has no dev run"):
         choose_peers([
-            r for r in records
-            if not (r['variant'] == 'tome-c' and r['seed'] == 2)
+            r for r in records if not (r.variant == 'tome-c' and r.seed == 2)
         ], protocol)
 
 
 def test_per_seed_table_matches_a_direct_difference():
     records = _records(dict(vit=0.0, sttm=0.5, tome=-1.0), n=4)
     for r in records:
-        r['block'] = dict(id='A' if r['seed'] < 2 else 'B')
+        r.block = dict(id='A' if r.seed < 2 else 'B')
     lines = report.per_seed_table(records, 'sttm', ['vit', 'tome'])
-    top1 = {
-        (r['variant'], r['seed']): r['metrics']['test']['top1']
-        for r in records
-    }
+    top1 = {(r.variant, r.seed): r.top1('test') for r in records}
     assert lines[0] == '| seed | block | vit | tome |'
     for seed in range(4):
         cells = [c.strip() for c in lines[2 + seed].split('|')[1:-1]]
@@ -202,19 +200,19 @@ def test_per_seed_table_matches_a_direct_difference():
 
 
 def test_harvest_marks_blocks_and_takes_whole_seeds(tmp_path):
-    from mmaction_sttm.study.confirm import harvest, sha256_of
+    from sttm_study.confirm import harvest, sha256_of
     source, out = tmp_path / 'wt', tmp_path / 'main'
     records = _records(dict(vit=0.0, sttm=0.5), n=3)
     for r in records:
-        if (r['variant'], r['seed']) == ('sttm', 2):
+        if (r.variant, r.seed) == ('sttm', 2):
             continue  # seed 2 is not complete in the source
-        folder = source / 'test' / 'runs' / r['variant']
+        folder = source / 'test' / 'runs' / r.variant
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / f'seed{r["seed"]}.json').write_text(json.dumps(r))
+        (folder / f'seed{r.seed}.json').write_text(json.dumps(r.to_dict()))
     # Seed 0 of the baseline is already in this checkout: kept as it is.
     kept = out / 'test' / 'runs' / 'vit' / 'seed0.json'
     kept.parent.mkdir(parents=True)
-    kept.write_text(json.dumps(records[0]))
+    kept.write_text(json.dumps(records[0].to_dict()))
     ckpt = tmp_path / 'epoch_10.pth'
     ckpt.write_bytes(b'weights')
     data = tmp_path / 'data'
@@ -238,3 +236,43 @@ def test_harvest_marks_blocks_and_takes_whole_seeds(tmp_path):
     # A second harvest writes nothing new.
     assert harvest(str(source), str(out), 'test', 'B', str(ckpt),
                    str(data)) == []
+
+
+def test_a_record_is_checked_when_loaded(tmp_path):
+    """One record format: a missing or unknown field, or a metric without
+    top1, fails in one line naming the file; the first exploratory runs'
+    form (val_top1 / train_top1) loads as the same record."""
+    from sttm_study.records import RecordError, load_record, load_records
+    record = _records(dict(vit=0.0), n=1)[0]
+    path = tmp_path / 'runs' / 'vit' / 'seed0.json'
+    path.parent.mkdir(parents=True)
+    record.save(str(path))
+    assert load_records(str(tmp_path / 'runs')) == [record]
+    for change, message in [
+        (dict(metrics=dict(dev=dict(top5=1.0))),
+         r"metrics\['dev'\] has no top1"),
+        (dict(seeed=0), r"unknown record field\(s\) \['seeed'\]"),
+        (dict(seed='0'), 'seed must be an int'),
+    ]:
+        path.write_text(json.dumps(dict(record.to_dict(), **change)))
+        with pytest.raises(RecordError, match=message) as info:
+            load_record(str(path))
+        assert str(info.value).startswith(str(path)) and \
+            '\n' not in str(info.value)
+    values = record.to_dict()
+    del values['commit']
+    path.write_text(json.dumps(values))
+    with pytest.raises(RecordError, match='the record has no commit'):
+        load_record(str(path))
+    old = dict(
+        variant='vit',
+        regime='finetune',
+        seed=0,
+        config='c.py',
+        commit='b' * 40,
+        dirty=False,
+        val_top1=61.0,
+        train_top1=70.0)
+    path.write_text(json.dumps(old))
+    loaded = load_record(str(path))
+    assert loaded.top1('dev') == 61.0 and loaded.top1('train') == 70.0

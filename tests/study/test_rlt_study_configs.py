@@ -6,10 +6,9 @@ import os.path as osp
 
 import pytest
 from mmengine.config import Config
-
-from mmaction_sttm.study.data import make_study_data
-from mmaction_sttm.study.variants import (count_complexity, load_variants,
-                                          variant_has_reducer)
+from sttm_study.data import make_study_data
+from sttm_study.variants import (count_complexity, load_variants,
+                                 variant_has_reducer)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_DIR = osp.join('configs', 'synthetic', 'rlt_study')

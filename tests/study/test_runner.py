@@ -1,13 +1,12 @@
-"""mmaction_sttm.study.runner and .data: the learning curve read from
+"""study.runner and .data: the learning curve read from
 MMEngine's scalars, the commit state, and the splits."""
 import json
 import subprocess
 import sys
 
 import pytest
-
-from mmaction_sttm.study.data import StudyData
-from mmaction_sttm.study.runner import git_state, read_curve
+from sttm_study.data import StudyData
+from sttm_study.runner import git_state, read_curve
 
 
 def test_read_curve(tmp_path):
@@ -75,7 +74,7 @@ def test_study_data_lists():
 
 
 def _runner(root):
-    from mmaction_sttm.study.runner import StudyRunner
+    from sttm_study.runner import StudyRunner
     return StudyRunner(
         str(root),
         'configs',
@@ -119,8 +118,7 @@ def test_call_names_the_signal_and_the_exit_code(tmp_path):
 
 def test_machine_state():
     import torch
-
-    from mmaction_sttm.study.runner import machine_state
+    from sttm_study.runner import machine_state
     state = machine_state()
     assert state['torch'] == torch.__version__
     assert state['isa'] in ('avx512', 'avx2', 'other')

@@ -1,12 +1,11 @@
-"""mmaction_sttm.study.stats against direct formulas, scipy's own tests and
+"""study.stats against direct formulas, scipy's own tests and
 numbers known from the earlier study."""
 import math
 
 import numpy as np
 import pytest
 from scipy import stats as st
-
-from mmaction_sttm.study import stats
+from sttm_study import stats
 
 # The earlier study at -33% GFLOPs, seeds 0, 1, 2 (docs/results/study):
 # STTM (orthogonal, r0.7) and ToMe by keys (r0.28).

@@ -1,6 +1,7 @@
 """The VideoMAE-style study (issue 34): its configs and protocol, the
 shifted split, per-video predictions, the collapse table, and which splits
 an ablation is scored on."""
+import dataclasses
 import os.path as osp
 import pickle
 
@@ -8,17 +9,19 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
+from sttm_study import report
+from sttm_study.confirm import eval_splits
+from sttm_study.data import SHIFT, make_study_data
+from sttm_study.protocol import load_protocol
+from sttm_study.records import RunRecord
+from sttm_study.runner import compact_predictions
+from sttm_study.variants import count_complexity, load_variants
 
 from mmaction_sttm.generators import SyntheticSpec, render_video
-from mmaction_sttm.study import report
-from mmaction_sttm.study.confirm import eval_splits
-from mmaction_sttm.study.data import SHIFT, make_study_data
-from mmaction_sttm.study.runner import compact_predictions
-from mmaction_sttm.study.variants import count_complexity, load_variants
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_DIR = osp.join('configs', 'synthetic', 'videomae_study')
-PROTOCOL = Config.fromfile(osp.join(ROOT, CONFIG_DIR, 'protocol.py')).protocol
+PROTOCOL = load_protocol(osp.join(ROOT, CONFIG_DIR, 'protocol.py'))
 
 
 def test_protocol_names_every_variant_once():
@@ -83,8 +86,9 @@ def test_ablations_never_touch_the_test_split():
     for name in PROTOCOL.ablations:
         assert eval_splits(PROTOCOL, 'test', name) == ('dev', 'shifted')
     assert eval_splits(PROTOCOL, 'dev', 'vit') == ('dev', )
-    assert eval_splits(dict(PROTOCOL, shifted_per_class=0), 'test',
-                       'vit') == ('dev', 'test')
+    assert eval_splits(
+        dataclasses.replace(PROTOCOL, shifted_per_class=0), 'test',
+        'vit') == ('dev', 'test')
 
 
 def test_shift_fields_change_only_what_they_name():
@@ -152,11 +156,21 @@ def test_compact_predictions(tmp_path, layout):
         label='0 1', pred='0 2', p_true='700 300')
 
 
-def _record(name, seed, dev, shifted):
-    return dict(
-        variant=name,
+def _run(variant, seed, metrics):
+    """A run record with only what the tables read."""
+    return RunRecord(
+        variant=variant,
+        regime='finetune',
         seed=seed,
-        metrics=dict(dev=dict(top1=dev), shifted=dict(top1=shifted)))
+        config='c.py',
+        commit='a' * 40,
+        dirty=False,
+        metrics=metrics)
+
+
+def _record(name, seed, dev, shifted):
+    return _run(name, seed,
+                dict(dev=dict(top1=dev), shifted=dict(top1=shifted)))
 
 
 def test_robustness_table_counts_collapses_against_the_same_seed():
@@ -183,15 +197,9 @@ def test_class_table_from_predictions():
     preds = dict(label='0 0 1 1', pred='0 1 1 1', p_true='900 100 800 700')
     other = dict(label='0 0 1 1', pred='0 0 0 0', p_true='900 900 1 1')
     records = [
-        dict(
-            variant='a',
-            seed=0,
-            metrics=dict(test=dict(top1=75.0, predictions=preds))),
-        dict(
-            variant='a',
-            seed=1,
-            metrics=dict(test=dict(top1=50.0, predictions=other))),
-        dict(variant='b', seed=0, metrics=dict(test=dict(top1=1.0)))
+        _run('a', 0, dict(test=dict(top1=75.0, predictions=preds))),
+        _run('a', 1, dict(test=dict(top1=50.0, predictions=other))),
+        _run('b', 0, dict(test=dict(top1=1.0)))
     ]
     lines = report.class_table(records, ['a', 'b'], 'test', ['x', 'y'])
     # Class x: 50% then 100%; class y: 100% then 0%. No predictions for b.
@@ -206,8 +214,7 @@ def test_phase_3_fine_tunes_on_the_shifted_scene(tmp_path):
     import decord
 
     config_dir = osp.join('configs', 'synthetic', 'videomae_shifted_study')
-    protocol = Config.fromfile(osp.join(ROOT, config_dir,
-                                        'protocol.py')).protocol
+    protocol = load_protocol(osp.join(ROOT, config_dir, 'protocol.py'))
     assert protocol.variants == PROTOCOL.variants
     assert {
         k: v

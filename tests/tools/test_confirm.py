@@ -9,8 +9,8 @@ import sys
 from types import SimpleNamespace
 
 import pytest
-
-from mmaction_sttm.study.confirm import DirtyTreeError, run
+from sttm_study.confirm import DirtyTreeError, run
+from sttm_study.records import RunRecord
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -82,7 +82,7 @@ def test_run_from_scratch(tmp_path, monkeypatch):
     """A study in the scratch regime (the demo study) runs its protocol's
     variants from scratch/, pre-trains nothing and makes no shape task (the
     runner itself is the one the smoke run above goes through)."""
-    from mmaction_sttm.study import confirm
+    from sttm_study import confirm
     made = {}
 
     class Runner:
@@ -97,10 +97,18 @@ def test_run_from_scratch(tmp_path, monkeypatch):
         def run(self, variant, seed, splits=None):
             # No shifted split in this protocol: dev and test.
             assert splits == ('dev', 'test')
-            return dict(variant=variant.name, regime=variant.regime, seed=seed)
+            return RunRecord(
+                variant=variant.name,
+                regime=variant.regime,
+                seed=seed,
+                config=variant.config,
+                commit='a' * 40,
+                dirty=True,
+                metrics=dict(dev=dict(top1=50.0)))
 
     monkeypatch.setattr(confirm, 'StudyRunner', Runner)
-    protocol = confirm.load_protocol(
+    from sttm_study.protocol import load_protocol
+    protocol = load_protocol(
         osp.join(ROOT, 'configs/synthetic/demo_study/protocol.py'))
     args = SimpleNamespace(
         out=str(tmp_path / 'out'),
@@ -115,7 +123,7 @@ def test_run_from_scratch(tmp_path, monkeypatch):
     run(ROOT, 'configs/synthetic/demo_study', args, protocol, 'test')
     records = sorted((tmp_path / 'out' / 'test' / 'runs').glob('*/seed0.json'))
     assert sorted(p.parent.name
-                  for p in records) == sorted(protocol['variants'])
+                  for p in records) == sorted(protocol.variants)
     assert {json.loads(p.read_text())['regime']
             for p in records} == {'scratch'}
     assert made['data'].shape is None and made['data'].test is not None

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 from stack import torch_at_least
 
-from mmaction_sttm.study import variants as study_variants
+from sttm_study import variants as study_variants
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_DIR = osp.join('configs', 'synthetic', 'study')

@@ -36,8 +36,8 @@ import os.path as osp
 import sys
 from typing import List, Optional
 
-from mmaction_sttm.study.confirm import (DirtyTreeError, harvest,
-                                         load_protocol, run, write_report)
+from sttm_study.confirm import DirtyTreeError, harvest, run, write_report
+from sttm_study.protocol import ProtocolError, load_protocol
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 CONFIG_DIR = osp.join('configs', 'synthetic', 'confirm')
@@ -114,10 +114,16 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
-    protocol = load_protocol(
-        osp.join(ROOT, args.protocol
-                 or osp.join(args.config_dir, 'protocol.py')))
-    args.out = args.out or protocol.get('out', OUT)
+    path = osp.join(ROOT, args.protocol
+                    or osp.join(args.config_dir, 'protocol.py'))
+    if not osp.isfile(path):
+        sys.exit(f'confirm.py: {osp.relpath(path, ROOT)}: no such protocol '
+                 'config (--config-dir names a folder with protocol.py)')
+    try:
+        protocol = load_protocol(path)
+    except ProtocolError as err:
+        sys.exit(f'confirm.py: {err}')
+    args.out = args.out or protocol.out or OUT
     if args.command == 'harvest':
         missing = [
             f'--{k}' for k in ('source', 'block', 'pretrain', 'data')

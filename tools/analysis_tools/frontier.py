@@ -239,8 +239,7 @@ def score(model, batches: Sequence[dict]) -> dict:
         compact per-video predictions of the study runner).
     """
     import torch
-
-    from mmaction_sttm.study.runner import compact_samples
+    from sttm_study.runner import compact_samples
     samples = []
     model.eval()
     with torch.no_grad():
@@ -278,12 +277,12 @@ def run(protocol: Protocol,
     (reducer, reading, seed)."""
     import torch
     from mmaction.utils import register_all_modules
+    from sttm_study.runner import git_state, machine_state
 
     import mmaction_sttm  # noqa: F401
     from mmaction_sttm.engine.checkpoint_loading import load_from_local
     from mmaction_sttm.models import apply_merger
     from mmaction_sttm.registry import MODELS
-    from mmaction_sttm.study.runner import git_state, machine_state
     register_all_modules()
     out = osp.join(ROOT, protocol.out)
     with open(osp.join(out, 'plan.json')) as f:

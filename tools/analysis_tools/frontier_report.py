@@ -6,8 +6,7 @@ import os.path as osp
 from typing import Dict, List, Tuple
 
 import numpy as np
-
-from mmaction_sttm.study import stats
+from sttm_study import stats
 
 
 def _load(out: str, phase: str) -> Dict[Tuple[str, str], Dict[int, dict]]:

@@ -21,8 +21,8 @@ then the off-the-shelf ones. Each run goes through the project's own
 validation (dev) split and on as many training videos (its train
 accuracy, so that under- and over-fitting show), 1 clip x 3 crops each.
 GFLOPs are counted per view at each config's own clip shape. The data, the
-runs and the tables are :mod:`mmaction_sttm.study`; this tool parses the
-arguments. Claims are made by the confirmatory study
+runs and the tables are :mod:`sttm_study` (the folder beside this tool);
+this tool parses the arguments. Claims are made by the confirmatory study
 (``tools/analysis_tools/confirm.py``), on a held-out test split.
 
 Example (all variants: about 3 hours on 2 idle CPU cores; one fine-tune run
@@ -38,11 +38,12 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import List, Optional
 
-from mmaction_sttm.study.data import make_study_data
-from mmaction_sttm.study.runner import StudyRunner, git_state
-from mmaction_sttm.study.tables import summarise, write_results
-from mmaction_sttm.study.variants import (REGIMES, Variant, count_complexity,
-                                          load_variants)
+from sttm_study.data import make_study_data
+from sttm_study.records import load_record
+from sttm_study.runner import StudyRunner, git_state
+from sttm_study.tables import summarise, write_results
+from sttm_study.variants import (REGIMES, Variant, count_complexity,
+                                 load_variants)
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 CONFIG_DIR = osp.join('configs', 'synthetic', 'study')
@@ -137,7 +138,6 @@ def run_study(args: argparse.Namespace) -> List[Variant]:
 def _finished(variants: List[Variant],
               args: argparse.Namespace) -> List[Variant]:
     """The variants with at least one finished run, with those runs."""
-    import json
     runner = _runner(args, None)
     for variant in variants:
         for seed in args.seeds:
@@ -145,8 +145,7 @@ def _finished(variants: List[Variant],
                 runner.work_dir(variant.regime, variant.name, seed),
                 'study_result.json')
             if osp.exists(done):
-                with open(done) as f:
-                    variant.results[seed] = json.load(f)
+                variant.results[seed] = load_record(done)
     variants = [v for v in variants if v.results]
     if not variants:
         raise ValueError(f'--report-only: no finished run in '

@@ -10,9 +10,9 @@ protocol = dict(
     title='VideoMAE-style study, phase 3: fine-tuned on shifted scenes',
     out='docs/results/videomae/shifted_finetune',
     data_root='data/study_shifted_scene',
-    # mmaction_sttm.study.data.SHIFT at 56 x 56 pixels (the configs'
-    # pipelines resize to 32), train and dev from a generator seed of
-    # their own; the test split from the study's test seed.
+    # SHIFT (tools/analysis_tools/sttm_study/data.py) at 56 x 56 pixels
+    # (the configs' pipelines resize to 32), train and dev from a generator
+    # seed of their own; the test split from the study's test seed.
     scene=dict(resolution=56, background='checker', object_scale=0.75,
                speed_scale=1.25, num_distractors=4, seed=20261206),
     per_class=dict(train=200, dev=20),

@@ -7,7 +7,7 @@ protocol = dict(
     out='docs/results/videomae',
     # The exploratory study's data: its motion train / dev splits, the
     # held-out test split (in distribution) and a shifted test split
-    # (mmaction_sttm.study.data.SHIFT), made where missing.
+    # (tools/analysis_tools/sttm_study/data.py: SHIFT), made where missing.
     data_root='data/study',
     baseline='vit',
     primary='sttm-orthogonal-r0.7',

@@ -8,17 +8,16 @@ confirmatory runs, also tested on the held-out test split).
 """
 import glob
 import hashlib
-import json
 import os
 import os.path as osp
 from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List, Optional, Sequence
 
-from mmengine.config import Config
-
-from ..generators import MOTIONS
+from mmaction_sttm.generators import MOTIONS
 from . import report, stats
 from .data import PER_CLASS, StudyData, make_study_data
+from .protocol import Protocol
+from .records import RunRecord, load_record, load_records
 from .runner import StudyRunner, git_state, machine_state
 from .variants import count_complexity, load_variants, variant_has_reducer
 
@@ -27,41 +26,33 @@ class DirtyTreeError(RuntimeError):
     """Confirmatory runs asked for on a tree with uncommitted changes."""
 
 
-def load_protocol(path: str) -> Dict:
-    """The ``protocol`` dict of the protocol config."""
-    protocol = Config.fromfile(path).get('protocol')
-    if protocol is None:
-        raise ValueError(f'{path}: no `protocol` dict')
-    return dict(protocol)
-
-
 def _records_dir(out: str, stage: str) -> str:
     return osp.join(out, stage, 'runs')
 
 
-def choose_peers(dev_records: Sequence[Dict], protocol: Dict) -> Dict:
+def choose_peers(dev_records: Sequence[RunRecord], protocol: Protocol) -> Dict:
     """The protocol's peers, each multi-reading peer at its best reading
     on the dev split.
 
-    For each entry of ``protocol['peer_choices']``, the reading with the
-    highest mean dev top-1 over ``protocol['dev_seeds']`` (ties: the first
+    For each entry of ``protocol.peer_choices``, the reading with the
+    highest mean dev top-1 over ``protocol.dev_seeds`` (ties: the first
     listed). Every reading must have run every dev seed.
 
     Args:
-        dev_records (Sequence[Dict]): Records of the dev runs.
-        protocol (dict): The protocol.
+        dev_records (Sequence[RunRecord]): Records of the dev runs.
+        protocol (Protocol): The plan.
 
     Returns:
         dict: ``peers`` (the list compared on the test split) and
         ``choices`` (per peer, each reading's mean dev top-1).
     """
-    seeds = set(protocol['dev_seeds'])
+    seeds = set(protocol.dev_seeds)
     top1: Dict[str, Dict[int, float]] = {}
     for r in dev_records:
-        top1.setdefault(r['variant'], {})[r['seed']] = \
-            r['metrics']['dev']['top1']
-    peers, choices = list(protocol['peers']), {}
-    for peer, readings in protocol.get('peer_choices', {}).items():
+        top1.setdefault(r.variant, {})[r.seed] = \
+            r.top1('dev')
+    peers, choices = list(protocol.peers), {}
+    for peer, readings in protocol.peer_choices.items():
         means = {}
         for name in readings:
             missing = seeds - set(top1.get(name, {}))
@@ -79,21 +70,19 @@ def choose_peers(dev_records: Sequence[Dict], protocol: Dict) -> Dict:
 
 
 def study_data(root: str,
-               protocol: Dict,
+               protocol: Protocol,
                data_root: Optional[str] = None,
                smoke: bool = False,
                test_per_class: int = 0,
                shifted_per_class: int = 0) -> StudyData:
-    """The protocol's data (made where missing): ``protocol['data_root']``
-    (default ``data/study``) unless ``data_root`` is given, with the
-    motion task's ``protocol['camera']`` (default ``'drift'``),
-    ``protocol['per_class']`` sizes and ``protocol['scene']`` (generator
-    settings of the motion task); the shape task only where the study
-    pre-trains.
+    """The protocol's data (made where missing): its ``data_root`` unless
+    ``data_root`` is given, with the motion task's ``camera``, ``per_class``
+    sizes and ``scene`` (generator settings of the motion task); the shape
+    task only where the study pre-trains.
 
     Args:
         root (str): The repository root.
-        protocol (dict): The protocol.
+        protocol (Protocol): The plan.
         data_root (str, optional): Overrides the protocol's folder
             (relative to ``root`` or absolute).
         smoke (bool): Tiny data for seconds-long runs.
@@ -103,29 +92,19 @@ def study_data(root: str,
     Returns:
         StudyData: The roots.
     """
-    folder = data_root or protocol.get('data_root', 'data/study')
+    folder = data_root or protocol.data_root
     return make_study_data(
         osp.join(root, folder),
         smoke,
         test_per_class=test_per_class,
         shifted_per_class=shifted_per_class,
-        camera=protocol.get('camera', 'drift'),
-        per_class=protocol.get('per_class'),
-        shape=regime(protocol) == 'finetune',
-        scene=protocol.get('scene'))
+        camera=protocol.camera,
+        per_class=protocol.per_class or None,
+        shape=protocol.regime == 'finetune',
+        scene=protocol.scene)
 
 
-def regime(protocol: Dict) -> str:
-    """The study's regime: ``protocol['regime']``, default ``'finetune'``
-    (pre-train, then fine-tune); ``'scratch'`` trains from scratch."""
-    name = protocol.get('regime', 'finetune')
-    if name not in ('finetune', 'scratch'):
-        raise ValueError("protocol['regime'] must be 'finetune' or "
-                         f"'scratch', got {name!r}")
-    return name
-
-
-def eval_splits(protocol: Dict, stage: str, variant: str) -> tuple:
+def eval_splits(protocol: Protocol, stage: str, variant: str) -> tuple:
     """The splits a run of ``variant`` is scored on (besides the train
     subset): dev alone in the dev stage; in the confirmatory stage dev and
     the held-out test split, plus the shifted split where the protocol
@@ -134,13 +113,14 @@ def eval_splits(protocol: Dict, stage: str, variant: str) -> tuple:
     untouched by them."""
     if stage != 'test':
         return ('dev', )
-    shifted = ('shifted', ) if protocol.get('shifted_per_class') else ()
-    if variant in protocol.get('ablations', ()):
+    shifted = ('shifted', ) if protocol.shifted_per_class else ()
+    if variant in protocol.ablations:
         return ('dev', ) + shifted
     return ('dev', 'test') + shifted
 
 
-def run(root: str, config_dir: str, args, protocol: Dict, stage: str) -> None:
+def run(root: str, config_dir: str, args, protocol: Protocol,
+        stage: str) -> None:
     """Run (variant, seed) pairs and copy each record into the results.
 
     Args:
@@ -149,7 +129,7 @@ def run(root: str, config_dir: str, args, protocol: Dict, stage: str) -> None:
         args: The tool's arguments (``out``, ``variants``, ``seeds``,
             ``jobs``, ``resume``, ``allow_dirty``, ``data_root``,
             ``work_dir``, ``smoke``).
-        protocol (dict): The protocol config's ``protocol``.
+        protocol (Protocol): The plan.
         stage (str): ``'dev'`` or ``'test'`` (the confirmatory runs).
     """
     results = osp.join(root, args.out)
@@ -163,18 +143,18 @@ def run(root: str, config_dir: str, args, protocol: Dict, stage: str) -> None:
             '--allow-dirty to run anyway with every record marked dirty)')
     names = args.variants
     if stage == 'test' and names is None:
-        names = protocol.get('variants')
+        names = protocol.variants
     if stage == 'test' and names is None:
         chosen = choose_peers(
-            report.load_records(_records_dir(results, 'dev')), protocol)
-        names = [protocol['baseline'], protocol['primary']] + \
+            load_records(_records_dir(results, 'dev')), protocol)
+        names = [protocol.baseline, protocol.primary] + \
             chosen['peers']
-    variants = load_variants(root, config_dir, [regime(protocol)], names)
-    seeds = args.seeds if args.seeds is not None else protocol['seeds']
+    variants = load_variants(root, config_dir, [protocol.regime], names)
+    seeds = args.seeds if args.seeds is not None else protocol.seeds
 
     def per_class(split: str) -> int:
         """Videos per class of a held-out split (one in a smoke run)."""
-        count = protocol.get(f'{split}_per_class', 0) if stage == 'test' \
+        count = protocol.per_class_of(split) if stage == 'test' \
             else 0
         return min(count, 1) if args.smoke else count
 
@@ -195,7 +175,7 @@ def run(root: str, config_dir: str, args, protocol: Dict, stage: str) -> None:
         resume=args.resume,
         commit=state,
         cfg_options={'train_cfg.max_epochs': 1} if args.smoke else None,
-        pretrain_seed=protocol.get('pretrain_seed'))
+        pretrain_seed=protocol.pretrain_seed)
     jobs = [(v, s) for s in seeds for v in variants]
 
     def one(job):
@@ -204,13 +184,11 @@ def run(root: str, config_dir: str, args, protocol: Dict, stage: str) -> None:
             variant, seed, splits=eval_splits(protocol, stage, variant.name))
         folder = report.ensure_folder(
             osp.join(_records_dir(results, stage), variant.name))
-        with open(osp.join(folder, f'seed{seed}.json'), 'w') as f:
-            json.dump(record, f, indent=1)
-            f.write('\n')
+        record.save(osp.join(folder, f'seed{seed}.json'))
         return record
 
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        if regime(protocol) == 'finetune':
+        if protocol.regime == 'finetune':
             list(
                 pool.map(
                     runner.pretrain, seeds if runner.pretrain_seed is None else
@@ -294,27 +272,24 @@ def harvest(source: str, out: str, stage: str, block: str, pretrain: str,
         target = osp.join(out_dir, osp.relpath(path, src_dir))
         if osp.exists(target):
             continue
-        with open(path) as f:
-            record = json.load(f)
-        if 'block' in record and record['block']['id'] != block:
+        record = load_record(path)
+        if record.block is not None and record.block['id'] != block:
             raise ValueError(f'{path}: already marked block '
-                             f'{record["block"]["id"]!r}, not {block!r}')
-        record['block'] = mark
+                             f'{record.block["id"]!r}, not {block!r}')
+        record.block = mark
         report.ensure_folder(osp.dirname(target))
-        with open(target + '.part', 'w') as f:
-            json.dump(record, f, indent=1)
-            f.write('\n')
+        record.save(target + '.part')
         os.replace(target + '.part', target)
         written.append(target)
     return written
 
 
 def _gflops(root: str, config_dir: str, names: List[str],
-            protocol: Dict) -> Dict[str, float]:
+            protocol: Protocol) -> Dict[str, float]:
     """GFLOPs per view of each variant; a reducer's (RLT) as the mean over
     the dev split's videos (the data is made first where missing)."""
     out, dev = {}, None
-    for variant in load_variants(root, config_dir, [regime(protocol)], names):
+    for variant in load_variants(root, config_dir, [protocol.regime], names):
         if dev is None and variant_has_reducer(root, variant):
             dev = study_data(root, protocol).lists('dev')
         count_complexity(root, variant, videos=dev)
@@ -325,7 +300,7 @@ def _gflops(root: str, config_dir: str, names: List[str],
 def write_report(root: str,
                  config_dir: str,
                  out: str,
-                 protocol: Dict,
+                 protocol: Protocol,
                  gflops: Optional[Dict[str, float]] = None) -> List[str]:
     """Every table and plot of the study, from the committed records.
 
@@ -333,7 +308,7 @@ def write_report(root: str,
         root (str): The repository root.
         config_dir (str): The study's configs, relative to ``root``.
         out (str): The results folder, relative to ``root``.
-        protocol (dict): The protocol config's ``protocol``.
+        protocol (Protocol): The plan.
         gflops (dict, optional): GFLOPs per view of each variant; counted
             from the configs when not given.
 
@@ -342,29 +317,28 @@ def write_report(root: str,
     """
     folder = osp.join(root, out)
     written = []
-    base, primary = protocol['baseline'], protocol['primary']
+    base, primary = protocol.baseline, protocol.primary
     for stage in ('dev', 'test'):
-        records = report.load_records(_records_dir(folder, stage))
+        records = load_records(_records_dir(folder, stage))
         if not records:
             continue
-        names = sorted({r['variant']
+        names = sorted({r.variant
                         for r in records},
                        key=lambda n: (n != base, n != primary, n))
         # The baseline's GFLOPs are the reference even before it has run.
         counted = gflops or _gflops(root, config_dir,
                                     sorted(set(names) | {base}), protocol)
-        shifted = ('shifted', ) if protocol.get('shifted_per_class') else ()
+        shifted = ('shifted', ) if protocol.shifted_per_class else ()
         splits = ('train', 'dev', 'test') + shifted if stage == 'test' \
             else ('train', 'dev')
         split = 'test' if stage == 'test' else 'dev'
-        dev_videos = 10 * {**PER_CLASS, **protocol.get('per_class', {})}['dev']
+        dev_videos = 10 * {**PER_CLASS, **protocol.per_class}['dev']
         lines = [
-            f'# {protocol.get("title", "Confirmatory study")}: {stage} runs',
-            '',
+            f'# {protocol.title}: {stage} runs', '',
             f'Written by `python tools/analysis_tools/confirm.py report` from '
             f'the records in [{stage}/runs]({stage}/runs) '
             f'({report.commits_line(records)}). Top-1 in %, mean +- sd over '
-            f'seeds; train on {protocol["train_subset"]} training videos, '
+            f'seeds; train on {protocol.train_subset} training videos, '
             f'dev on the {dev_videos}-video dev split, test on the held-out '
             'split, '
             f'each 1 clip x 3 crops. The protocol: '
@@ -372,17 +346,17 @@ def write_report(root: str,
         ] + (_interim(records, protocol) if stage == 'test' else []) + [
             '## Variants', ''
         ] + report.variant_table(records, counted, base, names, splits)
-        if 'collapse_margin' in protocol:
+        if protocol.collapse_margin is not None:
             lines += [
                 '', '## Robustness over seeds', '',
                 'Per split: mean +- sd over seeds, the worst seed, the '
                 'mean paired difference to the baseline of the same seed, '
                 'and collapses: seeds more than '
-                f'{protocol["collapse_margin"]:g} points below that '
+                f'{protocol.collapse_margin:g} points below that '
                 'baseline.', ''
             ] + report.robustness_table(records, base, names, splits[1:],
-                                        protocol['collapse_margin'])
-        ablations = [a for a in protocol.get('ablations', ()) if a in names]
+                                        protocol.collapse_margin)
+        ablations = [a for a in protocol.ablations if a in names]
         if stage == 'test' and ablations:
             on = ('dev', ) + shifted
             lines += [
@@ -407,7 +381,7 @@ def write_report(root: str,
                 lines += [
                     '', f'## Top-1 per class ({on}, mean over seeds)', ''
                 ] + table
-        comparisons = protocol.get('comparisons') or [dict(primary=primary)]
+        comparisons = protocol.comparisons or [dict(primary=primary)]
         for on in (split, ) + (shifted if stage == 'test' else ()):
             for number, comparison in enumerate(comparisons):
                 suffix = ('' if on == split else f'_{on}') + \
@@ -428,21 +402,18 @@ def write_report(root: str,
     return written
 
 
-def _interim(records: Sequence[Dict], protocol: Dict) -> List[str]:
+def _interim(records: Sequence[RunRecord], protocol: Protocol) -> List[str]:
     """A warning above the tables while any of the protocol's (variant,
     seed) runs is missing; nothing when all are in."""
-    seeds = set(protocol['seeds'])
+    seeds = set(protocol.seeds)
     # The baseline, the primary, the fixed peers and one reading of each
     # peer chosen on dev (or the protocol's own list).
-    count = len(protocol.get('variants')
-                or []) or (2 + len(protocol.get('peers', [])) +
-                           len(protocol.get('peer_choices', {})))
-    listed = set(protocol.get('variants') or [])
-    done = len({
-        (r['variant'], r['seed'])
-        for r in records
-        if r['seed'] in seeds and (not listed or r['variant'] in listed)
-    })
+    count = len(protocol.variants or []) or (2 + len(protocol.peers) +
+                                             len(protocol.peer_choices))
+    listed = set(protocol.variants or [])
+    done = len({(r.variant, r.seed)
+                for r in records
+                if r.seed in seeds and (not listed or r.variant in listed)})
     if done >= count * len(seeds):
         return []
     return [
@@ -453,8 +424,8 @@ def _interim(records: Sequence[Dict], protocol: Dict) -> List[str]:
     ]
 
 
-def _comparison(records: Sequence[Dict], names: Sequence[str],
-                comparison: Dict, split: str, protocol: Dict, folder: str,
+def _comparison(records: Sequence[RunRecord], names: Sequence[str],
+                comparison: Dict, split: str, protocol: Protocol, folder: str,
                 stage: str, plot: str) -> List[str]:
     """The section of one comparison: ``comparison['primary']`` against
     each of ``comparison['others']`` (default: every other variant), paired
@@ -464,15 +435,11 @@ def _comparison(records: Sequence[Dict], names: Sequence[str],
         n for n in comparison.get('others') or names
         if n != primary and n in names
     ]
-    seeds = {
-        n: {r['seed']
-            for r in records if r['variant'] == n}
-        for n in names
-    }
+    seeds = {n: {r.seed for r in records if r.variant == n} for n in names}
     if primary not in names or not others or any(
             len(seeds[n]) < 2 for n in [primary] + others):
         return []
-    margin, alpha = protocol['margin'], protocol['alpha']
+    margin, alpha = protocol.margin, protocol.alpha
     rows = report.compare(records, primary, others, split, margin, alpha)
     lines = [
         '', f'## {primary} against each variant, paired by seed '
@@ -481,17 +448,17 @@ def _comparison(records: Sequence[Dict], names: Sequence[str],
         f'equivalence within +-{margin:g} points at level {alpha} '
         '(the 90% interval inside the margin).', ''
     ] + report.comparison_table(rows, primary, margin)
-    if protocol.get('noninferiority'):
+    if protocol.noninferiority:
         lines += _noninferiority(records, primary, rows, split,
-                                 protocol['noninferiority'], protocol['alpha'])
+                                 protocol.noninferiority, protocol.alpha)
     sds = {r['other']: r['sd'] for r in rows}
     need = {
-        o: stats.seeds_needed(sd, protocol['half_width'])
+        o: stats.seeds_needed(sd, protocol.half_width)
         for o, sd in sds.items()
     }
     lines += [
         '', '### Seeds for a 95% interval of +-'
-        f'{protocol["half_width"]:g} points', '',
+        f'{protocol.half_width:g} points', '',
         '| difference | sd over seeds | seeds needed |',
         '| --- | ---: | ---: |'
     ] + [f'| {primary} - {o} | {sds[o]:.2f} | {need[o]} |' for o in others]
@@ -509,7 +476,7 @@ def _comparison(records: Sequence[Dict], names: Sequence[str],
     return lines
 
 
-def _noninferiority(records: Sequence[Dict], primary: str,
+def _noninferiority(records: Sequence[RunRecord], primary: str,
                     rows: Sequence[Dict], split: str, margin: float,
                     alpha: float) -> List[str]:
     """Lines of the one-sided non-inferiority test of ``primary`` against
@@ -517,9 +484,9 @@ def _noninferiority(records: Sequence[Dict], primary: str,
     as not pre-registered where an amendment added it)."""
     runs: Dict[str, Dict[int, float]] = {}
     for r in records:
-        if split in r['metrics']:
-            runs.setdefault(r['variant'], {})[r['seed']] = \
-                r['metrics'][split]['top1']
+        if r.has(split):
+            runs.setdefault(r.variant, {})[r.seed] = \
+                r.top1(split)
     lines = [
         '', f'Non-inferiority (one-sided paired t, margin {margin:g} '
         f'points, level {alpha}; added by an amendment, not '

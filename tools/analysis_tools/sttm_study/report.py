@@ -9,33 +9,21 @@ the learning curves). No training, no model: the same records always give
 the same files.
 """
 import csv
-import glob
-import json
 import os
-import os.path as osp
 import statistics
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
 from . import stats
+from .records import RunRecord
 
 
-def load_records(folder: str) -> List[Dict]:
-    """Every run record (``*.json``) under ``folder``, sorted by variant
-    and seed."""
-    records = []
-    for path in sorted(
-            glob.glob(osp.join(folder, '**', '*.json'), recursive=True)):
-        with open(path) as f:
-            records.append(json.load(f))
-    return sorted(records, key=lambda r: (r['variant'], r['seed']))
-
-
-def _by_variant(records: Sequence[Dict]) -> Dict[str, Dict[int, Dict]]:
-    out: Dict[str, Dict[int, Dict]] = {}
+def _by_variant(
+        records: Sequence[RunRecord]) -> Dict[str, Dict[int, RunRecord]]:
+    out: Dict[str, Dict[int, RunRecord]] = {}
     for r in records:
-        out.setdefault(r['variant'], {})[r['seed']] = r
+        out.setdefault(r.variant, {})[r.seed] = r
     return out
 
 
@@ -51,7 +39,7 @@ def _fmt_p(p: float) -> str:
     return f'{p:.3f}' if p >= 0.001 else '< 0.001'
 
 
-def compare(records: Sequence[Dict],
+def compare(records: Sequence[RunRecord],
             primary: str,
             others: Sequence[str],
             split: str = 'test',
@@ -64,7 +52,7 @@ def compare(records: Sequence[Dict],
     has the TOST p-value of equivalence within ``+- margin``.
 
     Args:
-        records (Sequence[Dict]): Run records.
+        records (Sequence[RunRecord]): Run records.
         primary (str): The variant under test (e.g. STTM).
         others (Sequence[str]): What it is compared with (baseline, peers).
         split (str): Metric split. Defaults to ``'test'``.
@@ -83,8 +71,8 @@ def compare(records: Sequence[Dict],
         if len(seeds) < 2:
             raise ValueError(f'{primary} against {other}: {len(seeds)} '
                              f'paired seed(s), need at least 2')
-        a = [runs[primary][s]['metrics'][split]['top1'] for s in seeds]
-        b = [runs[other][s]['metrics'][split]['top1'] for s in seeds]
+        a = [runs[primary][s].top1(split) for s in seeds]
+        b = [runs[other][s].top1(split) for s in seeds]
         t = stats.paired_t(a, b)
         t90 = stats.paired_t(a, b, confidence=1 - 2 * alpha)
         wins, ties, losses, _ = stats.sign_test(a, b)
@@ -113,7 +101,7 @@ def compare(records: Sequence[Dict],
     return rows
 
 
-def per_seed_table(records: Sequence[Dict],
+def per_seed_table(records: Sequence[RunRecord],
                    primary: str,
                    others: Sequence[str],
                    split: str = 'test') -> List[str]:
@@ -123,7 +111,7 @@ def per_seed_table(records: Sequence[Dict],
     and one machine), and the mean difference of each block.
 
     Args:
-        records (Sequence[Dict]): Run records.
+        records (Sequence[RunRecord]): Run records.
         primary (str): The variant under test.
         others (Sequence[str]): What it is compared with.
         split (str): Metric split. Defaults to ``'test'``.
@@ -138,14 +126,14 @@ def per_seed_table(records: Sequence[Dict],
 
     ids: Dict[int, set] = {}
     for r in records:
-        ids.setdefault(r['seed'], set()).add(r.get('block', {}).get('id', '-'))
+        ids.setdefault(r.seed, set()).add((r.block or {}).get('id', '-'))
     block = {seed: ', '.join(sorted(names)) for seed, names in ids.items()}
 
     def diff(seed: int, other: str) -> Optional[float]:
         if seed not in runs.get(other, {}):
             return None
-        return (runs[primary][seed]['metrics'][split]['top1'] -
-                runs[other][seed]['metrics'][split]['top1'])
+        return (runs[primary][seed].top1(split) -
+                runs[other][seed].top1(split))
 
     def cell(value: Optional[float]) -> str:
         return '' if value is None else f'{value:+.2f}'
@@ -171,7 +159,7 @@ def per_seed_table(records: Sequence[Dict],
 
 
 def variant_table(
-    records: Sequence[Dict],
+    records: Sequence[RunRecord],
     gflops: Dict[str, float],
     baseline: str,
     order: Sequence[str],
@@ -182,7 +170,7 @@ def variant_table(
     train top-1).
 
     Args:
-        records (Sequence[Dict]): Run records.
+        records (Sequence[RunRecord]): Run records.
         gflops (dict): GFLOPs per view of each variant.
         baseline (str): The unmerged variant (GFLOPs reference).
         order (Sequence[str]): Variants, in table order.
@@ -206,8 +194,8 @@ def variant_table(
         for split in splits:
             cells.append(
                 _ms([
-                    runs[name][s]['metrics'][split]['top1'] for s in seeds
-                    if split in runs[name][s]['metrics']
+                    runs[name][s].top1(split) for s in seeds
+                    if runs[name][s].has(split)
                 ]))
         tail = plateau(runs[name].values())
         rel = 100 * (gflops[name] / gflops[baseline] - 1)
@@ -216,7 +204,7 @@ def variant_table(
     return lines
 
 
-def robustness_table(records: Sequence[Dict],
+def robustness_table(records: Sequence[RunRecord],
                      baseline: str,
                      order: Sequence[str],
                      splits: Sequence[str],
@@ -227,7 +215,7 @@ def robustness_table(records: Sequence[Dict],
     same pre-trained backbone).
 
     Args:
-        records (Sequence[Dict]): Run records.
+        records (Sequence[RunRecord]): Run records.
         baseline (str): The unmerged variant.
         order (Sequence[str]): Variants, in table order.
         splits (Sequence[str]): Splits, each a group of columns.
@@ -251,19 +239,15 @@ def robustness_table(records: Sequence[Dict],
         cells = []
         for split in splits:
             top1 = {
-                s: r['metrics'][split]['top1']
-                for s, r in runs[name].items() if split in r['metrics']
+                s: r.top1(split)
+                for s, r in runs[name].items() if r.has(split)
             }
             if not top1:
                 cells += ['', '', '', '']
                 continue
             worst = min(top1, key=lambda s: (top1[s], s))
-            paired = [
-                s for s in top1 if split in base.get(s, {}).get('metrics', {})
-            ]
-            diffs = [
-                top1[s] - base[s]['metrics'][split]['top1'] for s in paired
-            ]
+            paired = [s for s in top1 if s in base and base[s].has(split)]
+            diffs = [top1[s] - base[s].top1(split) for s in paired]
             fell = sum(d < -margin for d in diffs)
             cells += [
                 _ms(list(top1.values())), f'{top1[worst]:.2f} ({worst})',
@@ -274,7 +258,7 @@ def robustness_table(records: Sequence[Dict],
     return lines
 
 
-def ablation_table(records: Sequence[Dict], reference: str,
+def ablation_table(records: Sequence[RunRecord], reference: str,
                    ablations: Sequence[str],
                    splits: Sequence[str]) -> List[str]:
     """Markdown rows: each ablation minus ``reference``, paired on the
@@ -283,7 +267,7 @@ def ablation_table(records: Sequence[Dict], reference: str,
     compared on its own seeds only).
 
     Args:
-        records (Sequence[Dict]): Run records.
+        records (Sequence[RunRecord]): Run records.
         reference (str): The variant each ablation changes one thing of.
         ablations (Sequence[str]): The ablations, in table order.
         splits (Sequence[str]): Splits, each a group of columns.
@@ -304,8 +288,8 @@ def ablation_table(records: Sequence[Dict], reference: str,
             continue
         cells = []
         for split in splits:
-            a = [runs[name][s]['metrics'][split]['top1'] for s in seeds]
-            b = [runs[reference][s]['metrics'][split]['top1'] for s in seeds]
+            a = [runs[name][s].top1(split) for s in seeds]
+            b = [runs[reference][s].top1(split) for s in seeds]
             t = stats.paired_t(a, b)
             cells += [f'{t.mean:+.2f}', f'[{t.ci[0]:+.2f}, {t.ci[1]:+.2f}]']
         lines.append(f'| {name} | {", ".join(map(str, seeds))} | ' +
@@ -313,14 +297,14 @@ def ablation_table(records: Sequence[Dict], reference: str,
     return lines if len(lines) > 2 else []
 
 
-def class_table(records: Sequence[Dict], order: Sequence[str], split: str,
+def class_table(records: Sequence[RunRecord], order: Sequence[str], split: str,
                 class_names: Sequence[str]) -> List[str]:
     """Markdown rows: per variant, top-1 of each class on ``split`` (mean
     over seeds), from the records' per-video predictions; what a variant
     gets wrong (e.g. speed or direction) shows as the classes it loses.
 
     Args:
-        records (Sequence[Dict]): Run records with ``predictions`` on
+        records (Sequence[RunRecord]): Run records with ``predictions`` on
             ``split``.
         order (Sequence[str]): Variants, in table order.
         split (str): A split whose predictions the records keep.
@@ -339,7 +323,7 @@ def class_table(records: Sequence[Dict], order: Sequence[str], split: str,
         per_class: Dict[int, List[float]] = {}
         seeds = 0
         for record in runs.get(name, {}).values():
-            pred = record['metrics'].get(split, {}).get('predictions')
+            pred = record.metrics.get(split, {}).get('predictions')
             if pred is None:
                 continue
             seeds += 1
@@ -358,10 +342,10 @@ def class_table(records: Sequence[Dict], order: Sequence[str], split: str,
     return lines if len(lines) > 2 else []
 
 
-def plateau(runs: Sequence[Dict], last: int = 5) -> str:
+def plateau(runs: Sequence[RunRecord], last: int = 5) -> str:
     """The mean train top-1 over seeds at the start and end of the last
     ``last`` epochs, e.g. ``'96.1 -> 96.4'``: where training stands."""
-    curves = [r['curve'] for r in runs if r.get('curve')]
+    curves = [r.curve for r in runs if r.curve]
     if not curves:
         return 'not trained'
     depth = min(len(c) for c in curves)
@@ -431,7 +415,7 @@ def forest_plot(rows: Sequence[Dict],
     plt.close(fig)
 
 
-def curves_plot(records: Sequence[Dict], order: Sequence[str],
+def curves_plot(records: Sequence[RunRecord], order: Sequence[str],
                 path: str) -> None:
     """Mean train (augmented batches) and dev top-1 per epoch over seeds,
     one line per variant."""
@@ -441,7 +425,7 @@ def curves_plot(records: Sequence[Dict], order: Sequence[str],
     runs = _by_variant(records)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for i, name in enumerate(n for n in order if n in runs):
-        curves = [r['curve'] for r in runs[name].values() if r['curve']]
+        curves = [r.curve for r in runs[name].values() if r.curve]
         if not curves:
             continue
         for ax, key in zip(axes, ('train_top1', 'dev_top1')):
@@ -466,18 +450,18 @@ def curves_plot(records: Sequence[Dict], order: Sequence[str],
     plt.close(fig)
 
 
-def write_csv(records: Sequence[Dict], path: str) -> None:
+def write_csv(records: Sequence[RunRecord], path: str) -> None:
     """One line per run: variant, seed, commit, dirty, top-1 per split."""
-    splits = sorted({s for r in records for s in r['metrics']})
+    splits = sorted({s for r in records for s in r.metrics})
     with open(path, 'w', newline='') as f:
         writer = csv.writer(f)
         writer.writerow(['variant', 'seed', 'commit', 'dirty'] +
                         [f'{s}_top1' for s in splits] + ['seconds'])
         for r in records:
             writer.writerow(
-                [r['variant'], r['seed'], r['commit'][:12], r['dirty']] +
-                [r['metrics'].get(s, {}).get('top1', '')
-                 for s in splits] + [r['seconds']])
+                [r.variant, r.seed, r.commit[:12], r.dirty] +
+                [r.metrics.get(s, {}).get('top1', '')
+                 for s in splits] + [r.seconds])
 
 
 def ensure_folder(path: str) -> str:
@@ -485,10 +469,10 @@ def ensure_folder(path: str) -> str:
     return path
 
 
-def commits_line(records: Sequence[Dict]) -> str:
+def commits_line(records: Sequence[RunRecord]) -> str:
     """Which commits the runs came from, and whether any tree was dirty."""
-    commits = sorted({r['commit'][:12] for r in records})
-    dirty = sum(1 for r in records if r['dirty'])
+    commits = sorted({r.commit[:12] for r in records})
+    dirty = sum(1 for r in records if r.dirty)
     line = f'runs from commit(s) {", ".join(f"`{c}`" for c in commits)}'
     if dirty:
         line += f'; **{dirty} run(s) from a tree with uncommitted changes**'

@@ -8,22 +8,12 @@ import os.path as osp
 import statistics
 from typing import Dict, List, Optional, Sequence
 
+from .records import RunRecord
 from .variants import REGIMES, TITLES, Variant
 
 
-def _top1(result: Dict, split: str) -> float:
-    """Top-1 of a run result, in its current (``metrics``) or its earlier
-    (``val_top1`` / ``train_top1``) form."""
-    if 'metrics' in result:
-        return result['metrics']['dev' if split == 'val' else split]['top1']
-    return result[f'{split}_top1']
-
-
-def _commit(result: Dict) -> str:
-    commit = result.get('commit', '?')
-    if 'dirty' in result:
-        commit = commit[:7] + ('+' if result['dirty'] else '')
-    return commit
+def _commit(result: RunRecord) -> str:
+    return result.commit[:7] + ('+' if result.dirty else '')
 
 
 def summarise(variants: List[Variant],
@@ -43,8 +33,8 @@ def summarise(variants: List[Variant],
     rows = []
     for v in sorted(variants, key=lambda v: v.curve != 'baseline'):
         have = sorted(v.results)
-        val = [_top1(v.results[s], 'val') for s in have]
-        train = [_top1(v.results[s], 'train') for s in have]
+        val = [v.results[s].top1('dev') for s in have]
+        train = [v.results[s].top1('train') for s in have]
         rows.append(
             dict(
                 regime=v.regime,
@@ -61,7 +51,7 @@ def summarise(variants: List[Variant],
                 train_top1_std=statistics.stdev(train)
                 if len(train) > 1 else 0.0,
                 val_top1_per_seed=' '.join(
-                    f'{_top1(v.results[s], "val"):.1f}' if s in
+                    f'{v.results[s].top1("dev"):.1f}' if s in
                     v.results else 'not-run'
                     for s in (have if seeds is None else seeds)),
                 commits=' '.join(

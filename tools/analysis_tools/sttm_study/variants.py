@@ -19,6 +19,8 @@ import os.path as osp
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
+from .records import RunRecord
+
 REGIMES = ('finetune', 'ots', 'scratch')
 TITLES = {
     'finetune': '(b) Pre-trained backbone, merger inserted, fine-tuned',
@@ -42,7 +44,7 @@ class Variant:
             inserted into.
         gflops (float): GFLOPs per view, once counted.
         params_m (float): Parameters in millions, once counted.
-        results (dict): Per seed, the run's result record.
+        results (dict): Per seed, the run's record.
     """
     regime: str
     name: str
@@ -52,7 +54,7 @@ class Variant:
     source: Optional[str] = None
     gflops: float = 0.0
     params_m: float = 0.0
-    results: Dict[int, Dict] = field(default_factory=dict)
+    results: Dict[int, RunRecord] = field(default_factory=dict)
 
 
 def load_variants(root: str,
@@ -132,13 +134,13 @@ def count_complexity(root: str,
         MMLogger.get_instance('mmengine', log_level='WARNING')
     import mmaction_sttm  # noqa: F401  (registers the backbones)
     from mmaction_sttm.analysis import complexity, complexity_of_views
-    from mmaction_sttm.analysis.view import video_views
+    from mmaction_sttm.analysis.view import pipeline_view, video_views
     from mmaction_sttm.registry import MODELS
     cfg = Config.fromfile(osp.join(root, variant.config))
     cfg.model.backbone.pop('init_cfg', None)
-    sample = [s for s in cfg.test_pipeline if s['type'] == 'SampleFrames'][0]
+    view = pipeline_view(cfg)
     model = MODELS.build(cfg.model)
-    shape = (1, 3, sample['clip_len'], cfg.crop_size, cfg.crop_size)
+    shape = (1, 3, view['clip_len']) + tuple(view['crop'])
     result = complexity(model, shape)
     variant.params_m = result['params'] / 1e6
     if cfg.model.backbone.get('reducer') is None:

@@ -22,6 +22,7 @@ from collections import defaultdict
 from typing import Dict, List, Optional, Sequence
 
 from .data import StudyData
+from .records import RunRecord, load_record
 from .variants import Variant
 
 
@@ -380,7 +381,7 @@ class StudyRunner:
             variant: Variant,
             seed: int,
             source: Optional[str] = None,
-            splits: Optional[Sequence[str]] = None) -> Dict:
+            splits: Optional[Sequence[str]] = None) -> RunRecord:
         """Train (unless off the shelf) and test one (variant, seed).
 
         Args:
@@ -394,19 +395,14 @@ class StudyRunner:
                 this run. Defaults to the runner's ``eval_splits``.
 
         Returns:
-            dict: The run's record: ``variant``, ``regime``, ``seed``,
-            ``config``, ``commit``, ``dirty``, ``machine``
-            (:func:`machine_state` and the run's ``threads``), ``commands``,
-            ``metrics``
-            (``train`` on the train subset, and each evaluation split),
-            ``curve`` (per epoch; empty off the shelf) and ``seconds``.
+            RunRecord: The run's record (``metrics``: ``train`` on the
+            train subset, and each evaluation split).
         """
         wd = self.work_dir(variant.regime, variant.name, seed)
         os.makedirs(wd, exist_ok=True)
         done = osp.join(wd, 'study_result.json')
         if self.resume and osp.exists(done):
-            with open(done) as f:
-                return json.load(f)
+            return load_record(done)
         start = time.time()
         opts: Dict[str, object] = {}
         commands = []
@@ -436,7 +432,7 @@ class StudyRunner:
             metrics['train' if split == 'train_subset' else split], cmd = \
                 self._test(variant.config, ckpt, wd, split, opts)
             commands.append(cmd)
-        result = dict(
+        result = RunRecord(
             variant=variant.name,
             regime=variant.regime,
             seed=seed,
@@ -448,11 +444,10 @@ class StudyRunner:
             metrics=metrics,
             curve=curve,
             seconds=round(time.time() - start, 1))
-        with open(done, 'w') as f:
-            json.dump(result, f)
+        result.save(done)
         shown = ', '.join(f'{k} {v["top1"]:.1f}' for k, v in metrics.items())
         print(
             f'{variant.regime}/{variant.name} seed {seed}: top-1 {shown} '
-            f'({result["seconds"]:.0f} s)',
+            f'({result.seconds:.0f} s)',
             flush=True)
         return result
