@@ -2,16 +2,17 @@
 
 Everything the tests and tools need to know about a family that its class does
 not say itself: a short name, a title for reports, the backbone class, the
-MMAction2 backbone it stands in for, the weight converter's ``--dst`` that
-serves it, and a tiny configuration (3 blocks, patches of 8 pixels, 2 heads).
+MMAction2 backbone it stands in for, the weight converter that makes its
+weights file (:class:`Converter`), and a tiny configuration (3 blocks,
+patches of 8 pixels, 2 heads).
 The tests build every family from here, ``tools/analysis_tools/gpu_check.py``
 checks every family from here, the tools' error helpers take the converter
 command from here and ``tools/visualize_merging.py`` swaps MMAction2's
 backbones from here. A new family is one backbone file and one entry in
 :data:`FAMILIES` (see ``docs/architecture.md``).
 """
-from dataclasses import dataclass
-from typing import Callable, Dict, Optional, Tuple, Type
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Tuple, Type
 
 from ..registry import MODELS
 from .backbones import (MergingBackbone, MergingMMPretrainViT,
@@ -19,12 +20,72 @@ from .backbones import (MergingBackbone, MergingMMPretrainViT,
                         MergingVisionTransformer, SpaceTimeViT)
 
 __all__ = [
-    'Family', 'FAMILIES', 'family', 'check_merging_backbone', 'TINY_DEPTH',
-    'TINY_PATCH'
+    'Converter', 'Family', 'FAMILIES', 'family', 'check_merging_backbone',
+    'TINY_DEPTH', 'TINY_PATCH'
 ]
 
 #: Blocks and patch size of every tiny configuration.
 TINY_DEPTH, TINY_PATCH, TINY_HEADS = 3, 8, 2
+
+#: An ImageNet ViT checkpoint by width, in timm's file names (DeiT, the
+#: weights the zoo's configs assume): the source the converter command of
+#: an error message names, as an example.
+DEIT_SOURCES = {
+    192: 'deit_tiny_patch16_224.pth',
+    384: 'deit_small_patch16_224.pth',
+    768: 'deit_base_patch16_224.pth'
+}
+
+
+def _no_options(backbone: dict) -> List[str]:
+    return []
+
+
+@dataclass(frozen=True)
+class Converter:
+    """How ``tools/convert_weights.py`` makes a family's weights file from
+    an ImageNet ViT.
+
+    Args:
+        dst (str): The converter's ``--dst``.
+        options (callable): ``backbone config -> [flags]``: the converter's
+            options that depend on the backbone (its clip length, tubelets,
+            position embedding). Defaults to none.
+        sources (dict): Source file name by ``embed_dims``, as an example in
+            messages. Defaults to :data:`DEIT_SOURCES`.
+    """
+
+    dst: str
+    options: Callable[[dict], List[str]] = _no_options
+    sources: Dict[int, str] = field(default_factory=lambda: DEIT_SOURCES)
+
+    def command(self, backbone: dict, out: str) -> str:
+        """The command that writes ``out`` for ``backbone`` (its config).
+
+        Args:
+            backbone (dict): The backbone's config.
+            out (str): The weights file to write.
+
+        Returns:
+            str: A command line (its source file is an example).
+        """
+        source = self.sources.get(
+            backbone.get('embed_dims', 768), 'imagenet_vit.pth')
+        return ' '.join([
+            'python tools/convert_weights.py', source, out,
+            '--src-format timm --dst', self.dst
+        ] + self.options(backbone))
+
+
+def _videomae_options(backbone: dict) -> List[str]:
+    """The VideoMAE ViT's clip length, tubelets and position embedding."""
+    flags = [
+        f'--num-frames {backbone.get("num_frames", 16)}',
+        f'--tubelet-size {backbone.get("tubelet_size", 2)}'
+    ]
+    if not backbone.get('use_learnable_pos_emb', False):
+        flags.append('--videomae-pos-embed sincos')
+    return flags
 
 
 @dataclass(frozen=True)
@@ -43,8 +104,9 @@ class Family:
         replaces (str, optional): The MMAction2 backbone that ``backbone``
             subclasses with the same arguments and parameter names, so a
             config of it can run as ``backbone``.
-        converter_dst (str, optional): ``tools/convert_weights.py --dst``
-            that writes this family's weights from an ImageNet ViT.
+        converter (Converter, optional): How ``tools/convert_weights.py``
+            writes this family's weights from an ImageNet ViT; None for the
+            families that load their library's own checkpoints.
     """
 
     name: str
@@ -52,7 +114,7 @@ class Family:
     backbone: Type[MergingBackbone]
     tiny_args: Callable[[int, int, int], dict]
     replaces: Optional[str] = None
-    converter_dst: Optional[str] = None
+    converter: Optional[Converter] = None
 
     @property
     def type(self) -> str:
@@ -87,7 +149,7 @@ FAMILIES: Tuple[Family, ...] = (
             embed_dims=dims,
             depth=TINY_DEPTH,
             num_heads=TINY_HEADS),
-        converter_dst='spacetime-vit'),
+        converter=Converter('spacetime-vit')),
     Family(
         'timesformer',
         'TimeSformer',
@@ -100,7 +162,7 @@ FAMILIES: Tuple[Family, ...] = (
             num_heads=TINY_HEADS,
             num_transformer_layers=TINY_DEPTH),
         replaces='TimeSformer',
-        converter_dst='timesformer'),
+        converter=Converter('timesformer')),
     Family(
         'videomae',
         'VideoMAE ViT',
@@ -114,7 +176,7 @@ FAMILIES: Tuple[Family, ...] = (
             num_frames=frames,
             tubelet_size=2),
         replaces='VisionTransformer',
-        converter_dst='videomae-vit'),
+        converter=Converter('videomae-vit', _videomae_options)),
     Family(
         'mmpretrain', 'mmpretrain ViT', MergingMMPretrainViT,
         lambda dims, frames, size: dict(

@@ -1,32 +1,25 @@
 """Pretrained weights files named in a config: checked, switched off, and
 the converter command that makes a missing one."""
 import os.path as osp
-from typing import Any, Iterator, Optional, Tuple
+from typing import Any, Dict, Iterator, Optional, Tuple
 
 from mmaction_sttm.models.backbones.deprecated import RENAMED
-from mmaction_sttm.models.catalog import FAMILIES
+from mmaction_sttm.models.catalog import FAMILIES, Converter
 from .cli import ToolError
 from .paths import _is_remote
 
-# The converter's --dst for each backbone type that loads converted weights:
-# a family's backbone and the MMAction2 backbone it stands in for.
-_CONVERTER_DST = {
-    name: family.converter_dst
-    for family in FAMILIES if family.converter_dst
+# The converter of each backbone type that loads converted weights (the
+# catalog's): a family's backbone, the MMAction2 backbone it stands in for
+# and the deprecated names of the backbone.
+_CONVERTERS: Dict[str, Converter] = {
+    name: family.converter
+    for family in FAMILIES if family.converter
     for name in (family.type, family.replaces) if name
 }
-_CONVERTER_DST.update({
-    old: _CONVERTER_DST[new.__name__]
-    for old, new in RENAMED.items() if new.__name__ in _CONVERTER_DST
+_CONVERTERS.update({
+    old: _CONVERTERS[new.__name__]
+    for old, new in RENAMED.items() if new.__name__ in _CONVERTERS
 })
-
-# An ImageNet source file by width (timm's DeiT file names, the weights the
-# zoo's configs assume), for the message only.
-_SOURCE_NAMES = {
-    192: 'deit_tiny_patch16_224.pth',
-    384: 'deit_small_patch16_224.pth',
-    768: 'deit_base_patch16_224.pth'
-}
 
 
 def _weight_paths(node: Any,
@@ -64,23 +57,13 @@ def converter_command(backbone: dict, out: str) -> Optional[str]:
         out (str): The weights file the config expects.
 
     Returns:
-        str | None: A command line; its source file name is an example (an
-        ImageNet ViT of the backbone's width in timm's layout; use
-        ``--src-format mmpretrain`` for an mmpretrain file).
+        str | None: A command line, from the family's catalog entry
+        (:class:`~mmaction_sttm.models.catalog.Converter`); its source file
+        name is an example (an ImageNet ViT of the backbone's width in timm's
+        layout; use ``--src-format mmpretrain`` for an mmpretrain file).
     """
-    dst = _CONVERTER_DST.get(str(backbone.get('type', '')).split('.')[-1])
-    if dst is None:
-        return None
-    source = _SOURCE_NAMES.get(
-        backbone.get('embed_dims', 768), 'imagenet_vit.pth')
-    command = (f'python tools/convert_weights.py {source} {out} '
-               f'--src-format timm --dst {dst}')
-    if dst == 'videomae-vit':
-        command += (f' --num-frames {backbone.get("num_frames", 16)}'
-                    f' --tubelet-size {backbone.get("tubelet_size", 2)}')
-        if not backbone.get('use_learnable_pos_emb', False):
-            command += ' --videomae-pos-embed sincos'
-    return command
+    converter = _CONVERTERS.get(str(backbone.get('type', '')).split('.')[-1])
+    return None if converter is None else converter.command(backbone, out)
 
 
 def check_pretrained(cfg: Any) -> None:

@@ -37,8 +37,8 @@ def test_entry(entry):
         # Same arguments and parameter names: a config of MMAction2's
         # backbone runs as ours.
         assert issubclass(entry.backbone, MODELS.get(entry.replaces))
-    if entry.converter_dst is not None:
-        assert entry.converter_dst in DST_FORMATS
+    if entry.converter is not None:
+        assert entry.converter.dst in DST_FORMATS
     # The tiny model is what the catalog says: its depth, patch size and
     # width, and it runs on a clip of the given frames and size.
     torch.manual_seed(0)
@@ -81,3 +81,29 @@ def test_a_backbone_that_cannot_merge_is_refused(entry, key):
         check_merging_backbone(dict(type='ResNet3d', **{key: setting}))
     # An unregistered type is left to the builder, which names the typo.
     check_merging_backbone(dict(type='ResNet3D_typo', **{key: setting}))
+
+
+def test_each_family_names_its_converter_command():
+    """The converter command comes from the catalog entry: a family with a
+    converter of its own gets its --dst and its options, read from the
+    backbone config; the tools' error helper gives the same command."""
+    from mmaction_sttm import tooling
+    from mmaction_sttm.models.catalog import Converter
+    for entry in FAMILIES:
+        backbone = dict(entry.tiny(dims=192), num_frames=8)
+        command = tooling.converter_command(backbone, 'w.pth')
+        if entry.converter is None:
+            assert command is None
+            continue
+        assert command == entry.converter.command(backbone, 'w.pth')
+        assert command.startswith('python tools/convert_weights.py '
+                                  'deit_tiny_patch16_224.pth w.pth')
+        assert f'--dst {entry.converter.dst}' in command
+    videomae = family('videomae').converter
+    assert videomae.options(dict(num_frames=8, tubelet_size=2)) == [
+        '--num-frames 8', '--tubelet-size 2', '--videomae-pos-embed sincos'
+    ]
+    custom = Converter('x', lambda b: [f'--depth {b["depth"]}'], {1: 's.pth'})
+    assert custom.command(dict(embed_dims=1, depth=3), 'o.pth') == \
+        'python tools/convert_weights.py s.pth o.pth --src-format timm ' \
+        '--dst x --depth 3'
