@@ -20,7 +20,7 @@ HIGH_STAMP := $(HIGH_VENV)/.installed
 LOW_TESTS ?= tests/test_install.py tests/test_compat.py \
 	tests/test_checkpoint_safety.py tests/test_import.py \
 	tests/models/mergers/test_sttm.py tests/models/reducers/test_rlt.py \
-	tests/tools/test_train_test.py
+	tests/tools/test_train_test.py tests/docs/test_readme_quick_start.py
 HIGH_TESTS ?= $(LOW_TESTS)
 # pytest-xdist workers (one per core of the 2-core machines this suite is
 # sized for; `make test TEST_WORKERS=0` runs in one process). A test file
