@@ -376,3 +376,24 @@ def test_object_retention_measures():
     blended = tool.retention(trace([[1, 0], [0, 1], [1, 0], [1, 0]]), obj)
     assert blended['purity@2'] == pytest.approx(2 / 3)
     assert blended['tokens/step'] == 0.5
+
+
+def test_get_flops_says_a_reducers_count_is_for_a_clip_with_nothing_static(
+        capsys):
+    """Without --videos, a content-adaptive reducer's GFLOPs are those of
+    a random clip (nothing dropped): one line says so and how to get the
+    mean; a config without a reducer has no such line."""
+    get_flops = _tool('get_flops')
+    rlt = osp.join(
+        ROOT, 'configs', 'synthetic', 'rlt',
+        'rlt_spacetime-vit-tiny-p8-t2_shape-pre_1xb32-8x2x1-30e_'
+        'synthetic-static-rgb.py')
+    get_flops.main([rlt])
+    notes = [
+        line for line in capsys.readouterr().out.splitlines()
+        if line.startswith('note: model.backbone.reducer')
+    ]
+    assert len(notes) == 1 and 'nothing is static' in notes[0] and \
+        '--videos LIST --video-prefix FOLDER' in notes[0]
+    get_flops.main([rlt, '--cfg-options', 'model.backbone.reducer=None'])
+    assert 'note: model.backbone.reducer' not in capsys.readouterr().out

@@ -325,6 +325,12 @@ def main(argv: Optional[List[str]] = None) -> None:
         print(f'GFLOPs per video ({view["views"]} views in the test '
               f'pipeline): {gflops * view["views"]:.4g}')
     print(f'params: {params:.4g} M')
+    if backbone.get('reducer'):
+        print(f'note: model.backbone.reducer ({backbone.reducer.type}) '
+              'keeps what a video does not repeat; these GFLOPs are for a '
+              'random clip, in which nothing is static (nothing is '
+              'dropped): for the mean over real videos add --videos '
+              'LIST --video-prefix FOLDER')
 
 
 if __name__ == '__main__':
