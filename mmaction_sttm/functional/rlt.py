@@ -33,8 +33,14 @@ class Runs(NamedTuple):
     head: Tensor
 
 
-def tubelet_differences(clip: Tensor, patch_size: Tuple[int, int],
-                        tubelet: int) -> Tensor:
+#: Which frames of two tubelets :func:`tubelet_differences` compares.
+PAIRS = ('all', 'ends')
+
+
+def tubelet_differences(clip: Tensor,
+                        patch_size: Tuple[int, int],
+                        tubelet: int,
+                        pairs: str = 'all') -> Tensor:
     """Mean absolute difference of every tubelet to the tubelet at the same
     place one temporal step earlier.
 
@@ -42,16 +48,28 @@ def tubelet_differences(clip: Tensor, patch_size: Tuple[int, int],
         clip (Tensor): Clips ``(B, C, T, H, W)``, normalised.
         patch_size (tuple[int, int]): Patch height and width.
         tubelet (int): Frames per token.
+        pairs (str): ``'all'``: each frame of the tubelet against the same
+            frame of the one before, averaged over the ``tubelet`` pairs
+            (our reading); ``'ends'``: one pair, the tubelet's last frame
+            against the first frame of the one before, as the RLT authors'
+            code compares them. Defaults to ``'all'``.
 
     Returns:
         Tensor: ``(B, S, P)`` in float32 for ``S = T / tubelet`` steps and
         ``P`` patches per step; ``inf`` on the first step (nothing before).
     """
+    if pairs not in PAIRS:
+        raise ValueError(f'pairs must be one of {PAIRS}, got {pairs!r}')
     batch, channels, frames, height, width = clip.shape
     (ph, pw), steps = patch_size, frames // tubelet
     gh, gw = height // ph, width // pw
     x = clip.float().reshape(batch, channels, steps, tubelet, gh, ph, gw, pw)
-    diff = (x[:, :, 1:] - x[:, :, :-1]).abs().mean(dim=(1, 3, 5, 7))
+    if pairs == 'ends':
+        # (B, C, S - 1, gh, ph, gw, pw): last frame of step s against the
+        # first frame of step s - 1.
+        diff = (x[:, :, 1:, -1] - x[:, :, :-1, 0]).abs().mean(dim=(1, 4, 6))
+    else:
+        diff = (x[:, :, 1:] - x[:, :, :-1]).abs().mean(dim=(1, 3, 5, 7))
     first = diff.new_full((batch, 1, gh, gw), float('inf'))
     return torch.cat([first, diff], dim=1).reshape(batch, steps, gh * gw)
 

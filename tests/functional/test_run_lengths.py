@@ -1,4 +1,5 @@
 """Run-length tokenization, checked against a direct loop over tubelets."""
+import pytest
 import torch
 
 from mmaction_sttm.functional.rlt import (pack_order, run_lengths,
@@ -80,3 +81,31 @@ def test_pack_order_keeps_order_and_counts():
     assert counts.tolist() == [2, 3]
     assert order[0, :2].tolist() == [0, 2]
     assert order[1, :3].tolist() == [1, 2, 3]
+
+
+def test_the_ends_pair_against_a_direct_loop():
+    """``pairs='ends'`` (the RLT authors' code): one difference per
+    tubelet, its last frame against the first frame of the tubelet one step
+    earlier, mean over channels and the patch's pixels."""
+    clip = _clip()
+    ph = pw = 4
+    for tubelet in (2, 4):
+        diffs = tubelet_differences(clip, (ph, pw), tubelet, pairs='ends')
+        steps = 8 // tubelet
+        assert torch.isinf(diffs[:, 0]).all()
+        for b in range(3):
+            for s in range(1, steps):
+                last = clip[b, :, s * tubelet + tubelet - 1]
+                first = clip[b, :, (s - 1) * tubelet]
+                for p in range(6):
+                    i, j = divmod(p, 3)
+                    window = (slice(None), slice(i * ph, (i + 1) * ph),
+                              slice(j * pw, (j + 1) * pw))
+                    want = (last[window] - first[window]).abs().mean()
+                    assert torch.isclose(diffs[b, s, p], want), (b, s, p)
+    # With one frame per tubelet both readings are the same comparison.
+    assert torch.equal(
+        tubelet_differences(clip, (4, 4), 1, pairs='ends'),
+        tubelet_differences(clip, (4, 4), 1))
+    with pytest.raises(ValueError, match='pairs must be one of'):
+        tubelet_differences(clip, (4, 4), 2, pairs='last')

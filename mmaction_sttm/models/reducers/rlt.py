@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
-from mmaction_sttm.functional.rlt import (pack_order, run_lengths,
+from mmaction_sttm.functional.rlt import (PAIRS, pack_order, run_lengths,
                                           tubelet_differences)
 from mmaction_sttm.functional.tokens import Tokens
 from mmaction_sttm.registry import MODELS
@@ -35,6 +35,12 @@ class RLT(BaseModule):
         threshold (float): A tubelet repeats when the mean absolute
             difference of its pixels to the previous step's, in the units of
             the normalised input, is below this. Defaults to 0.1.
+        pairs (str): Which frames the difference compares: ``'all'``,
+            every frame of a tubelet against the same frame one step
+            earlier, averaged (our reading); ``'ends'``, the tubelet's last
+            frame against the previous tubelet's first, the one pair the
+            RLT authors' code compares (:func:`~mmaction_sttm.functional.
+            rlt.tubelet_differences`). Defaults to ``'all'``.
         length_embed (bool): Add a learned embedding of the run length to
             each kept token, initialised to zero so that a trained model is
             unchanged off the shelf. Defaults to True.
@@ -55,6 +61,7 @@ class RLT(BaseModule):
                  embed_dims: int,
                  steps: int,
                  threshold: float = 0.1,
+                 pairs: str = 'all',
                  length_embed: bool = True,
                  sizes: str = 'run',
                  mode: str = 'padded',
@@ -72,7 +79,11 @@ class RLT(BaseModule):
             if value not in choices:
                 raise ValueError(f'reducer.{field} must be one of {choices}, '
                                  f'got {value!r}')
+        if pairs not in PAIRS:
+            raise ValueError(
+                f'reducer.pairs must be one of {PAIRS}, got {pairs!r}')
         self.threshold = float(threshold)
+        self.pairs = pairs
         self.sizes = sizes
         self.mode = mode
         self.steps = int(steps)
@@ -104,7 +115,8 @@ class RLT(BaseModule):
             map each dropped tubelet to its run's kept token.
         """
         runs = run_lengths(
-            tubelet_differences(clip, patch_size, tubelet) < self.threshold)
+            tubelet_differences(clip, patch_size, tubelet, self.pairs) <
+            self.threshold)
         order, counts = pack_order(runs.keep)
         longest = int(counts.max())
         order = order[:, :longest]
@@ -141,8 +153,8 @@ class RLT(BaseModule):
                       counts)
 
     def extra_repr(self) -> str:
-        return (f'threshold={self.threshold}, sizes={self.sizes!r}, '
-                f'mode={self.mode!r}')
+        return (f'threshold={self.threshold}, pairs={self.pairs!r}, '
+                f'sizes={self.sizes!r}, mode={self.mode!r}')
 
 
 def build_reducer(reducer: Optional[dict], embed_dims: int,

@@ -125,6 +125,7 @@ def test_static_video_keeps_the_first_step_only():
     (dict(type='RLT', threshold=-1), None, 'reducer.threshold'),
     (dict(type='RLT', mode='nested'), None, 'reducer.mode'),
     (dict(type='RLT', sizes='two'), None, 'reducer.sizes'),
+    (dict(type='RLT', pairs='last'), None, 'reducer.pairs'),
     (dict(type='RLT', steps=4), None, 'reducer.steps is set by'),
     (dict(type='Pool'), None, "reducer.type must be 'RLT'"),
     (dict(type='RLT'), dict(type='STTM', layers=(1, 2)), "'spatial' merge"),
