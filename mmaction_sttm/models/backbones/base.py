@@ -287,6 +287,12 @@ class MergingBackbone(metaclass=ABCMeta):
     #: that a packed batch attends video by video (else through a dense
     #: block-diagonal mask over the whole packed sequence).
     attends_by_video = False
+    #: Activation checkpointing of the blocks in training (MMAction2's
+    #: ``with_cp``): each block's activations are recomputed in the
+    #: backward pass instead of kept. The merges between blocks stay outside
+    #: the checkpointed regions, so they run once. Set by the ``with_cp``
+    #: argument of every family.
+    with_cp = False
 
     # -- what a family provides -------------------------------------------
     @property
@@ -482,11 +488,40 @@ class MergingBackbone(metaclass=ABCMeta):
         on_qk = take_extras if {'keys', 'cls_attn', 'sharpness'} & set(need) \
             else None
         if packing is None:
-            return self.block(index, x, tokens, bias, on_qk), extras
+            return self.checkpointed_block(index, x, tokens, bias,
+                                           on_qk), extras
         packed_bias = packing.segments if self.attends_by_video \
             else packing.dense_bias
-        out = self.block(index, packing.pack(x), tokens, packed_bias, on_qk)
+        out = self.checkpointed_block(index, packing.pack(x), tokens,
+                                      packed_bias, on_qk)
         return packing.unpack(out), extras
+
+    def checkpointed_block(self, index: int, x: Tensor, tokens: Tokens, bias,
+                           on_qk: Optional[Callable]) -> Tensor:
+        """:meth:`block`, under activation checkpointing when
+        :attr:`with_cp` is set and gradients are being taken in training.
+
+        The recomputation in the backward pass replays the block's random
+        state (dropout, drop path), so it computes what the forward pass
+        did; it calls ``on_qk`` again (the merger has used the first call's
+        values by then, and the recomputation must save what the forward
+        pass saved).
+
+        Args:
+            index (int): The block.
+            x (Tensor): Its input sequence.
+            tokens (Tokens): The tokens it holds.
+            bias: The attention bias (or the packed segments).
+            on_qk (Callable, optional): See :meth:`block`.
+
+        Returns:
+            Tensor: The block's output.
+        """
+        if not (self.with_cp and self.training and torch.is_grad_enabled()
+                and x.requires_grad):
+            return self.block(index, x, tokens, bias, on_qk)
+        return torch.utils.checkpoint.checkpoint(
+            self.block, index, x, tokens, bias, on_qk, use_reentrant=False)
 
     def attention_bias(self, tokens: Tokens,
                        dtype: torch.dtype) -> Optional[Tensor]:
@@ -615,6 +650,8 @@ class MergingTwin(MergingBackbone):
         reducer (dict, optional): A content-adaptive reducer before the
             first block, see :meth:`MergingBackbone.set_reducer`. Defaults
             to None.
+        with_cp (bool): Activation checkpointing of the blocks in training
+            (:attr:`MergingBackbone.with_cp`). Defaults to False.
     """
 
     def __init__(self,
@@ -622,8 +659,10 @@ class MergingTwin(MergingBackbone):
                  merger: Optional[dict] = None,
                  prop_attn: bool = False,
                  reducer: Optional[dict] = None,
+                 with_cp: bool = False,
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.with_cp = bool(with_cp)
         self._init_family()
         self.set_reducer(reducer)
         self.set_merger(merger, prop_attn)

@@ -95,6 +95,8 @@ class ImageViTVideo(MergingBackbone, BaseModule):
         reducer (dict, optional): A content-adaptive reducer before the
             first block (e.g. ``dict(type='RLT')``), if the family's blocks
             take an attention bias. Defaults to None.
+        with_cp (bool): Activation checkpointing of the blocks in training
+            (:attr:`~.base.MergingBackbone.with_cp`). Defaults to False.
         init_cfg (dict, optional): Initialisation of the whole wrapper (e.g.
             a video checkpoint); applied after the image model's own.
     """
@@ -108,8 +110,10 @@ class ImageViTVideo(MergingBackbone, BaseModule):
                  merger: Optional[dict] = None,
                  prop_attn: bool = False,
                  reducer: Optional[dict] = None,
+                 with_cp: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
+        self.with_cp = bool(with_cp)
         if not isinstance(num_frames, int) or num_frames < 1:
             raise ValueError(f'num_frames must be a positive int, got '
                              f'{num_frames!r}')

@@ -168,6 +168,8 @@ class SpaceTimeViT(MergingBackbone, BaseModule):
         reducer (dict, optional): A content-adaptive reducer before the
             first block (e.g. ``dict(type='RLT')``), see
             :meth:`~MergingBackbone.set_reducer`. Defaults to None.
+        with_cp (bool): Activation checkpointing of the blocks in training
+            (:attr:`~MergingBackbone.with_cp`). Defaults to False.
         pos_init_std (float): Std of the learned spatial position
             embedding's truncated-normal init. Defaults to 0.02 (timm's).
         pretrained (str, optional): Checkpoint in this layout (see
@@ -198,6 +200,7 @@ class SpaceTimeViT(MergingBackbone, BaseModule):
         merger: Optional[dict] = None,
         prop_attn: bool = False,
         reducer: Optional[dict] = None,
+        with_cp: bool = False,
         pos_init_std: float = 0.02,
         pretrained: Optional[str] = None,
         init_cfg: Optional[List[dict]] = [
@@ -234,6 +237,7 @@ class SpaceTimeViT(MergingBackbone, BaseModule):
         ])
         self.norm = nn.LayerNorm(embed_dims, eps=norm_eps)
         self.pos_init_std = pos_init_std
+        self.with_cp = bool(with_cp)
         pos_embed_resampler()  # imported now, not inside a traced forward
         self.set_reducer(reducer)
         self.set_merger(merger, prop_attn)
