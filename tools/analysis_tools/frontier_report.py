@@ -149,9 +149,45 @@ def split_tables(protocol, plan: dict, records, split: str,
                          f'{p_adj:.3g} | '
                          f'{_words(a, b, test, p_adj, protocol.alpha)} |')
         lines.append('')
+    lines += breaking_points(curves, base_top.mean(), split)
     return lines, dict(
         curves,
         unmerged=[(1.0, base_top.mean(), base_top.mean(), base_top.mean())])
+
+
+#: The protocol's descriptive breaking point: the mean top-1 more than this
+#: many points below the unmerged model's.
+BREAK_MARGIN = 3.0
+
+
+def breaking_points(curves: dict, unmerged: float, split: str) -> List[str]:
+    """Where each reducer first falls more than :data:`BREAK_MARGIN`
+    points below the unmerged model (mean over models), going from the
+    cheapest cut to the deepest; descriptive, as the protocol says.
+
+    Args:
+        curves (dict): ``{reducer: [(fraction, mean, lo, hi)]}``.
+        unmerged (float): The unmerged model's mean top-1.
+        split (str): The split's name, for the heading.
+
+    Returns:
+        list[str]: Markdown lines.
+    """
+    lines = [
+        f'#### Where each reducer first falls more than {BREAK_MARGIN:g} '
+        f'points below the unmerged model (`{split}`, descriptive)', '',
+        '| reducer | first such point (GFLOPs fraction) | its mean '
+        'top-1 | deepest point reached |', '| --- | ---: | ---: | ---: |'
+    ]
+    for name, points in sorted(curves.items()):
+        points = sorted(points, reverse=True)  # from 0.9 down
+        fell = next((p for p in points if p[1] < unmerged - BREAK_MARGIN),
+                    None)
+        lines.append(f'| {name} | ' +
+                     ('none' if fell is None else f'{fell[0]:.3f}') +
+                     ' | ' + ('' if fell is None else f'{fell[1]:.2f}') +
+                     f' | {points[-1][0]:.3f} |')
+    return lines + ['']
 
 
 def _figure(curves: dict, path: str, title: str) -> None:
