@@ -397,3 +397,18 @@ def test_get_flops_says_a_reducers_count_is_for_a_clip_with_nothing_static(
         '--videos LIST --video-prefix FOLDER' in notes[0]
     get_flops.main([rlt, '--cfg-options', 'model.backbone.reducer=None'])
     assert 'note: model.backbone.reducer' not in capsys.readouterr().out
+
+
+def test_graph_count_of_rlt_without_a_merger_does_not_grow_with_the_batch():
+    """graph_count.py: RLT alone (padded) compiles to the same graphs at
+    batch 2 and 4, each video a different token count; the clips it makes
+    do differ in count."""
+    graph_count = _tool('graph_count')
+    x = graph_count.clip(4, 4, 32)
+    static = [(x[b, :, 1:] == x[b, :, :1]).all(1).float().mean().item()
+              for b in range(4)]
+    assert len(set(static)) == 4
+    counts = [
+        graph_count.count('vit', 'none', 'padded', b)['graphs'] for b in (2, 4)
+    ]
+    assert counts[0] == counts[1] >= 1
