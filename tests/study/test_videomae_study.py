@@ -70,14 +70,23 @@ def test_an_ablation_changes_one_thing():
             for k in set(merger) | set(ref) if merger.get(k) != ref.get(k)
         }
         schedule = cfg.train_cfg.max_epochs != primary.train_cfg.max_epochs
-        changed[name] = (keys, schedule)
-        assert len(keys) + schedule == 1, (name, keys)
         rest = {k: v for k, v in cfg.model.backbone.items() if k != 'merger'}
-        assert rest == {
+        ref_rest = {
             k: v
             for k, v in primary.model.backbone.items() if k != 'merger'
         }
+        # The pooling ablation (amendment 6) changes the backbone's
+        # token_pool instead of the merger.
+        pool = {
+            k
+            for k in set(rest) | set(ref_rest)
+            if rest.get(k) != ref_rest.get(k)
+        }
+        changed[name] = (keys | pool, schedule)
+        assert len(keys) + len(pool) + schedule == 1, (name, keys, pool)
+        assert pool <= {'token_pool'}
     assert changed['sttm-orthogonal-layers13-r0.7'][0] == {'layers'}
+    assert changed['sttm-orthogonal-plainpool-r0.7'][0] == {'token_pool'}
     assert changed['sttm-orthogonal-r0.7-12e'][1]
 
 

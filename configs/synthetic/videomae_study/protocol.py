@@ -23,7 +23,9 @@ protocol = dict(
         'sttm-orthogonal-no-motion-r0.7', 'sttm-orthogonal-global-r0.7',
         'sttm-orthogonal-spatial-r0.7', 'sttm-orthogonal-layers13-r0.7',
         'sttm-orthogonal-tau0.01-r0.7', 'sttm-orthogonal-tau1.0-r0.7',
-        'sttm-orthogonal-r0.7-12e', 'vit-12e'
+        'sttm-orthogonal-r0.7-12e', 'vit-12e',
+        # Amendment 6 (2026-12-05): the pooling ablation.
+        'sttm-orthogonal-plainpool-r0.7'
     ],
     comparisons=[
         dict(primary='sttm-orthogonal-r0.7',

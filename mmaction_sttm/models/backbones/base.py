@@ -293,6 +293,10 @@ class MergingBackbone(metaclass=ABCMeta):
     #: the checkpointed regions, so they run once. Set by the ``with_cp``
     #: argument of every family.
     with_cp = False
+    #: How a model without a CLS token pools merged tokens: ``'size'``,
+    #: each weighted by the patches it stands for (our reading), or
+    #: ``'mean'``, all alike (padding excluded).
+    token_pool = 'size'
 
     # -- what a family provides -------------------------------------------
     @property
@@ -453,11 +457,14 @@ class MergingBackbone(metaclass=ABCMeta):
 
     def pool(self, x: Tensor, tokens: Tokens) -> Tensor:
         """Features ``(B, D)`` of the normalised final sequence: the CLS
-        token's, or the size-weighted mean of the tokens without one."""
+        token's, or without one the mean of the tokens, each weighted by its
+        size (``token_pool='size'``) or all alike (``'mean'``)."""
         if self.geometry.has_cls:
             return x[:, 0]
         if tokens.on_grid:  # the baseline: exactly the parent's mean
             return x.mean(dim=1)
+        if self.token_pool == 'mean':  # every real token alike
+            return size_weighted_mean(x, (tokens.sizes > 0).to(x.dtype))
         return size_weighted_mean(x, tokens.sizes)
 
     def run_block(
@@ -652,6 +659,9 @@ class MergingTwin(MergingBackbone):
             to None.
         with_cp (bool): Activation checkpointing of the blocks in training
             (:attr:`MergingBackbone.with_cp`). Defaults to False.
+        token_pool (str): Without a CLS token, how the merged tokens are
+            pooled: ``'size'`` (size-weighted mean) or ``'mean'`` (plain
+            mean). Defaults to ``'size'``.
     """
 
     def __init__(self,
@@ -660,9 +670,14 @@ class MergingTwin(MergingBackbone):
                  prop_attn: bool = False,
                  reducer: Optional[dict] = None,
                  with_cp: bool = False,
+                 token_pool: str = 'size',
                  **kwargs) -> None:
+        if token_pool not in ('size', 'mean'):
+            raise ValueError("token_pool must be 'size' or 'mean', got "
+                             f'{token_pool!r}')
         super().__init__(*args, **kwargs)
         self.with_cp = bool(with_cp)
+        self.token_pool = token_pool
         self._init_family()
         self.set_reducer(reducer)
         self.set_merger(merger, prop_attn)
