@@ -54,8 +54,9 @@ MMCV_RANGE = '>=2.0.1,<2.2.0'
 EXTRAS_REQUIRE = {
     'lite': [f'mmcv-lite{MMCV_RANGE}'],
     'mmcv': [f'mmcv{MMCV_RANGE}'],
-    # The repository's study tools (tools/analysis_tools/sttm_study/: statistics) and the
-    # tests of them; the package itself needs no scipy.
+    # The repository's study tools (statistics in
+    # tools/analysis_tools/sttm_study/) and their tests; the package itself
+    # needs no scipy.
     'study': ['scipy'],
     'tests': ['pytest>=8', 'pytest-xdist>=3', 'hypothesis>=6', 'scipy'],
     # `make lint`: MMAction2's linters, with its settings in setup.cfg.

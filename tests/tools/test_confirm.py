@@ -122,8 +122,7 @@ def test_run_from_scratch(tmp_path, monkeypatch):
         smoke=True)
     run(ROOT, 'configs/synthetic/demo_study', args, protocol, 'test')
     records = sorted((tmp_path / 'out' / 'test' / 'runs').glob('*/seed0.json'))
-    assert sorted(p.parent.name
-                  for p in records) == sorted(protocol.variants)
+    assert sorted(p.parent.name for p in records) == sorted(protocol.variants)
     assert {json.loads(p.read_text())['regime']
             for p in records} == {'scratch'}
     assert made['data'].shape is None and made['data'].test is not None

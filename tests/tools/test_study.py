@@ -11,7 +11,6 @@ from types import SimpleNamespace
 
 import pytest
 from stack import torch_at_least
-
 from sttm_study import variants as study_variants
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

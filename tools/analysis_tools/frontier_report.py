@@ -184,8 +184,8 @@ def breaking_points(curves: dict, unmerged: float, split: str) -> List[str]:
         fell = next((p for p in points if p[1] < unmerged - BREAK_MARGIN),
                     None)
         lines.append(f'| {name} | ' +
-                     ('none' if fell is None else f'{fell[0]:.3f}') +
-                     ' | ' + ('' if fell is None else f'{fell[1]:.2f}') +
+                     ('none' if fell is None else f'{fell[0]:.3f}') + ' | ' +
+                     ('' if fell is None else f'{fell[1]:.2f}') +
                      f' | {points[-1][0]:.3f} |')
     return lines + ['']
 
