@@ -10,7 +10,6 @@ import shlex
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -28,19 +27,37 @@ def _blocks(lang):
     ]
 
 
+_WRITER = """
+import sys
+import av
+import numpy as np
+path, codec, frames, width, height = sys.argv[1:]
+rng = np.random.default_rng(0)
+with av.open(path, 'w') as container:
+    stream = container.add_stream(codec, rate=25)
+    stream.width, stream.height = int(width), int(height)
+    stream.pix_fmt = 'yuv420p'
+    for _ in range(int(frames)):
+        image = rng.integers(0, 255, (int(height), int(width), 3), np.uint8)
+        frame = av.VideoFrame.from_ndarray(image, format='rgb24')
+        container.mux(stream.encode(frame))
+    container.mux(stream.encode())
+"""
+
+
 def _write_video(path, codec, frames=24, size=(64, 48)):
-    import av
+    """Encode a small noise video with PyAV, in a process of its own: in a
+    test process where decord or OpenCV have loaded their own libvpx first,
+    PyAV's VP9 encoder fails with an ABI mismatch."""
     os.makedirs(osp.dirname(path), exist_ok=True)
-    rng = np.random.default_rng(0)
-    with av.open(path, 'w') as container:
-        stream = container.add_stream(codec, rate=25)
-        stream.width, stream.height = size
-        stream.pix_fmt = 'yuv420p'
-        for _ in range(frames):
-            image = rng.integers(0, 255, (size[1], size[0], 3), np.uint8)
-            frame = av.VideoFrame.from_ndarray(image, format='rgb24')
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode())
+    subprocess.run([
+        sys.executable, '-c', _WRITER, path, codec,
+        str(frames),
+        str(size[0]),
+        str(size[1])
+    ],
+                   check=True,
+                   capture_output=True)
 
 
 @pytest.fixture(scope='module')
