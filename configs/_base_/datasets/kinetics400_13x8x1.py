@@ -9,17 +9,18 @@ decoders = ['decord', 'pyav', 'opencv']
 decode_timeout = 60
 clip_len = 13
 
+# One decode step (the base's fallback, timeout and sampler, at
+# clip_len frames); the test-mode sampler for validation and test.
+decode = dict(
+    type='DecodeWithFallback',
+    decoders=decoders,
+    timeout=decode_timeout,
+    **file_client_args)
+sampler = dict(
+    type='SampleFrames', clip_len=clip_len, frame_interval=8, num_clips=1)
+
 train_pipeline = [
-    dict(
-        type='DecodeWithFallback',
-        decoders=decoders,
-        sampler=dict(
-            type='SampleFrames',
-            clip_len=clip_len,
-            frame_interval=8,
-            num_clips=1),
-        timeout=decode_timeout,
-        **file_client_args),
+    dict(decode, sampler=sampler),
     dict(type='Resize', scale=(-1, 256)),
     dict(type='RandomResizedCrop'),
     dict(type='Resize', scale=(224, 224), keep_ratio=False),
@@ -28,34 +29,14 @@ train_pipeline = [
     dict(type='PackActionInputs')
 ]
 val_pipeline = [
-    dict(
-        type='DecodeWithFallback',
-        decoders=decoders,
-        sampler=dict(
-            type='SampleFrames',
-            clip_len=clip_len,
-            frame_interval=8,
-            num_clips=1,
-            test_mode=True),
-        timeout=decode_timeout,
-        **file_client_args),
+    dict(decode, sampler=dict(sampler, test_mode=True)),
     dict(type='Resize', scale=(-1, 256)),
     dict(type='CenterCrop', crop_size=224),
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs')
 ]
 test_pipeline = [
-    dict(
-        type='DecodeWithFallback',
-        decoders=decoders,
-        sampler=dict(
-            type='SampleFrames',
-            clip_len=clip_len,
-            frame_interval=8,
-            num_clips=1,
-            test_mode=True),
-        timeout=decode_timeout,
-        **file_client_args),
+    dict(decode, sampler=dict(sampler, test_mode=True)),
     dict(type='Resize', scale=(-1, 224)),
     dict(type='ThreeCrop', crop_size=224),
     dict(type='FormatShape', input_format='NCTHW'),

@@ -9,13 +9,17 @@ decoders = ['decord', 'pyav', 'opencv']
 decode_timeout = 60
 clip_len = 13
 
+# One decode step (the base's fallback, timeout and sampler, at
+# clip_len frames); the test-mode sampler for validation and test.
+decode = dict(
+    type='DecodeWithFallback',
+    decoders=decoders,
+    timeout=decode_timeout,
+    **file_client_args)
+sampler = dict(type='UniformSample', clip_len=clip_len)
+
 train_pipeline = [
-    dict(
-        type='DecodeWithFallback',
-        decoders=decoders,
-        sampler=dict(type='UniformSample', clip_len=clip_len),
-        timeout=decode_timeout,
-        **file_client_args),
+    dict(decode, sampler=sampler),
     dict(type='Resize', scale=(-1, 256)),
     dict(type='RandomResizedCrop'),
     dict(type='Resize', scale=(224, 224), keep_ratio=False),
@@ -23,24 +27,14 @@ train_pipeline = [
     dict(type='PackActionInputs')
 ]
 val_pipeline = [
-    dict(
-        type='DecodeWithFallback',
-        decoders=decoders,
-        sampler=dict(type='UniformSample', clip_len=clip_len, test_mode=True),
-        timeout=decode_timeout,
-        **file_client_args),
+    dict(decode, sampler=dict(sampler, test_mode=True)),
     dict(type='Resize', scale=(-1, 256)),
     dict(type='CenterCrop', crop_size=224),
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs')
 ]
 test_pipeline = [
-    dict(
-        type='DecodeWithFallback',
-        decoders=decoders,
-        sampler=dict(type='UniformSample', clip_len=clip_len, test_mode=True),
-        timeout=decode_timeout,
-        **file_client_args),
+    dict(decode, sampler=dict(sampler, test_mode=True)),
     dict(type='Resize', scale=(-1, 224)),
     dict(type='ThreeCrop', crop_size=224),
     dict(type='FormatShape', input_format='NCTHW'),
