@@ -28,6 +28,9 @@ tests) is a ``protocol.py`` in a config folder, fixed with the study's
   data paths are relative to (a worktree at the commit that trained the
   models); each record keeps the checkpoint's SHA-256;
 - ``report`` rebuilds every table and figure from the committed records.
+
+A protocol with a ``finetune`` entry is the fine-tuned frontier (regime b):
+each point is a fine-tuning run instead (``frontier_finetune.py``).
 """
 import argparse
 import copy
@@ -38,7 +41,7 @@ import os.path as osp
 import sys
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -74,9 +77,8 @@ class Protocol:
     Args:
         title (str): The study's name.
         out (str): Results folder, relative to the repository.
-        model_config (str): The trained models' config.
-        checkpoint (str): Checkpoint path with ``{seed}``, relative to the
-            run's ``--source``.
+        model_config (str): The trained models' config (regime b: the
+            config every point's fine-tuning starts from).
         data (dict): Split name -> ``(ann_file, video_prefix)``, relative to
             ``--source``; ``dev`` and the held-out ``splits``.
         splits (tuple): The held-out splits the claims are made on.
@@ -88,11 +90,14 @@ class Protocol:
         primary (str): The reducer every other is compared with (STTM).
         floor (str): The content-blind floor (random dropping).
         alpha (float): Family-wise level of each point's tests.
+        checkpoint (str, optional): Off the shelf: the trained model's
+            checkpoint with ``{seed}``, relative to the run's ``--source``.
+        finetune (Finetune, optional): Regime (b): how each point is
+            fine-tuned (:class:`frontier_finetune.Finetune`).
     """
     title: str
     out: str
     model_config: str
-    checkpoint: str
     data: Dict[str, tuple]
     splits: tuple
     seeds: tuple
@@ -103,6 +108,8 @@ class Protocol:
     primary: str
     floor: str
     alpha: float
+    checkpoint: Optional[str] = None
+    finetune: Optional[object] = None
 
     def reducer(self, name: str) -> Reducer:
         return next(r for r in self.reducers if r.name == name)
@@ -119,7 +126,9 @@ def load_protocol(config_dir: str) -> Protocol:
     raw = raw.to_dict()
     fields = set(Protocol.__dataclass_fields__)
     unknown = sorted(set(raw) - fields)
-    missing = sorted(fields - set(raw))
+    missing = sorted(fields - set(raw) - {'checkpoint', 'finetune'})
+    if 'finetune' not in raw and 'checkpoint' not in raw:
+        missing.append('checkpoint')
     if unknown or missing:
         raise ValueError(f'{path}: unknown keys {unknown}, missing keys '
                          f'{missing}')
@@ -148,7 +157,24 @@ def load_protocol(config_dir: str) -> Protocol:
     for split in ('dev', ) + raw['splits']:
         if split not in raw['data']:
             raise ValueError(f'{path}: data has no {split!r} split')
+    if raw.get('finetune') is not None:
+        sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+        from frontier_finetune import Finetune
+        raw['finetune'] = Finetune.from_dict(raw['finetune'], raw['seeds'],
+                                             path)
+        several = [r.name for r in reducers if len(r.readings) > 1]
+        if several:
+            raise ValueError(f'{path}: the fine-tuned frontier trains one '
+                             f'reading per reducer; {several} name several')
     return Protocol(**raw)
+
+
+def all_points(protocol: Protocol) -> Tuple[float, ...]:
+    """Every point the plan sizes: the grid, and regime (b)'s candidates
+    for its deepest point."""
+    deep = protocol.finetune.deep_points if protocol.finetune else ()
+    return tuple(protocol.points) + tuple(
+        p for p in deep if p not in protocol.points)
 
 
 def _merger(reducer: Reducer, reading: str) -> dict:
@@ -183,14 +209,14 @@ def make_plan(protocol: Protocol) -> dict:
     counter = CostCounter(cfg.model, protocol.shape, MODELS.build)
     plan = dict(
         baseline_gflops=counter.baseline,
-        points=protocol.points,
+        points=all_points(protocol),
         tolerance=protocol.tolerance,
         reducers={})
     for reducer in protocol.reducers:
         plan['reducers'][reducer.name] = {}
         for reading in reducer.readings:
             entries = []
-            for point in protocol.points:
+            for point in all_points(protocol):
                 found = ratio_for_cost(counter, _merger(reducer,
                                                         reading), point,
                                        reducer.max_ratio, protocol.tolerance)
@@ -254,7 +280,9 @@ def score(model, batches: Sequence[dict]) -> dict:
 def chosen_readings(protocol: Protocol, out: str) -> Dict[str, str]:
     """Per reducer, the reading with the highest dev top-1, mean over the
     points and models (ties: the first listed); raises if a dev record is
-    missing."""
+    missing (regime b: the one reading of each reducer)."""
+    if protocol.finetune is not None:
+        return {r.name: next(iter(r.readings)) for r in protocol.reducers}
     for reducer in protocol.reducers:
         for reading in reducer.readings:
             for seed in protocol.seeds:
@@ -275,6 +303,11 @@ def run(protocol: Protocol,
         resume: bool = True) -> None:
     """Score the plan's points on one phase's splits, one record per
     (reducer, reading, seed)."""
+    if protocol.finetune is not None:
+        sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+        import frontier_finetune
+        frontier_finetune.run(protocol, phase, source, seeds, torch_threads())
+        return
     import torch
     from mmaction.utils import register_all_modules
     from sttm_study.runner import git_state, machine_state
@@ -378,6 +411,12 @@ def _write(path: str, record: dict) -> None:
 
 
 # -- command line ------------------------------------------------------------
+
+
+def torch_threads() -> int:
+    """The threads this process's torch uses (and each tool it starts)."""
+    import torch
+    return torch.get_num_threads()
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

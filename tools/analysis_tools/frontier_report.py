@@ -3,7 +3,7 @@
 import glob
 import json
 import os.path as osp
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from sttm_study import stats
@@ -69,9 +69,27 @@ def _words(name: str, other: str, result: stats.PairedResult, p_adj: float,
     return 'no difference shown'
 
 
-def split_tables(protocol, plan: dict, records, split: str,
-                 chosen: Dict[str, str]) -> Tuple[List[str], dict]:
+def _by_backbone(diff: np.ndarray, backbones: List[int]) -> str:
+    """The paired t interval over backbones (each backbone's runs averaged
+    first): the interval that counts the pre-training seeds' variance."""
+    groups = sorted(set(backbones))
+    means = np.array(
+        [diff[[b == g for b in backbones]].mean() for g in groups])
+    return _fmt(stats.paired_t(means, np.zeros_like(means)))
+
+
+def split_tables(
+        protocol,
+        plan: dict,
+        records,
+        split: str,
+        chosen: Dict[str, str],
+        points: Optional[Sequence[float]] = None) -> Tuple[List[str], dict]:
     """One table per cost point for one held-out split, and the curves.
+
+    Args:
+        points (Sequence[float], optional): The points scored on the
+            held-out splits. Defaults to the protocol's grid.
 
     Returns:
         tuple: markdown lines and ``{reducer: [(fraction, mean, lo, hi)]}``
@@ -88,8 +106,11 @@ def split_tables(protocol, plan: dict, records, split: str,
         f'(GFLOPs {plan["baseline_gflops"]:.5f} per view).', ''
     ]
     curves: Dict[str, list] = {}
-    for point in protocol.points:
-        tops, correct, fractions = {}, {}, {}
+    backbones = (
+        list(protocol.finetune.backbones)
+        if protocol.finetune is not None else None)
+    for point in points or protocol.points:
+        tops, correct, fractions, train = {}, {}, {}, {}
         for reducer in protocol.reducers:
             reading = chosen.get(reducer.name)
             seed_records = records.get((reducer.name, reading or ''), {})
@@ -108,6 +129,9 @@ def split_tables(protocol, plan: dict, records, split: str,
             correct[reducer.name] = np.stack(
                 [_correct(h['splits'][split]) for h in found])
             fractions[reducer.name] = found[0]['fraction']
+            if 'train' in found[0]['splits']:
+                train[reducer.name] = np.mean(
+                    [h['splits']['train']['top1'] for h in found])
         if not tops:
             continue
         primary, floor = protocol.primary, protocol.floor
@@ -120,34 +144,45 @@ def split_tables(protocol, plan: dict, records, split: str,
                 family.append((name, floor))
         tests = [stats.paired_t(tops[a], tops[b]) for a, b in family]
         adjusted = stats.holm([t.p for t in tests]) if tests else []
+        extra = ' train top-1 |' if train else ''
+        extra += ' over backbones [95% t] |' if backbones else ''
         lines += [
             f'#### {point:g} of the unmerged GFLOPs '
             f'({100 * (point - 1):+.0f}%)', '',
             '| reducer | reading | GFLOPs fraction | top-1 | minus '
-            'unmerged [95% t CI] |', '| --- | --- | ---: | ---: | ---: |'
+            f'unmerged [95% t CI] |{extra}',
+            '| --- | --- | ---: | ---: | ---: |' + ' ---: |' * extra.count('|')
         ]
         for name, top in tops.items():
             diff = stats.paired_t(top, base_top)
+            cells = f' {train[name]:.2f} |' if train else ''
+            if backbones:
+                cells += f' {_by_backbone(top - base_top, backbones)} |'
             lines.append(f'| {name} | {chosen.get(name, "")} | '
                          f'{fractions[name]:.3f} | {top.mean():.2f} +- '
-                         f'{top.std(ddof=1):.2f} | {_fmt(diff)} |')
+                         f'{top.std(ddof=1):.2f} | {_fmt(diff)} |{cells}')
             lo, hi = diff.ci
             curves.setdefault(name, []).append(
                 (fractions[name], top.mean(), top.mean() - diff.mean + lo,
                  top.mean() - diff.mean + hi))
+        over = ' over backbones [95% t] |' if backbones else ''
         lines += [
             '', '| comparison | difference [95% t CI] | over models '
-            'and videos [95%] | McNemar p (pooled) | Holm p | words |',
-            '| --- | ---: | ---: | ---: | ---: | --- |'
+            f'and videos [95%] |{over} McNemar p (pooled) | Holm p | words |',
+            '| --- | ---: | ---: |' + (' ---: |' if backbones else '') +
+            ' ---: | ---: | --- |'
         ]
         for (a, b), test, p_adj in zip(family, tests, adjusted):
             boot = stats.two_level_bootstrap_ci(
                 correct[a], correct[b], resamples=2000)
             mc = stats.mcnemar(correct[a].reshape(-1), correct[b].reshape(-1))
-            lines.append(f'| {a} minus {b} | {_fmt(test)} | '
-                         f'[{boot[0]:+.2f}, {boot[1]:+.2f}] | {mc:.3g} | '
-                         f'{p_adj:.3g} | '
-                         f'{_words(a, b, test, p_adj, protocol.alpha)} |')
+            cell = (f' {_by_backbone(tops[a] - tops[b], backbones)} |'
+                    if backbones else '')
+            lines.append(
+                f'| {a} minus {b} | {_fmt(test)} | '
+                f'[{boot[0]:+.2f}, {boot[1]:+.2f}] |{cell} {mc:.3g} | '
+                f'{p_adj:.3g} | '
+                f'{_words(a, b, test, p_adj, protocol.alpha)} |')
         lines.append('')
     lines += breaking_points(curves, base_top.mean(), split)
     return lines, dict(
@@ -220,24 +255,33 @@ def write_report(protocol, out: str) -> None:
     ``out`` from the records."""
     with open(osp.join(out, 'plan.json')) as f:
         plan = json.load(f)
-    chosen, dev_lines = dev_choices(protocol, out)
+    points = None
+    if protocol.finetune is None:
+        chosen, dev_lines = dev_choices(protocol, out)
+        said = 'Chosen: ' + ', '.join(f'{k} {v}' for k, v in chosen.items())
+    else:
+        from frontier_finetune import deep_point
+        chosen = {r.name: next(iter(r.readings)) for r in protocol.reducers}
+        deepest, dev_lines = deep_point(protocol, out)
+        points = tuple(protocol.points) + (deepest, )
+        said = f'Chosen deepest point: {deepest:g}'
     with open(osp.join(out, 'dev.md'), 'w') as f:
         f.write(f'# {protocol.title}: dev choices\n\n'
                 'Rebuilt from the dev records by `python '
                 'tools/analysis_tools/frontier.py report`.\n\n' +
-                '\n'.join(dev_lines) + '\n\nChosen: ' +
-                ', '.join(f'{k} {v}' for k, v in chosen.items()) + '\n')
+                '\n'.join(dev_lines) + f'\n\n{said}\n')
     records = _load(out, 'test')
+    unit = 'model' if protocol.finetune is None else 'run'
     lines = [
         f'# {protocol.title}: held-out splits', '',
         'Rebuilt from the records by `python tools/analysis_tools/'
         'frontier.py report`; the plan, tests and words are in '
         '[PROTOCOL.md](PROTOCOL.md). Top-1 mean +- sd over the '
-        f'{len(protocol.seeds)} models; differences paired by model.', ''
+        f'{len(protocol.seeds)} {unit}s; differences paired by {unit}.', ''
     ]
     for split in protocol.splits:
         split_lines, curves = split_tables(protocol, plan, records, split,
-                                           chosen)
+                                           chosen, points)
         lines += split_lines
         if curves:
             name = f'frontier_{split}.png'

@@ -34,6 +34,53 @@ def _signal_name(returncode: int) -> str:
         return f'signal {-returncode}'
 
 
+def call_tool(cmd: List[str], log: str, cwd: str, threads: int) -> str:
+    """Run a tool in ``cwd``, keep its output in ``log``; raise with the
+    log's tail. Returns the command as recorded (``python`` for the
+    interpreter).
+
+    A tool killed by a signal (the kernel's OOM killer, a crash in a native
+    library) is run once more, after a warning; its first log is kept as
+    ``log + '.1'``. Python's fault handler is on, so a crash leaves every
+    thread's stack in the log.
+
+    Args:
+        cmd (list[str]): The command, ``sys.executable`` first.
+        log (str): Where its output goes.
+        cwd (str): Where it runs (the repository root).
+        threads (int): ``OMP_NUM_THREADS`` of the tool.
+
+    Returns:
+        str: The command as recorded.
+    """
+    # glibc writes its fatal messages (heap corruption, failed asserts)
+    # to the terminal, not to stderr, unless LIBC_FATAL_STDERR_ is set;
+    # a tool aborted on 2026-12-04 with nothing in its log.
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS=str(threads),
+        PYTHONFAULTHANDLER='1',
+        LIBC_FATAL_STDERR_='1',
+        TORCH_SHOW_CPP_STACKTRACES='1')
+    for attempt in (1, 2):
+        with open(log, 'w') as f:
+            proc = subprocess.run(
+                cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT, env=env)
+        if proc.returncode >= 0 or attempt == 2:
+            break
+        os.replace(log, log + '.1')
+        warnings.warn(f'{osp.basename(cmd[1])} was killed by '
+                      f'{_signal_name(proc.returncode)}; running it once '
+                      f'more (first log: {log}.1)')
+    if proc.returncode:
+        with open(log) as f:
+            tail = ''.join(f.readlines()[-20:])
+        how = (f'killed by {_signal_name(proc.returncode)}'
+               if proc.returncode < 0 else f'exit {proc.returncode}')
+        raise RuntimeError(f'{shlex.join(cmd)} failed ({how}; {log}):\n{tail}')
+    return shlex.join(['python'] + cmd[1:])
+
+
 def git_state(root: str, ignore: Sequence[str] = ()) -> Dict[str, object]:
     """The checked-out commit and whether the tree differs from it.
 
@@ -260,45 +307,9 @@ class StudyRunner:
         return text.replace(self.root + os.sep, '')
 
     def _call(self, cmd: List[str], log: str) -> str:
-        """Run a tool in ``root``, keep its output in ``log``; raise with the
-        log's tail. Returns the command as recorded.
-
-        A tool killed by a signal (the kernel's OOM killer, a crash in a
-        native library) is run once more, after a warning; its first log is
-        kept as ``log + '.1'``. Python's fault handler is on, so a crash
-        leaves every thread's stack in the log.
-        """
-        # glibc writes its fatal messages (heap corruption, failed asserts)
-        # to the terminal, not to stderr, unless LIBC_FATAL_STDERR_ is set;
-        # a tool aborted on 2026-12-04 with nothing in its log.
-        env = dict(
-            os.environ,
-            OMP_NUM_THREADS=str(self.threads),
-            PYTHONFAULTHANDLER='1',
-            LIBC_FATAL_STDERR_='1',
-            TORCH_SHOW_CPP_STACKTRACES='1')
-        for attempt in (1, 2):
-            with open(log, 'w') as f:
-                proc = subprocess.run(
-                    cmd,
-                    cwd=self.root,
-                    stdout=f,
-                    stderr=subprocess.STDOUT,
-                    env=env)
-            if proc.returncode >= 0 or attempt == 2:
-                break
-            os.replace(log, log + '.1')
-            warnings.warn(f'{osp.basename(cmd[1])} was killed by '
-                          f'{_signal_name(proc.returncode)}; running it once '
-                          f'more (first log: {log}.1)')
-        if proc.returncode:
-            with open(log) as f:
-                tail = ''.join(f.readlines()[-20:])
-            how = (f'killed by {_signal_name(proc.returncode)}'
-                   if proc.returncode < 0 else f'exit {proc.returncode}')
-            raise RuntimeError(
-                f'{shlex.join(cmd)} failed ({how}; {log}):\n{tail}')
-        return self._rel(shlex.join(['python'] + cmd[1:]))
+        """Run a tool in ``root`` (:func:`call_tool`); returns the command as
+        recorded, with no machine's folders in it."""
+        return self._rel(call_tool(cmd, log, self.root, self.threads))
 
     @staticmethod
     def _options(opts: Dict[str, object]) -> List[str]:
