@@ -11,6 +11,7 @@ comparisons with STTM).
 Shapes: ``B`` samples, ``L`` input tokens, ``G`` groups (outputs), ``C``
 channels.
 """
+import torch
 from torch import Tensor
 
 
@@ -48,8 +49,8 @@ def group_mean(x: Tensor, group: Tensor, num_groups: int,
     Args:
         x (Tensor): Tokens ``(B, L, C)``.
         group (Tensor): Group of each token ``(B, L)``.
-        num_groups (int): ``G``; every group must hold a token of positive
-            weight.
+        num_groups (int): ``G``; a group without a token of positive weight
+            comes out zero.
         weights (Tensor): Non-negative weight of each token ``(B, L)``.
 
     Returns:
@@ -58,7 +59,10 @@ def group_mean(x: Tensor, group: Tensor, num_groups: int,
     weights = weights.to(x.dtype)
     total = group_sum(x * weights.unsqueeze(-1), group, num_groups)
     norm = group_sum(weights, group, num_groups)
-    return total / norm.unsqueeze(-1)
+    # An empty group (a padded output slot of a video with fewer outputs
+    # than the batch's longest) comes out zero, not 0 / 0.
+    tiny = torch.finfo(norm.dtype).tiny
+    return total / norm.clamp_min(tiny).unsqueeze(-1)
 
 
 def group_sources(sources: Tensor, group: Tensor, num_groups: int) -> Tensor:
@@ -92,3 +96,26 @@ def rank_of_kept(keep: Tensor) -> Tensor:
         (in source order), meaningless for the others.
     """
     return keep.long().cumsum(dim=1) - 1
+
+
+def active(per_video: Tensor, width: int) -> Tensor:
+    """``(B, width)`` bool, True in the first ``per_video[b]`` slots of row
+    ``b``: which of a padded batch's slots (candidates, picks, outputs) are
+    real for each video."""
+    return torch.arange(int(width), device=per_video.device) \
+        < per_video[:, None]
+
+
+def descending(scores: Tensor, valid: Tensor) -> Tensor:
+    """Token indices by decreasing score, equal scores by position, padded
+    tokens last: the order a video gets alone, whatever its padding.
+
+    Args:
+        scores (Tensor): ``(B, L)``.
+        valid (Tensor): ``(B, L)`` bool, False for padding.
+
+    Returns:
+        Tensor: ``(B, L)`` long.
+    """
+    scores = scores.float().masked_fill(~valid, float('-inf'))
+    return scores.argsort(dim=1, descending=True, stable=True)

@@ -14,12 +14,13 @@ tokens, in order of energy, alternate into sets ``A`` and ``B``, and each
 The margin falls with depth: ``m = 0.9 - 0.8 * i / depth`` in block ``i``
 (0-based), as the authors' code sets it for ViTs.
 """
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .groups import active, descending
 from .tome import merge_into
 
 
@@ -31,13 +32,16 @@ def layer_margin(layer: int, depth: int) -> float:
 
 def energy_scores(metric: Tensor,
                   margin: float,
-                  alpha: float = 1.0) -> Tuple[Tensor, Tensor]:
+                  alpha: float = 1.0,
+                  valid: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
     """Energy of every token and the cosine similarities it comes from.
 
     Args:
         metric (Tensor): Features ``(B, L, C)`` (the keys, mean over heads).
         margin (float): ``m``.
         alpha (float): Slope of the ELU below the margin.
+        valid (Tensor, optional): ``(B, L)`` bool, False for padding: the
+            energy is the mean over the real tokens only.
 
     Returns:
         tuple[Tensor, Tensor]: Energy ``(B, L)`` and cosine similarities
@@ -45,7 +49,11 @@ def energy_scores(metric: Tensor,
     """
     metric = F.normalize(metric.float(), dim=-1)
     sim = torch.bmm(metric, metric.transpose(1, 2))
-    return F.elu(sim - margin, alpha=alpha).mean(dim=-1), sim
+    energy = F.elu(sim - margin, alpha=alpha)
+    if valid is None:
+        return energy.mean(dim=-1), sim
+    real = valid[:, None, :].to(energy.dtype)
+    return (energy * real).sum(dim=-1) / real.sum(dim=-1).clamp_min(1), sim
 
 
 def max_removable(num_tokens: int) -> int:
@@ -55,36 +63,52 @@ def max_removable(num_tokens: int) -> int:
 
 @torch.no_grad()
 def energy_matching(metric: Tensor,
-                    num_remove: int,
+                    num_remove,
                     margin: float,
-                    alpha: float = 1.0) -> Tensor:
+                    alpha: float = 1.0,
+                    valid: Optional[Tensor] = None) -> Tensor:
     """Group index of each token after one PiToMe step.
 
     Args:
         metric (Tensor): Features ``(B, L, C)``.
-        num_remove (int): ``r``, at most :func:`max_removable` ``(L)``.
+        num_remove (int | Tensor): ``r``, at most :func:`max_removable`
+            ``(L)``; or ``(B,)``, one per video (of its real tokens).
         margin (float): ``m``.
         alpha (float): Slope of the ELU below the margin.
+        valid (Tensor, optional): ``(B, L)`` bool, False for padding (at
+            the end of each row), which is never matched.
 
     Returns:
         Tensor: ``(B, L)`` long, in ``[0, L - r)``; outputs in the source
         order of the tokens that stay.
     """
     batch, length, _ = metric.shape
-    length, num_remove = int(length), int(num_remove)
-    if num_remove > max_removable(length):
-        raise ValueError(f'one PiToMe step removes at most '
-                         f'{max_removable(length)} of {length} tokens, '
-                         f'asked for {num_remove}')
-    if num_remove <= 0:
-        return torch.arange(
-            length, device=metric.device).expand(batch, -1).clone()
-    energy, sim = energy_scores(metric, margin, alpha)
-    # Stable: equal energies resolve by position, whatever the batch.
-    order = energy.argsort(dim=-1, descending=True, stable=True)
-    mergeable = order[:, :2 * num_remove]
+    length = int(length)
+    device = metric.device
+    if not torch.is_tensor(num_remove):
+        num_remove = int(num_remove)
+        if num_remove > max_removable(length):
+            raise ValueError(f'one PiToMe step removes at most '
+                             f'{max_removable(length)} of {length} tokens, '
+                             f'asked for {num_remove}')
+        if num_remove <= 0:
+            return torch.arange(
+                length, device=device).expand(batch, -1).clone()
+    num_remove = torch.as_tensor(num_remove, device=device).expand(batch)
+    if valid is None:
+        valid = torch.ones(batch, length, dtype=torch.bool, device=device)
+    energy, sim = energy_scores(metric, margin, alpha, valid)
+    # Stable: equal energies resolve by position, whatever the batch;
+    # padding last.
+    order = descending(energy, valid)
+    # Each video pairs its 2 r most energetic tokens: A (even ranks) into
+    # their most similar B (odd ranks) among its first r.
+    widest = max_removable(length)
+    mergeable = order[:, :2 * widest]
     set_a, set_b = mergeable[:, 0::2], mergeable[:, 1::2]
     rows = sim.gather(1, set_a[..., None].expand(-1, -1, length))
-    scores = rows.gather(2, set_b[:, None, :].expand(-1, num_remove, -1))
+    scores = rows.gather(2, set_b[:, None, :].expand(-1, widest, -1))
+    used = active(num_remove, widest)
+    scores = scores.masked_fill(~used[:, None, :], float('-inf'))
     dst = set_b.gather(1, scores.argmax(dim=-1))
-    return merge_into(set_a, dst, length)[0]
+    return merge_into(set_a, dst, length, used)[0]

@@ -12,34 +12,6 @@ import torch
 from torch import Tensor
 
 
-def evenly_spaced(length: int, num_keep: int, batch: int,
-                  device: torch.device) -> Tensor:
-    """Indices ``floor((i + 1/2) * L / k)``, ``i < k``: the centres of ``k``
-    equal bins of the sequence.
-
-    Returns:
-        Tensor: ``(B, k)`` long, increasing.
-    """
-    length, num_keep = int(length), int(num_keep)
-    steps = torch.arange(num_keep, device=device)
-    idx = torch.div(
-        (2 * steps + 1) * length, 2 * num_keep, rounding_mode='floor')
-    return idx.expand(int(batch), -1)
-
-
-def random_subset(length: int, num_keep: int, batch: int,
-                  device: torch.device) -> Tensor:
-    """A uniformly random ``k``-subset per sample (``torch.rand``, so the
-    global seed governs it).
-
-    Returns:
-        Tensor: ``(B, k)`` long, increasing.
-    """
-    noise = torch.rand(int(batch), int(length), device=device)
-    idx = noise.argsort(dim=1)[:, :int(num_keep)]
-    return idx.sort(dim=1).values
-
-
 def nearest_kept(kept: Tensor, length: int) -> Tensor:
     """Output index of every token: its own if kept, else that of the kept
     token nearest in sequence order (the earlier one on a tie).
@@ -60,3 +32,53 @@ def nearest_kept(kept: Tensor, length: int) -> Tensor:
     dist_left = (positions - kept.gather(1, left)).abs()
     dist_right = (kept.gather(1, right) - positions).abs()
     return torch.where(dist_left <= dist_right, left, right)
+
+
+def evenly_spaced_per_video(lengths: Tensor, num_keep: Tensor,
+                            length: int) -> Tensor:
+    """Evenly spaced picks, ``floor((i + 1/2) n / k)``, for videos of their
+    own lengths ``n``, as one padded batch: row ``b`` holds video ``b``'s
+    ``num_keep[b]`` picks, then indices past every token (``2 L`` and up),
+    so the row stays increasing and :func:`nearest_kept` never sends a real
+    token to a padded slot.
+
+    Args:
+        lengths (Tensor): ``(B,)`` real tokens per video.
+        num_keep (Tensor): ``(B,)`` tokens each keeps, at least 1.
+        length (int): ``L``, the padded length; also the row's width.
+
+    Returns:
+        Tensor: ``(B, L)`` long.
+    """
+    steps = torch.arange(int(length), device=lengths.device)
+    idx = torch.div(
+        (2 * steps + 1) * lengths[:, None],
+        2 * num_keep[:, None],
+        rounding_mode='floor')
+    return _past_the_end(idx, num_keep)
+
+
+def random_subset_per_video(valid: Tensor, num_keep: Tensor) -> Tensor:
+    """A uniformly random subset of each video's real tokens (a fresh one per
+    call; the global seed governs it), padded as
+    :func:`evenly_spaced_per_video`; padding is never picked.
+
+    Args:
+        valid (Tensor): ``(B, L)`` bool, False for padding.
+        num_keep (Tensor): ``(B,)`` tokens each keeps.
+
+    Returns:
+        Tensor: ``(B, L)`` long.
+    """
+    noise = torch.rand(valid.shape, device=valid.device)
+    noise = noise.masked_fill(~valid, 2.0)  # padding sorts last
+    idx = noise.argsort(dim=1)
+    return _past_the_end(idx, num_keep).sort(dim=1).values
+
+
+def _past_the_end(idx: Tensor, num_keep: Tensor) -> Tensor:
+    """``idx`` with every slot from ``num_keep[b]`` on replaced by
+    ``2 L + slot``."""
+    steps = torch.arange(idx.shape[1], device=idx.device)
+    past = (2 * idx.shape[1] + steps).expand_as(idx)
+    return torch.where(steps < num_keep[:, None], idx, past)

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from . import greedy_triton
+from .groups import active, descending
 
 
 def num_meta_tokens(num_tokens: int, ratio: float) -> int:
@@ -196,8 +197,9 @@ def select_meta_tokens(x_norm: Tensor,
 
     Picks ``ceil(alpha * L')`` candidates by most-orthogonal selection, then
     keeps the ``L'`` candidates with the highest attentiveness ``scores``
-    (the EViT-style filter). By default the greedy start is the
-    highest-scoring token, so the result is deterministic.
+    (the EViT-style filter; equal scores: the earlier pick). By default the
+    greedy start is the highest-scoring token, so the result is
+    deterministic.
 
     Args:
         x_norm (Tensor): L2-normalised tokens ``(B, L, D)``.
@@ -214,27 +216,85 @@ def select_meta_tokens(x_norm: Tensor,
     Returns:
         Tensor: Meta-token indices ``(B, L')``, sorted by source index.
     """
-    length = x_norm.shape[1]
+    batch, length = x_norm.shape[:2]
     if num_meta >= length:
         idx = torch.arange(length, device=x_norm.device)
-        return idx.expand(x_norm.shape[0], length)
+        return idx.expand(batch, length)
+    counts = torch.full((batch, ), length, device=x_norm.device)
+    return select_meta_tokens_per_video(
+        x_norm, counts.new_full((batch, ), int(num_meta)), int(num_meta),
+        scores, alpha, meta_filter, start)[0]
+
+
+def select_meta_tokens_per_video(
+        x_norm: Tensor,
+        num_meta: Tensor,
+        slots: int,
+        scores: Tensor,
+        alpha: float = 1.5,
+        meta_filter: bool = True,
+        start: Optional[Tensor] = None,
+        valid: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+    """:func:`select_meta_tokens` for a padded batch, each video on its
+    real tokens with its own ``L'``, in one pass.
+
+    Args:
+        x_norm (Tensor): L2-normalised tokens ``(B, L, D)``.
+        num_meta (Tensor): ``(B,)`` each video's ``L'``, at most ``slots``
+            and below its token count.
+        slots (int): Meta-token slots (the batch's largest ``L'``).
+        scores (Tensor): Attentiveness ``(B, L)``.
+        alpha (float): Over-selection factor. Defaults to 1.5.
+        meta_filter (bool): Over-select and filter. Defaults to True.
+        start (Tensor, optional): First greedy pick ``(B,)``. Defaults to
+            each video's most attentive real token.
+        valid (Tensor, optional): ``(B, L)`` bool, False for padding (at
+            the end of each row); never picked. Defaults to all real.
+
+    Returns:
+        tuple[Tensor, Tensor]: Meta-token indices ``(B, slots)``, each
+        video's sorted by source index in its first ``num_meta[b]`` slots
+        (the rest 0), and those slots' mask ``(B, slots)``.
+    """
+    batch, length = x_norm.shape[:2]
+    if valid is None:
+        valid = torch.ones(
+            batch, length, dtype=torch.bool, device=x_norm.device)
+    lengths = valid.sum(dim=1)
+    scores = scores.float().masked_fill(~valid, float('-inf'))
     if start is None:
         start = scores.argmax(dim=1)
-    if not meta_filter:
-        picked = most_orthogonal_select(x_norm, num_meta, start)
+    if meta_filter:
+        # min(L, ceil(alpha * L')) per video, in float64 as
+        # num_candidates computes it.
+        wanted = (alpha * num_meta.double() - 1e-9).ceil().long()
+        per_video = torch.minimum(lengths, wanted)
+        width = num_candidates(length, slots, alpha)
     else:
-        num = num_candidates(length, num_meta, alpha)
-        candidates = most_orthogonal_select(x_norm, num, start)
-        cand_scores = scores.gather(1, candidates)
-        keep = cand_scores.topk(num_meta, dim=1, sorted=False).indices
-        picked = candidates.gather(1, keep)
-    return picked.sort(dim=1).values
+        per_video, width = num_meta, int(slots)
+    # |cos| between all pairs; padding's column is infinite, so no
+    # video's greedy step ever picks it.
+    sim = fp32_bmm(x_norm, x_norm.transpose(1, 2)).abs_()
+    sim.diagonal(dim1=1, dim2=2).fill_(float('inf'))
+    sim.masked_fill_(~valid[:, None, :], float('inf'))
+    picked = greedy_select(sim, start.to(torch.long), width)
+    if meta_filter:
+        cand_scores = scores.gather(1, picked)
+        best = descending(cand_scores, active(per_video, width))
+        picked = picked.gather(1, best[:, :slots])
+    used = active(num_meta, slots)
+    # Sort each video's picks by source index, unused slots last.
+    order = torch.where(used, picked[:, :slots], length + picked[:, :slots])
+    picked = order.sort(dim=1).values
+    return torch.where(used, picked, torch.zeros_like(picked)), used
 
 
-def correspondence(feats: Tensor,
-                   meta_idx: Tensor,
-                   sizes: Optional[Tensor] = None,
-                   tau: float = 0.1) -> Tuple[Tensor, Tensor, Tensor]:
+def correspondence(
+        feats: Tensor,
+        meta_idx: Tensor,
+        sizes: Optional[Tensor] = None,
+        tau: float = 0.1,
+        meta_valid: Optional[Tensor] = None) -> Tuple[Tensor, Tensor, Tensor]:
     """Correspondence scores between tokens and meta tokens (eq. 4).
 
     ``S = phi(X) phi(M)^T / tau`` with ``phi(M)`` gathered from ``phi(X)``.
@@ -249,6 +309,9 @@ def correspondence(feats: Tensor,
         sizes (Tensor, optional): Input token sizes ``(B, L)``; all ones if
             None.
         tau (float): Softmax temperature. Defaults to 0.1.
+        meta_valid (Tensor, optional): ``(B, k)`` bool, False for padded
+            meta slots, which no token is assigned to (their columns and
+            sizes come out zero).
 
     Returns:
         tuple[Tensor, Tensor, Tensor]: ``weights`` ``(B, L, k)`` whose
@@ -259,10 +322,13 @@ def correspondence(feats: Tensor,
     # float32 logits with autocast off: |cos| / tau (tau = 0.1) magnifies
     # the rounding of a half-precision product tenfold before the softmax.
     logits = fp32_bmm(feats, meta.transpose(1, 2)) / tau
+    if meta_valid is not None:
+        logits = logits.masked_fill(~meta_valid[:, None, :], float('-inf'))
     assign = logits.softmax(dim=-1)
     mass = assign if sizes is None else assign * sizes.unsqueeze(-1)
     new_sizes = mass.sum(dim=1)
-    weights = mass / new_sizes.unsqueeze(1)
+    tiny = torch.finfo(new_sizes.dtype).tiny
+    weights = mass / new_sizes.clamp_min(tiny).unsqueeze(1)
     return weights, assign, new_sizes
 
 

@@ -6,7 +6,7 @@ hands it to each merge, which returns a new one. Nothing about merging is kept
 as hidden state on modules.
 """
 from dataclasses import dataclass, replace
-from typing import List, Optional, Sequence
+from typing import Optional
 
 import torch
 from torch import Tensor
@@ -37,7 +37,10 @@ class Tokens:
             reducer such as RLT): video ``b``'s first ``counts[b]`` tokens
             are real, the rest padding with size zero (so that size-weighted
             means and ``log(size)`` attention biases leave them out). None
-            when every video has all ``L`` tokens.
+            when every video has all ``L`` tokens. Every merger runs on the
+            whole padded batch, each video on its real tokens
+            (:class:`~mmaction_sttm.models.mergers.base.Merger`), and hands
+            on the new counts.
     """
     x: Tensor
     pos: Tensor
@@ -84,52 +87,16 @@ class Tokens:
         index = torch.arange(length, device=self.x.device)
         return index[None] < self.counts[:, None]
 
-    def video(self, index: int) -> 'Tokens':
-        """Video ``index`` alone, its real tokens only (batch of one,
-        without :attr:`counts`)."""
-        n = int(self.x.shape[1] if self.counts is None else self.counts[index])
-        pos = self.pos[index:index + 1] if self.pos.shape[0] > 1 \
-            else self.pos
-        sources = None if self.sources is None else \
-            self.sources[index:index + 1, :, :n]
-        return Tokens(self.x[index:index + 1, :n], pos[:, :n],
-                      self.sizes[index:index + 1, :n], self.frames,
-                      self.on_grid, sources)
-
-    @classmethod
-    def stack(cls, parts: Sequence['Tokens']) -> 'Tokens':
-        """Videos of one token each (batches of one, e.g. from
-        :meth:`video` after a per-video merge) as one padded batch with
-        :attr:`counts`."""
-        lengths = [int(p.x.shape[1]) for p in parts]
-        longest = max(lengths)
-
-        def pad(values: List[Optional[Tensor]],
-                dim: int = 1,
-                rows: bool = False) -> Optional[Tensor]:
-            if values[0] is None:
-                return None
-            out = []
-            for v in values:
-                pads = [0, 0] * (v.dim() - dim - 1) + [
-                    0, longest - v.shape[dim]
-                ]
-                if rows:  # pad the input dim of an assignment too
-                    pads += [
-                        0,
-                        max(int(w.shape[1]) for w in values) - v.shape[1]
-                    ]
-                out.append(torch.nn.functional.pad(v, pads))
-            return torch.cat(out)
-
-        first = parts[0]
-        counts = torch.tensor(lengths, device=first.x.device)
-        return cls(
-            pad([p.x for p in parts]),
-            pad([p.pos.expand(1, -1, -1) for p in parts]),
-            pad([p.sizes for p in parts]), first.frames, first.on_grid,
-            pad([p.sources for p in parts], dim=2),
-            pad([p.assign for p in parts], dim=2, rows=True), counts)
+    def lengths(self) -> Tensor:
+        """``(B,)`` long, each video's number of real tokens
+        (:attr:`counts`, or ``L`` for all)."""
+        if self.counts is not None:
+            return self.counts
+        batch, length = self.x.shape[:2]
+        return torch.full((batch, ),
+                          length,
+                          dtype=torch.long,
+                          device=self.x.device)
 
     def replace(self, **changes) -> 'Tokens':
         """Return a copy with the given fields replaced."""

@@ -12,7 +12,7 @@ into another one weighs ``size * saliency``, in the average and in the
 merged size alike: a background token merged away is dropped, size and
 all.
 """
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -20,7 +20,7 @@ from torch import Tensor
 from .tome import bipartite_plan
 
 
-def saliency(sharpness: Tensor) -> Tensor:
+def saliency(sharpness: Tensor, valid: Optional[Tensor] = None) -> Tensor:
     """vid-TLDR's saliency of every token from its attention sharpness.
 
     Args:
@@ -31,18 +31,33 @@ def saliency(sharpness: Tensor) -> Tensor:
     """
     tiny = torch.finfo(torch.float32).tiny
     score = sharpness.float()
-    score = score - score.amin(dim=1, keepdim=True)
-    score = score / score.amax(dim=1, keepdim=True).clamp_min(tiny)
-    mean = score.mean(dim=1, keepdim=True)
+    if valid is None:
+        valid = torch.ones_like(score, dtype=torch.bool)
+    real = valid.float()
+
+    def low(v: Tensor) -> Tensor:
+        return v.masked_fill(~valid, float('inf')).amin(dim=1, keepdim=True)
+
+    def high(v: Tensor) -> Tensor:
+        return v.masked_fill(~valid, float('-inf')).amax(dim=1, keepdim=True)
+
+    score = score - low(score)
+    score = score / high(score).clamp_min(tiny)
+    mean = (score * real).sum(
+        dim=1, keepdim=True) / real.sum(
+            dim=1, keepdim=True).clamp_min(1)
     background = score < mean
     score = score - mean
-    score = score / score.amax(dim=1, keepdim=True).clamp_min(tiny)
-    return score.masked_fill(background, 0.0)
+    score = score / high(score).clamp_min(tiny)
+    return score.masked_fill(background | ~valid, 0.0)
 
 
 @torch.no_grad()
-def saliency_matching(metric: Tensor, sharpness: Tensor, sizes: Tensor,
-                      num_remove: int) -> Tuple[Tensor, Tensor]:
+def saliency_matching(metric: Tensor,
+                      sharpness: Tensor,
+                      sizes: Tensor,
+                      num_remove,
+                      valid: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
     """Groups and weights of one vid-TLDR step.
 
     Args:
@@ -56,7 +71,7 @@ def saliency_matching(metric: Tensor, sharpness: Tensor, sizes: Tensor,
         ``(B, L)`` of every token: its size, times its saliency if it was
         merged into another token.
     """
-    group, removed = bipartite_plan(metric, num_remove)
-    scale = torch.where(removed, saliency(sharpness),
+    group, removed = bipartite_plan(metric, num_remove, valid)
+    scale = torch.where(removed, saliency(sharpness, valid),
                         torch.ones_like(sizes, dtype=torch.float32))
     return group, sizes * scale.to(sizes.dtype)

@@ -223,9 +223,6 @@ class MergeSchedule(BaseModule):
         Returns:
             Tokens: The merged tokens.
         """
-        if tokens.counts is not None:
-            return self._per_video(layer, tokens, keys, cls_attn, cls,
-                                   sharpness)
         merger = self.mergers[str(layer)]
         if self.stages[self.layers.index(layer)] == 'spatiotemporal':
             return merger(
@@ -266,27 +263,6 @@ class MergeSchedule(BaseModule):
         return Tokens(
             per_clip_view(out.x), per_clip_view(out.pos),
             per_clip_view(out.sizes), frames, False, full_sources, assign)
-
-    def _per_video(self, layer: int, tokens: Tokens, keys: Optional[Tensor],
-                   cls_attn: Optional[Tensor], cls: Optional[Tensor],
-                   sharpness: Optional[Tensor]) -> Tokens:
-        """Merge a padded batch (videos with different token counts) one
-        video at a time, on its real tokens only: no padded token is ever
-        merged or kept, and each video's result is the one it gets alone."""
-        parts = []
-        for index in range(tokens.x.shape[0]):
-            video = tokens.video(index)
-            n = video.x.shape[1]
-
-            def own(value: Optional[Tensor]) -> Optional[Tensor]:
-                return None if value is None else \
-                    value[index:index + 1, :n]
-
-            parts.append(
-                self.forward(layer, video, own(keys), own(cls_attn),
-                             None if cls is None else cls[index:index + 1],
-                             own(sharpness)))
-        return Tokens.stack(parts)
 
 
 def build_merge_schedule(merger: Optional[dict], embed_dims: int, depth: int,

@@ -4,8 +4,9 @@ import torch
 
 from mmaction_sttm.functional.groups import (group_mean, group_sources,
                                              group_sum)
-from mmaction_sttm.functional.random_drop import (evenly_spaced, nearest_kept,
-                                                  random_subset)
+from mmaction_sttm.functional.random_drop import (evenly_spaced_per_video,
+                                                  nearest_kept,
+                                                  random_subset_per_video)
 from mmaction_sttm.functional.tome import (bipartite_soft_matching,
                                            max_removable)
 from mmaction_sttm.functional.uniform_pool import grid_factors, pool_groups
@@ -40,16 +41,24 @@ def test_bipartite_matching_limits_and_order():
 
 
 def test_random_drop_indices():
-    assert evenly_spaced(10, 4, 1, 'cpu').tolist() == [[1, 3, 6, 8]]
-    assert evenly_spaced(5, 5, 1, 'cpu').tolist() == [[0, 1, 2, 3, 4]]
+    # Videos of 10 and 5 tokens in one row of 10 slots: each its picks,
+    # then slots past the end (2 L + slot).
+    kept = evenly_spaced_per_video(
+        torch.tensor([10, 5]), torch.tensor([4, 5]), 10)
+    assert kept[0, :4].tolist() == [1, 3, 6, 8]
+    assert kept[1, :5].tolist() == [0, 1, 2, 3, 4]
+    assert kept[0, 4:].tolist() == [24, 25, 26, 27, 28, 29]
     kept = torch.tensor([[1, 3, 6, 8]])
     # Nearest kept token; ties (2 between 1 and 3, 7 between 6 and 8) go
     # to the earlier one.
     assert nearest_kept(kept, 10).tolist() == [[0, 0, 0, 1, 1, 2, 2, 2, 3, 3]]
     torch.manual_seed(0)
-    subset = random_subset(10, 4, 3, 'cpu')
-    assert subset.shape == (3, 4)
-    assert (subset.diff(dim=1) > 0).all() and subset.max() < 10
+    valid = torch.arange(10)[None] < torch.tensor([[10], [6], [3]])
+    subset = random_subset_per_video(valid, torch.tensor([4, 4, 2]))
+    assert subset.shape == (3, 10)
+    assert (subset.diff(dim=1) > 0).all()
+    for row, (n, k) in zip(subset, ((10, 4), (6, 4), (3, 2))):
+        assert (row[:k] < n).all() and (row[k:] >= 20).all()
 
 
 def test_uniform_pool_groups():

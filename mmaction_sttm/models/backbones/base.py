@@ -102,15 +102,15 @@ def padding_bias(sizes: Tensor, with_cls: bool, dtype: torch.dtype) -> Tensor:
 
 
 class PackedBias(NamedTuple):
-    """The attention bias of a packed batch for blocks that attend video by
-    video (:func:`attention`): each video's length in the packed sequence
-    and the key bias of every packed row.
+    """The attention bias of a packed batch for blocks that attend through
+    :func:`attention`: the :class:`Packing` and the padded batch's key bias
+    ``(B, 1, 1, N)``.
 
     Args:
-        lengths (list[int]): Rows per video, CLS included.
-        keys (Tensor): ``(n,)`` additive key bias of the packed rows.
+        packing (Packing): Where each packed row sits in the padded batch.
+        keys (Tensor): The padded batch's key bias.
     """
-    lengths: List[int]
+    packing: 'Packing'
     keys: Tensor
 
 
@@ -120,49 +120,38 @@ def attention(q: Tensor,
               bias: Optional[object] = None,
               dropout_p: float = 0.,
               scale: Optional[float] = None) -> Tensor:
-    """``F.scaled_dot_product_attention``, or, for a packed batch
-    (``bias`` a :class:`PackedBias`), the same on each video's rows alone:
-    the cost of every video's own attention, not of the whole packed
-    sequence's."""
+    """``F.scaled_dot_product_attention``; for a packed batch (``bias`` a
+    :class:`PackedBias`), each video attends to its own rows: the packed
+    queries, keys and values are laid out as the padded batch, attend in one
+    call with the padding masked, and are packed again. The blocks' linear
+    layers run on the real rows only; attention costs the padded batch's
+    (``B N^2``, not the whole packed sequence's ``n^2`` of a dense
+    block-diagonal mask), with no loop over the videos."""
     if not isinstance(bias, PackedBias):
         return F.scaled_dot_product_attention(
             q, k, v, attn_mask=bias, dropout_p=dropout_p, scale=scale)
-    outs = []
-    for qi, ki, vi, bi in zip(
-            q.split(bias.lengths, dim=-2), k.split(bias.lengths, dim=-2),
-            v.split(bias.lengths, dim=-2), bias.keys.split(bias.lengths)):
-        outs.append(
-            F.scaled_dot_product_attention(
-                qi,
-                ki,
-                vi,
-                attn_mask=bi.to(qi.dtype)[None, None, None, :],
-                dropout_p=dropout_p,
-                scale=scale))
-    return torch.cat(outs, dim=-2)
-
-
-@torch.compiler.disable
-def _lengths(rows: Tensor) -> List[int]:
-    """Real rows per video, as Python ints (they size the per-video
-    split). Outside ``torch.compile``'s graph on purpose: the values are
-    data, so this is the stage's one graph break, a clean one (traced, the
-    ``.tolist()`` reaches inductor as ``aten._local_scalar_dense``, which it
-    fails on before falling back to a break)."""
-    return rows.sum(dim=1).tolist()
+    packing = bias.packing
+    out = F.scaled_dot_product_attention(
+        packing.unpack_heads(q),
+        packing.unpack_heads(k),
+        packing.unpack_heads(v),
+        attn_mask=bias.keys.to(q.dtype),
+        dropout_p=dropout_p,
+        scale=scale)
+    return packing.pack_heads(out)
 
 
 class Packing:
     """A padded batch ``(B, N, D)`` as one sequence ``(1, sum(n_b), D)`` of
     its real rows (the ``'packed'`` mode of a reducer), with the attention
     bias that keeps each video to itself: a :class:`PackedBias` for blocks
-    that attend through :func:`attention` (video by video), else the dense
-    block-diagonal bias ``(1, 1, n, n)``.
+    that attend through :func:`attention`, else the dense block-diagonal
+    bias ``(1, 1, n, n)``.
 
-    Built once per stage (where the token counts change); the blocks then
-    pack and unpack with index ops of fixed shape (``index_select`` /
-    ``index_copy``), so that ``torch.compile`` traces them without a graph
-    break.
+    Built once per stage (where the token counts change; the ``nonzero``
+    that finds the real rows is the stage's one graph break under
+    ``torch.compile``); the blocks then pack and unpack with index ops of
+    fixed shape (``index_select`` / ``index_copy``).
 
     Args:
         rows (Tensor): ``(B, N)`` bool, the real rows of the sequence (CLS
@@ -173,8 +162,13 @@ class Packing:
     def __init__(self, rows: Tensor, bias: Tensor) -> None:
         self.shape = tuple(rows.shape)
         self.index = rows.flatten().nonzero().squeeze(1)
+        self.bias = bias
         self.keys = bias[:, 0, 0].flatten().index_select(0, self.index)
-        self.segments = PackedBias(_lengths(rows), self.keys)
+
+    @property
+    def segments(self) -> PackedBias:
+        """The bias of blocks that attend through :func:`attention`."""
+        return PackedBias(self, self.bias)
 
     @property
     def dense_bias(self) -> Tensor:
@@ -198,6 +192,10 @@ class Packing:
     def unpack_heads(self, x: Tensor) -> Tensor:
         """Queries or keys ``(1, H, n, d)`` -> ``(B, H, N, d)``."""
         return self.unpack(x.transpose(1, 2)).transpose(1, 2)
+
+    def pack_heads(self, x: Tensor) -> Tensor:
+        """``(B, H, N, d)`` -> ``(1, H, n, d)``."""
+        return self.pack(x.transpose(1, 2)).transpose(1, 2)
 
 
 def attention_probs(q: Tensor,
@@ -284,8 +282,9 @@ class MergingBackbone(metaclass=ABCMeta):
     #: (proportional attention; the padding masks of a reducer).
     supports_attn_bias = True
     #: Whether the family's attention goes through :func:`attention`, so
-    #: that a packed batch attends video by video (else through a dense
-    #: block-diagonal mask over the whole packed sequence).
+    #: that a packed batch attends each video to itself in the padded
+    #: layout (else through a dense block-diagonal mask over the whole
+    #: packed sequence).
     attends_by_video = False
     #: Activation checkpointing of the blocks in training (MMAction2's
     #: ``with_cp``): each block's activations are recomputed in the

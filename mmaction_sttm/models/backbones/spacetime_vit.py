@@ -59,7 +59,7 @@ def run_block(block: nn.Module,
               bias: Optional[object] = None,
               on_qk: Optional[QKHandler] = None) -> Tensor:
     """A timm ViT block, its attention through :func:`~.base.attention`
-    (an additive bias, or a :class:`~.base.PackedBias`: video by video),
+    (an additive bias, or a :class:`~.base.PackedBias`: each video to itself),
     handing its own queries and keys to ``on_qk`` before the MLP.
 
     Args:

@@ -95,7 +95,7 @@ class MergeResult(NamedTuple):
         sizes (Tensor): Output sizes ``(B, L')``.
         assign (Tensor): Row-stochastic map from inputs to outputs, dense
             ``(B, L, L')`` or, for a hard merge, the group index ``(B, L)``
-            (long) of every input.
+            (long) of every input (``L'`` for padding: no output).
     """
     x: Tensor
     pos: Tensor
@@ -185,9 +185,34 @@ class Merger(BaseModule):
         """Number of tokens a merge of ``num_tokens`` tokens produces."""
         return num_kept(num_tokens, self.ratio)
 
+    def outputs_per_video(self, tokens: Tokens) -> Tensor:
+        """``(B,)`` long: :meth:`num_outputs` of each video's real token
+        count (read from a table of every count up to ``L``, so that the
+        rule is written once, in :meth:`num_outputs`)."""
+        length = int(tokens.x.shape[1])
+        if tokens.counts is None:
+            return tokens.lengths().new_full((tokens.x.shape[0], ),
+                                             self.num_outputs(length))
+        table = torch.tensor([self.num_outputs(n) for n in range(length + 1)],
+                             device=tokens.x.device)
+        return table[tokens.counts]
+
     @abstractmethod
-    def merge(self, tokens: Tokens, num_out: int, cues: Cues) -> MergeResult:
-        """The merger's own step; ``num_out = num_outputs(L)``."""
+    def merge(self, tokens: Tokens, num_out: int, per_video: Tensor,
+              cues: Cues) -> MergeResult:
+        """The merger's own step.
+
+        Args:
+            tokens (Tokens): The input; with :attr:`~Tokens.counts`, a
+                padded batch whose padding must never be picked, kept or
+                pooled.
+            num_out (int): Output slots, ``num_outputs(L)``.
+            per_video (Tensor): ``(B,)`` each video's own output count
+                (``num_outputs`` of its real tokens, at most ``num_out``);
+                video ``b``'s outputs are its first ``per_video[b]`` slots,
+                the rest padding of size zero.
+            cues (Cues): What :attr:`needs` declares.
+        """
 
     def forward(self,
                 tokens: Tokens,
@@ -219,17 +244,20 @@ class Merger(BaseModule):
             else:
                 self._note_untrained()
         length = int(tokens.x.shape[1])
-        out = self.merge(tokens, self.num_outputs(length), cues)
+        per_video = self.outputs_per_video(tokens)
+        out = self.merge(tokens, self.num_outputs(length), per_video, cues)
         sources = assign = None
         if tokens.sources is not None:
             assign = out.assign
             if assign.dim() == 2:
-                assign = F.one_hot(assign, int(out.x.shape[1])).to(
-                    tokens.sources.dtype)
+                # Padding's group is one past the last slot: dropped here.
+                slots = int(out.x.shape[1])
+                assign = F.one_hot(assign, slots + 1)[..., :slots]
             assign = assign.to(tokens.sources.dtype)
             sources = torch.bmm(tokens.sources, assign)
+        counts = None if tokens.counts is None else per_video
         return Tokens(out.x, out.pos, out.sizes, tokens.frames, False, sources,
-                      assign)
+                      assign, counts)
 
     def _check_inputs(self, tokens: Tokens, cues: Cues) -> None:
         """Shapes only (no pass over the values): a mismatch is reported
@@ -307,6 +335,11 @@ class HardMerger(Merger):
     sum of its group's weights, so that a token merged with weight 0 is
     dropped, size and all.
 
+    In a padded batch (:attr:`~Tokens.counts` set) every video is merged on
+    its real tokens alone, in one pass over the batch: an :meth:`assign`
+    groups video ``b``'s tokens into its first ``per_video[b]`` slots, and
+    padding joins no group.
+
     The assignment is a function of each sample alone (no randomness at
     inference), so results do not depend on the batch. On CUDA, scatter-adds
     sum in an arbitrary order, so repeated runs agree to float rounding;
@@ -318,39 +351,54 @@ class HardMerger(Merger):
     weighted_sizes: bool = False
 
     @abstractmethod
-    def assign(self, tokens: Tokens, num_out: int,
+    def assign(self, tokens: Tokens, per_video: Tensor,
                cues: Cues) -> Tuple[Tensor, Optional[Tensor]]:
         """Decide one merge.
 
         Args:
-            tokens (Tokens): Input tokens.
-            num_out (int): Output count, ``num_outputs(L) < L``.
+            tokens (Tokens): Input tokens; the real ones of video ``b`` are
+                its first ``tokens.lengths()[b]``.
+            per_video (Tensor): ``(B,)`` each video's output count, below
+                its token count for at least one video.
             cues (Cues): What :attr:`needs` declares.
 
         Returns:
-            tuple[Tensor, Tensor | None]: The group index ``(B, L)`` in
-            ``[0, num_out)`` of every token (each group non-empty) and the
+            tuple[Tensor, Tensor | None]: The group index ``(B, L)`` of
+            every token, in ``[0, per_video[b])`` for video ``b``'s real
+            tokens (each group non-empty; padding's is ignored), and the
             weight ``(B, L)`` of every token inside its group (positive for
-            at least one token per group); None weighs tokens by size.
+            at least one token per group); None weighs tokens by size. A
+            video whose output count is its token count is left as it is,
+            whatever its groups.
         """
 
-    def merge(self, tokens: Tokens, num_out: int, cues: Cues) -> MergeResult:
+    def merge(self, tokens: Tokens, num_out: int, per_video: Tensor,
+              cues: Cues) -> MergeResult:
         x, sizes = tokens.x, tokens.sizes
         batch, length, dims = x.shape
         pos = tokens.pos.expand(batch, -1, -1)
-        if num_out >= length:
-            keep = torch.arange(length, device=x.device).expand(batch, -1)
-            return MergeResult(x, pos, sizes, keep)
-        group, weights = self.assign(tokens, num_out, cues)
+        positions = torch.arange(length, device=x.device).expand(batch, -1)
+        if tokens.counts is None and num_out >= length:
+            return MergeResult(x, pos, sizes, positions)
+        group, weights = self.assign(tokens, per_video, cues)
         if weights is None:
             weights = sizes
+        # A video with nothing to merge keeps its tokens; padding goes to
+        # one extra group past the last slot, dropped below.
+        alone = (per_video >= tokens.lengths())[:, None]
+        group = torch.where(alone, positions, group)
+        weights = torch.where(alone, sizes.to(weights.dtype), weights)
+        if tokens.counts is not None:
+            group = torch.where(tokens.valid(), group,
+                                torch.full_like(group, num_out))
         # One scatter for tokens and positions alike.
         merged = group_mean(
-            torch.cat([x, pos.to(x.dtype)], dim=-1), group, num_out, weights)
+            torch.cat([x, pos.to(x.dtype)], dim=-1), group, num_out + 1,
+            weights)[:, :num_out]
         y, pos_out = merged.split(int(dims), dim=-1)
         out_sizes = group_sum(
             weights.to(sizes.dtype) if self.weighted_sizes else sizes, group,
-            num_out)
+            num_out + 1)[:, :num_out]
         return MergeResult(y, pos_out, out_sizes, group)
 
 

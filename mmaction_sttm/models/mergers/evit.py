@@ -66,19 +66,27 @@ class EViT(HardMerger):
         # Fusing a single token would only rename it: then nothing merges.
         return num_tokens if keep >= num_tokens - 1 else keep + 1
 
-    def assign(self, tokens: Tokens, num_out: int,
+    def assign(self, tokens: Tokens, per_video: Tensor,
                cues: Cues) -> Tuple[Tensor, Optional[Tensor]]:
+        valid = tokens.valid() if tokens.counts is not None else None
         if self.score == 'attention':
             return keep_and_fuse(
                 cues.cls_attn.detach(),
                 tokens.sizes,
-                num_out - 1,
+                per_video - 1,
                 self.fuse_weights,
-                probabilities=True)
+                probabilities=True,
+                valid=valid)
         scores = attentiveness(tokens.x.detach(),
-                               None if cues.cls is None else cues.cls.detach())
-        return keep_and_fuse(scores, tokens.sizes, num_out - 1,
-                             self.fuse_weights, self.tau)
+                               None if cues.cls is None else cues.cls.detach(),
+                               valid)
+        return keep_and_fuse(
+            scores,
+            tokens.sizes,
+            per_video - 1,
+            self.fuse_weights,
+            self.tau,
+            valid=valid)
 
     def extra_repr(self) -> str:
         return (f'ratio={self.ratio}, score={self.score!r}, '

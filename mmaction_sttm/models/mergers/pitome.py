@@ -75,12 +75,13 @@ class PiToMe(PairMerger):
         """``2r`` tokens must be mergeable: ``floor(L / 2)``."""
         return max_removable(num_tokens)
 
-    def assign(self, tokens: Tokens, num_out: int,
+    def assign(self, tokens: Tokens, per_video: Tensor,
                cues: Cues) -> Tuple[Tensor, Optional[Tensor]]:
         metric = cues.keys if self.metric == 'keys' else tokens.x
-        group = energy_matching(metric.detach(),
-                                int(tokens.x.shape[1]) - num_out, self.margin,
-                                self.alpha)
+        group = energy_matching(
+            metric.detach(),
+            tokens.lengths() - per_video, self.margin, self.alpha,
+            tokens.valid() if tokens.counts is not None else None)
         return group, None
 
     def extra_repr(self) -> str:

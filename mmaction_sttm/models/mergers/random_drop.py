@@ -3,8 +3,9 @@ from typing import Optional, Tuple
 
 from torch import Tensor
 
-from mmaction_sttm.functional.random_drop import (evenly_spaced, nearest_kept,
-                                                  random_subset)
+from mmaction_sttm.functional.random_drop import (evenly_spaced_per_video,
+                                                  nearest_kept,
+                                                  random_subset_per_video)
 from mmaction_sttm.functional.tokens import Tokens
 from mmaction_sttm.registry import MODELS
 from .base import Cues, HardMerger
@@ -29,15 +30,17 @@ class RandomDrop(HardMerger):
         init_cfg (dict, optional): MMEngine initialisation config.
     """
 
-    def assign(self, tokens: Tokens, num_out: int,
+    def assign(self, tokens: Tokens, per_video: Tensor,
                cues: Cues) -> Tuple[Tensor, Optional[Tensor]]:
         x = tokens.x
-        batch, length = int(x.shape[0]), int(x.shape[1])
-        choose = random_subset if self.training else evenly_spaced
-        kept = choose(length, num_out, batch, x.device)
+        length = int(x.shape[1])
+        if self.training:
+            kept = random_subset_per_video(tokens.valid(), per_video)
+        else:
+            kept = evenly_spaced_per_video(tokens.lengths(), per_video, length)
         group = nearest_kept(kept, length)
-        # Weight 1 on the kept token and 0 on the tokens handed to it: the
-        # group mean is the kept token itself.
-        weights = x.new_zeros(batch, length).scatter_(1, kept,
-                                                      x.new_ones(kept.shape))
-        return group, weights
+        # Only the real picks weigh (the slots past the end point past L).
+        picked = kept < length
+        weights = x.new_zeros(x.shape[0], 2 * length + kept.shape[1])
+        weights.scatter_(1, kept, picked.to(x.dtype))
+        return group, weights[:, :length]

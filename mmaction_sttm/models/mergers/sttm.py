@@ -3,11 +3,13 @@ from typing import Optional
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 from torch.profiler import record_function
 
+from mmaction_sttm.functional.evit import real_mean
+from mmaction_sttm.functional.groups import active
 from mmaction_sttm.functional.sttm import (correspondence, normalize,
-                                           select_meta_tokens)
+                                           select_meta_tokens_per_video)
 from mmaction_sttm.functional.tokens import Tokens
 from mmaction_sttm.registry import MODELS
 from .base import Cues, Merger, MergeResult, check_choice, is_real
@@ -173,38 +175,47 @@ class STTM(Merger):
         ``Y = A``; the others rotate or rescale the token stream."""
         return self.fuse is None or self.fuse_init == 'identity'
 
-    def merge(self, tokens: Tokens, num_out: int, cues: Cues) -> MergeResult:
+    def merge(self, tokens: Tokens, num_out: int, per_video: Tensor,
+              cues: Cues) -> MergeResult:
         # The record_function ranges name the parts for the benchmark's
         # breakdown (tools/analysis_tools/benchmark.py --breakdown); they cost
         # nothing without a profiler and torch.compile ignores them.
         x, sizes = tokens.x, tokens.sizes
         batch, length, dims = x.shape
         pos = tokens.pos.expand(batch, -1, -1).to(x.dtype)
-        if num_out >= length:
+        eye = torch.eye(
+            length, num_out, dtype=x.dtype,
+            device=x.device).expand(batch, -1, -1)
+        if tokens.counts is None and num_out >= length:
             # Nothing to merge: every token is its own meta token.
-            weights = torch.eye(
-                length, dtype=x.dtype, device=x.device).expand(batch, -1, -1)
-            assign = weights
+            weights = assign = eye
         else:
+            valid = tokens.valid()
             with record_function('sttm.selection'), torch.no_grad():
                 x_norm = normalize(x.detach())
                 if self.meta_score == 'attention':
                     scores = cues.cls_attn.detach().float()
                 else:
-                    ref = x.detach().mean(dim=1) if cues.cls is None else \
-                        cues.cls.detach()
+                    ref = real_mean(x.detach(), valid) if cues.cls is None \
+                        else cues.cls.detach()
                     scores = torch.einsum('bld,bd->bl', x_norm, normalize(ref))
                 start = None
                 if self.greedy_start == 'random':
-                    start = torch.randint(length, (batch, ), device=x.device)
-                meta_idx = select_meta_tokens(x_norm, num_out, scores,
-                                              self.alpha, self.meta_filter,
-                                              start)
+                    start = (torch.rand(batch, device=x.device) *
+                             tokens.lengths()).long()
+                meta_idx, used = select_meta_tokens_per_video(
+                    x_norm, per_video, num_out, scores, self.alpha,
+                    self.meta_filter, start, valid)
             with record_function('sttm.fusion'):
                 feats = self.phi(x)
             with record_function('sttm.correspondence'):
-                weights, assign, sizes = correspondence(
-                    normalize(feats), meta_idx, sizes, self.tau)
+                weights, assign, new_sizes = correspondence(
+                    normalize(feats), meta_idx, sizes, self.tau, used)
+            # A video with nothing to merge keeps its tokens as they are.
+            alone = (per_video >= tokens.lengths())[:, None, None]
+            weights = torch.where(alone, eye, weights)
+            assign = torch.where(alone, eye, assign)
+            sizes = torch.where(alone[:, 0], sizes[:, :num_out], new_sizes)
         with record_function('sttm.aggregation'):
             # A = W^T X and P = W^T E (eqs. 5, 6), two products without a
             # concatenated [X, E] copy.
@@ -221,6 +232,10 @@ class STTM(Merger):
                 F.linear(motion, weight[:, dims:])
             if self.fuse_init == 'residual':
                 out = appearance + out
+            if tokens.counts is not None:
+                # Padded slots stay zero (the fusion bias would fill them).
+                slots = active(per_video, num_out)
+                out = out * slots.unsqueeze(-1).to(out.dtype)
         return MergeResult(out, motion, sizes, assign)
 
     def extra_repr(self) -> str:

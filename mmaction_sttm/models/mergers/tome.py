@@ -50,11 +50,13 @@ class ToMe(PairMerger):
         self.metric = check_choice(metric, METRICS, 'metric')
         self.needs = ('keys', ) if metric == 'keys' else ()
 
-    def assign(self, tokens: Tokens, num_out: int,
+    def assign(self, tokens: Tokens, per_video: Tensor,
                cues: Cues) -> Tuple[Tensor, Optional[Tensor]]:
         metric = cues.keys if self.metric == 'keys' else tokens.x
-        group = bipartite_soft_matching(metric.detach(),
-                                        int(tokens.x.shape[1]) - num_out)
+        group = bipartite_soft_matching(
+            metric.detach(),
+            tokens.lengths() - per_video,
+            tokens.valid() if tokens.counts is not None else None)
         return group, None
 
     def extra_repr(self) -> str:

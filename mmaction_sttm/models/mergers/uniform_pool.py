@@ -1,6 +1,7 @@
 """Uniform pooling of neighbouring tokens, the content-blind merger."""
 from typing import Optional, Tuple
 
+import torch
 from torch import Tensor
 
 from mmaction_sttm.functional.tokens import Tokens
@@ -41,15 +42,21 @@ class UniformPool(HardMerger):
         super().__init__(embed_dims, ratio, init_cfg)
         self.grid = check_choice(grid, GRIDS, 'grid')
 
-    def assign(self, tokens: Tokens, num_out: int,
+    def assign(self, tokens: Tokens, per_video: Tensor,
                cues: Cues) -> Tuple[Tensor, Optional[Tensor]]:
         x = tokens.x
         batch, length = int(x.shape[0]), int(x.shape[1])
-        # Only untouched patches are known to form the patch grid; after
-        # any merge the layout is the previous merger's own.
-        on_grid = self.grid == 'auto' and tokens.on_grid
-        group = pool_groups(length, num_out, on_grid, x.device)
-        return group.expand(batch, -1), None
+        if self.grid == 'auto' and tokens.on_grid and tokens.counts is None:
+            group = pool_groups(length, self.num_outputs(length), True,
+                                x.device)
+            return group.expand(batch, -1), None
+        # Runs of consecutive tokens: token j of a video of n joins run
+        # floor(j k / n) (pool_groups' sequence grouping, per video).
+        positions = torch.arange(length, device=x.device)
+        return torch.div(
+            positions * per_video[:, None],
+            tokens.lengths()[:, None],
+            rounding_mode='floor'), None
 
     def extra_repr(self) -> str:
         return f'ratio={self.ratio}, grid={self.grid!r}'

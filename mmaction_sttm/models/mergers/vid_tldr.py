@@ -52,12 +52,13 @@ class VidTLDR(PairMerger):
         self.metric = check_choice(metric, METRICS, 'metric')
         self.needs = ('sharpness', ) + (('keys', ) if metric == 'keys' else ())
 
-    def assign(self, tokens: Tokens, num_out: int,
+    def assign(self, tokens: Tokens, per_video: Tensor,
                cues: Cues) -> Tuple[Tensor, Optional[Tensor]]:
         metric = cues.keys if self.metric == 'keys' else tokens.x
-        return saliency_matching(metric.detach(), cues.sharpness.detach(),
-                                 tokens.sizes,
-                                 int(tokens.x.shape[1]) - num_out)
+        return saliency_matching(
+            metric.detach(), cues.sharpness.detach(), tokens.sizes,
+            tokens.lengths() - per_video,
+            tokens.valid() if tokens.counts is not None else None)
 
     def extra_repr(self) -> str:
         return f'ratio={self.ratio}, metric={self.metric!r}'

@@ -10,7 +10,8 @@ from mmengine.runner.checkpoint import load_state_dict
 
 import mmaction_sttm  # noqa: F401
 from mmaction_sttm.functional import sttm as algorithm
-from mmaction_sttm.functional.sttm import select_meta_tokens
+from mmaction_sttm.functional.sttm import (select_meta_tokens,
+                                           select_meta_tokens_per_video)
 from mmaction_sttm.functional.tokens import Tokens
 from mmaction_sttm.models.mergers import sttm as sttm_module
 from mmaction_sttm.models.mergers.sttm import FUSE_INITS, STTM
@@ -120,10 +121,11 @@ def test_attention_score_needs_cls_attn_and_follows_it(monkeypatch):
     picked = []
 
     def recording(*args, **kwargs):
-        picked.append(select_meta_tokens(*args, **kwargs))
-        return picked[-1]
+        out = select_meta_tokens_per_video(*args, **kwargs)
+        picked.append(out[0])
+        return out
 
-    monkeypatch.setattr(sttm_module, 'select_meta_tokens', recording)
+    monkeypatch.setattr(sttm_module, 'select_meta_tokens_per_video', recording)
     # The greedy start is the most attended token: it is always a meta
     # token, whichever token that is.
     for top in (0, 5):
@@ -139,10 +141,10 @@ def test_random_greedy_start_draws_the_first_pick_from_the_generator(
     starts = []
 
     def recording(*args, **kwargs):
-        starts.append(args[5] if len(args) > 5 else kwargs.get('start'))
-        return select_meta_tokens(*args, **kwargs)
+        starts.append(args[6] if len(args) > 6 else kwargs.get('start'))
+        return select_meta_tokens_per_video(*args, **kwargs)
 
-    monkeypatch.setattr(sttm_module, 'select_meta_tokens', recording)
+    monkeypatch.setattr(sttm_module, 'select_meta_tokens_per_video', recording)
     attn = torch.softmax(torch.randn(4, 10), dim=1)
     STTM(16, ratio=0.5)(_tokens(x, pos), cls_attn=attn)
     assert starts[-1] is None  # 'attentive': the argmax inside
@@ -157,7 +159,7 @@ def test_random_greedy_start_draws_the_first_pick_from_the_generator(
     assert ((draws[0] >= 0) & (draws[0] < 10)).all()
     assert torch.equal(draws[0], draws[1])
     torch.manual_seed(0)
-    assert torch.equal(draws[0], torch.randint(10, (4, )))
+    assert torch.equal(draws[0], (torch.rand(4) * 10).long())
     assert not torch.equal(draws[0], draws[2])
     assert 'greedy_start' in repr(merger)
 
@@ -326,10 +328,11 @@ def test_bf16_autocast_is_finite_and_picks_the_fp32_meta_tokens(monkeypatch):
     picked = []
 
     def recording(*args, **kwargs):
-        picked.append(select_meta_tokens(*args, **kwargs))
-        return picked[-1]
+        out = select_meta_tokens_per_video(*args, **kwargs)
+        picked.append(out[0])
+        return out
 
-    monkeypatch.setattr(sttm_module, 'select_meta_tokens', recording)
+    monkeypatch.setattr(sttm_module, 'select_meta_tokens_per_video', recording)
     # The similarities the greedy steps compare, and the correspondence
     # logits, are float32 under bf16 autocast (issue 10).
     sim_dtypes, logit_dtypes = [], []
