@@ -187,9 +187,10 @@ def test_compile_recompiles_a_bounded_number_of_times(mode, merger):
     """Under torch.compile the token count is data: the graph breaks where
     it is read (the reducer, and each stage's packing), never per block or
     per video, with or without a merger after RLT. Counts recompile a
-    bounded number of times, not per batch: once when a second count is seen (the length becomes dynamic) and once
-    for a batch whose longest video keeps every token (a slice of the whole
-    dimension is its own guard). Outputs equal eager."""
+    bounded number of times, not per batch: once when a second count is
+    seen (the length becomes dynamic) and once for a batch whose longest
+    video keeps every token (a slice of the whole dimension is its own
+    guard). Outputs equal eager."""
     from torch._dynamo.utils import counters
     torch._dynamo.reset()
     counters.clear()
