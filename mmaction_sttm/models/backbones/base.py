@@ -30,7 +30,7 @@ proportional-attention bias, CLS handling, source tracking) is here, once.
 """
 import warnings
 from abc import ABCMeta, abstractmethod
-from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
+from typing import Callable, Dict, List, NamedTuple, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -90,12 +90,12 @@ def proportional_bias(sizes: Tensor, with_cls: bool,
     return bias.to(dtype)[:, None, None, :]
 
 
-def padding_bias(sizes: Tensor, with_cls: bool, dtype: torch.dtype) -> Tensor:
+def padding_bias(valid: Tensor, with_cls: bool, dtype: torch.dtype) -> Tensor:
     """Additive attention bias ``(B, 1, 1, [1 +] L)`` that masks the padded
-    keys of a batch of videos with different token counts (size zero):
-    ``-inf`` on padding, zero elsewhere."""
+    keys of a batch of videos with different token counts
+    (:meth:`Tokens.valid`): ``-inf`` on padding, zero elsewhere."""
     bias = torch.zeros_like(
-        sizes, dtype=dtype).masked_fill(sizes <= 0, float('-inf'))
+        valid, dtype=dtype).masked_fill(~valid, float('-inf'))
     if with_cls:
         bias = torch.cat([bias.new_zeros(bias.shape[0], 1), bias], dim=1)
     return bias[:, None, None, :]
@@ -114,10 +114,16 @@ class PackedBias(NamedTuple):
     keys: Tensor
 
 
+#: What a block's attention takes: an additive bias ``(B, 1, 1, N)`` (or
+#: a dense ``(1, 1, n, n)`` block-diagonal one), a :class:`PackedBias` for
+#: a packed batch, or None.
+AttentionBias = Union[Tensor, PackedBias, None]
+
+
 def attention(q: Tensor,
               k: Tensor,
               v: Tensor,
-              bias: Optional[object] = None,
+              bias: AttentionBias = None,
               dropout_p: float = 0.,
               scale: Optional[float] = None) -> Tensor:
     """``F.scaled_dot_product_attention``; for a packed batch (``bias`` a
@@ -320,12 +326,13 @@ class MergingBackbone(metaclass=ABCMeta):
               index: int,
               x: Tensor,
               tokens: Tokens,
-              bias: Optional[Tensor],
+              bias: AttentionBias,
               on_qk: Optional[QKHandler] = None) -> Tensor:
         """Block ``index`` (0-based) on the sequence ``(B, [1 +] L, D)``,
         CLS first; ``tokens`` is the current stage (its ``frames`` and
-        ``on_grid``), ``bias`` an additive attention bias ``(B, 1, 1, N)``
-        or None.
+        ``on_grid``), ``bias`` an :data:`AttentionBias` (a
+        :class:`PackedBias` only for a family whose
+        :attr:`attends_by_video` is set).
 
         ``on_qk`` is the one way a block offers a merger what it asks for
         (keys, CLS or mean-query attention): when given, the block calls it
@@ -463,7 +470,7 @@ class MergingBackbone(metaclass=ABCMeta):
         if tokens.on_grid:  # the baseline: exactly the parent's mean
             return x.mean(dim=1)
         if self.token_pool == 'mean':  # every real token alike
-            return size_weighted_mean(x, (tokens.sizes > 0).to(x.dtype))
+            return size_weighted_mean(x, tokens.valid().to(x.dtype))
         return size_weighted_mean(x, tokens.sizes)
 
     def run_block(
@@ -502,7 +509,8 @@ class MergingBackbone(metaclass=ABCMeta):
                                       packed_bias, on_qk)
         return packing.unpack(out), extras
 
-    def checkpointed_block(self, index: int, x: Tensor, tokens: Tokens, bias,
+    def checkpointed_block(self, index: int, x: Tensor, tokens: Tokens,
+                           bias: AttentionBias,
                            on_qk: Optional[Callable]) -> Tensor:
         """:meth:`block`, under activation checkpointing when
         :attr:`with_cp` is set and gradients are being taken in training.
@@ -539,7 +547,7 @@ class MergingBackbone(metaclass=ABCMeta):
         if self.prop_attn and not tokens.on_grid:
             return proportional_bias(tokens.sizes, has_cls, dtype)
         if tokens.counts is not None:
-            return padding_bias(tokens.sizes, has_cls, dtype)
+            return padding_bias(tokens.valid(), has_cls, dtype)
         return None
 
     def packing(self, tokens: Tokens,

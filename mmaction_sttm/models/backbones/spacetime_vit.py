@@ -19,7 +19,8 @@ from torch import Tensor, nn
 
 from mmaction_sttm.functional.tokens import Tokens
 from mmaction_sttm.registry import MODELS
-from .base import Geometry, MergingBackbone, QKHandler, attention
+from .base import (AttentionBias, Geometry, MergingBackbone, QKHandler,
+                   attention)
 from .utils import (add_space_time_position, check_clip, interpolate_pos_embed,
                     pos_embed_resampler)
 
@@ -56,7 +57,7 @@ def block_qkv(block: nn.Module, x: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
 
 def run_block(block: nn.Module,
               x: Tensor,
-              bias: Optional[object] = None,
+              bias: AttentionBias = None,
               on_qk: Optional[QKHandler] = None) -> Tensor:
     """A timm ViT block, its attention through :func:`~.base.attention`
     (an additive bias, or a :class:`~.base.PackedBias`: each video to itself),
@@ -292,7 +293,7 @@ class SpaceTimeViT(MergingBackbone, BaseModule):
               index: int,
               x: Tensor,
               tokens: Tokens,
-              bias: Optional[Tensor],
+              bias: AttentionBias,
               on_qk: Optional[QKHandler] = None) -> Tensor:
         return run_block(self.blocks[index], x, bias, on_qk)
 

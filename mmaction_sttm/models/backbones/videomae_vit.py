@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from mmaction_sttm.functional.tokens import Tokens
 from mmaction_sttm.registry import MODELS
-from .base import Geometry, MergingTwin, QKHandler, attention
+from .base import AttentionBias, Geometry, MergingTwin, QKHandler, attention
 from .utils import check_clip, interpolate_pos_embed, pos_embed_resampler
 
 
@@ -41,7 +41,7 @@ def _qkv(attn: nn.Module, x: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
 
 def _block(block: nn.Module,
            x: Tensor,
-           bias: Optional[Tensor],
+           bias: AttentionBias,
            on_qk: Optional[QKHandler] = None) -> Tensor:
     """MMAction2's ViT ``Block`` on fused SDPA, with an optional bias; hands
     its queries and keys to ``on_qk`` before the MLP and releases them, so
@@ -153,7 +153,7 @@ class MergingVisionTransformer(MergingTwin, VisionTransformer):
               index: int,
               x: Tensor,
               tokens: Tokens,
-              bias: Optional[Tensor],
+              bias: AttentionBias,
               on_qk: Optional[QKHandler] = None) -> Tensor:
         return _block(self.blocks[index], x, bias, on_qk)
 
