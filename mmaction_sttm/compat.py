@@ -10,7 +10,12 @@ names or a loader scheme: :mod:`mmaction_sttm.engine.checkpoint_loading` and
    initialises a gloo process group from the launcher's environment before
    the Runner is built (the Runner then sees it initialised and skips its
    own init) and sets ``model_wrapper_cfg`` so that DDP gets no device ids.
-   With CUDA it changes nothing and MMEngine's usual (nccl) path runs.
+   A ``FlexibleRunner`` config with MMEngine's ``FSDPStrategy`` has the
+   same problem once more: the strategy gives FSDP ``device_id=LOCAL_RANK``,
+   which FSDP reads as a CUDA device. On CPU the strategy's model wrapper
+   becomes ``CPUFullyShardedDataParallel``, MMEngine's FSDP wrapper with
+   ``device_id`` set to the CPU (:func:`cpu_fsdp_wrapper`). With CUDA it
+   changes nothing and MMEngine's usual (nccl) path runs.
 
 2. **A misleading warning.** mmcv-lite has no compiled ops, and importing
    MMAction2 warns that ``MultiScaleDeformableAttention`` is missing; no
@@ -193,4 +198,46 @@ def setup_distributed(cfg: Config, launcher: str) -> Config:
         atexit.register(_destroy_process_group)
     dist_cfg.backend = 'gloo'
     cfg.model_wrapper_cfg = _cpu_model_wrapper_cfg(cfg)
+    strategy = cfg.get('strategy')
+    if cfg.get('runner_type') is not None and isinstance(strategy, dict) \
+            and strategy.get('type') in ('FSDPStrategy', 'DeepSpeedStrategy'):
+        if strategy['type'] == 'DeepSpeedStrategy':
+            raise ValueError('strategy: DeepSpeed needs CUDA; on CPU use '
+                             "strategy=dict(type='FSDPStrategy')")
+        wrapper = ConfigDict(strategy.get('model_wrapper') or {})
+        if wrapper.get('type', 'MMFullyShardedDataParallel') \
+                == 'MMFullyShardedDataParallel':
+            wrapper.type = cpu_fsdp_wrapper()
+        strategy.model_wrapper = wrapper
     return cfg
+
+
+def cpu_fsdp_wrapper() -> str:
+    """Register (once) MMEngine's FSDP wrapper for CPU modules and return
+    its registry name (workaround 1 of this module).
+
+    ``CPUFullyShardedDataParallel`` is ``MMFullyShardedDataParallel`` with
+    ``device_id=torch.device('cpu')`` whatever the strategy passes, as
+    torch's FSDP needs for CPU modules over gloo. It is registered in
+    MMEngine's ``MODEL_WRAPPERS`` (where ``FSDPStrategy`` looks) only when
+    a CPU run asks for it, so importing the package adds nothing there.
+
+    Returns:
+        str: ``'CPUFullyShardedDataParallel'``.
+    """
+    from mmengine.model.wrappers import MMFullyShardedDataParallel
+    from mmengine.registry import MODEL_WRAPPERS
+
+    name = 'CPUFullyShardedDataParallel'
+    if MODEL_WRAPPERS.get(name) is None:
+
+        class CPUFullyShardedDataParallel(MMFullyShardedDataParallel):
+            """MMEngine's FSDP wrapper on CPU modules (gloo)."""
+
+            def __init__(self, module, device_id=None, **kwargs) -> None:
+                super().__init__(
+                    module, device_id=torch.device('cpu'), **kwargs)
+
+        MODEL_WRAPPERS.register_module(
+            name=name, module=CPUFullyShardedDataParallel)
+    return name

@@ -18,6 +18,7 @@ from typing import Dict, List, Optional
 
 from mmengine.config import Config
 from mmengine.dist import is_main_process
+from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmaction_sttm  # noqa: F401  (registers the modules)
@@ -171,10 +172,18 @@ def main(argv: Optional[List[str]] = None) -> None:
     # The model and the checkpoint are checked before the Runner prints its
     # environment and makes the work dir.
     tooling.check_checkpoint(tooling.build_model(cfg), args.checkpoint)
+    if args.launcher == 'none' and cfg.get('runner_type') is not None:
+        # One process has nothing to shard: a sharded-training config (its
+        # checkpoints are full state dicts) is tested as any other.
+        cfg.pop('runner_type')
+        cfg.pop('strategy', None)
     # On CPU: gloo process group and DDP without device ids (no-op on GPU).
     setup_distributed(cfg, args.launcher)
     with tooling.config_errors():
-        runner = Runner.from_cfg(cfg)
+        # MMAction2's choice: a config with `runner_type` (e.g.
+        # 'FlexibleRunner' with an FSDP strategy) builds that runner.
+        runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg \
+            else RUNNERS.build(cfg)
     metrics = runner.test()
     if is_main_process():
         report_metrics(metrics, cfg.work_dir)
