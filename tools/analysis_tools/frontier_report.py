@@ -61,21 +61,29 @@ def _fmt(result: stats.PairedResult) -> str:
             f'{result.ci[1]:+.2f}]')
 
 
-def _words(name: str, other: str, result: stats.PairedResult, p_adj: float,
-           alpha: float) -> str:
-    if p_adj < alpha:
+def _words(name: str,
+           other: str,
+           result: stats.PairedResult,
+           p_adj: float,
+           alpha: float,
+           backbone: Optional[stats.PairedResult] = None) -> str:
+    """The protocol's words: ahead / behind where the Holm-adjusted p is
+    below ``alpha`` and, for runs that share backbones (regime b), the
+    backbone-level interval excludes 0 too; else no difference shown."""
+    clear = backbone is None or backbone.ci[0] > 0 or backbone.ci[1] < 0
+    if p_adj < alpha and clear:
         side = 'ahead of' if result.mean > 0 else 'behind'
         return f'{name} {side} {other}'
     return 'no difference shown'
 
 
-def _by_backbone(diff: np.ndarray, backbones: List[int]) -> str:
+def _by_backbone(diff: np.ndarray, backbones: List[int]) -> stats.PairedResult:
     """The paired t interval over backbones (each backbone's runs averaged
     first): the interval that counts the pre-training seeds' variance."""
     groups = sorted(set(backbones))
     means = np.array(
         [diff[[b == g for b in backbones]].mean() for g in groups])
-    return _fmt(stats.paired_t(means, np.zeros_like(means)))
+    return stats.paired_t(means, np.zeros_like(means))
 
 
 def split_tables(
@@ -157,7 +165,7 @@ def split_tables(
             diff = stats.paired_t(top, base_top)
             cells = f' {train[name]:.2f} |' if train else ''
             if backbones:
-                cells += f' {_by_backbone(top - base_top, backbones)} |'
+                cells += f' {_fmt(_by_backbone(top - base_top, backbones))} |'
             lines.append(f'| {name} | {chosen.get(name, "")} | '
                          f'{fractions[name]:.3f} | {top.mean():.2f} +- '
                          f'{top.std(ddof=1):.2f} | {_fmt(diff)} |{cells}')
@@ -176,13 +184,14 @@ def split_tables(
             boot = stats.two_level_bootstrap_ci(
                 correct[a], correct[b], resamples=2000)
             mc = stats.mcnemar(correct[a].reshape(-1), correct[b].reshape(-1))
-            cell = (f' {_by_backbone(tops[a] - tops[b], backbones)} |'
-                    if backbones else '')
+            backbone = _by_backbone(tops[a] -
+                                    tops[b], backbones) if backbones else None
+            cell = f' {_fmt(backbone)} |' if backbones else ''
             lines.append(
                 f'| {a} minus {b} | {_fmt(test)} | '
                 f'[{boot[0]:+.2f}, {boot[1]:+.2f}] |{cell} {mc:.3g} | '
                 f'{p_adj:.3g} | '
-                f'{_words(a, b, test, p_adj, protocol.alpha)} |')
+                f'{_words(a, b, test, p_adj, protocol.alpha, backbone)} |')
         lines.append('')
     lines += breaking_points(curves, base_top.mean(), split)
     return lines, dict(
@@ -225,7 +234,7 @@ def breaking_points(curves: dict, unmerged: float, split: str) -> List[str]:
     return lines + ['']
 
 
-def _figure(curves: dict, path: str, title: str) -> None:
+def _figure(curves: dict, path: str, title: str, unit: str = 'model') -> None:
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -241,7 +250,7 @@ def _figure(curves: dict, path: str, title: str) -> None:
         ax.fill_between(
             x, [p[2] for p in points], [p[3] for p in points], alpha=0.15)
     ax.set_xlabel('GFLOPs, fraction of the unmerged model')
-    ax.set_ylabel('top-1 (%), mean over models, 95% band')
+    ax.set_ylabel(f'top-1 (%), mean over {unit}s, 95% band')
     ax.set_title(title, fontsize=9)
     ax.invert_xaxis()
     ax.legend(fontsize=7)
@@ -285,7 +294,8 @@ def write_report(protocol, out: str) -> None:
         lines += split_lines
         if curves:
             name = f'frontier_{split}.png'
-            _figure(curves, osp.join(out, name), f'{protocol.title}: {split}')
+            _figure(curves, osp.join(out, name), f'{protocol.title}: {split}',
+                    unit)
             lines += [f'![{split}]({name})', '']
     with open(osp.join(out, 'test.md'), 'w') as f:
         f.write('\n'.join(lines) + '\n')
