@@ -101,6 +101,16 @@ def padding_bias(valid: Tensor, with_cls: bool, dtype: torch.dtype) -> Tensor:
     return bias[:, None, None, :]
 
 
+def _compiling() -> bool:
+    """Whether ``torch.compile`` is tracing (torch >= 2.3 names it in
+    ``torch.compiler``; 2.1-2.2 only in ``torch._dynamo``)."""
+    check = getattr(torch.compiler, 'is_compiling', None)
+    if check is None:
+        from torch import _dynamo
+        check = _dynamo.is_compiling
+    return bool(check())
+
+
 class PackedBias(NamedTuple):
     """The attention bias of a packed batch for blocks that attend through
     :func:`attention`: the :class:`Packing` and the padded batch's key bias
@@ -127,16 +137,42 @@ def attention(q: Tensor,
               dropout_p: float = 0.,
               scale: Optional[float] = None) -> Tensor:
     """``F.scaled_dot_product_attention``; for a packed batch (``bias`` a
-    :class:`PackedBias`), each video attends to its own rows: the packed
-    queries, keys and values are laid out as the padded batch, attend in one
-    call with the padding masked, and are packed again. The blocks' linear
-    layers run on the real rows only; attention costs the padded batch's
-    (``B N^2``, not the whole packed sequence's ``n^2`` of a dense
-    block-diagonal mask), with no loop over the videos."""
+    :class:`PackedBias`), each video attends to its own rows only, in one of
+    two ways, chosen by measured speed and by what compiles:
+
+    - eager: one SDPA call per video on its slice of the packed sequence
+      (a loop over the videos). On CPU this is the fastest way measured:
+      ViT-S sizes, 8 videos of 850-1568 tokens, 2 threads, 105 ms per
+      block against 185 ms for the padded layout below (torch 2.9.1,
+      ``docs/benchmark.md``); PyTorch's CPU attention has no
+      variable-length kernel;
+    - under ``torch.compile``: the packed queries, keys and values are laid
+      out as the padded batch for one SDPA call with the padding masked,
+      and packed again, so that the graph does not depend on each video's
+      length (the loop would recompile for every new set of lengths).
+      Attention then costs the padded batch's ``B N^2``.
+
+    The token-wise layers run on the real rows in both."""
     if not isinstance(bias, PackedBias):
         return F.scaled_dot_product_attention(
             q, k, v, attn_mask=bias, dropout_p=dropout_p, scale=scale)
     packing = bias.packing
+    if packing.lengths is not None and not _compiling():
+        outs = []
+        for qi, ki, vi, bi in zip(
+                q.split(packing.lengths, dim=-2),
+                k.split(packing.lengths, dim=-2),
+                v.split(packing.lengths, dim=-2),
+                packing.keys.split(packing.lengths)):
+            outs.append(
+                F.scaled_dot_product_attention(
+                    qi,
+                    ki,
+                    vi,
+                    attn_mask=bi.to(qi.dtype)[None, None, None, :],
+                    dropout_p=dropout_p,
+                    scale=scale))
+        return torch.cat(outs, dim=-2)
     out = F.scaled_dot_product_attention(
         packing.unpack_heads(q),
         packing.unpack_heads(k),
@@ -170,6 +206,9 @@ class Packing:
         self.index = rows.flatten().nonzero().squeeze(1)
         self.bias = bias
         self.keys = bias[:, 0, 0].flatten().index_select(0, self.index)
+        # Each video's rows, as Python ints, for eager attention video by
+        # video (:func:`attention`); not read under torch.compile.
+        self.lengths = None if _compiling() else rows.sum(dim=1).tolist()
 
     @property
     def segments(self) -> PackedBias:
