@@ -220,10 +220,9 @@ def select_meta_tokens(x_norm: Tensor,
     if num_meta >= length:
         idx = torch.arange(length, device=x_norm.device)
         return idx.expand(batch, length)
-    counts = torch.full((batch, ), length, device=x_norm.device)
-    return select_meta_tokens_per_video(
-        x_norm, counts.new_full((batch, ), int(num_meta)), int(num_meta),
-        scores, alpha, meta_filter, start)[0]
+    per_video = torch.full((batch, ), int(num_meta), device=x_norm.device)
+    return select_meta_tokens_per_video(x_norm, per_video, int(num_meta),
+                                        scores, alpha, meta_filter, start)[0]
 
 
 def select_meta_tokens_per_video(

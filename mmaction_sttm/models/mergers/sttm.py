@@ -183,12 +183,15 @@ class STTM(Merger):
         x, sizes = tokens.x, tokens.sizes
         batch, length, dims = x.shape
         pos = tokens.pos.expand(batch, -1, -1).to(x.dtype)
-        eye = torch.eye(
-            length, num_out, dtype=x.dtype,
-            device=x.device).expand(batch, -1, -1)
+
+        def identity() -> Tensor:
+            return torch.eye(
+                length, num_out, dtype=x.dtype,
+                device=x.device).expand(batch, -1, -1)
+
         if tokens.counts is None and num_out >= length:
             # Nothing to merge: every token is its own meta token.
-            weights = assign = eye
+            weights = assign = identity()
         else:
             valid = tokens.valid()
             with record_function('sttm.selection'), torch.no_grad():
@@ -211,11 +214,16 @@ class STTM(Merger):
             with record_function('sttm.correspondence'):
                 weights, assign, new_sizes = correspondence(
                     normalize(feats), meta_idx, sizes, self.tau, used)
-            # A video with nothing to merge keeps its tokens as they are.
-            alone = (per_video >= tokens.lengths())[:, None, None]
-            weights = torch.where(alone, eye, weights)
-            assign = torch.where(alone, eye, assign)
-            sizes = torch.where(alone[:, 0], sizes[:, :num_out], new_sizes)
+            sizes = new_sizes
+            if tokens.counts is not None:
+                # A padded batch's video with nothing to merge keeps its
+                # tokens as they are (without counts every video merges).
+                alone = (per_video >= tokens.lengths())[:, None, None]
+                eye = identity()
+                weights = torch.where(alone, eye, weights)
+                assign = torch.where(alone, eye, assign)
+                sizes = torch.where(alone[:, 0], tokens.sizes[:, :num_out],
+                                    sizes)
         with record_function('sttm.aggregation'):
             # A = W^T X and P = W^T E (eqs. 5, 6), two products without a
             # concatenated [X, E] copy.
