@@ -9,4 +9,4 @@ _base_ = ['../sttm/vit-small-p16_in1k-pre_8xb8-8x8x1-30e_kinetics400-rgb.py']
 
 model = dict(
     backbone=dict(
-        reducer=dict(type='RLT', threshold=0.1, mode='padded')))
+        reducer=dict(type='RLT', threshold=0.1)))

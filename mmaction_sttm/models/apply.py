@@ -81,7 +81,8 @@ def apply_merger(model: ModuleT,
                  prop_attn: bool = False,
                  inplace: bool = False,
                  reducer: Optional[dict] = None,
-                 num_frames: int = 8) -> ModuleT:
+                 num_frames: int = 8,
+                 batching: Optional[str] = None) -> ModuleT:
     """Turn a built recognizer or backbone into its merging twin.
 
     MMAction2's ``TimeSformer`` and ``VisionTransformer`` become
@@ -114,6 +115,9 @@ def apply_merger(model: ModuleT,
         num_frames (int): For a timm ``VisionTransformer``: the clip
             length of its temporal embedding (zeros, so the image model is
             unchanged on every frame). Defaults to 8.
+        batching (str, optional): The backbone's ``batching`` with
+            ``reducer``: ``'padded'`` or ``'packed'``; None keeps the
+            backbone's (``'padded'`` unless set). Defaults to None.
 
     Returns:
         nn.Module: The model (a copy unless ``inplace``) with its backbone
@@ -135,7 +139,8 @@ def apply_merger(model: ModuleT,
             num_frames=num_frames,
             merger=merger,
             prop_attn=prop_attn,
-            reducer=reducer)
+            reducer=reducer,
+            **({} if batching is None else dict(batching=batching)))
         _init_added(backbone)
         return backbone
     backbone = getattr(model, 'backbone', model)
@@ -150,7 +155,7 @@ def apply_merger(model: ModuleT,
         backbone.__class__ = twin
         backbone._init_family()
         backbone.merge_schedule = None
-    backbone.set_reducer(reducer)
+    backbone.set_reducer(reducer, batching)
     try:
         backbone.set_merger(merger, prop_attn)
     except (TypeError, ValueError):

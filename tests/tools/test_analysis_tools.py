@@ -414,15 +414,16 @@ def test_graph_count_of_rlt_without_a_merger_does_not_grow_with_the_batch():
     assert counts[0] == counts[1] >= 1
 
 
+@pytest.mark.parametrize('mode', ['padded', 'packed'])
 @pytest.mark.parametrize('merger', ['STTM', 'ToMe'])
-def test_graph_count_with_a_merger_after_rlt_is_small_and_constant(merger):
+def test_graph_count_with_a_merger_after_rlt_is_small_and_constant(
+        merger, mode):
     """Mask-aware mergers run on the whole padded batch: with STTM or ToMe
-    after RLT (padded), the graphs are as many at batch 2, 4 and 8 (each
-    video another token count), and at most 6 (the per-video loop made
-    16-19)."""
+    after RLT, padded or packed, the studies' 4-block model compiles to as
+    many graphs at batch 2, 4 and 8 (each video another token count), and
+    to at most 6 (the per-video loops made 17-30)."""
     graph_count = _tool('graph_count')
     counts = [
-        graph_count.count('vit', merger, 'padded', b)['graphs']
-        for b in (2, 4, 8)
+        graph_count.count('vit', merger, mode, b)['graphs'] for b in (2, 4, 8)
     ]
     assert counts[0] == counts[1] == counts[2] <= 6, counts

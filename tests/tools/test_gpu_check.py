@@ -29,6 +29,8 @@ def test_dry_run_on_cpu_writes_the_report(tmp_path):
     assert 'skipped: Triton kernels need CUDA' in report or \
         'skipped: Triton is not importable' in report
     assert 'Not run (`--skip-speed`).' in report
+    # The packed attention kernels, each checked against one call per video
+    assert '| bucketed |' in report and 'one call per video' in report
 
 
 def test_a_family_that_disagrees_fails_the_check(tmp_path, monkeypatch):
@@ -67,15 +69,16 @@ def test_speed_commands(dry_run, tmp_path):
     bench.loader.exec_module(module)
     parsed = module.parse_args(runs[-1][1])  # benchmark.py accepts them
     assert parsed.compile and parsed.amp == 'bf16' and parsed.breakdown
-    # RLT: baseline, padded, packed on static-camera videos, eager and
-    # compiled, batch 1 and 8.
+    # RLT: baseline, RLT and RLT + STTM, padded and packed, on a batch
+    # that mixes static- and drifting-camera videos, eager and compiled,
+    # batch 1, 8 and 32.
     assert [tag for tag, _ in rlt
             ] == ([] if dry_run else ['rlt_eager', 'rlt_compiled'])
     for tag, argv in rlt:
         parsed = module.parse_args(argv)
         assert [osp.relpath(c, ROOT) for c in parsed.configs] == \
             gpu_check.RLT_CONFIGS
-        assert parsed.batch_sizes == [1, 8] and parsed.videos
+        assert parsed.batch_sizes == [1, 8, 32] and parsed.videos
         assert parsed.compile == tag.endswith('compiled')
         for config in parsed.configs:
             assert osp.exists(config), config

@@ -14,8 +14,11 @@ report.
    counts).
 3. Speed: ``benchmark.py`` on ViT-B and TimeSformer-B with and without STTM,
    eager and compiled, in bf16, with the merge share and peak memory; and
-   ViT-S without and with RLT (padded, packed) at batch 1 and 8 on
-   static-camera synthetic videos (made if missing, under ``data/rlt/``).
+   ViT-S without and with RLT, and with RLT + STTM (padded, packed), eager
+   and compiled, at batch 1, 8 and 32 on a batch that mixes static- and
+   drifting-camera synthetic videos (made if missing, under ``data/rlt/``);
+   and the packed attention kernels (``attention_bench.py``), which decide
+   ``PACKED_KERNELS['cuda']`` in ``mmaction_sttm/functional/attention.py``.
 
 ``--device cpu`` runs all of it on CPU against CPU, on tiny shapes when asked
 (``--dry-run``: tiny speed configs, one repeat); the tests use it so that the
@@ -58,15 +61,18 @@ DRY_PAIRS = [
      'configs/synthetic/sttm_spacetime-vit-tiny-p8_scratch_2xb8-8x2x1-20e_'
      'synthetic-motion-rgb.py'),
 ]
-#: RLT speed: the ViT-S baseline, RLT padded, RLT packed.
+#: RLT speed: the ViT-S baseline, RLT and RLT + STTM, padded and packed.
 RLT_CONFIGS = [
-    'configs/sttm/vit-small-p16_in1k-pre_8xb8-8x8x1-30e_kinetics400-rgb.py',
-    'configs/rlt/rlt_vit-small-p16_in1k-pre_8xb8-8x8x1-30e_'
-    'kinetics400-rgb.py',
-    'configs/rlt/rlt-packed_vit-small-p16_in1k-pre_8xb8-8x8x1-30e_'
-    'kinetics400-rgb.py',
+    'configs/sttm/vit-small-p16_in1k-pre_8xb8-8x8x1-30e_kinetics400-rgb.py'
+] + [
+    f'configs/rlt/{name}_vit-small-p16_in1k-pre_8xb8-8x8x1-30e_'
+    'kinetics400-rgb.py'
+    for name in ('rlt', 'rlt-packed', 'rlt-sttm', 'rlt-sttm-packed')
 ]
-RLT_VIDEOS = 'data/rlt/static224'
+#: The RLT speed runs' videos: static- and drifting-camera videos
+#: alternating (``docs/benchmark.md``, "a batch that mixes").
+RLT_DATA = 'data/rlt'
+RLT_LIST = 'data/rlt/mixed224_list_videos.txt'
 DIMS, FRAMES, SIZE = 64, 4, 32
 #: Small versions of every family (STTM after blocks 1 and 2 of 3), by title.
 FAMILIES: Dict[str, dict] = {
@@ -132,7 +138,8 @@ def check_families(device: torch.device, atol: float,
                     (f'{title} + RLT {mode}',
                      dict(
                          cfg,
-                         reducer=dict(type='RLT', threshold=0.05, mode=mode),
+                         reducer=dict(type='RLT', threshold=0.05),
+                         batching=mode,
                          merger=dict(sttm,
                                      stages=('spatiotemporal', ) * 2)), True))
     for family, cfg, static in cases:
@@ -241,31 +248,60 @@ def speed_commands(args: argparse.Namespace,
             tag = f'rlt_{"compiled" if compiled else "eager"}'
             argv = [osp.join(ROOT, c) for c in RLT_CONFIGS] + [
                 '--device', args.device, '--amp', 'bf16', '--batch-sizes', '1',
-                '8', '--modes', 'inference', '--videos',
-                osp.join(ROOT, RLT_VIDEOS,
-                         'val_list_videos.txt'), '--video-prefix',
-                osp.join(ROOT, RLT_VIDEOS, 'videos'), '--out',
-                osp.join(out, tag), '--warmup', '3', '--repeats', '10',
-                '--cfg-options', 'model.backbone.pretrained=None'
+                '8', '32', '--modes', 'inference', '--videos',
+                osp.join(ROOT, RLT_LIST), '--video-prefix',
+                osp.join(ROOT, RLT_DATA), '--out',
+                osp.join(out, tag), '--warmup', '4' if compiled else '3',
+                '--repeats', '10', '--cfg-options',
+                'model.backbone.pretrained=None'
             ] + (['--compile'] if compiled else [])
             runs.append((tag, argv))
     return runs
 
 
 def make_rlt_videos() -> None:
-    """The static-camera videos of the RLT speed runs, if missing (10
-    videos of 64 frames at 224 pixels, about a minute)."""
-    if osp.exists(osp.join(ROOT, RLT_VIDEOS, 'val_list_videos.txt')):
+    """The RLT speed runs' videos, if missing: 20 static- and 20
+    drifting-camera videos of 64 frames at 224 pixels (a few minutes), and
+    the list that alternates them."""
+    if osp.exists(osp.join(ROOT, RLT_LIST)):
         return
-    subprocess.run([
-        sys.executable,
-        osp.join(ROOT, 'tools', 'data', 'make_synthetic_videos.py'),
-        osp.join(ROOT,
-                 RLT_VIDEOS), '--camera', 'static', '--resolution', '224',
-        '--num-frames', '64', '--train-per-class', '1', '--val-per-class', '1'
-    ],
-                   check=True,
-                   capture_output=True)
+    for camera, folder in (('static', 'static224'), ('drift', 'drift224')):
+        subprocess.run([
+            sys.executable,
+            osp.join(ROOT, 'tools', 'data', 'make_synthetic_videos.py'),
+            osp.join(ROOT, RLT_DATA, folder), '--camera', camera,
+            '--resolution', '224', '--num-frames', '64', '--train-per-class',
+            '1', '--val-per-class', '2'
+        ],
+                       check=True,
+                       capture_output=True)
+    lists = [
+        open(osp.join(ROOT, RLT_DATA, folder,
+                      'val_list_videos.txt')).read().split('\n')
+        for folder in ('static224', 'drift224')
+    ]
+    with open(osp.join(ROOT, RLT_LIST), 'w') as f:
+        for static, drift in zip(*lists):
+            if static and drift:
+                f.write(
+                    f'static224/videos/{static}\ndrift224/videos/{drift}\n')
+
+
+def run_attention(args: argparse.Namespace) -> str:
+    """The packed attention kernels on the device (bf16; ``--dry-run``:
+    tiny lengths), as a markdown table, or the error."""
+    tool = osp.join(ROOT, 'tools', 'analysis_tools', 'attention_bench.py')
+    argv = ['--device', args.device]
+    if args.device != 'cpu':
+        argv += ['--dtype', 'bfloat16']
+    if args.dry_run:
+        argv += ['--lengths', '30', '17', '9', '--repeats', '1']
+    proc = subprocess.run(
+        [sys.executable, tool] + argv, capture_output=True, text=True)
+    if proc.returncode != 0:
+        return f'Failed (exit {proc.returncode}):\n\n```\n' \
+            f'{proc.stderr[-2000:]}\n```\n'
+    return proc.stdout
 
 
 def run_speed(args: argparse.Namespace, out: str) -> List[Dict]:
@@ -290,8 +326,12 @@ def run_speed(args: argparse.Namespace, out: str) -> List[Dict]:
     return results
 
 
-def write_report(path: str, args: argparse.Namespace, families: List[Dict],
-                 triton: Dict, speed: List[Dict]) -> str:
+def write_report(path: str,
+                 args: argparse.Namespace,
+                 families: List[Dict],
+                 triton: Dict,
+                 speed: List[Dict],
+                 attention: str = '') -> str:
     """Write the markdown report to ``path`` and return its text."""
     device = args.device
     if device.startswith('cuda') and torch.cuda.is_available():
@@ -322,7 +362,12 @@ def write_report(path: str, args: argparse.Namespace, families: List[Dict],
                      f'| {ok} |')
     lines += [
         '', '## Triton greedy-selection kernel', '',
-        f'{triton["status"]}: {triton["detail"]}', '', '## Speed (bf16)', ''
+        f'{triton["status"]}: {triton["detail"]}', '',
+        '## Packed attention kernels', '',
+        'Which kernel `PACKED_KERNELS` should name for this device '
+        '(mmaction_sttm/functional/attention.py): the fastest whose '
+        'difference from one call per video is at float rounding.', '',
+        attention or 'Not run.', '', '## Speed (bf16)', ''
     ]
     if not speed:
         lines.append('Not run (`--skip-speed`).')
@@ -356,13 +401,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     os.makedirs(out, exist_ok=True)
     families = check_families(device, args.atol, args.rtol)
     triton = check_triton(device)
+    attention = run_attention(args)
     speed = [] if args.skip_speed else run_speed(args, out)
     path = osp.join(out, 'report.md')
-    write_report(path, args, families, triton, speed)
+    write_report(path, args, families, triton, speed, attention)
     print(f'gpu_check: report written to {path}')
     failed = [r['family'] for r in families if not r['ok']]
     failed += ['triton'] if triton['status'] in ('mismatch', 'error') else []
     failed += [r['tag'] for r in speed if r['returncode'] != 0]
+    failed += ['packed attention'] if attention.startswith('Failed') else []
     if failed:
         print(f'gpu_check: FAILED: {", ".join(failed)}', file=sys.stderr)
     return 1 if failed else 0

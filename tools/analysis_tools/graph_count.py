@@ -1,8 +1,9 @@
 """How many graphs ``torch.compile`` makes of a tiny merging backbone with
 RLT, per batch size: the measure of per-video work under compile.
 
-A tiny backbone of the package's catalog (3 blocks, 4 frames of 32 x 32
-pixels) with RLT (threshold 0.1, padded or packed) and optionally a merger
+A tiny backbone of the package's catalog (4 blocks, as the studies' model,
+4 frames of 32 x 32 pixels) with RLT (threshold 0.1, the backbone's
+``batching`` padded or packed) and optionally a merger
 after blocks 1 and 2 (spatio-temporal) runs through ``torch._dynamo.explain``
 on batches in which every video has a different token count (video ``b``
 repeats a band of ``8 (b + 1)`` columns over its frames). A count that grows
@@ -31,6 +32,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--mode', choices=('padded', 'packed'), default='padded')
     parser.add_argument('--batches', type=int, nargs='+', default=[2, 4, 8])
+    parser.add_argument(
+        '--depth', type=int, default=4, help='blocks (default 4)')
     return parser.parse_args(argv)
 
 
@@ -47,7 +50,11 @@ def clip(batch: int, frames: int, size: int):
     return x
 
 
-def count(family: str, merger: Optional[str], mode: str, batch: int) -> dict:
+def count(family: str,
+          merger: Optional[str],
+          mode: str,
+          batch: int,
+          depth: int = 4) -> dict:
     """Graphs and graph breaks of one forward pass under dynamo.
 
     Returns:
@@ -64,7 +71,11 @@ def count(family: str, merger: Optional[str], mode: str, batch: int) -> dict:
     frames, size = 4, 32
     cfg = dict(
         catalog_family(family).tiny(32, frames, size),
-        reducer=dict(type='RLT', threshold=0.1, mode=mode))
+        reducer=dict(type='RLT', threshold=0.1),
+        batching=mode)
+    for key in ('depth', 'num_layers', 'num_transformer_layers'):
+        if key in cfg:  # each family names its depth
+            cfg[key] = depth
     if MERGERS[merger] is not None:
         cfg['merger'] = dict(
             MERGERS[merger],
@@ -83,7 +94,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
     print(f'{args.family} + RLT ({args.mode}) + {args.merger}')
     for batch in args.batches:
-        result = count(args.family, args.merger, args.mode, batch)
+        result = count(args.family, args.merger, args.mode, batch, args.depth)
         print(f'batch {batch}: {result["graphs"]} graphs, '
               f'{result["breaks"]} graph breaks')
 

@@ -10,7 +10,7 @@ _base_ = ['../confirm/confirm_spacetime-vit-tiny-p8-t2_shape-pre_1xb32-8x2x1-30e
 data_root = 'data/rlt/static'
 model = dict(
     backbone=dict(
-        reducer=dict(type='RLT', threshold=0.1, mode='padded')))
+        reducer=dict(type='RLT', threshold=0.1)))
 train_dataloader = dict(
     dataset=dict(
         ann_file=f'{data_root}/train_list_videos.txt',

@@ -30,15 +30,21 @@ proportional-attention bias, CLS handling, source tracking) is here, once.
 """
 import warnings
 from abc import ABCMeta, abstractmethod
-from typing import Callable, Dict, List, NamedTuple, Optional, Tuple, Union
+from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
+from mmaction_sttm.functional.attention import (AttentionBias, PackedBias,
+                                                Packing, attention_probs,
+                                                compiling, padding_bias,
+                                                proportional_bias)
 from mmaction_sttm.functional.tokens import Tokens
 from mmaction_sttm.models.merge_schedule import build_merge_schedule
 from mmaction_sttm.models.reducers import build_reducer
+
+#: The layouts of a batch of videos with different token counts.
+BATCHING = ('padded', 'packed')
 
 #: What a block hands a merger: ``on_qk(q, k, scale)``, its attention's
 #: queries and keys ``(B', heads, N, d)`` and logit scale.
@@ -77,183 +83,6 @@ def size_weighted_mean(x: Tensor, sizes: Tensor) -> Tensor:
     """Mean over tokens, each weighted by its size ``(B, L, D) -> (B, D)``."""
     w = sizes.unsqueeze(-1).to(x.dtype)
     return (x * w).sum(dim=1) / w.sum(dim=1)
-
-
-def proportional_bias(sizes: Tensor, with_cls: bool,
-                      dtype: torch.dtype) -> Tensor:
-    """Additive attention bias ``log(size)`` of the keys (ToMe's
-    proportional attention), shaped ``(B, 1, 1, L)`` to broadcast over heads
-    and queries; the CLS token counts as size one."""
-    bias = sizes.log()
-    if with_cls:
-        bias = torch.cat([bias.new_zeros(bias.shape[0], 1), bias], dim=1)
-    return bias.to(dtype)[:, None, None, :]
-
-
-def padding_bias(valid: Tensor, with_cls: bool, dtype: torch.dtype) -> Tensor:
-    """Additive attention bias ``(B, 1, 1, [1 +] L)`` that masks the padded
-    keys of a batch of videos with different token counts
-    (:meth:`Tokens.valid`): ``-inf`` on padding, zero elsewhere."""
-    bias = torch.zeros_like(
-        valid, dtype=dtype).masked_fill(~valid, float('-inf'))
-    if with_cls:
-        bias = torch.cat([bias.new_zeros(bias.shape[0], 1), bias], dim=1)
-    return bias[:, None, None, :]
-
-
-def _compiling() -> bool:
-    """Whether ``torch.compile`` is tracing (torch >= 2.3 names it in
-    ``torch.compiler``; 2.1-2.2 only in ``torch._dynamo``)."""
-    check = getattr(torch.compiler, 'is_compiling', None)
-    if check is None:
-        from torch import _dynamo
-        check = _dynamo.is_compiling
-    return bool(check())
-
-
-class PackedBias(NamedTuple):
-    """The attention bias of a packed batch for blocks that attend through
-    :func:`attention`: the :class:`Packing` and the padded batch's key bias
-    ``(B, 1, 1, N)``.
-
-    Args:
-        packing (Packing): Where each packed row sits in the padded batch.
-        keys (Tensor): The padded batch's key bias.
-    """
-    packing: 'Packing'
-    keys: Tensor
-
-
-#: What a block's attention takes: an additive bias ``(B, 1, 1, N)`` (or
-#: a dense ``(1, 1, n, n)`` block-diagonal one), a :class:`PackedBias` for
-#: a packed batch, or None.
-AttentionBias = Union[Tensor, PackedBias, None]
-
-
-def attention(q: Tensor,
-              k: Tensor,
-              v: Tensor,
-              bias: AttentionBias = None,
-              dropout_p: float = 0.,
-              scale: Optional[float] = None) -> Tensor:
-    """``F.scaled_dot_product_attention``; for a packed batch (``bias`` a
-    :class:`PackedBias`), each video attends to its own rows only, in one of
-    two ways, chosen by measured speed and by what compiles:
-
-    - eager: one SDPA call per video on its slice of the packed sequence
-      (a loop over the videos). On CPU this is the fastest way measured:
-      ViT-S sizes, 8 videos of 850-1568 tokens, 2 threads, 105 ms per
-      block against 185 ms for the padded layout below (torch 2.9.1,
-      ``docs/benchmark.md``); PyTorch's CPU attention has no
-      variable-length kernel;
-    - under ``torch.compile``: the packed queries, keys and values are laid
-      out as the padded batch for one SDPA call with the padding masked,
-      and packed again, so that the graph does not depend on each video's
-      length (the loop would recompile for every new set of lengths).
-      Attention then costs the padded batch's ``B N^2``.
-
-    The token-wise layers run on the real rows in both."""
-    if not isinstance(bias, PackedBias):
-        return F.scaled_dot_product_attention(
-            q, k, v, attn_mask=bias, dropout_p=dropout_p, scale=scale)
-    packing = bias.packing
-    if packing.lengths is not None and not _compiling():
-        outs = []
-        for qi, ki, vi, bi in zip(
-                q.split(packing.lengths, dim=-2),
-                k.split(packing.lengths, dim=-2),
-                v.split(packing.lengths, dim=-2),
-                packing.keys.split(packing.lengths)):
-            outs.append(
-                F.scaled_dot_product_attention(
-                    qi,
-                    ki,
-                    vi,
-                    attn_mask=bi.to(qi.dtype)[None, None, None, :],
-                    dropout_p=dropout_p,
-                    scale=scale))
-        return torch.cat(outs, dim=-2)
-    out = F.scaled_dot_product_attention(
-        packing.unpack_heads(q),
-        packing.unpack_heads(k),
-        packing.unpack_heads(v),
-        attn_mask=bias.keys.to(q.dtype),
-        dropout_p=dropout_p,
-        scale=scale)
-    return packing.pack_heads(out)
-
-
-class Packing:
-    """A padded batch ``(B, N, D)`` as one sequence ``(1, sum(n_b), D)`` of
-    its real rows (the ``'packed'`` mode of a reducer), with the attention
-    bias that keeps each video to itself: a :class:`PackedBias` for blocks
-    that attend through :func:`attention`, else the dense block-diagonal
-    bias ``(1, 1, n, n)``.
-
-    Built once per stage (where the token counts change; the ``nonzero``
-    that finds the real rows is the stage's one graph break under
-    ``torch.compile``); the blocks then pack and unpack with index ops of
-    fixed shape (``index_select`` / ``index_copy``).
-
-    Args:
-        rows (Tensor): ``(B, N)`` bool, the real rows of the sequence (CLS
-            included).
-        bias (Tensor): The padded batch's key bias ``(B, 1, 1, N)``.
-    """
-
-    def __init__(self, rows: Tensor, bias: Tensor) -> None:
-        self.shape = tuple(rows.shape)
-        self.index = rows.flatten().nonzero().squeeze(1)
-        self.bias = bias
-        self.keys = bias[:, 0, 0].flatten().index_select(0, self.index)
-        # Each video's rows, as Python ints, for eager attention video by
-        # video (:func:`attention`); not read under torch.compile.
-        self.lengths = None if _compiling() else rows.sum(dim=1).tolist()
-
-    @property
-    def segments(self) -> PackedBias:
-        """The bias of blocks that attend through :func:`attention`."""
-        return PackedBias(self, self.bias)
-
-    @property
-    def dense_bias(self) -> Tensor:
-        """The block-diagonal bias ``(1, 1, n, n)``: ``-inf`` between
-        videos."""
-        video = self.index // self.shape[1]
-        same = video[:, None] == video[None, :]
-        return torch.where(same, self.keys[None, :],
-                           self.keys.new_tensor(float('-inf')))[None, None]
-
-    def pack(self, x: Tensor) -> Tensor:
-        """``(B, N, ...)`` -> ``(1, n, ...)``, real rows only."""
-        return x.flatten(0, 1).index_select(0, self.index)[None]
-
-    def unpack(self, x: Tensor) -> Tensor:
-        """``(1, n, ...)`` -> ``(B, N, ...)``, zeros on padding."""
-        rest = tuple(x.shape[2:])
-        out = x.new_zeros(self.shape[0] * self.shape[1], *rest)
-        return out.index_copy(0, self.index, x[0]).view(*self.shape, *rest)
-
-    def unpack_heads(self, x: Tensor) -> Tensor:
-        """Queries or keys ``(1, H, n, d)`` -> ``(B, H, N, d)``."""
-        return self.unpack(x.transpose(1, 2)).transpose(1, 2)
-
-    def pack_heads(self, x: Tensor) -> Tensor:
-        """``(B, H, N, d)`` -> ``(1, H, n, d)``."""
-        return self.pack(x.transpose(1, 2)).transpose(1, 2)
-
-
-def attention_probs(q: Tensor,
-                    k: Tensor,
-                    scale: float,
-                    bias: Optional[Tensor] = None) -> Tensor:
-    """Softmax attention ``(B, H, Nq, N)`` of queries ``(B, H, Nq, d)`` on
-    keys ``(B, H, N, d)``, in float32 (it ranks or weighs tokens)."""
-    with torch.autocast(q.device.type, enabled=False):
-        logits = torch.matmul(q.float(), k.float().transpose(-2, -1)) * scale
-        if bias is not None:
-            logits = logits + bias.float()
-        return logits.softmax(dim=-1)
 
 
 def attention_extras(q: Tensor,
@@ -326,10 +155,11 @@ class MergingBackbone(metaclass=ABCMeta):
     #: Whether the family's blocks take an additive attention bias
     #: (proportional attention; the padding masks of a reducer).
     supports_attn_bias = True
-    #: Whether the family's attention goes through :func:`attention`, so
-    #: that a packed batch attends each video to itself in the padded
-    #: layout (else through a dense block-diagonal mask over the whole
-    #: packed sequence).
+    #: Whether the family's attention goes through
+    #: :func:`~mmaction_sttm.functional.attention.attention`, so that a
+    #: packed batch attends each video to itself by the device's kernel
+    #: (else through the dense block-diagonal mask over the whole packed
+    #: sequence).
     attends_by_video = False
     #: Activation checkpointing of the blocks in training (MMAction2's
     #: ``with_cp``): each block's activations are recomputed in the
@@ -337,6 +167,15 @@ class MergingBackbone(metaclass=ABCMeta):
     #: the checkpointed regions, so they run once. Set by the ``with_cp``
     #: argument of every family.
     with_cp = False
+    #: How a batch whose videos keep different token counts (after a
+    #: reducer) runs: ``'padded'`` (every layer on the padded batch, the
+    #: padding masked) or ``'packed'`` (the token-wise layers on the real
+    #: tokens only; see :mod:`mmaction_sttm.functional.attention`). Set by
+    #: the ``batching`` argument of every family that takes a reducer.
+    batching = 'padded'
+    #: The packed attention kernel (None: the device's, see
+    #: :data:`~mmaction_sttm.functional.attention.PACKED_KERNELS`).
+    packed_kernel: Optional[str] = None
     #: How a model without a CLS token pools merged tokens: ``'size'``,
     #: each weighted by the patches it stands for (our reading), or
     #: ``'mean'``, all alike (padding excluded).
@@ -480,18 +319,39 @@ class MergingBackbone(metaclass=ABCMeta):
                 "patch grid, which a reducer removes; use 'spatiotemporal' "
                 f'stages after a reducer, got {schedule.stages}')
 
-    def set_reducer(self, reducer: Optional[dict]) -> None:
+    def set_reducer(self,
+                    reducer: Optional[dict],
+                    batching: Optional[str] = None) -> None:
         """Give the backbone a content-adaptive reducer before its first
         block (e.g. ``dict(type='RLT', threshold=0.1)``, see
-        :class:`~mmaction_sttm.models.reducers.RLT`), or none.
+        :class:`~mmaction_sttm.models.reducers.RLT`), or none, and the
+        layout of the batches it makes.
 
         Args:
             reducer (dict, optional): The reducer config; None removes it.
+            batching (str, optional): ``'padded'`` or ``'packed'`` (see
+                :attr:`batching`); None keeps the backbone's.
 
         Raises:
-            ValueError: The family cannot run a reducer, or its merge
-                schedule has a ``'spatial'`` stage.
+            ValueError: The family cannot run a reducer, its merge
+                schedule has a ``'spatial'`` stage, or ``batching`` is
+                neither layout.
         """
+        if reducer is not None and 'mode' in reducer:
+            # The layout was the reducer's ``mode`` before 2026-12.
+            warnings.warn(
+                "reducer.mode is deprecated; set the backbone's batching "
+                "('padded' or 'packed')",
+                FutureWarning,
+                stacklevel=2)
+            reducer = dict(reducer)
+            batching = reducer.pop('mode') if batching in (
+                None, 'padded') else batching
+        if batching is not None:
+            if batching not in BATCHING:
+                raise ValueError(f'backbone.batching must be one of '
+                                 f'{BATCHING}, got {batching!r}')
+            self.batching = batching
         if reducer is not None:
             self._check_reducer(reducer)
         module = build_reducer(reducer, self.embed_dims,
@@ -542,7 +402,7 @@ class MergingBackbone(metaclass=ABCMeta):
         if packing is None:
             return self.checkpointed_block(index, x, tokens, bias,
                                            on_qk), extras
-        packed_bias = packing.segments if self.attends_by_video \
+        packed_bias = PackedBias(packing) if self.attends_by_video \
             else packing.dense_bias
         out = self.checkpointed_block(index, packing.pack(x), tokens,
                                       packed_bias, on_qk)
@@ -591,16 +451,17 @@ class MergingBackbone(metaclass=ABCMeta):
 
     def packing(self, tokens: Tokens,
                 bias: Optional[Tensor]) -> Optional[Packing]:
-        """A :class:`Packing` of ``tokens`` when the reducer packs and the
-        batch has padding, else None."""
-        reducer = getattr(self, 'reducer', None)
-        if tokens.counts is None or reducer is None \
-                or reducer.mode != 'packed':
+        """A :class:`~mmaction_sttm.functional.attention.Packing` of
+        ``tokens`` when the backbone packs (:attr:`batching`), the batch
+        has padding and ``torch.compile`` is not tracing (where the padded
+        layout runs, one graph for any set of lengths), else None."""
+        if self.batching != 'packed' or tokens.counts is None or compiling():
             return None
         rows = tokens.valid()
         if self.geometry.has_cls:
             rows = torch.cat([rows.new_ones(rows.shape[0], 1), rows], dim=1)
-        return Packing(rows, bias)
+        weighted = bool(self.prop_attn and not tokens.on_grid)
+        return Packing(rows, bias, weighted, self.packed_kernel)
 
     def block_attention(self, index: int, x: Tensor, tokens: Tokens,
                         bias: Optional[Tensor]) -> Tensor:
@@ -705,6 +566,11 @@ class MergingTwin(MergingBackbone):
             to None.
         with_cp (bool): Activation checkpointing of the blocks in training
             (:attr:`MergingBackbone.with_cp`). Defaults to False.
+        batching (str): How a batch whose videos keep different token
+            counts (after ``reducer``) runs: ``'padded'`` or ``'packed'``
+            (the token-wise layers on the real tokens only), see
+            :mod:`mmaction_sttm.functional.attention`. Defaults to
+            ``'padded'``.
         token_pool (str): Without a CLS token, how the merged tokens are
             pooled: ``'size'`` (size-weighted mean) or ``'mean'`` (plain
             mean). Defaults to ``'size'``.
@@ -716,6 +582,7 @@ class MergingTwin(MergingBackbone):
                  prop_attn: bool = False,
                  reducer: Optional[dict] = None,
                  with_cp: bool = False,
+                 batching: str = 'padded',
                  token_pool: str = 'size',
                  **kwargs) -> None:
         if token_pool not in ('size', 'mean'):
@@ -725,5 +592,5 @@ class MergingTwin(MergingBackbone):
         self.with_cp = bool(with_cp)
         self.token_pool = token_pool
         self._init_family()
-        self.set_reducer(reducer)
+        self.set_reducer(reducer, batching)
         self.set_merger(merger, prop_attn)

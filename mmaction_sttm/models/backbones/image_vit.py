@@ -97,6 +97,11 @@ class ImageViTVideo(MergingBackbone, BaseModule):
             take an attention bias. Defaults to None.
         with_cp (bool): Activation checkpointing of the blocks in training
             (:attr:`~.base.MergingBackbone.with_cp`). Defaults to False.
+        batching (str): How a batch whose videos keep different token
+            counts (after ``reducer``) runs: ``'padded'`` or ``'packed'``
+            (the token-wise layers on the real tokens only), see
+            :mod:`mmaction_sttm.functional.attention`. Defaults to
+            ``'padded'``.
         init_cfg (dict, optional): Initialisation of the whole wrapper (e.g.
             a video checkpoint); applied after the image model's own.
     """
@@ -111,6 +116,7 @@ class ImageViTVideo(MergingBackbone, BaseModule):
                  prop_attn: bool = False,
                  reducer: Optional[dict] = None,
                  with_cp: bool = False,
+                 batching: str = 'padded',
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.with_cp = bool(with_cp)
@@ -122,7 +128,7 @@ class ImageViTVideo(MergingBackbone, BaseModule):
         self.time_embed = nn.Parameter(
             torch.zeros(1, num_frames, self.embed_dims))
         self._qk_taps: Dict[int, QKTap] = {}
-        self.set_reducer(reducer)
+        self.set_reducer(reducer, batching)
         self.set_merger(merger, prop_attn)
 
     def merge_layout(self) -> Tuple[int, int]:

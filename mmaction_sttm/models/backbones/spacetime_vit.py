@@ -17,10 +17,10 @@ import torch
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
+from mmaction_sttm.functional.attention import AttentionBias, attention
 from mmaction_sttm.functional.tokens import Tokens
 from mmaction_sttm.registry import MODELS
-from .base import (AttentionBias, Geometry, MergingBackbone, QKHandler,
-                   attention)
+from .base import Geometry, MergingBackbone, QKHandler
 from .utils import (add_space_time_position, check_clip, interpolate_pos_embed,
                     pos_embed_resampler)
 
@@ -59,8 +59,11 @@ def run_block(block: nn.Module,
               x: Tensor,
               bias: AttentionBias = None,
               on_qk: Optional[QKHandler] = None) -> Tensor:
-    """A timm ViT block, its attention through :func:`~.base.attention`
-    (an additive bias, or a :class:`~.base.PackedBias`: each video to itself),
+    """A timm ViT block, its attention through
+    :func:`~mmaction_sttm.functional.attention.attention`
+    (an additive bias, or a
+    :class:`~mmaction_sttm.functional.attention.PackedBias`: each video to
+    itself),
     handing its own queries and keys to ``on_qk`` before the MLP.
 
     Args:
@@ -171,6 +174,11 @@ class SpaceTimeViT(MergingBackbone, BaseModule):
             :meth:`~MergingBackbone.set_reducer`. Defaults to None.
         with_cp (bool): Activation checkpointing of the blocks in training
             (:attr:`~MergingBackbone.with_cp`). Defaults to False.
+        batching (str): How a batch whose videos keep different token
+            counts (after ``reducer``) runs: ``'padded'`` or ``'packed'``
+            (the token-wise layers on the real tokens only), see
+            :mod:`mmaction_sttm.functional.attention`. Defaults to
+            ``'padded'``.
         pos_init_std (float): Std of the learned spatial position
             embedding's truncated-normal init. Defaults to 0.02 (timm's).
         pretrained (str, optional): Checkpoint in this layout (see
@@ -178,8 +186,8 @@ class SpaceTimeViT(MergingBackbone, BaseModule):
         init_cfg (dict or list[dict], optional): Initialisation config.
     """
 
-    # Its attention runs through base.attention: packed batches attend
-    # video by video.
+    # Its attention runs through functional.attention (a packed batch in one
+    # call, each video to itself).
     attends_by_video = True
 
     def __init__(
@@ -202,6 +210,7 @@ class SpaceTimeViT(MergingBackbone, BaseModule):
         prop_attn: bool = False,
         reducer: Optional[dict] = None,
         with_cp: bool = False,
+        batching: str = 'padded',
         pos_init_std: float = 0.02,
         pretrained: Optional[str] = None,
         init_cfg: Optional[List[dict]] = [
@@ -240,7 +249,7 @@ class SpaceTimeViT(MergingBackbone, BaseModule):
         self.pos_init_std = pos_init_std
         self.with_cp = bool(with_cp)
         pos_embed_resampler()  # imported now, not inside a traced forward
-        self.set_reducer(reducer)
+        self.set_reducer(reducer, batching)
         self.set_merger(merger, prop_attn)
 
     def init_weights(self) -> None:

@@ -28,9 +28,10 @@ from einops import rearrange
 from mmaction.models.backbones import TimeSformer
 from torch import Tensor, nn
 
+from mmaction_sttm.functional.attention import attention_probs
 from mmaction_sttm.functional.tokens import Tokens
 from mmaction_sttm.registry import MODELS
-from .base import Geometry, MergingTwin, QKHandler, attention_probs
+from .base import Geometry, MergingTwin, QKHandler
 from .utils import (check_clip, interpolate_pos_embed, interpolate_time_embed,
                     plain_drop_probs, pos_embed_resampler)
 

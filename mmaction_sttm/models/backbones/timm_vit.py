@@ -117,7 +117,7 @@ class MergingTimmViT(ImageViTVideo):
             vit (nn.Module): A timm ``VisionTransformer`` instance; it
                 becomes part of the result.
             **kwargs: See :class:`ImageViTVideo` (``num_frames``,
-                ``merger``, ``prop_attn``, ``reducer``).
+                ``merger``, ``prop_attn``, ``reducer``, ``batching``).
 
         Returns:
             MergingTimmViT: The video backbone around ``vit``.

@@ -19,9 +19,10 @@ import torch.nn.functional as F
 from mmaction.models.backbones import VisionTransformer
 from torch import Tensor, nn
 
+from mmaction_sttm.functional.attention import AttentionBias, attention
 from mmaction_sttm.functional.tokens import Tokens
 from mmaction_sttm.registry import MODELS
-from .base import AttentionBias, Geometry, MergingTwin, QKHandler, attention
+from .base import Geometry, MergingTwin, QKHandler
 from .utils import check_clip, interpolate_pos_embed, pos_embed_resampler
 
 
@@ -76,8 +77,8 @@ class MergingVisionTransformer(MergingTwin, VisionTransformer):
     :class:`~mmaction_sttm.models.backbones.base.MergingTwin`).
     """
 
-    # Its attention runs through base.attention: packed batches attend
-    # video by video.
+    # Its attention runs through functional.attention (a packed batch in one
+    # call, each video to itself).
     attends_by_video = True
 
     def _init_family(self) -> None:

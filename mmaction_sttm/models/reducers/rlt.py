@@ -13,7 +13,6 @@ from mmaction_sttm.functional.tokens import Tokens
 from mmaction_sttm.registry import MODELS
 
 #: How a batch of videos with different token counts runs through the blocks.
-MODES = ('padded', 'packed')
 #: What a kept token's size is: its run's length, or one.
 SIZES = ('run', 'one')
 
@@ -49,11 +48,6 @@ class RLT(BaseModule):
             size-weighted mean pool and proportional attention count the
             repeats; ``'one'``: every kept token has size one, as in the RLT
             paper. Defaults to ``'run'``.
-        mode (str): How the blocks run a batch of videos with different
-            token counts: ``'padded'`` (each video padded to the batch's
-            longest, padded keys masked in attention) or ``'packed'`` (the
-            batch's real tokens as one sequence; attention restricted to each
-            video by a block-diagonal mask). Defaults to ``'padded'``.
         init_cfg (dict, optional): MMEngine initialisation config.
     """
 
@@ -64,7 +58,6 @@ class RLT(BaseModule):
                  pairs: str = 'all',
                  length_embed: bool = True,
                  sizes: str = 'run',
-                 mode: str = 'padded',
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if isinstance(
@@ -74,18 +67,15 @@ class RLT(BaseModule):
             raise ValueError(f'reducer.threshold must be a number >= 0 (in '
                              f'the units of the normalised input), got '
                              f'{threshold!r}')
-        for field, value, choices in (('sizes', sizes, SIZES), ('mode', mode,
-                                                                MODES)):
-            if value not in choices:
-                raise ValueError(f'reducer.{field} must be one of {choices}, '
-                                 f'got {value!r}')
+        if sizes not in SIZES:
+            raise ValueError(
+                f'reducer.sizes must be one of {SIZES}, got {sizes!r}')
         if pairs not in PAIRS:
             raise ValueError(
                 f'reducer.pairs must be one of {PAIRS}, got {pairs!r}')
         self.threshold = float(threshold)
         self.pairs = pairs
         self.sizes = sizes
-        self.mode = mode
         self.steps = int(steps)
         self.length_embed = nn.Parameter(torch.zeros(
             self.steps, embed_dims)) if length_embed else None
@@ -154,7 +144,7 @@ class RLT(BaseModule):
 
     def extra_repr(self) -> str:
         return (f'threshold={self.threshold}, pairs={self.pairs!r}, '
-                f'sizes={self.sizes!r}, mode={self.mode!r}')
+                f'sizes={self.sizes!r}')
 
 
 def build_reducer(reducer: Optional[dict], embed_dims: int,

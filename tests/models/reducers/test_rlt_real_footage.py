@@ -48,7 +48,7 @@ def _model(mode: str, reducer_only: bool = False):
     init_default_scope('mmaction')
     cfg = Config.fromfile(RLT_STTM)
     disable_pretrained(cfg.model)
-    cfg.model.backbone.reducer.mode = mode
+    cfg.model.backbone.batching = mode
     if reducer_only:
         cfg.model.backbone.merger = None
     torch.manual_seed(0)
