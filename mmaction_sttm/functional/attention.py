@@ -47,13 +47,14 @@ from torch import Tensor
 #: A case the chosen kernel cannot run (a bias for ``'nested'``, dropout for
 #: ``'flex'``) runs ``'bucketed'``.
 PACKED_KERNELS: Dict[str, Tuple[str, str]] = {
-    'cpu': ('bucketed', 'CPU, torch 2.9.1, 2 threads, ViT-S heads, 8 '
-            'videos of 850-1568 tokens, one attention call: padded layout '
-            '185 ms, FlexAttention (compiled) 327 ms plus 314 ms for its '
-            'block mask, nested jagged 2,117 ms (the math fallback), one '
-            'call per video 116 ms; PyTorch has no variable-length CPU '
-            'kernel, so length buckets come closest to the per-video cost '
-            'without a call per video'),
+    'cpu': ('bucketed', 'attention_bench.py, CPU, torch 2.9.1, 1 thread, '
+            'ViT-S heads, 8 videos of 850-1568 tokens (32 in brackets): one '
+            'call per video 211 ms (892), bucketed 246 (1,063), padded '
+            'layout 365 (1,505), FlexAttention 736 (3,162) plus 607 '
+            '(18,837) for its block mask, nested jagged 2,678 (20,630: the '
+            'math fallback), dense 2,144; PyTorch has no variable-length '
+            'CPU kernel, and length buckets come within 1.2x of the '
+            'per-video cost without a call per video'),
     'cuda': ('nested', 'not measured yet (no GPU has run the benchmark): '
              'nested jagged tensors reach the variable-length flash kernel '
              'that the RLT authors use through xformers; '
@@ -124,6 +125,26 @@ def attention_probs(q: Tensor,
         return logits.softmax(dim=-1)
 
 
+class Bucket(NamedTuple):
+    """Videos of similar lengths, padded to the longest ``N`` of them, for
+    one attention call of a packed batch.
+
+    Args:
+        rows (Tensor): The packed row of each padded position ``(b N,)``
+            (row 0 on padding).
+        videos (int): ``b``.
+        real (Tensor, optional): The positions that are real rows ``(r,)``.
+        keys (Tensor, optional): The additive key bias ``(b, 1, 1, N)``.
+            ``real`` and ``keys`` are None for videos of equal lengths
+            without proportional attention: no padding, nothing to mask
+            (SDPA's unmasked path).
+    """
+    rows: Tensor
+    videos: int
+    real: Optional[Tensor] = None
+    keys: Optional[Tensor] = None
+
+
 class Packing:
     """A padded batch ``(B, N, D)`` as one sequence ``(1, n, D)`` of its
     real rows, ``n = sum(n_b)``.
@@ -161,7 +182,6 @@ class Packing:
                 f'{kernel!r}')
         self.shape = tuple(rows.shape)
         self.index = rows.flatten().nonzero().squeeze(1)
-        self.bias = bias
         self.weighted = weighted
         self.kernel = kernel
         self.keys = bias[:, 0, 0].flatten().index_select(0, self.index)
@@ -199,19 +219,12 @@ class Packing:
         """Queries or keys ``(1, H, n, d)`` -> ``(B, H, N, d)``."""
         return self.unpack(x.transpose(1, 2)).transpose(1, 2)
 
-    def pack_heads(self, x: Tensor) -> Tensor:
-        """``(B, H, N, d)`` -> ``(1, H, n, d)``."""
-        return self.pack(x.transpose(1, 2)).transpose(1, 2)
-
-    def buckets(self, most: int) -> List[Tuple[Tensor, Tensor, Tensor]]:
+    def buckets(self, most: int) -> List['Bucket']:
         """The videos in at most ``most`` buckets of similar lengths (see
         ``'bucketed'`` in :data:`PACKED_KERNELS`), built once per stage.
 
         Returns:
-            list[tuple[Tensor, Tensor, Tensor]]: Per bucket of ``b`` videos
-            padded to ``N`` rows: the packed row of each padded position
-            ``(b N,)`` (row 0 on padding), the positions that are real rows
-            ``(r,)``, and the additive key bias ``(b, 1, 1, N)``.
+            list[Bucket]: The buckets.
         """
         if most not in self._buckets:
             order = torch.argsort(self.counts, stable=True)
@@ -225,10 +238,15 @@ class Packing:
                                                                           None]
                 rows = self.offsets.index_select(0, videos)[:, None] + place
                 rows = torch.where(valid, rows, 0).flatten()
+                if lengths[start] == longest and not self.weighted:
+                    out.append(Bucket(rows, stop - start))
+                    continue
                 keys = self.keys.index_select(0, rows).view(valid.shape)
                 keys = keys.masked_fill(~valid, float('-inf'))
-                out.append((rows, valid.flatten().nonzero().squeeze(1),
-                            keys[:, None, None, :]))
+                out.append(
+                    Bucket(rows, stop - start,
+                           valid.flatten().nonzero().squeeze(1),
+                           keys[:, None, None, :]))
             self._buckets[most] = out
         return self._buckets[most]
 
@@ -328,22 +346,25 @@ def attention(q: Tensor,
     most = 1 if kernel == 'padded' else MAX_BUCKETS
     out = torch.empty_like(q)
     heads, dims = q.shape[1], q.shape[-1]
-    for rows, real, keys in packing.buckets(most):
+    for rows, videos, real, keys in packing.buckets(most):
 
         def padded(x: Tensor) -> Tensor:  # (1, H, n, d) -> (b, H, N, d)
-            return x[0].index_select(1, rows).view(heads, keys.shape[0], -1,
+            return x[0].index_select(1, rows).view(heads, videos, -1,
                                                    dims).transpose(0, 1)
 
         part = F.scaled_dot_product_attention(
             padded(q),
             padded(k),
             padded(v),
-            attn_mask=keys.to(q.dtype),
+            attn_mask=None if keys is None else keys.to(q.dtype),
             dropout_p=dropout_p,
             scale=scale)
         part = part.transpose(0, 1).reshape(heads, -1, dims)
-        out[0].index_copy_(1, rows.index_select(0, real),
-                           part.index_select(1, real))
+        if real is None:
+            out[0].index_copy_(1, rows, part)
+        else:
+            out[0].index_copy_(1, rows.index_select(0, real),
+                               part.index_select(1, real))
     return out
 
 
