@@ -88,8 +88,8 @@ def _worker(rank: int, wrapper: str, init_file: str, out: str) -> None:
                     for name, param in wrapped.named_parameters()
                     if param.grad is not None
                 }
-        torch.save(dict(grads=grads, counts=counts),
-                   osp.join(out, f'rank{rank}.pth'))
+        torch.save(
+            dict(grads=grads, counts=counts), osp.join(out, f'rank{rank}.pth'))
     finally:
         dist.destroy_process_group()
 
