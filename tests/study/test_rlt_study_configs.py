@@ -13,11 +13,17 @@ from sttm_study.variants import (count_complexity, load_variants,
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_DIR = osp.join('configs', 'synthetic', 'rlt_study')
 PROTOCOL = Config.fromfile(osp.join(ROOT, CONFIG_DIR, 'protocol.py')).protocol
+# Run on the dev split only (`confirm.py dev --variants ...`), never in the
+# test stage: RLT's readings, PROTOCOL.md's amendment of 2026-12-06.
+DEV_ONLY = ['rlt-ends-t0.3275', 'rlt-t0.3-noembed', 'rlt-ends-t0.3275-noembed']
 
 
 def test_protocol_names_every_variant_once():
     variants = load_variants(ROOT, CONFIG_DIR, ['finetune'])
-    assert sorted(v.name for v in variants) == sorted(PROTOCOL.variants)
+    assert sorted(
+        v.name
+        for v in variants) == sorted(list(PROTOCOL.variants) + DEV_ONLY)
+    assert not set(DEV_ONLY) & set(PROTOCOL.variants)
     named = {PROTOCOL.baseline, PROTOCOL.primary}
     for comparison in PROTOCOL.comparisons:
         named |= {comparison['primary'], *comparison['others']}
@@ -64,3 +70,22 @@ def test_a_reducers_gflops_are_a_mean_over_videos(tmp_path):
                              ['rlt-t0.2-sttm-r0.45'])
     count_complexity(ROOT, both, videos=data.lists('dev'))
     assert 0.4 * plain.gflops < both.gflops < plain.gflops
+
+
+def test_the_dev_only_readings_of_rlt():
+    """Each differs from rlt-t0.3 only in `pairs` (and its threshold, set
+    by GFLOPs) and / or `length_embed`."""
+    reducers = {
+        v.name: Config.fromfile(osp.join(ROOT,
+                                         v.config)).model.backbone.reducer
+        for v in load_variants(ROOT, CONFIG_DIR, ['finetune'], ['rlt-t0.3'] +
+                               DEV_ONLY)
+    }
+    default = dict(reducers.pop('rlt-t0.3'))
+    assert default == dict(type='RLT', threshold=0.3, mode='padded')
+    ends = dict(default, threshold=0.3275, pairs='ends')
+    assert dict(reducers['rlt-ends-t0.3275']) == ends
+    assert dict(reducers['rlt-t0.3-noembed']) == dict(
+        default, length_embed=False)
+    assert dict(reducers['rlt-ends-t0.3275-noembed']) == dict(
+        ends, length_embed=False)
