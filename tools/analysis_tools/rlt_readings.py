@@ -192,7 +192,7 @@ def table(records_dir: str, ots_json: str) -> List[str]:
             pairs = reducer.get('pairs', 'all')
             embed = 'on' if reducer.get('length_embed', True) else 'off'
             threshold = f'{reducer["threshold"]:g}'
-            kept = (f'{count["tokens_mean"]:.2f} ({count["tokens_min"]}-'
+            kept = (f'{count["tokens_mean"]:.3f} ({count["tokens_min"]}-'
                     f'{count["tokens_max"]})')
         else:
             pairs = embed = threshold = '-'
@@ -228,7 +228,7 @@ def table(records_dir: str, ots_json: str) -> List[str]:
         if reducer:
             label = f'pairs={reducer["pairs"]}'
             threshold = f'{reducer["threshold"]:g}'
-            kept = (f'{count["tokens_mean"]:.2f} ({count["tokens_min"]}-'
+            kept = (f'{count["tokens_mean"]:.3f} ({count["tokens_min"]}-'
                     f'{count["tokens_max"]})')
         else:
             label, threshold, kept = 'none (no reducer)', '-', '64'
