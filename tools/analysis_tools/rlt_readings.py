@@ -47,8 +47,8 @@ READINGS = ['rlt-ends-t0.3275', 'rlt-t0.3-noembed', 'rlt-ends-t0.3275-noembed']
 #: RLT inserted off the shelf: today's ``pairs`` first.
 OTS_READINGS = {
     'none': None,
-    'all': dict(type='RLT', threshold=0.3, pairs='all', mode='padded'),
-    'ends': dict(type='RLT', threshold=0.3275, pairs='ends', mode='padded'),
+    'all': dict(type='RLT', threshold=0.3, pairs='all'),
+    'ends': dict(type='RLT', threshold=0.3275, pairs='ends'),
 }
 
 
