@@ -75,3 +75,42 @@ def test_fsdp_trains_on_two_cpu_processes_and_its_checkpoint_tests(
     assert tested.returncode == 0, tested.stdout[-3000:]
     with open(out / 'test_metrics.json') as f:
         assert json.load(f)['acc/top1'] == val
+
+
+def _losses(work) -> list:
+    """The training loss of every iteration, as rank 0 logged it."""
+    scalars = sorted(work.glob('*/vis_data/scalars.json'))[-1]
+    rows = [json.loads(line) for line in scalars.read_text().splitlines()]
+    return [row['loss'] for row in rows if 'loss' in row]
+
+
+def test_fsdp_and_ddp_give_the_same_loss_curve(tmp_path, run_tool,
+                                               data_cfg_options, tiny_dataset):
+    """20 training steps of the same tiny merged model, data and seed on 2
+    CPU processes: FSDP (one unit, sharded parameters, gradients and
+    optimizer states) logs the losses that DDP does."""
+    fsdp = tmp_path / 'fsdp.py'
+    fsdp.write_text(f'_base_ = [{STRATEGY!r}, {MERGED!r}]\n')
+    options = [
+        *TINY_MODEL, *MERGER, 'train_cfg.max_epochs=10',
+        'train_cfg.val_interval=100', 'default_hooks.checkpoint.interval=100',
+        *data_cfg_options(tiny_dataset)
+    ]
+    curves = {}
+    for name, config in (('ddp', MERGED), ('fsdp', str(fsdp))):
+        work = tmp_path / name
+        proc = run_tool([
+            'tools/dist_train.sh', config,
+            str(NPROC), '--work-dir',
+            str(work), '--seed', '0', '--cfg-options', *options
+        ],
+                        cwd=str(tmp_path))
+        assert 'Epoch(train) [10]' in proc.stdout, proc.stdout[-3000:]
+        curves[name] = _losses(work)
+    assert len(curves['ddp']) == 20, curves
+    assert curves['ddp'][0] - curves['ddp'][-1] > 0.01, curves  # it learns
+    torch.testing.assert_close(
+        torch.tensor(curves['fsdp']),
+        torch.tensor(curves['ddp']),
+        rtol=1e-3,
+        atol=1e-4)
