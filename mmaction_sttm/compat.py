@@ -199,11 +199,12 @@ def setup_distributed(cfg: Config, launcher: str) -> Config:
     dist_cfg.backend = 'gloo'
     cfg.model_wrapper_cfg = _cpu_model_wrapper_cfg(cfg)
     strategy = cfg.get('strategy')
+    sharded = ('FSDPStrategy', 'ResumableFSDPStrategy', 'DeepSpeedStrategy')
     if cfg.get('runner_type') is not None and isinstance(strategy, dict) \
-            and strategy.get('type') in ('FSDPStrategy', 'DeepSpeedStrategy'):
+            and strategy.get('type') in sharded:
         if strategy['type'] == 'DeepSpeedStrategy':
             raise ValueError('strategy: DeepSpeed needs CUDA; on CPU use '
-                             "strategy=dict(type='FSDPStrategy')")
+                             "strategy=dict(type='ResumableFSDPStrategy')")
         wrapper = ConfigDict(strategy.get('model_wrapper') or {})
         if wrapper.get('type', 'MMFullyShardedDataParallel') \
                 == 'MMFullyShardedDataParallel':

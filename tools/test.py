@@ -18,8 +18,6 @@ from typing import Dict, List, Optional
 
 from mmengine.config import Config
 from mmengine.dist import is_main_process
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
 
 import mmaction_sttm  # noqa: F401  (registers the modules)
 from mmaction_sttm import tooling
@@ -179,12 +177,9 @@ def main(argv: Optional[List[str]] = None) -> None:
         cfg.pop('strategy', None)
     # On CPU: gloo process group and DDP without device ids (no-op on GPU).
     setup_distributed(cfg, args.launcher)
-    with tooling.config_errors():
-        # MMAction2's choice: a config with `runner_type` (e.g.
-        # 'FlexibleRunner' with an FSDP strategy) builds that runner.
-        runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg \
-            else RUNNERS.build(cfg)
-    metrics = runner.test()
+    runner = tooling.build_runner(cfg)
+    with tooling.runner_checkpoint_loading(cfg):
+        metrics = runner.test()
     if is_main_process():
         report_metrics(metrics, cfg.work_dir)
     finish_distributed()

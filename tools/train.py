@@ -11,8 +11,6 @@ import os.path as osp
 from typing import List, Optional
 
 from mmengine.config import Config
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
 
 import mmaction_sttm  # noqa: F401  (registers the modules)
 from mmaction_sttm import tooling
@@ -149,12 +147,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     tooling.build_model(cfg)
     # On CPU: gloo process group and DDP without device ids (no-op on GPU).
     setup_distributed(cfg, args.launcher)
-    with tooling.config_errors():
-        # MMAction2's choice: a config with `runner_type` (e.g.
-        # 'FlexibleRunner' with an FSDP strategy) builds that runner.
-        runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg \
-            else RUNNERS.build(cfg)
-    runner.train()
+    runner = tooling.build_runner(cfg)
+    with tooling.runner_checkpoint_loading(cfg):
+        runner.train()
     finish_distributed()
 
 

@@ -80,10 +80,17 @@ def _history_buffer_getattr(obj: Any, name: str) -> Callable:
         value = vars(HistoryBuffer).get(name)
         if inspect.isfunction(value):
             return value
+    # A ShardedTensor (FSDP's sharded state dicts) pickles its nested
+    # ``ProcessGroupState`` named tuple as ``getattr(ShardedTensor, ...)``.
+    if name == 'ProcessGroupState' and torch.distributed.is_available():
+        from torch.distributed._shard.sharded_tensor import ShardedTensor
+        if obj is ShardedTensor:
+            return ShardedTensor.ProcessGroupState
     raise pickle.UnpicklingError(
         f'Unsupported call getattr({obj!r}, {name!r}): only the statistics '
         f'methods {sorted(_HISTORY_BUFFER_STATISTICS)} of mmengine\'s '
-        'HistoryBuffer may be looked up by a checkpoint.')
+        'HistoryBuffer (and ShardedTensor.ProcessGroupState) may be looked '
+        'up by a checkpoint.')
 
 
 # The statistics methods MMEngine registers by default
@@ -129,12 +136,35 @@ CHECKPOINT_SAFE_GLOBALS: Tuple[Tuple[Any, str], ...] = (
 ) + _NUMPY_NUMBER_DTYPES
 
 
+def _sharded_tensor_globals() -> Tuple[Tuple[Any, str], ...]:
+    """The classes of torch's ``ShardedTensor``, which FSDP's sharded state
+    dicts (one file per rank, ``state_dict_type='SHARDED_STATE_DICT'``)
+    pickle: data classes of torch itself (shard offsets and sizes, the
+    sharding spec, the local shards); building one needs the process group
+    of the run that loads it."""
+    if not torch.distributed.is_available():
+        return ()
+    from torch.distributed._shard.metadata import ShardMetadata
+    from torch.distributed._shard.sharded_tensor import ShardedTensor
+    from torch.distributed._shard.sharded_tensor.metadata import (
+        MEM_FORMAT_ENCODING, ShardedTensorMetadata, TensorProperties)
+    from torch.distributed._shard.sharded_tensor.shard import Shard
+    from torch.distributed._shard.sharding_spec import ChunkShardingSpec
+    from torch.distributed.remote_device import _remote_device
+    return tuple((cls, f'{cls.__module__}.{cls.__qualname__}')
+                 for cls in (ShardedTensor, ShardedTensor.ProcessGroupState,
+                             ShardedTensorMetadata, TensorProperties,
+                             MEM_FORMAT_ENCODING, Shard, ShardMetadata,
+                             ChunkShardingSpec, _remote_device))
+
+
 def _allow_listed() -> contextlib.AbstractContextManager:
     """MMEngine's globals allow-listed for weights-only loading, inside the
     ``with`` block only (nothing from torch < 2.6: see :func:`supported`)."""
     if not supported():
         return contextlib.nullcontext()
-    return torch.serialization.safe_globals(list(CHECKPOINT_SAFE_GLOBALS))
+    return torch.serialization.safe_globals(
+        list(CHECKPOINT_SAFE_GLOBALS) + list(_sharded_tensor_globals()))
 
 
 allow_listed = _allow_listed

@@ -35,15 +35,17 @@ Typical use in a tool::
 from .checkpoints import MIN_KEY_SHARE, check_checkpoint, checkpoint_match
 from .cli import (EXIT_USAGE, TRACEBACK_FLAG, ToolError, add_runner_args,
                   add_traceback_flag, error_line, parse_runner_args, run)
-from .configs import build_model, config_errors, load_config
+from .configs import (build_model, build_runner, config_errors, load_config,
+                      runner_checkpoint_loading)
 from .paths import check_data_paths, require_dir, require_file
 from .weights import check_pretrained, converter_command, disable_pretrained
 
 __all__ = [
     'EXIT_USAGE', 'TRACEBACK_FLAG', 'ToolError', 'add_traceback_flag',
     'add_runner_args', 'parse_runner_args', 'error_line', 'run',
-    'config_errors', 'build_model', 'load_config', 'require_file',
-    'require_dir', 'check_data_paths', 'converter_command', 'check_pretrained',
+    'config_errors', 'build_model', 'build_runner',
+    'runner_checkpoint_loading', 'load_config', 'require_file', 'require_dir',
+    'check_data_paths', 'converter_command', 'check_pretrained',
     'disable_pretrained', 'MIN_KEY_SHARE', 'checkpoint_match',
     'check_checkpoint'
 ]

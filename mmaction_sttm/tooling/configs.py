@@ -147,3 +147,44 @@ def _external_base_hint(path: str, error: AttributeError) -> Optional[str]:
     return ("MMEngine cannot look up 'package::' bases in this "
             "installation (a model-index entry whose Config is a list); "
             f'name each base by its file instead: {found}')
+
+
+def build_runner(cfg: Any) -> Any:
+    """The runner a complete config asks for: MMEngine's ``Runner``, or
+    (MMAction2's choice) the one its ``runner_type`` names, e.g.
+    ``'FlexibleRunner'`` with an FSDP strategy. Built inside
+    :func:`config_errors`.
+
+    Args:
+        cfg (Config): The complete config.
+
+    Returns:
+        Runner or FlexibleRunner: The runner.
+    """
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+    with config_errors():
+        if 'runner_type' not in cfg:
+            return Runner.from_cfg(cfg)
+        return RUNNERS.build(cfg)
+
+
+@contextlib.contextmanager
+def runner_checkpoint_loading(cfg: Any) -> Iterator[None]:
+    """Wrap a runner's ``train()`` / ``test()``: safe checkpoint loading
+    (:func:`~mmaction_sttm.engine.safe_checkpoint_loading`) from the start
+    when the config asks for it (``default_hooks.checkpoint_loading`` is a
+    ``SafeCheckpointLoadingHook``) and names a ``runner_type``.
+
+    MMEngine's ``FlexibleRunner`` loads ``load_from`` and resumes before
+    any hook's ``before_run``, so the hook alone comes too late for it; the
+    ``Runner`` loads after, and the hook is enough.
+    """
+    hook = (cfg.get('default_hooks') or {}).get('checkpoint_loading') or {}
+    if 'runner_type' in cfg and hook.get('type') in (
+            'SafeCheckpointLoadingHook', 'mmaction.SafeCheckpointLoadingHook'):
+        from mmaction_sttm.engine import safe_checkpoint_loading
+        with safe_checkpoint_loading():
+            yield
+    else:
+        yield

@@ -28,6 +28,7 @@ class and :class:`MergingBackbone`, and implements only
 Everything about merging (when to merge, what the merger needs, the
 proportional-attention bias, CLS handling, source tracking) is here, once.
 """
+import functools
 import warnings
 from abc import ABCMeta, abstractmethod
 from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
@@ -146,6 +147,59 @@ def attention_extras(q: Tensor,
     return out
 
 
+class MergingBlock:
+    """What every transformer block module of a merging backbone becomes: its
+    own class with this mixin first, so that the backbone's step of that
+    block (:meth:`MergingBackbone.block`, which calls the block's parts to
+    hand its queries and keys to a merger) runs inside the block module's
+    own ``forward``.
+
+    That is what module wrappers act on: FSDP gathers a block's sharded
+    parameters when the block module is called (a per-block FSDP unit), and
+    MMEngine's ``activation_checkpointing`` recomputes a block module's
+    forward. Called without ``block_step``, the module runs its class's own
+    ``forward``, as before. The class keeps its name, and is a subclass of
+    the original (``isinstance`` and wrap policies by type still hold);
+    parameters, buffers and state-dict keys do not change.
+    """
+
+    def forward(self, *args, block_step: Optional[Callable] = None, **kwargs):
+        """Run ``block_step(*args, **kwargs)``: the backbone's step of this
+        block; without it the module's own forward."""
+        if block_step is None:
+            return super().forward(*args, **kwargs)
+        return block_step(*args, **kwargs)
+
+
+@functools.lru_cache(maxsize=None)
+def merging_block_class(cls: type) -> type:
+    """The :class:`MergingBlock` subclass of the block class ``cls`` (made
+    once per class, with its name and module)."""
+    if issubclass(cls, MergingBlock):
+        return cls
+    return type(cls.__name__, (MergingBlock, cls), {
+        '__module__': cls.__module__,
+        '__doc__': cls.__doc__
+    })
+
+
+def unwrapped(module: torch.nn.Module) -> torch.nn.Module:
+    """The module inside the FSDP and activation-checkpointing wrappers that
+    torch's ``wrap`` utilities put around it (itself if none)."""
+    while True:
+        inner = module._modules.get('_fsdp_wrapped_module') or \
+            module._modules.get('_checkpoint_wrapped_module')
+        if inner is None:
+            return module
+        module = inner
+
+
+def is_merging_block(module: torch.nn.Module) -> bool:
+    """Whether ``module`` is a transformer block of a merging backbone (the
+    unit of per-block FSDP wrapping and activation checkpointing)."""
+    return isinstance(module, MergingBlock)
+
+
 class MergingBackbone(metaclass=ABCMeta):
     """Mixin that owns the block loop of every merging backbone; see the
     module docstring for what a family implements. It comes first in a
@@ -220,6 +274,11 @@ class MergingBackbone(metaclass=ABCMeta):
         unmerged block's."""
 
     @abstractmethod
+    def block_modules(self) -> List[torch.nn.Module]:
+        """The transformer block modules, in order (one per
+        :meth:`block`)."""
+
+    @abstractmethod
     def block_qk(self, index: int, x: Tensor,
                  tokens: Tokens) -> Tuple[Tensor, Tensor, float]:
         """Queries and keys ``(B', H, N, d)`` and the logit scale of block
@@ -292,6 +351,8 @@ class MergingBackbone(metaclass=ABCMeta):
         if getattr(self, 'merge_schedule', None) is not None:
             raise ValueError(f'{type(self).__name__} has a merger already; '
                              'set one on the unmerged model')
+        for module in self.block_modules():
+            module.__class__ = merging_block_class(type(module))
         self._check_merger(merger, prop_attn)
         steps, per_step = self.merge_layout()
         schedule = build_merge_schedule(merger, self.embed_dims,
@@ -411,7 +472,9 @@ class MergingBackbone(metaclass=ABCMeta):
     def checkpointed_block(self, index: int, x: Tensor, tokens: Tokens,
                            bias: AttentionBias,
                            on_qk: Optional[Callable]) -> Tensor:
-        """:meth:`block`, under activation checkpointing when
+        """:meth:`block`, run inside the block module's forward (see
+        :class:`MergingBlock`; so that module wrappers such as per-block
+        FSDP units act on it), under activation checkpointing when
         :attr:`with_cp` is set and gradients are being taken in training.
 
         The recomputation in the backward pass replays the block's random
@@ -430,11 +493,18 @@ class MergingBackbone(metaclass=ABCMeta):
         Returns:
             Tensor: The block's output.
         """
+        step = functools.partial(
+            self.block_modules()[index], block_step=self.block)
         if not (self.with_cp and self.training and torch.is_grad_enabled()
                 and x.requires_grad):
-            return self.block(index, x, tokens, bias, on_qk)
-        return torch.utils.checkpoint.checkpoint(
-            self.block, index, x, tokens, bias, on_qk, use_reentrant=False)
+            out = step(index, x, tokens, bias, on_qk)
+        else:
+            out = torch.utils.checkpoint.checkpoint(
+                step, index, x, tokens, bias, on_qk, use_reentrant=False)
+        # A block unit that computes in lower precision (FSDP's mixed
+        # precision of the block units) hands the sequence back in the dtype
+        # it was given: merges, norm and head run in the model's.
+        return out if out.dtype == x.dtype else out.to(x.dtype)
 
     def attention_bias(self, tokens: Tokens,
                        dtype: torch.dtype) -> Optional[Tensor]:

@@ -31,7 +31,7 @@ from mmengine.model.weight_init import initialize
 from torch import Tensor, nn
 
 from mmaction_sttm.functional.tokens import Tokens
-from .base import Geometry, MergingBackbone, QKHandler
+from .base import Geometry, MergingBackbone, QKHandler, unwrapped
 from .utils import add_space_time_position
 
 
@@ -195,10 +195,10 @@ class ImageViTVideo(MergingBackbone, BaseModule):
         first block (dropout, pre-norm) on ``(B, 1 + L, D)``."""
 
     @abstractmethod
-    def image_block(self, block: nn.Module, x: Tensor,
+    def image_block(self, block: Callable[..., Tensor], x: Tensor,
                     bias: Optional[Tensor]) -> Tensor:
         """One block on ``(B, 1 + L, D)`` with an optional attention bias
-        ``(B, 1, 1, 1 + L)``."""
+        ``(B, 1, 1, 1 + L)``; ``block`` is the image block's own forward."""
 
     @abstractmethod
     def qkv_layer(self, index: int) -> nn.Linear:
@@ -244,6 +244,9 @@ class ImageViTVideo(MergingBackbone, BaseModule):
     def num_blocks(self) -> int:
         return len(self.blocks)
 
+    def block_modules(self) -> List[nn.Module]:
+        return self.blocks
+
     def block(self,
               index: int,
               x: Tensor,
@@ -255,13 +258,16 @@ class ImageViTVideo(MergingBackbone, BaseModule):
         every block that a merge follows (elsewhere they are computed
         apart)."""
         tap = self._qk_taps.get(index)
+        # Runs inside the block module's forward (MergingBlock): the image
+        # block's own forward, not a second call of the (wrapped) module.
+        own_forward = unwrapped(self.blocks[index]).forward
         if on_qk is not None and tap is None:
             on_qk(*self.block_qk(index, x, tokens))
         if on_qk is None or tap is None:
-            return self.image_block(self.blocks[index], x, bias)
+            return self.image_block(own_forward, x, bias)
         tap.fn = lambda packed: on_qk(*self.heads_qk(index, packed))
         try:
-            return self.image_block(self.blocks[index], x, bias)
+            return self.image_block(own_forward, x, bias)
         finally:
             tap.fn = None
 

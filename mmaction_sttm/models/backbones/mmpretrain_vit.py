@@ -1,7 +1,7 @@
 """mmpretrain's ``VisionTransformer`` on video: everything this project
 knows about that family (where it keeps its parts, its block, its queries
 and keys). The video logic is :class:`~.image_vit.ImageViTVideo`'s."""
-from typing import List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 from torch import Tensor, nn
 
@@ -79,7 +79,7 @@ class MergingMMPretrainViT(ImageViTVideo):
     def patch_size(self) -> Tuple[int, int]:
         return tuple(self.vit.patch_embed.projection.stride)
 
-    def image_block(self, block: nn.Module, x: Tensor,
+    def image_block(self, block: Callable[..., Tensor], x: Tensor,
                     bias: Optional[Tensor]) -> Tensor:
         return block(x)
 

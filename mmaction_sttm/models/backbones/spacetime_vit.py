@@ -269,6 +269,9 @@ class SpaceTimeViT(MergingBackbone, BaseModule):
     def num_blocks(self) -> int:
         return len(self.blocks)
 
+    def block_modules(self) -> List[nn.Module]:
+        return list(self.blocks)
+
     def merge_layout(self) -> Tuple[int, int]:
         return (self.num_frames // self.tubelet_size,
                 self.grid[0] * self.grid[1])

@@ -20,7 +20,7 @@ A merger that asks for keys or CLS attention after a divided block gets
 those of the block's spatial attention: per frame, the keys of its patches
 and the attention of the frame's copy of the CLS token to them.
 """
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -162,6 +162,9 @@ class MergingTimeSformer(MergingTwin, TimeSformer):
     @property
     def num_blocks(self) -> int:
         return len(self.transformer_layers.layers)
+
+    def block_modules(self) -> List[nn.Module]:
+        return list(self.transformer_layers.layers)
 
     def embed(self,
               x: Tensor,

@@ -7,7 +7,7 @@ timm is imported when such a model is built: ``import timm`` registers all
 of timm's models (about a second), which registering this class should not
 cost."""
 import inspect
-from typing import List, Optional, Tuple, Union
+from typing import Callable, List, Optional, Tuple, Union
 
 from torch import Tensor, nn
 
@@ -178,7 +178,7 @@ class MergingTimmViT(ImageViTVideo):
     def patch_size(self) -> Tuple[int, int]:
         return tuple(self.vit.patch_embed.patch_size)
 
-    def image_block(self, block: nn.Module, x: Tensor,
+    def image_block(self, block: Callable[..., Tensor], x: Tensor,
                     bias: Optional[Tensor]) -> Tensor:
         if bias is None:
             return block(x)

@@ -12,7 +12,7 @@ Attention runs on ``F.scaled_dot_product_attention`` for the baseline and the
 merged model alike; with the same weights the baseline equals MMAction2's
 module.
 """
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -115,6 +115,9 @@ class MergingVisionTransformer(MergingTwin, VisionTransformer):
     @property
     def num_blocks(self) -> int:
         return len(self.blocks)
+
+    def block_modules(self) -> List[nn.Module]:
+        return list(self.blocks)
 
     def embed(self,
               x: Tensor,
