@@ -83,8 +83,10 @@ test_pipeline = [
     dict(type='PackActionInputs')
 ]
 
+# 2 clips of 16 frames per GPU: VideoMAE's ViT-L fine-tuning batch
+# (--batch_size 2).
 train_dataloader = dict(
-    batch_size=8,
+    batch_size=2,
     num_workers=8,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
@@ -95,7 +97,7 @@ train_dataloader = dict(
         data_prefix=dict(video=data_root),
         pipeline=train_pipeline))
 val_dataloader = dict(
-    batch_size=8,
+    batch_size=2,
     num_workers=8,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
