@@ -8,9 +8,10 @@ filter, both datasets) and TimeSformer + STTM, which go through both
 backbone classes, both merge stages and both heads.
 
 The VideoMAE zoo (``configs/videomae/``: ViT-L/16 and ViT-H/16, unmerged,
-STTM and ToMe) is checked the same way; its measured subset is the three
-ViT-L Kinetics-400 rows (about 15 s), the others are re-measured by
-``check_zoo_readme.py --zoo videomae``.
+STTM and ToMe) is checked the same way; its measured subset is ViT-L on
+Kinetics-400 unmerged (against VideoMAE's own 597 GFLOPs) and with STTM
+(10-20 s on 2 shared cores); the other rows, ToMe's included, are
+re-measured by ``check_zoo_readme.py --zoo videomae`` (about 2 minutes).
 """
 import glob
 import importlib.util
@@ -45,8 +46,8 @@ VIDEOMAE_CONFIGS = sorted(
     osp.relpath(p, REPO)
     for p in glob.glob(osp.join(REPO, 'configs', 'videomae', '*.py')))
 VIDEOMAE_MEASURED = [
-    row for row in VIDEOMAE_ROWS
-    if 'vit-large' in row.config and 'kinetics400' in row.config
+    row for row in VIDEOMAE_ROWS if osp.basename(row.config).startswith((
+        'vit-large', 'sttm_vit-large')) and 'kinetics400' in row.config
 ]
 
 
@@ -152,7 +153,7 @@ def test_videomae_readme_covers_every_config():
     configs = [row.config for row in VIDEOMAE_ROWS]
     assert len(configs) == len(set(configs)) == 12
     assert sorted(configs) == VIDEOMAE_CONFIGS
-    assert len(VIDEOMAE_MEASURED) == 3
+    assert len(VIDEOMAE_MEASURED) == 2
 
 
 def _videomae_columns() -> dict:
