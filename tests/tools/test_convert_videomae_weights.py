@@ -296,3 +296,27 @@ def test_cli(source, head, tmp_path, capsys):
     assert 'backbone.blocks.2.mlp.layers.1.weight' in ckpt['state_dict']
     assert torch.equal(ckpt['state_dict']['cls_head.fc_cls.bias'],
                        head['bias'])
+
+
+def test_missing_weights_name_the_videomae_conversion():
+    """A zoo VideoMAE config whose converted file is missing is told to
+    convert VideoMAE's pre-training checkpoint, not an ImageNet ViT."""
+    from mmengine.config import Config
+
+    from mmaction_sttm import tooling
+    cfg = Config.fromfile(
+        osp.join(
+            REPO, 'configs', 'videomae',
+            'sttm_vit-huge-p16_videomae-k400-pre_8xb2-u16-30e_sthv2-rgb.py'))
+    out = cfg.model.backbone.pretrained
+    assert tooling.converter_command(
+        cfg.model.backbone,
+        out) == (f'python tools/convert_weights.py checkpoint-1599.pth {out} '
+                 '--src-format videomae --dst videomae-vit')
+    backbone = dict(cfg.model.backbone, num_frames=8, img_size=160)
+    assert tooling.converter_command(
+        backbone,
+        out).endswith('--dst videomae-vit --num-frames 8 --img-size 160')
+    # An ImageNet file name keeps the ImageNet command.
+    assert '--src-format timm' in tooling.converter_command(
+        backbone, 'checkpoints/vit-large-p16_in1k_videomae-vit.pth')
