@@ -320,3 +320,28 @@ def test_missing_weights_name_the_videomae_conversion():
     # An ImageNet file name keeps the ImageNet command.
     assert '--src-format timm' in tooling.converter_command(
         backbone, 'checkpoints/vit-large-p16_in1k_videomae-vit.pth')
+
+
+def test_videomae_without_qv_bias(source):
+    """VideoMAE built with qkv_bias=False has timm's key names; its tubelet
+    kernel tells it apart, and zero q / v biases are written (the same
+    function)."""
+    state = {
+        k: v
+        for k, v in _to_videomae(source.state_dict()).items()
+        if not k.endswith(('q_bias', 'v_bias'))
+    }
+    assert detect_layout(state) == 'videomae'
+    converted, notes = convert_state_dict(
+        state, 'videomae', 'videomae-vit', num_frames=4, img_size=32)
+    assert any('no q/v biases' in n for n in notes)
+    assert not converted['blocks.0.attn.q_bias'].any()
+    plain = VisionTransformer(**ARCH, qkv_bias=False).eval()
+    plain.load_state_dict({
+        k: v
+        for k, v in source.state_dict().items() if '_bias' not in k
+    })
+    backbone = _zoo_backbone()
+    backbone.load_state_dict(converted, strict=True)
+    torch.testing.assert_close(
+        _features(backbone, _clip()), _features(plain, _clip()))
