@@ -7,7 +7,8 @@ the name, batch and epochs, 5 x 3 Kinetics and 2 x 3 SSv2 test views, no
 flip on SSv2, the converted weights it expects), then one real training
 iteration of the full-size model, as the Runner's train loop runs it:
 decord pipeline on a synthetic video, data preprocessor, forward, loss,
-backward, optimizer step with the config's layer-wise decay groups.
+backward, optimizer step with the config's layer-wise decay groups. The
+test pipeline is run too (no model): it gives clips x 3 crops per video.
 
 Only the clip shrinks: 4 frames (two tubelets) at 64x64 (4x4 patches per
 tubelet slice, so that every merge of the configs still removes tokens:
@@ -139,15 +140,21 @@ def _check_promises(path: str, cfg: Config) -> None:
 def _shrink(cfg: Config, data_root: str) -> None:
     cfg.model.backbone.pretrained = None
     cfg.model.backbone.num_frames = FRAMES
-    loader = cfg.train_dataloader
-    loader.batch_size = 1
-    loader.num_workers = 0
-    loader.persistent_workers = False
-    dataset = loader.dataset
-    dataset.ann_file = osp.join(data_root, 'train_list_videos.txt')
-    dataset.data_prefix = dict(video=osp.join(data_root, 'videos'))
-    dataset.indices = 1
-    for step in pipeline_steps(dataset.pipeline):
+    for name, split in (('train_dataloader', 'train'), ('test_dataloader',
+                                                        'val')):
+        loader = cfg[name]
+        loader.batch_size = 1
+        loader.num_workers = 0
+        loader.persistent_workers = False
+        dataset = loader.dataset
+        dataset.ann_file = osp.join(data_root, f'{split}_list_videos.txt')
+        dataset.data_prefix = dict(video=osp.join(data_root, 'videos'))
+        dataset.indices = 1
+        _shrink_pipeline(dataset.pipeline)
+
+
+def _shrink_pipeline(pipeline: list) -> None:
+    for step in pipeline_steps(pipeline):
         if step.type in ('SampleFrames', 'UniformSample'):
             step.clip_len = FRAMES
         for key in ('scale', 'crop_size', 'size'):
@@ -185,6 +192,10 @@ def test_config_builds_and_trains_one_step(path, synthetic_data):
         cfg.optim_wrapper.optimizer = ConfigDict(
             type='SGD', lr=optimizer.lr, weight_decay=optimizer.weight_decay)
     init_default_scope(cfg.get('default_scope', 'mmaction'))
+    # The test pipeline gives every view of a video: clips x 3 crops.
+    views = next(iter(Runner.build_dataloader(cfg.test_dataloader)))
+    clips = TEST_CLIPS[_parse(path)['dataset']]
+    assert views['inputs'][0].shape == (3 * clips, 3, FRAMES, SIZE, SIZE)
     loader = Runner.build_dataloader(cfg.train_dataloader, seed=0)
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
