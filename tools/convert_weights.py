@@ -1,4 +1,4 @@
-"""Convert ImageNet ViT weights for the video backbones.
+"""Convert ImageNet ViT and VideoMAE weights for the video backbones.
 
 Examples::
 
@@ -16,6 +16,19 @@ Examples::
     python tools/convert_weights.py vit-base-p16_in1k.pth \
         checkpoints/vit-base-p16_in1k_videomae-vit.pth \
         --src-format mmpretrain --dst videomae-vit --num-frames 16
+
+    # VideoMAE's ViT-L Kinetics-400 pre-training (its checkpoint-1599.pth)
+    # for the zoo's VideoMAE configs (configs/videomae/)
+    python tools/convert_weights.py checkpoint-1599.pth \
+        checkpoints/vit-large-p16_videomae-k400-pre_videomae-vit.pth \
+        --src-format videomae --dst videomae-vit
+
+    # MMAction2's released VideoMAE ViT-L recognizer (vit-large-p16_videomae-
+    # k400-pre_16x4x1_kinetics-400_20221013-229dbb03.pth), classifier kept,
+    # for tools/test.py (the Kinetics-400 classes of its head)
+    python tools/convert_weights.py MMACTION2_VIDEOMAE_VIT_L.pth \
+        checkpoints/vit-large-p16_videomae-k400-ft.pth \
+        --src-format mmaction-videomae --dst videomae-vit --with-head
 
 What maps and what does not is documented in
 :mod:`mmaction_sttm.conversion.weights`; the tool prints it for each
@@ -64,6 +77,18 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         default='learned',
         help='videomae-vit: tile the ImageNet positions (learned, needs '
         'use_learnable_pos_emb=True) or keep the sinusoidal table')
+    parser.add_argument(
+        '--img-size',
+        type=int,
+        default=224,
+        help='VideoMAE sources: input size of the target backbone, for the '
+        'sinusoidal position table written beside the weights (default 224)')
+    parser.add_argument(
+        '--with-head',
+        action='store_true',
+        help='VideoMAE sources: keep the classifier and write a '
+        "recognizer's weights (backbone. and cls_head.fc_cls.) for "
+        'load_from or tools/test.py')
     tooling.add_traceback_flag(parser)
     return parser.parse_args(argv)
 
@@ -79,7 +104,9 @@ def main(argv: Optional[List[str]] = None) -> None:
             dst=args.dst,
             num_frames=args.num_frames,
             tubelet_size=args.tubelet_size,
-            videomae_pos_embed=args.videomae_pos_embed)
+            videomae_pos_embed=args.videomae_pos_embed,
+            img_size=args.img_size,
+            with_head=args.with_head)
     except ValueError as error:
         # A source in another layout than --src-format, or one the video
         # backbones cannot take: say so in one line (the tools' status 2).

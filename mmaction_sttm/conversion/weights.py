@@ -1,4 +1,5 @@
-"""Convert ImageNet ViT checkpoints into the video backbones' layouts.
+"""Convert ImageNet ViT and VideoMAE checkpoints into the video backbones'
+layouts.
 
 The paper initialises every backbone with ImageNet-1K weights (sec. 4.2).
 Those come in three layouts, and the video backbones want three others; all
@@ -17,7 +18,24 @@ source (``src_format``)  what it is
                          pass as ``pretrained`` (``norms.0``, ``attentions.0``)
                          or a divided space-time checkpoint (``attentions.1``
                          spatial, ``attentions.0`` temporal + ``temporal_fc``).
+``mmaction-videomae``    MMAction2's released VideoMAE recognizers
+                         (``backbone.patch_embed.projection``,
+                         ``backbone.blocks.i.mlp.layers.0.0``,
+                         ``cls_head.fc_cls``).
+``videomae``             VideoMAE's own ``VisionTransformer``
+                         (MCG-NJU/VideoMAE and OpenGVLab/VideoMAEv2
+                         ``modeling_finetune.py``: ``patch_embed.proj``,
+                         ``blocks.i.attn.q_bias`` / ``v_bias``,
+                         ``blocks.i.mlp.fc1``, ``fc_norm``, ``head``), bare or
+                         under ``'model'`` / ``'module'``, and its
+                         pre-training checkpoints (``encoder.`` beside
+                         ``decoder.``).
 ======================  =====================================================
+
+The two VideoMAE sources are video ViTs already (tubelets, no CLS token):
+they convert only to ``videomae-vit``, directly, not through the neutral
+image layout below, and every tensor maps exactly (see
+:func:`convert_videomae_state_dict`).
 
 ======================  =====================================================
 target (``dst``)         loads into
@@ -71,14 +89,17 @@ from mmaction_sttm.engine.checkpoint_loading import allow_listed
 from mmaction_sttm.models.backbones.utils import interpolate_time_embed
 
 __all__ = [
-    'SRC_FORMATS', 'DST_FORMATS', 'VIDEOMAE_POS_EMBEDS', 'load_state_dict',
-    'detect_layout', 'to_neutral', 'from_neutral', 'convert_state_dict',
-    'convert_checkpoint'
+    'SRC_FORMATS', 'VIDEO_SRC_FORMATS', 'DST_FORMATS', 'VIDEOMAE_POS_EMBEDS',
+    'load_state_dict', 'detect_layout', 'to_neutral', 'from_neutral',
+    'convert_videomae_state_dict', 'convert_state_dict', 'convert_checkpoint'
 ]
 
 StateDict = Dict[str, Tensor]
 
-SRC_FORMATS = ('timm', 'mmpretrain', 'mmaction-timesformer')
+# Video ViTs in VideoMAE's layout: converted to 'videomae-vit' only.
+VIDEO_SRC_FORMATS = ('mmaction-videomae', 'videomae')
+SRC_FORMATS = ('timm', 'mmpretrain', 'mmaction-timesformer') + \
+    VIDEO_SRC_FORMATS
 DST_FORMATS = ('spacetime-vit', 'videomae-vit', 'timesformer')
 VIDEOMAE_POS_EMBEDS = ('learned', 'sincos')
 
@@ -351,19 +372,34 @@ def _from_mmaction_timesformer(state: StateDict,
 
 
 # A key that only each layout has (searched anywhere in a key, so that
-# 'backbone.' or other prefixes do not matter), and an example of it. The
-# videomae-vit entry is not a source: it is what this converter writes for
-# MMAction2's VisionTransformer, recognised so that the message can say so.
+# 'backbone.' or other prefixes do not matter, unless the pattern anchors
+# one), and an example of it; the first match wins. The videomae-vit entry is
+# not a source: it is what this converter writes for MMAction2's
+# VisionTransformer (a backbone's weights, no 'backbone.' prefix),
+# recognised so that the message can say so. A recognizer checkpoint of that
+# backbone (MMAction2's releases) is the mmaction-videomae source.
 _LAYOUTS: Tuple[Tuple[str, str, str], ...] = (
     ('mmaction-timesformer', r'transformer_layers\.layers\.\d+\.',
      'backbone.transformer_layers.layers.0.attentions.0.attn.in_proj_weight'),
     ('mmpretrain', r'(^|\.)layers\.\d+\.ln1\.',
      'backbone.layers.0.ln1.weight'),
+    ('mmaction-videomae', r'^backbone\.blocks\.\d+\.mlp\.layers\.0\.0\.',
+     'backbone.blocks.0.mlp.layers.0.0.weight'),
     ('videomae-vit (a converted or MMAction2 VisionTransformer checkpoint)',
-     r'(^|\.)blocks\.\d+\.attn\.q_bias$', 'blocks.0.attn.q_bias'),
+     r'(^|\.)blocks\.\d+\.mlp\.layers\.0\.0\.',
+     'blocks.0.mlp.layers.0.0.weight'),
+    ('videomae', r'(^|\.)blocks\.\d+\.attn\.[qv]_bias$',
+     'blocks.0.attn.q_bias'),
     ('timm', r'(^|\.)blocks\.\d+\.attn\.qkv\.weight$',
      'blocks.0.attn.qkv.weight'),
 )
+
+
+def _tubelet_kernel(state: StateDict) -> bool:
+    """Whether the patch embedding is a ``Conv3d`` (a video ViT)."""
+    return any(
+        re.search(r'(^|\.)patch_embed\.proj\.weight$', k) and v.dim() == 5
+        for k, v in state.items())
 
 
 def detect_layout(state: StateDict) -> Optional[str]:
@@ -379,6 +415,10 @@ def detect_layout(state: StateDict) -> Optional[str]:
     """
     for name, pattern, _ in _LAYOUTS:
         if any(re.search(pattern, key) for key in state):
+            # VideoMAE trained without q/v biases has timm's key names; its
+            # tubelet kernel tells it apart.
+            if name == 'timm' and _tubelet_kernel(state):
+                return 'videomae'
             return name
     return None
 
@@ -423,6 +463,10 @@ def to_neutral(state: StateDict,
         TimeSformer source adds ``time_embed`` and per-block
         ``temporal_{norm,attn.qkv,attn.proj,fc}``.
     """
+    if src_format in VIDEO_SRC_FORMATS:
+        raise ValueError(f'src_format {src_format!r} is a video ViT: it '
+                         "converts to dst 'videomae-vit' only "
+                         '(convert_videomae_state_dict)')
     if src_format not in _READERS:
         raise ValueError(f'src_format must be one of {SRC_FORMATS}, '
                          f'got {src_format!r}')
@@ -585,6 +629,230 @@ def _to_videomae_vit(state: StateDict, depth: int, notes: List[str],
     return out
 
 
+# --------------------------------------------------------------------------
+# VideoMAE sources -> videomae-vit (no neutral layout: nothing is made up)
+# --------------------------------------------------------------------------
+
+# VideoMAE's block names against MMAction2's (the MLP is an mmcv FFN there).
+_VIDEOMAE_RULES: Tuple[Tuple[str, str], ...] = (
+    (r'^patch_embed\.proj\.', 'patch_embed.projection.'),
+    (r'^blocks\.(\d+)\.mlp\.fc1\.', r'blocks.\1.mlp.layers.0.0.'),
+    (r'^blocks\.(\d+)\.mlp\.fc2\.', r'blocks.\1.mlp.layers.1.'),
+)
+# What MMAction2's VisionTransformer block holds (LayerScale optional).
+_VIDEOMAE_BLOCK_KEYS = ('norm1.weight', 'norm1.bias', 'attn.qkv.weight',
+                        'attn.q_bias', 'attn.v_bias', 'attn.proj.weight',
+                        'attn.proj.bias', 'norm2.weight', 'norm2.bias',
+                        'mlp.layers.0.0.weight', 'mlp.layers.0.0.bias',
+                        'mlp.layers.1.weight', 'mlp.layers.1.bias')
+# VideoMAE's pre-training model around its encoder.
+_VIDEOMAE_PRETRAIN_ONLY = ('decoder.', 'encoder_to_decoder.', 'mask_token')
+
+
+def _from_videomae(state: StateDict, notes: List[str]) -> StateDict:
+    """VideoMAE's (and VideoMAE V2's) ``VisionTransformer`` or pre-training
+    encoder, renamed to MMAction2's ``VisionTransformer``."""
+    pretrain = any(k.startswith('encoder.') for k in state)
+    if pretrain:
+        dropped = sorted({
+            k.split('.')[0]
+            for k in state if k.startswith(_VIDEOMAE_PRETRAIN_ONLY)
+        })
+        notes.append('a VideoMAE pre-training checkpoint: kept the encoder' +
+                     (f', dropped {", ".join(dropped)}' if dropped else ''))
+        state = _strip_prefix(state, 'encoder.')
+        # VideoMAE's fine-tuning model has no final norm with mean pooling:
+        # run_class_finetuning.py loads non-strictly, so the encoder's norm
+        # is not used and fc_norm starts as LayerNorm's init.
+        if 'norm.weight' in state and 'fc_norm.weight' not in state:
+            weight = state.pop('norm.weight')
+            state.pop('norm.bias', None)
+            state['fc_norm.weight'] = torch.ones_like(weight)
+            state['fc_norm.bias'] = torch.zeros_like(weight)
+            notes.append('dropped the encoder\'s final norm and wrote '
+                         'fc_norm as ones / zeros, as VideoMAE\'s '
+                         'fine-tuning starts it')
+    else:
+        state = _strip_prefix(state, 'backbone.')
+    _reject(
+        state, {
+            r'^cls_token$': 'a CLS token',
+            r'\.attn\.scale$': "VideoMAE V2's cosine attention",
+            r'\.(q|k)_norm\.': 'q/k normalisation',
+        })
+    head = {
+        k: v
+        for k, v in state.items() if k in ('head.weight', 'head.bias')
+    }
+    state = {
+        k: v
+        for k, v in state.items()
+        if not k.startswith(('head.', 'fc_dropout.')) and k != 'head'
+    }
+    kernel = state.get('patch_embed.proj.weight')
+    if kernel is None or kernel.dim() != 5:
+        raise ValueError('the patch embedding is not a tubelet Conv3d '
+                         f'(patch_embed.proj.weight: '
+                         f'{None if kernel is None else tuple(kernel.shape)})'
+                         '; an image ViT converts with --src-format timm')
+    out = _rename(state, _VIDEOMAE_RULES)
+    depth = _depth(out)
+    filled = False
+    for i in range(depth):
+        src = f'blocks.{i}.attn.'
+        if f'{src}qkv.bias' in out:
+            # A full qkv bias: the k part adds the same q . b_k to every
+            # logit of a query, which softmax ignores.
+            q_bias, _, v_bias = out.pop(f'{src}qkv.bias').chunk(3)
+            out[f'{src}q_bias'], out[f'{src}v_bias'] = q_bias, v_bias
+        elif f'{src}q_bias' not in out:
+            weight = out[f'{src}qkv.weight']
+            dims = weight.shape[0] // 3
+            out[f'{src}q_bias'] = weight.new_zeros(dims)
+            out[f'{src}v_bias'] = weight.new_zeros(dims)
+            filled = True
+    if filled:
+        notes.append('the source has no q/v biases: wrote zeros (the same '
+                     'function as qkv_bias=False)')
+    if 'fc_norm.weight' not in out and 'norm.weight' in out:
+        notes.append('the source reads out with its final norm (no fc_norm, '
+                     "VideoMAE's use_mean_pooling=False): build the "
+                     'backbone with use_mean_pooling=False')
+    for key, value in head.items():
+        out[key] = value
+    return out
+
+
+def _from_mmaction_videomae(state: StateDict, notes: List[str]) -> StateDict:
+    """MMAction2's VideoMAE recognizer: the backbone's own names."""
+    head = {
+        f'head.{k.rsplit(".", 1)[1]}': v
+        for k, v in state.items()
+        if k in ('cls_head.fc_cls.weight', 'cls_head.fc_cls.bias')
+    }
+    out = {
+        k[len('backbone.'):]: v
+        for k, v in state.items() if k.startswith('backbone.')
+    }
+    out.update(head)
+    return out
+
+
+def _check_videomae(state: StateDict) -> int:
+    """Check that every parameter of MMAction2's VisionTransformer is there;
+    return the depth."""
+    depth = _depth(state)
+    required = ['patch_embed.projection.weight', 'patch_embed.projection.bias']
+    required += [
+        f'blocks.{i}.{key}' for i in range(depth)
+        for key in _VIDEOMAE_BLOCK_KEYS
+    ]
+    if 'norm.weight' not in state:
+        required += ['fc_norm.weight', 'fc_norm.bias']
+    missing = [k for k in required if k not in state]
+    if missing:
+        raise ValueError(f'the checkpoint lacks {len(missing)} VideoMAE ViT '
+                         f'parameters, e.g. {missing[:3]}; is src_format '
+                         'right?')
+    return depth
+
+
+def _sinusoid_pos_embed(state: StateDict, num_frames: int,
+                        img_size: int) -> Tensor:
+    """MMAction2's fixed position table for the converted backbone."""
+    from mmaction.models.backbones.vit_mae import get_sinusoid_encoding
+    kernel = state['patch_embed.projection.weight']
+    tubelet, patch = kernel.shape[2], kernel.shape[3]
+    if num_frames % tubelet or img_size % patch:
+        raise ValueError(f'num_frames ({num_frames}) and img_size '
+                         f'({img_size}) must be multiples of the tubelet '
+                         f'({tubelet}) and patch ({patch}) sizes')
+    count = (num_frames // tubelet) * (img_size // patch)**2
+    return get_sinusoid_encoding(count, kernel.shape[0])
+
+
+_VIDEO_READERS: Dict[str, Callable[[StateDict, List[str]], StateDict]] = {
+    'videomae': _from_videomae,
+    'mmaction-videomae': _from_mmaction_videomae,
+}
+
+
+def convert_videomae_state_dict(
+        state: StateDict,
+        src_format: str,
+        num_frames: Optional[int] = None,
+        img_size: int = 224,
+        with_head: bool = False) -> Tuple[StateDict, List[str]]:
+    """Convert a VideoMAE-layout checkpoint for MMAction2's
+    ``VisionTransformer`` and :class:`~mmaction_sttm.models.
+    MergingVisionTransformer` (the zoo's ``videomae-vit``).
+
+    Every tensor maps to one of the same shape and meaning, so the converted
+    model computes what the source computed: ``patch_embed.proj`` becomes
+    ``patch_embed.projection``, ``mlp.fc1`` / ``fc2`` the FFN's
+    ``mlp.layers.0.0`` / ``layers.1``; ``q_bias`` / ``v_bias``, the norms,
+    ``fc_norm`` and LayerScale's ``gamma_1`` / ``gamma_2`` keep their names.
+    A pre-training checkpoint gives its encoder, with ``fc_norm`` as
+    VideoMAE's fine-tuning starts it. VideoMAE does not store its fixed
+    sinusoidal position table; the one MMAction2's backbone registers for
+    ``num_frames`` x ``img_size`` is written, so that the result loads
+    strictly (a learned ``pos_embed`` of the source is kept instead).
+
+    Args:
+        state (dict[str, Tensor]): Source weights (see
+            :func:`load_state_dict`).
+        src_format (str): ``'videomae'`` or ``'mmaction-videomae'``.
+        num_frames (int, optional): Frames of the target backbone, for the
+            position table. Defaults to 16 (VideoMAE's).
+        img_size (int): Input size of the target backbone, for the position
+            table. Defaults to 224.
+        with_head (bool): Keep the classifier, as ``cls_head.fc_cls``, and
+            write a recognizer's weights (``backbone.`` prefix) for
+            ``load_from`` or ``tools/test.py``. Defaults to False (the
+            backbone's weights, for ``model.backbone.pretrained``).
+
+    Returns:
+        tuple[dict[str, Tensor], list[str]]: The converted weights and notes
+        on what was dropped or filled in.
+    """
+    if src_format not in _VIDEO_READERS:
+        raise ValueError(f'src_format must be one of {VIDEO_SRC_FORMATS}, '
+                         f'got {src_format!r}')
+    notes: List[str] = []
+    _check_layout(state, src_format)
+    out = _VIDEO_READERS[src_format](dict(state), notes)
+    head = {k: out.pop(k) for k in ('head.weight', 'head.bias') if k in out}
+    _check_videomae(out)
+    if 'pos_embed' not in out:
+        num_frames = num_frames or 16
+        out['pos_embed'] = _sinusoid_pos_embed(out, num_frames, img_size)
+        notes.append('wrote the fixed sinusoidal pos_embed of '
+                     f'{num_frames} frames at {img_size} (the source does '
+                     'not store it)')
+    elif num_frames:
+        # The source's own table (learned, or MMAction2's stored buffer):
+        # kept, but it must fit the frames asked for.
+        want = _sinusoid_pos_embed(out, num_frames, img_size).shape[1]
+        if out['pos_embed'].shape[1] != want:
+            raise ValueError(f'the source pos_embed has '
+                             f'{out["pos_embed"].shape[1]} positions, not '
+                             f'the {want} of {num_frames} frames at '
+                             f'{img_size}')
+    if not with_head:
+        if head:
+            notes.append('dropped the classifier (head): the config has its '
+                         'own; --with-head keeps it')
+        return out, notes
+    if not head:
+        raise ValueError('with_head: the checkpoint has no classifier')
+    out = {f'backbone.{k}': v for k, v in out.items()}
+    for key, value in head.items():
+        out[f'cls_head.fc_cls.{key.split(".")[1]}'] = value
+    notes.append(f'kept the classifier as cls_head.fc_cls '
+                 f'({head["head.weight"].shape[0]} classes)')
+    return out, notes
+
+
 _WRITERS: Dict[str, Callable[..., StateDict]] = {
     'spacetime-vit': _to_spacetime_vit,
     'timesformer': _to_timesformer,
@@ -629,27 +897,44 @@ def from_neutral(state: StateDict,
         videomae_pos_embed=videomae_pos_embed)
 
 
-def convert_state_dict(
-        state: StateDict,
-        src_format: str,
-        dst: str,
-        num_frames: Optional[int] = None,
-        tubelet_size: int = 2,
-        videomae_pos_embed: str = 'learned') -> Tuple[StateDict, List[str]]:
+def convert_state_dict(state: StateDict,
+                       src_format: str,
+                       dst: str,
+                       num_frames: Optional[int] = None,
+                       tubelet_size: int = 2,
+                       videomae_pos_embed: str = 'learned',
+                       img_size: int = 224,
+                       with_head: bool = False) -> Tuple[StateDict, List[str]]:
     """Convert source weights into a target backbone's layout.
 
     Args:
         state (dict[str, Tensor]): Source weights.
         src_format (str): One of :data:`SRC_FORMATS`.
-        dst (str): One of :data:`DST_FORMATS`.
-        num_frames (int, optional): See :func:`from_neutral`.
+        dst (str): One of :data:`DST_FORMATS` (``'videomae-vit'`` for the
+            :data:`VIDEO_SRC_FORMATS`).
+        num_frames (int, optional): See :func:`from_neutral` and
+            :func:`convert_videomae_state_dict`.
         tubelet_size (int): See :func:`from_neutral`.
         videomae_pos_embed (str): See :func:`from_neutral`.
+        img_size (int): VideoMAE sources only, see
+            :func:`convert_videomae_state_dict`.
+        with_head (bool): VideoMAE sources only, see
+            :func:`convert_videomae_state_dict`.
 
     Returns:
         tuple[dict[str, Tensor], list[str]]: The converted weights and notes
         on what was dropped, filled in or initialised.
     """
+    if src_format in VIDEO_SRC_FORMATS:
+        if dst != 'videomae-vit':
+            raise ValueError(f'src_format {src_format!r} (a video ViT) '
+                             f"converts to dst 'videomae-vit' only, got "
+                             f'{dst!r}')
+        return convert_videomae_state_dict(state, src_format, num_frames,
+                                           img_size, with_head)
+    if with_head:
+        raise ValueError('with_head: only the VideoMAE sources keep their '
+                         'classifier (image classes are not video classes)')
     notes: List[str] = []
     neutral = to_neutral(state, src_format, notes)
     out = from_neutral(neutral, dst, num_frames, tubelet_size,
@@ -663,7 +948,9 @@ def convert_checkpoint(src: str,
                        dst: str,
                        num_frames: Optional[int] = None,
                        tubelet_size: int = 2,
-                       videomae_pos_embed: str = 'learned') -> List[str]:
+                       videomae_pos_embed: str = 'learned',
+                       img_size: int = 224,
+                       with_head: bool = False) -> List[str]:
     """Convert a checkpoint file and save the result.
 
     The output is ``{'state_dict': ..., 'meta': ...}``, which MMEngine's
@@ -679,21 +966,27 @@ def convert_checkpoint(src: str,
         num_frames (int, optional): See :func:`from_neutral`.
         tubelet_size (int): See :func:`from_neutral`.
         videomae_pos_embed (str): See :func:`from_neutral`.
+        img_size (int): See :func:`convert_videomae_state_dict`.
+        with_head (bool): See :func:`convert_videomae_state_dict`.
 
     Returns:
         list[str]: Notes on what was dropped, filled in or initialised.
     """
     state, notes = convert_state_dict(
         load_state_dict(src), src_format, dst, num_frames, tubelet_size,
-        videomae_pos_embed)
+        videomae_pos_embed, img_size, with_head)
+    video = src_format in VIDEO_SRC_FORMATS
     meta = dict(
         converted_from=osp.basename(src),
         src_format=src_format,
         dst=dst,
         num_frames=num_frames,
-        tubelet_size=tubelet_size if dst == 'videomae-vit' else None,
+        tubelet_size=tubelet_size
+        if dst == 'videomae-vit' and not video else None,
         videomae_pos_embed=videomae_pos_embed
-        if dst == 'videomae-vit' else None)
+        if dst == 'videomae-vit' and not video else None,
+        img_size=img_size if video else None,
+        with_head=with_head if video else None)
     os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
     torch.save(dict(state_dict=state, meta=meta), out)
     return notes

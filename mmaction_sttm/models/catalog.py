@@ -11,6 +11,7 @@ command from here and ``tools/visualize_merging.py`` swaps MMAction2's
 backbones from here. A new family is one backbone file and one entry in
 :data:`FAMILIES` (see ``docs/architecture.md``).
 """
+import os.path as osp
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Tuple, Type
 
@@ -35,6 +36,13 @@ DEIT_SOURCES = {
     384: 'deit_small_patch16_224.pth',
     768: 'deit_base_patch16_224.pth'
 }
+
+#: VideoMAE's self-supervised checkpoints, by the pretraining tag that the
+#: zoo's weights file names carry (``vit-large-p16_videomae-k400-pre_...``):
+#: the released file's name, as an example in messages, and its
+#: ``--src-format``. A file so named is converted from it, not from an
+#: ImageNet ViT.
+VIDEOMAE_SOURCES = {'videomae-k400-pre': ('checkpoint-1599.pth', 'videomae')}
 
 
 def _no_options(backbone: dict) -> List[str]:
@@ -69,6 +77,18 @@ class Converter:
         Returns:
             str: A command line (its source file is an example).
         """
+        if self.dst == 'videomae-vit':
+            for tag, (source, src_format) in VIDEOMAE_SOURCES.items():
+                if f'_{tag}_' in osp.basename(out):
+                    # The position table written beside the weights.
+                    frames = backbone.get('num_frames', 16)
+                    size = backbone.get('img_size', 224)
+                    options = [f'--num-frames {frames}'] * (frames != 16)
+                    options += [f'--img-size {size}'] * (size != 224)
+                    return ' '.join([
+                        'python tools/convert_weights.py', source, out,
+                        f'--src-format {src_format} --dst', self.dst
+                    ] + options)
         source = self.sources.get(
             backbone.get('embed_dims', 768), 'imagenet_vit.pth')
         return ' '.join([
