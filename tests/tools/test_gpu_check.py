@@ -31,6 +31,9 @@ def test_dry_run_on_cpu_writes_the_report(tmp_path):
     assert 'Not run (`--skip-speed`).' in report
     # The packed attention kernels, each checked against one call per video
     assert '| bucketed |' in report and 'one call per video' in report
+    # Sharded training with the zoo's FSDP strategy trained and saved shards
+    assert 'sharded checkpoint written.' in report, report
+    assert osp.exists(osp.join(out, 'fsdp_work', 'epoch_1.pth', 'rank0.pth'))
 
 
 def test_a_family_that_disagrees_fails_the_check(tmp_path, monkeypatch):
@@ -38,7 +41,8 @@ def test_a_family_that_disagrees_fails_the_check(tmp_path, monkeypatch):
     monkeypatch.setitem(gpu_check.FAMILIES, 'broken',
                         dict(type='NoSuchBackbone'))
     out = str(tmp_path / 'check')
-    code = gpu_check.main(['--device', 'cpu', '--skip-speed', '--out', out])
+    code = gpu_check.main(
+        ['--device', 'cpu', '--skip-speed', '--skip-fsdp', '--out', out])
     assert code == 1
     assert '| broken | nan | NO (KeyError' in open(osp.join(
         out, 'report.md')).read()

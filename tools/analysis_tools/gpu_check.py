@@ -20,6 +20,13 @@ report.
    and the packed attention kernels (``attention_bench.py``), which decide
    ``PACKED_KERNELS['cuda']`` in ``mmaction_sttm/functional/attention.py``.
 
+4. Sharded training: ``tools/dist_train.sh`` on one device with the zoo's
+   FSDP strategy (a unit per block, bf16 blocks, checkpointed blocks,
+   sharded state dicts; ``configs/_base_/strategies/
+   fsdp_bf16-cp_sharded-state.py``) trains a small ViT with STTM for one
+   epoch on a small synthetic dataset (made under the report's folder) and
+   writes a sharded checkpoint.
+
 ``--device cpu`` runs all of it on CPU against CPU, on tiny shapes when asked
 (``--dry-run``: tiny speed configs, one repeat); the tests use it so that the
 preparation of the report runs in CI without a GPU.
@@ -74,6 +81,10 @@ RLT_CONFIGS = [
 RLT_DATA = 'data/rlt'
 RLT_LIST = 'data/rlt/mixed224_list_videos.txt'
 DIMS, FRAMES, SIZE = 64, 4, 32
+#: The sharded-training row: the zoo's FSDP strategy on a small ViT + STTM.
+FSDP_STRATEGY = 'configs/_base_/strategies/fsdp_bf16-cp_sharded-state.py'
+FSDP_MODEL = ('configs/synthetic/sttm_vit-tiny_scratch_2xb8-8x2x1-3e_'
+              'synthetic-motion-rgb.py')
 #: Small versions of every family (STTM after blocks 1 and 2 of 3), by title.
 FAMILIES: Dict[str, dict] = {
     family.title: family.tiny(DIMS, FRAMES, SIZE)
@@ -103,6 +114,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--skip-speed',
         action='store_true',
         help='correctness and the kernel only')
+    parser.add_argument(
+        '--skip-fsdp',
+        action='store_true',
+        help='skip the sharded-training run')
     parser.add_argument(
         '--batch',
         type=int,
@@ -304,6 +319,69 @@ def run_attention(args: argparse.Namespace) -> str:
     return proc.stdout
 
 
+def run_fsdp(args: argparse.Namespace, out: str) -> Dict:
+    """One epoch of ``tools/dist_train.sh`` with the zoo's FSDP strategy on
+    one process of the device; returns the exit status, the time, the
+    logged losses and whether the sharded checkpoint was written."""
+    from mmaction_sttm.generators import SyntheticSpec, make_synthetic_dataset
+    data = osp.join(out, 'fsdp_data')
+    if not osp.exists(osp.join(data, 'val_list_videos.txt')):
+        make_synthetic_dataset(
+            data,
+            SyntheticSpec(
+                num_classes=2,
+                train_per_class=4,
+                val_per_class=2,
+                resolution=32,
+                num_frames=16,
+                seed=0))
+    config = osp.join(out, 'fsdp_bf16_cp.py')
+    with open(config, 'w') as f:
+        f.write(f"_base_ = [{osp.join(ROOT, FSDP_STRATEGY)!r}, "
+                f"{osp.join(ROOT, FSDP_MODEL)!r}]\n")
+    options = [
+        'model.backbone.embed_dims=64', 'model.backbone.num_heads=2',
+        'model.cls_head.in_channels=64', 'model.cls_head.num_classes=2',
+        'train_cfg.max_epochs=1', 'train_cfg.val_interval=1',
+        'default_hooks.logger.interval=1', 'train_dataloader.batch_size=2',
+        'val_dataloader.batch_size=2', 'train_dataloader.num_workers=0',
+        'train_dataloader.persistent_workers=False',
+        'val_dataloader.num_workers=0',
+        'val_dataloader.persistent_workers=False'
+    ]
+    for loader, split in (('train', 'train'), ('val', 'val'), ('test', 'val')):
+        options += [
+            f'{loader}_dataloader.dataset.ann_file='
+            f'{data}/{split}_list_videos.txt',
+            f'{loader}_dataloader.dataset.data_prefix.video={data}/videos'
+        ]
+    work = osp.join(out, 'fsdp_work')
+    env = dict(os.environ, PYTHON=sys.executable)
+    if args.device == 'cpu':
+        env['CUDA_VISIBLE_DEVICES'] = ''
+    begin = time.perf_counter()
+    proc = subprocess.run([
+        'bash',
+        osp.join(ROOT, 'tools', 'dist_train.sh'), config, '1', '--work-dir',
+        work, '--seed', '0', '--cfg-options', *options
+    ],
+                          cwd=ROOT,
+                          env=env,
+                          capture_output=True,
+                          text=True)
+    losses = [
+        line.split('loss: ')[1].split()[0]
+        for line in proc.stdout.splitlines()
+        if 'Epoch(train)' in line and 'loss: ' in line
+    ]
+    return dict(
+        returncode=proc.returncode,
+        seconds=time.perf_counter() - begin,
+        losses=losses,
+        sharded=osp.exists(osp.join(work, 'epoch_1.pth', 'rank0.pth')),
+        stderr=(proc.stdout + proc.stderr)[-2000:])
+
+
 def run_speed(args: argparse.Namespace, out: str) -> List[Dict]:
     """Run the speed table, each run in its own process (a compile cache or
     a crash of one does not touch the next)."""
@@ -331,7 +409,8 @@ def write_report(path: str,
                  families: List[Dict],
                  triton: Dict,
                  speed: List[Dict],
-                 attention: str = '') -> str:
+                 attention: str = '',
+                 fsdp: Optional[Dict] = None) -> str:
     """Write the markdown report to ``path`` and return its text."""
     device = args.device
     if device.startswith('cuda') and torch.cuda.is_available():
@@ -367,8 +446,24 @@ def write_report(path: str,
         'Which kernel `PACKED_KERNELS` should name for this device '
         '(mmaction_sttm/functional/attention.py): the fastest whose '
         'difference from one call per video is at float rounding.', '',
-        attention or 'Not run.', '', '## Speed (bf16)', ''
+        attention or 'Not run.', '',
+        '## Sharded training: FSDP + bf16 + activation checkpointing', ''
     ]
+    if fsdp is None:
+        lines.append('Not run (`--skip-fsdp`).')
+    elif fsdp['returncode'] == 0 and fsdp['sharded']:
+        lines.append(
+            f'`tools/dist_train.sh` on 1 process, `{FSDP_STRATEGY}` on '
+            f'`{FSDP_MODEL}` (width 64): one epoch in '
+            f'{fsdp["seconds"]:.0f} s, losses {", ".join(fsdp["losses"])}; '
+            'sharded checkpoint written.')
+    else:
+        lines += [
+            f'Failed (exit {fsdp["returncode"]}, sharded checkpoint '
+            f'{"written" if fsdp["sharded"] else "missing"}):', '', '```',
+            fsdp['stderr'], '```'
+        ]
+    lines += ['', '## Speed (bf16)', '']
     if not speed:
         lines.append('Not run (`--skip-speed`).')
     for run in speed:
@@ -402,14 +497,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     families = check_families(device, args.atol, args.rtol)
     triton = check_triton(device)
     attention = run_attention(args)
+    fsdp = None if args.skip_fsdp else run_fsdp(args, out)
     speed = [] if args.skip_speed else run_speed(args, out)
     path = osp.join(out, 'report.md')
-    write_report(path, args, families, triton, speed, attention)
+    write_report(path, args, families, triton, speed, attention, fsdp)
     print(f'gpu_check: report written to {path}')
     failed = [r['family'] for r in families if not r['ok']]
     failed += ['triton'] if triton['status'] in ('mismatch', 'error') else []
     failed += [r['tag'] for r in speed if r['returncode'] != 0]
     failed += ['packed attention'] if attention.startswith('Failed') else []
+    failed += ['fsdp'] if fsdp is not None and (
+        fsdp['returncode'] != 0 or not fsdp['sharded']) else []
     if failed:
         print(f'gpu_check: FAILED: {", ".join(failed)}', file=sys.stderr)
     return 1 if failed else 0
