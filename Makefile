@@ -21,7 +21,7 @@ LOW_TESTS ?= tests/test_install.py tests/test_compat.py \
 	tests/test_checkpoint_safety.py tests/test_import.py \
 	tests/models/mergers/test_sttm.py tests/models/reducers/test_rlt.py \
 	tests/tools/test_train_test.py tests/docs/test_readme_quick_start.py
-HIGH_TESTS ?= $(LOW_TESTS)
+HIGH_TESTS ?= $(LOW_TESTS) tests/engine/test_fsdp_units.py
 # pytest-xdist workers (one per core of the 2-core machines this suite is
 # sized for; `make test TEST_WORKERS=0` runs in one process). A test file
 # stays on one worker, so its module fixtures are built once.
@@ -32,7 +32,7 @@ PYTEST := -m pytest -n $(TEST_WORKERS) --dist loadfile
 # data: flake8 and isort check them, yapf leaves their layout alone.
 LINT_PATHS := mmaction_sttm tools tests setup.py
 
-.PHONY: install demo test lint test-low test-high clean
+.PHONY: install demo test test-fsdp lint test-low test-high clean
 
 install: $(STAMP)
 
@@ -45,8 +45,13 @@ $(STAMP): setup.py constraints.txt
 demo: install
 	PATH=$(abspath $(BIN)):$$PATH bash tools/demo.sh
 
+# The multi-process FSDP runs (marked `fsdp`, about 2.5 minutes) are
+# `make test-fsdp`; CI runs both.
 test: install
-	$(BIN)/python $(PYTEST) tests
+	$(BIN)/python $(PYTEST) -m 'not fsdp' tests
+
+test-fsdp: install
+	$(BIN)/python $(PYTEST) -m fsdp tests
 
 lint: install
 	$(BIN)/flake8 $(LINT_PATHS) configs

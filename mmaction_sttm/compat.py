@@ -39,6 +39,7 @@ import datetime
 import importlib
 import inspect
 import os
+import re
 import subprocess
 import warnings
 from typing import Tuple
@@ -186,6 +187,25 @@ def setup_distributed(cfg: Config, launcher: str) -> Config:
     """
     if launcher == 'none' or torch.cuda.is_available():
         return cfg
+    # The strategy first: a config this machine cannot run fails before
+    # any process group starts.
+    strategy = cfg.get('strategy')
+    sharded = ('FSDPStrategy', 'ResumableFSDPStrategy', 'DeepSpeedStrategy')
+    if cfg.get('runner_type') is not None and isinstance(strategy, dict) \
+            and strategy.get('type') in sharded:
+        if strategy['type'] == 'DeepSpeedStrategy':
+            raise ValueError('strategy: DeepSpeed needs CUDA; on CPU use '
+                             "strategy=dict(type='ResumableFSDPStrategy')")
+        if _torch_version() < (2, 2):
+            raise ValueError(
+                f'strategy: torch {torch.__version__}\'s FSDP needs CUDA (it '
+                'makes CUDA streams); on CPU use a newer torch (FSDP runs on '
+                'CPU with torch 2.9.1 and 2.14, tested)')
+        wrapper = ConfigDict(strategy.get('model_wrapper') or {})
+        if wrapper.get('type', 'MMFullyShardedDataParallel') \
+                == 'MMFullyShardedDataParallel':
+            wrapper.type = cpu_fsdp_wrapper()
+        strategy.model_wrapper = wrapper
     env_cfg = cfg.setdefault('env_cfg', ConfigDict())
     dist_cfg = env_cfg.setdefault('dist_cfg', ConfigDict())
     if not torch_dist.is_initialized():
@@ -198,19 +218,12 @@ def setup_distributed(cfg: Config, launcher: str) -> Config:
         atexit.register(_destroy_process_group)
     dist_cfg.backend = 'gloo'
     cfg.model_wrapper_cfg = _cpu_model_wrapper_cfg(cfg)
-    strategy = cfg.get('strategy')
-    sharded = ('FSDPStrategy', 'ResumableFSDPStrategy', 'DeepSpeedStrategy')
-    if cfg.get('runner_type') is not None and isinstance(strategy, dict) \
-            and strategy.get('type') in sharded:
-        if strategy['type'] == 'DeepSpeedStrategy':
-            raise ValueError('strategy: DeepSpeed needs CUDA; on CPU use '
-                             "strategy=dict(type='ResumableFSDPStrategy')")
-        wrapper = ConfigDict(strategy.get('model_wrapper') or {})
-        if wrapper.get('type', 'MMFullyShardedDataParallel') \
-                == 'MMFullyShardedDataParallel':
-            wrapper.type = cpu_fsdp_wrapper()
-        strategy.model_wrapper = wrapper
     return cfg
+
+
+def _torch_version() -> tuple:
+    return tuple(
+        int(part) for part in re.findall(r'\d+', torch.__version__)[:2])
 
 
 def cpu_fsdp_wrapper() -> str:

@@ -360,6 +360,27 @@ def test_setup_distributed_leaves_gpu_and_none_alone(monkeypatch):
     assert not torch_dist.is_initialized()
 
 
+@pytest.mark.parametrize('version, error', [('2.1.2', 'needs CUDA'),
+                                            ('2.9.1', None)])
+def test_setup_distributed_cpu_fsdp(monkeypatch, version, error):
+    """An FSDP strategy on CPU gets the CPU wrapper; torch 2.1's FSDP, which
+    cannot run on CPU, is one error before any process group starts."""
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    monkeypatch.setattr(torch, '__version__', version)
+    monkeypatch.setattr(torch_dist, 'is_initialized', lambda: True)
+    cfg = Config(
+        dict(
+            runner_type='ResumableFlexibleRunner',
+            strategy=dict(type='ResumableFSDPStrategy')))
+    if error:
+        with pytest.raises(ValueError, match=error):
+            setup_distributed(cfg, 'pytorch')
+        assert 'env_cfg' not in cfg  # nothing set up
+        return
+    setup_distributed(cfg, 'pytorch')
+    assert cfg.strategy.model_wrapper.type == 'CPUFullyShardedDataParallel'
+
+
 def test_setup_distributed_without_torchrun_is_clear(monkeypatch):
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
     for name in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'):

@@ -10,11 +10,14 @@ import socket
 import subprocess
 import sys
 
+import pytest
 import torch
 from mmengine.config import Config
 from stack import load_runner_checkpoint
 from test_train_test import NPROC, TINY_MODEL
 
+#: Multi-process FSDP runs: `make test-fsdp` (and CI), not `make test`.
+pytestmark = pytest.mark.fsdp
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 STRATEGY = osp.join(REPO_ROOT, 'configs', '_base_', 'strategies',
                     'fsdp_full-state.py')
@@ -89,7 +92,7 @@ def _losses(work) -> list:
 def test_fsdp_and_ddp_give_the_same_loss_curve(tmp_path, run_tool,
                                                data_cfg_options, tiny_dataset):
     """20 training steps of the same tiny merged model, data and seed on 2
-    CPU processes: FSDP (one unit, sharded parameters, gradients and
+    CPU processes: FSDP (a unit per block, sharded parameters, gradients and
     optimizer states) logs the losses that DDP does."""
     fsdp = tmp_path / 'fsdp.py'
     fsdp.write_text(f'_base_ = [{STRATEGY!r}, {MERGED!r}]\n')

@@ -6,6 +6,10 @@ import os.path as osp
 import subprocess
 import sys
 
+import pytest
+
+#: It runs FSDP on 2 processes: `make test-fsdp` (and CI), not `make test`.
+pytestmark = pytest.mark.fsdp
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(REPO_ROOT, 'tools', 'analysis_tools', 'train_memory.py')
 CONFIG = osp.join(

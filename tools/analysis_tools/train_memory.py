@@ -112,6 +112,25 @@ def _resident_step_mib(fn) -> float:
     return _status_mib('VmHWM') - before
 
 
+def _token_blocks(backbone: torch.nn.Module, clips: torch.Tensor) -> Dict:
+    """The sequence lengths the blocks run on: ``token_blocks``, the sum
+    over blocks of the batch's tokens (padded, CLS included), and
+    ``max_tokens``, the longest block's (what the activations scale
+    with)."""
+    with torch.no_grad():
+        _, stages = backbone.forward_tokens(clips)
+    schedule = backbone.merge_schedule
+    layers = sorted(schedule.layers) if schedule is not None else []
+    cls = int(backbone.geometry.has_cls)
+    lengths, stage = [], 0
+    for block in range(1, backbone.num_blocks + 1):
+        x = stages[stage].x
+        lengths.append(x.shape[0] * (x.shape[1] + cls))
+        if stage < len(layers) and block == layers[stage]:
+            stage += 1
+    return dict(token_blocks=sum(lengths), max_tokens=max(lengths))
+
+
 def _clips(args: argparse.Namespace) -> torch.Tensor:
     gen = torch.Generator().manual_seed(0)
     clips = torch.randn(args.batch_size, *args.shape, generator=gen)
@@ -154,6 +173,8 @@ def _rank_memory(rank: int, args: argparse.Namespace, port: int,
         tokens=tokens)
     model.init_weights()
     model.train()
+    clips = _clips(args)[:, None]  # (N, views, C, T, H, W)
+    shape.update(_token_blocks(model.backbone, clips[:, 0]))
     if args.ranks > 1:
         from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
 
@@ -165,7 +186,6 @@ def _rank_memory(rank: int, args: argparse.Namespace, port: int,
             auto_wrap_policy=merging_block_wrap_policy)
     optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     optimizer = optim_wrapper.optimizer
-    clips = _clips(args)[:, None]  # (N, views, C, T, H, W)
     labels = torch.zeros(args.batch_size, dtype=torch.long)
 
     def step() -> None:

@@ -11,6 +11,8 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from tiny_backbones import DIMS, FRAMES, SIZE
 
+#: Multi-process FSDP runs: `make test-fsdp` (and CI), not `make test`.
+pytestmark = pytest.mark.fsdp
 WORLD = 2
 #: A merger after RLT with parameters of its own (STTM's projections):
 #: a rank that skipped it would hang the collectives.

@@ -8,11 +8,14 @@ import functools
 import os
 import os.path as osp
 
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 from tiny_backbones import BACKBONES, DIMS, FRAMES, SIZE
 
+#: Multi-process FSDP runs: `make test-fsdp` (and CI), not `make test`.
+pytestmark = pytest.mark.fsdp
 WORLD = 2
 #: STTM has parameters of its own in the root unit, between block units.
 MERGER = dict(
