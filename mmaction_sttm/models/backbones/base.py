@@ -170,6 +170,19 @@ class MergingBlock:
             return super().forward(*args, **kwargs)
         return block_step(*args, **kwargs)
 
+    def __reduce_ex__(self, protocol: int):
+        # The class is made at run time: a pickle (``torch.save`` of a whole
+        # model) names the block's own class and remakes this one from it.
+        return _new_merging_block, (type(self).__bases__[1], ), \
+            self.__getstate__()
+
+
+def _new_merging_block(cls: type) -> 'MergingBlock':
+    """An empty :class:`MergingBlock` of the block class ``cls`` (what an
+    unpickled block starts as)."""
+    block_cls = merging_block_class(cls)
+    return block_cls.__new__(block_cls)
+
 
 @functools.lru_cache(maxsize=None)
 def merging_block_class(cls: type) -> type:
