@@ -16,6 +16,9 @@ class and :class:`MergingBackbone`, and implements only
 - :meth:`~MergingBackbone.block_qk`: that block's attention queries and keys
   (for the keys / CLS attention a merger asks for, and for attention
   rollout);
+- :meth:`~MergingBackbone.block_modules`: the block modules, which become
+  :class:`MergingBlock` s so that each block step runs in its module's
+  ``forward`` (where FSDP and activation checkpointing act);
 - :meth:`~MergingBackbone.final_norm` and :meth:`~MergingBackbone.pool`;
 - :attr:`~MergingBackbone.geometry`: patch size, tubelet, CLS or not;
 - :meth:`~MergingBackbone.merge_layout` (temporal steps and patches per
