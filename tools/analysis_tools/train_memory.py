@@ -273,7 +273,8 @@ def _variant(row: Dict) -> Tuple[str, str, str]:
     model = 'ViT-B' if width == 768 else 'ViT-H' if 'huge' in row[
         'config'] else 'ViT-L'
     if 'model.backbone.reducer.type' in options:
-        reducer = f"{options['model.backbone.reducer.type']} ({row['clip']})"
+        reducer = (f"{options['model.backbone.reducer.type']} "
+                   f"({row['clip']} clip)")
     else:
         reducer = row['config'].split('_vit')[0].upper() \
             if row['config'].startswith(('sttm', 'tome')) else 'unmerged'
