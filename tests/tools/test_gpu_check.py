@@ -20,8 +20,10 @@ def _tool():
 def test_dry_run_on_cpu_writes_the_report(tmp_path):
     gpu_check = _tool()
     out = str(tmp_path / 'check')
-    code = gpu_check.main(
-        ['--device', 'cpu', '--dry-run', '--skip-speed', '--out', out])
+    code = gpu_check.main([
+        '--device', 'cpu', '--dry-run', '--skip-speed', '--skip-fsdp', '--out',
+        out
+    ])
     report = open(osp.join(out, 'report.md')).read()
     assert code == 0, report
     for family in gpu_check.FAMILIES:
@@ -31,9 +33,24 @@ def test_dry_run_on_cpu_writes_the_report(tmp_path):
     assert 'Not run (`--skip-speed`).' in report
     # The packed attention kernels, each checked against one call per video
     assert '| bucketed |' in report and 'one call per video' in report
-    # Sharded training with the zoo's FSDP strategy trained and saved shards
-    assert 'sharded checkpoint written.' in report, report
+    assert 'Not run (`--skip-fsdp`).' in report
+
+
+@pytest.mark.fsdp
+def test_sharded_training_row_on_cpu(tmp_path):
+    """The FSDP + bf16 + checkpointing row: one epoch of the zoo's strategy
+    through tools/dist_train.sh on one process, a sharded checkpoint."""
+    gpu_check = _tool()
+    out = str(tmp_path / 'check')
+    args = gpu_check.parse_args(['--device', 'cpu', '--out', out])
+    fsdp = gpu_check.run_fsdp(args, out)
+    assert fsdp['returncode'] == 0 and fsdp['sharded'], fsdp['stderr']
+    assert len(fsdp['losses']) == 4  # 8 training videos, batches of 2
     assert osp.exists(osp.join(out, 'fsdp_work', 'epoch_1.pth', 'rank0.pth'))
+    text = gpu_check.write_report(
+        osp.join(out, 'report.md'), args, [], dict(status='x', detail='y'), [],
+        '', fsdp)
+    assert 'sharded checkpoint written.' in text
 
 
 def test_a_family_that_disagrees_fails_the_check(tmp_path, monkeypatch):
