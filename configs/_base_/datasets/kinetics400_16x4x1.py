@@ -1,46 +1,28 @@
-# Kinetics-400 in MMAction2's video-list format (`path label` per line, see
-# docs/data_preparation.md), decoded with decord (PyAV, then OpenCV, where
-# decord fails). 16 frames, one every 4th (2.56 s at 25 fps), one clip: the
+# kinetics400_8x8x1.py with 16 frames, one every 4th (2.56 s at 25 fps): the
 # 16x4x1 of MMAction2's VideoMAE configs and VideoMAE's fine-tuning
-# (--num_frames 16 --sampling_rate 4).
-#
-# Train: a random-area crop of the short-side-256 frames resized to 224, and
-# horizontal flips. Test: 5 clips x 3 crops at 224, as VideoMAE and
-# MMAction2's VideoMAE configs test (VideoMAE's 16x5x3); the head averages
-# the 15 views' scores. GFLOPs in the zoo tables are per view.
-# MMAction2's VideoDataset that survives unreadable videos: in training a bad
-# sample is replaced by another one (logged with its file, counted per
-# epoch by BadSampleHook), in testing it is listed and left out, and the
-# metrics say how many videos were scored (mmaction_sttm/datasets/robust.py).
-dataset_type = 'RobustVideoDataset'
-on_bad_sample = 'replace'
-# The pipelines open, sample and decode each video with DecodeWithFallback
-# (mmaction_sttm/datasets/transforms.py) in place of MMAction2's DecordInit,
-# sampler and DecordDecode: a video that decord cannot read is decoded
-# again, with the same frame indices, by PyAV, then OpenCV; it is bad only
-# when all three fail. Each decoder gets decode_timeout seconds per video (a
-# file that hangs one is given to the next). strict_scoring=True (or
-# tools/test.py --strict-scoring) makes any video that cannot be scored an
-# error listing them, for benchmark runs that must score every video.
-decoders = ['decord', 'pyav', 'opencv']
-decode_timeout = 60
-strict_scoring = False
-data_root = 'data/kinetics400/videos_train'
-data_root_val = 'data/kinetics400/videos_val'
-ann_file_train = 'data/kinetics400/kinetics400_train_list_videos.txt'
-ann_file_val = 'data/kinetics400/kinetics400_val_list_videos.txt'
-ann_file_test = 'data/kinetics400/kinetics400_val_list_videos.txt'
+# (--num_frames 16 --sampling_rate 4). Test: 5 clips x 3 crops at 224, as
+# VideoMAE and MMAction2's VideoMAE configs test (VideoMAE's 16x5x3); the
+# head averages the 15 views' scores. GFLOPs in the zoo tables are per view.
+# Only the samplers and batch sizes change; the pipelines are lists, so they
+# are restated whole.
+_base_ = ['./kinetics400_8x8x1.py']
 
 file_client_args = dict(io_backend='disk')
+# The base's decoder fallback (a config does not see its base's variables).
+decoders = ['decord', 'pyav', 'opencv']
+decode_timeout = 60
+
+# One decode step (the base's fallback and timeout); the 16x4 sampler, in
+# test mode for validation and test.
+decode = dict(
+    type='DecodeWithFallback',
+    decoders=decoders,
+    timeout=decode_timeout,
+    **file_client_args)
+sampler = dict(type='SampleFrames', clip_len=16, frame_interval=4, num_clips=1)
 
 train_pipeline = [
-    dict(
-        type='DecodeWithFallback',
-        decoders=decoders,
-        sampler=dict(
-            type='SampleFrames', clip_len=16, frame_interval=4, num_clips=1),
-        timeout=decode_timeout,
-        **file_client_args),
+    dict(decode, sampler=sampler),
     dict(type='Resize', scale=(-1, 256)),
     dict(type='RandomResizedCrop'),
     dict(type='Resize', scale=(224, 224), keep_ratio=False),
@@ -49,34 +31,14 @@ train_pipeline = [
     dict(type='PackActionInputs')
 ]
 val_pipeline = [
-    dict(
-        type='DecodeWithFallback',
-        decoders=decoders,
-        sampler=dict(
-            type='SampleFrames',
-            clip_len=16,
-            frame_interval=4,
-            num_clips=1,
-            test_mode=True),
-        timeout=decode_timeout,
-        **file_client_args),
+    dict(decode, sampler=dict(sampler, test_mode=True)),
     dict(type='Resize', scale=(-1, 256)),
     dict(type='CenterCrop', crop_size=224),
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs')
 ]
 test_pipeline = [
-    dict(
-        type='DecodeWithFallback',
-        decoders=decoders,
-        sampler=dict(
-            type='SampleFrames',
-            clip_len=16,
-            frame_interval=4,
-            num_clips=5,
-            test_mode=True),
-        timeout=decode_timeout,
-        **file_client_args),
+    dict(decode, sampler=dict(sampler, num_clips=5, test_mode=True)),
     dict(type='Resize', scale=(-1, 224)),
     dict(type='ThreeCrop', crop_size=224),
     dict(type='FormatShape', input_format='NCTHW'),
@@ -85,43 +47,6 @@ test_pipeline = [
 
 # 2 clips of 16 frames per GPU: VideoMAE's ViT-L fine-tuning batch
 # (--batch_size 2).
-train_dataloader = dict(
-    batch_size=2,
-    num_workers=8,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(
-        type=dataset_type,
-        on_bad_sample=on_bad_sample,
-        ann_file=ann_file_train,
-        data_prefix=dict(video=data_root),
-        pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=2,
-    num_workers=8,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        on_bad_sample=on_bad_sample,
-        strict_scoring=strict_scoring,
-        ann_file=ann_file_val,
-        data_prefix=dict(video=data_root_val),
-        pipeline=val_pipeline,
-        test_mode=True))
-test_dataloader = dict(
-    batch_size=1,
-    num_workers=8,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        on_bad_sample=on_bad_sample,
-        strict_scoring=strict_scoring,
-        ann_file=ann_file_test,
-        data_prefix=dict(video=data_root_val),
-        pipeline=test_pipeline,
-        test_mode=True))
-
-val_evaluator = dict(type='AccMetric')
-test_evaluator = val_evaluator
+train_dataloader = dict(batch_size=2, dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(batch_size=2, dataset=dict(pipeline=val_pipeline))
+test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
