@@ -1,11 +1,16 @@
 """What an FSDP strategy config names for a merging backbone: its wrap
 policy and activation-checkpointing test, registered in MMEngine's
-``FUNCTIONS`` (where ``FSDPStrategy`` and its model wrapper look names up).
+``FUNCTIONS`` (where ``FSDPStrategy`` and its model wrapper look names up);
+the two MMEngine classes that resuming a sharded run needs
+(:class:`ResumableFSDPStrategy`, :class:`ResumableFlexibleRunner`); and the
+consolidation of a sharded checkpoint (:func:`consolidate_sharded_checkpoint`,
+``tools/consolidate_checkpoint.py``).
 
 ::
 
+    runner_type = 'ResumableFlexibleRunner'
     strategy = dict(
-        type='FSDPStrategy',
+        type='ResumableFSDPStrategy',
         model_wrapper=dict(auto_wrap_policy='merging_block_wrap_policy'),
         activation_checkpointing=dict(
             check_fn='checkpointed_merging_block'))
