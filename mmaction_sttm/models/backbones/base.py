@@ -519,8 +519,12 @@ class MergingBackbone(metaclass=ABCMeta):
                 step, index, x, tokens, bias, on_qk, use_reentrant=False)
         # A block unit that computes in lower precision (FSDP's mixed
         # precision of the block units) hands the sequence back in the dtype
-        # it was given: merges, norm and head run in the model's.
-        return out if out.dtype == x.dtype else out.to(x.dtype)
+        # it was given: merges, norm and head run in the model's. (Under
+        # autocast a block's output is never narrower than its input.)
+        if out.dtype != x.dtype and x.is_floating_point() and \
+                torch.finfo(out.dtype).bits < torch.finfo(x.dtype).bits:
+            out = out.to(x.dtype)
+        return out
 
     def attention_bias(self, tokens: Tokens,
                        dtype: torch.dtype) -> Optional[Tensor]:
