@@ -66,17 +66,8 @@ def test_fsdp_trains_on_two_cpu_processes_and_its_checkpoint_tests(
     # tools/test.py on one process tests it with the same config, as the
     # validation did.
     out = tmp_path / 'test'
-    tested = subprocess.run([
-        sys.executable, 'tools/test.py',
-        str(config),
-        str(work / 'epoch_1.pth'), '--work-dir',
-        str(out), '--cfg-options', *options
-    ],
-                            cwd=REPO_ROOT,
-                            stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT,
-                            text=True,
-                            timeout=300)
+    tested = _python_tool('tools/test.py', config, work / 'epoch_1.pth',
+                          '--work-dir', out, '--cfg-options', *options)
     assert tested.returncode == 0, tested.stdout[-3000:]
     with open(out / 'test_metrics.json') as f:
         assert json.load(f)['acc/top1'] == val
@@ -147,6 +138,16 @@ class KillInEpochTwoHook(Hook):
 '''
 
 
+def _python_tool(script: str, *args) -> subprocess.CompletedProcess:
+    """``python SCRIPT ARGS`` in the repository (stderr into stdout)."""
+    return subprocess.run([sys.executable, script, *map(str, args)],
+                          cwd=REPO_ROOT,
+                          stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT,
+                          text=True,
+                          timeout=300)
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', 0))
@@ -154,16 +155,7 @@ def _free_port() -> int:
 
 
 def _consolidate(folder, out) -> dict:
-    proc = subprocess.run([
-        sys.executable, 'tools/consolidate_checkpoint.py',
-        str(folder),
-        str(out)
-    ],
-                          cwd=REPO_ROOT,
-                          stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT,
-                          text=True,
-                          timeout=300)
+    proc = _python_tool('tools/consolidate_checkpoint.py', folder, out)
     assert proc.returncode == 0, proc.stdout[-3000:]
     return load_runner_checkpoint(str(out))
 
@@ -249,17 +241,8 @@ def test_sharded_fsdp_resumes_bit_identically_and_consolidates(
         re.findall(r'Epoch\(val\) \[3\]\S*\s+acc/top1: ([\d.]+)',
                    proc.stdout)[-1])
     out = tmp_path / 'test'
-    tested = subprocess.run([
-        sys.executable, 'tools/test.py',
-        str(config),
-        str(tmp_path / 'resumed.pth'), '--work-dir',
-        str(out), '--cfg-options', *options
-    ],
-                            cwd=REPO_ROOT,
-                            stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT,
-                            text=True,
-                            timeout=300)
+    tested = _python_tool('tools/test.py', config, tmp_path / 'resumed.pth',
+                          '--work-dir', out, '--cfg-options', *options)
     assert tested.returncode == 0, tested.stdout[-3000:]
     with open(out / 'test_metrics.json') as f:
         assert json.load(f)['acc/top1'] == val
@@ -269,16 +252,8 @@ def test_consolidate_names_a_folder_that_is_not_sharded(tmp_path):
     (tmp_path / 'epoch_1.pth').mkdir()
     (tmp_path / 'epoch_1.pth' / 'rank1.pth').write_bytes(b'')
     for src in (tmp_path / 'missing', tmp_path / 'epoch_1.pth'):
-        proc = subprocess.run([
-            sys.executable, 'tools/consolidate_checkpoint.py',
-            str(src),
-            str(tmp_path / 'out.pth')
-        ],
-                              cwd=REPO_ROOT,
-                              stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT,
-                              text=True,
-                              timeout=120)
+        proc = _python_tool('tools/consolidate_checkpoint.py', src,
+                            tmp_path / 'out.pth')
         assert proc.returncode == 2, proc.stdout
         lines = proc.stdout.strip().splitlines()
         assert len(lines) == 1 and str(src) in lines[0], proc.stdout
