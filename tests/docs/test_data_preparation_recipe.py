@@ -118,11 +118,18 @@ def _run_shell(body, cwd):
                        capture_output=True)
 
 
-def test_the_list_commands_run_as_written(workspace):
+@pytest.fixture(scope='module')
+def lists(workspace):
+    """The workspace after the page's shell blocks (K400, then SSv2)."""
     shells = _blocks('shell')
     assert len(shells) == 2, 'the page has one K400 and one SSv2 block'
     for body in shells:
         _run_shell(body, workspace)
+    return workspace
+
+
+def test_the_list_commands_run_as_written(lists):
+    workspace = lists
     k400 = workspace / 'data' / 'kinetics400'
     train = (k400 /
              'kinetics400_train_list_videos.txt').read_text().split('\n')
@@ -138,11 +145,11 @@ def test_the_list_commands_run_as_written(workspace):
         ['1.webm', '1']
 
 
-def test_the_python_checks_print_what_the_page_says(workspace):
+def test_the_python_checks_print_what_the_page_says(lists):
     """Both snippets run unchanged (after the lists exist); the second
     prints the shape its comment gives, and the test loader's ThreeCrop
     gives the 3 views its next comment gives."""
-    _run_shell(_blocks('shell')[1], workspace)  # the SSv2 lists
+    workspace = lists
     snippets = _blocks('python')
     assert len(snippets) == 2
     for snippet in snippets:

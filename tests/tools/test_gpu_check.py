@@ -33,6 +33,7 @@ def test_dry_run_on_cpu_writes_the_report(tmp_path):
     assert 'Not run (`--skip-speed`).' in report
     # The packed attention kernels, each checked against one call per video
     assert '| bucketed |' in report and 'one call per video' in report
+    assert '| flex | | | not run (--kernels) |' in report
     assert 'Not run (`--skip-fsdp`).' in report
 
 
@@ -57,8 +58,10 @@ def test_a_family_that_disagrees_fails_the_check(tmp_path, monkeypatch):
     gpu_check = _tool()
     monkeypatch.setitem(gpu_check.FAMILIES, 'broken',
                         dict(type='NoSuchBackbone'))
+    # The attention kernels are the dry run's above; here only the
+    # families' check decides.
+    monkeypatch.setattr(gpu_check, 'run_attention', lambda args: '')
     out = str(tmp_path / 'check')
-    # --dry-run: the attention kernels on tiny lengths (a minute less).
     code = gpu_check.main([
         '--device', 'cpu', '--dry-run', '--skip-speed', '--skip-fsdp', '--out',
         out

@@ -4,7 +4,8 @@
 One attention call (forward) on a packed batch of videos with the given
 token counts, at ViT-S's heads and head width by default, with every kernel
 this torch has (``bucketed``, ``padded``, ``nested``, ``flex``; ``dense``
-when the whole ``n x n`` mask fits, see ``--dense-limit``), beside one SDPA
+when the whole ``n x n`` mask fits, see ``--dense-limit``; or only those of
+``--kernels``), beside one SDPA
 call per video (the reference each kernel is checked against, and the cost
 a variable-length kernel would reach). FlexAttention's block mask is timed
 apart (built once per stage, shared by the blocks).
@@ -40,11 +41,24 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--repeats', type=int, default=5)
     parser.add_argument('--threads', type=int, default=None)
     parser.add_argument(
+        '--kernels',
+        nargs='+',
+        default=None,
+        help='the kernels to time (default: every one); the others are '
+        'listed as not run')
+    parser.add_argument(
         '--dense-limit',
         type=int,
         default=20000,
         help='largest packed length timed with the dense mask')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.kernels is not None:
+        from mmaction_sttm.functional.attention import KERNELS
+        unknown = sorted(set(args.kernels) - set(KERNELS))
+        if unknown:
+            parser.error(f'--kernels: unknown {", ".join(unknown)} '
+                         f'(known: {", ".join(KERNELS)})')
+    return args
 
 
 def _sync(device: torch.device) -> None:
@@ -101,7 +115,9 @@ def bench(args: argparse.Namespace) -> List[Dict]:
         ]
         for kernel in KERNELS:
             row = dict(kernel=kernel)
-            if not available(kernel):
+            if args.kernels is not None and kernel not in args.kernels:
+                row['skipped'] = 'not run (--kernels)'
+            elif not available(kernel):
                 row['skipped'] = f'not in torch {torch.__version__}'
             elif kernel == 'dense' and total > args.dense_limit:
                 row['skipped'] = f'{total} x {total} mask'
