@@ -56,7 +56,7 @@ test-fsdp: install
 lint: install
 	$(BIN)/flake8 $(LINT_PATHS) configs
 	$(BIN)/isort --check-only --diff $(LINT_PATHS) configs
-	$(BIN)/yapf -r -d $(LINT_PATHS)
+	$(BIN)/yapf -r -d -p $(LINT_PATHS)
 
 $(LOW_STAMP): setup.py constraints-low.txt
 	$(PYTHON) -m venv $(LOW_VENV)
