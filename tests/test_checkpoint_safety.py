@@ -19,7 +19,6 @@ MMEngine loads as it always does (``test_loading_is_opt_in``).
 import builtins
 import functools
 import http.server
-import importlib.util
 import os
 import os.path as osp
 import pickle
@@ -38,6 +37,7 @@ from mmengine.logging import HistoryBuffer
 from mmengine.model import BaseModel
 from mmengine.runner import Runner, load_checkpoint
 from mmengine.runner.checkpoint import CheckpointLoader, _load_checkpoint
+from tool_modules import load_tool
 from torch.utils.data import Dataset
 
 import mmaction_sttm  # noqa: F401  (registers the hook)
@@ -322,11 +322,7 @@ def test_loading_is_opt_in(tmp_path, safe_loading_hooks):
 
 
 def _tool(name: str):
-    spec = importlib.util.spec_from_file_location(
-        f'_{name}_tool', osp.join(REPO, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool(f'_{name}_tool', osp.join(REPO, 'tools', f'{name}.py'))
 
 
 TINY = [

@@ -14,20 +14,18 @@ Kinetics-400 unmerged (against VideoMAE's own 597 GFLOPs) and with STTM
 re-measured by ``check_zoo_readme.py --zoo videomae`` (about 2 minutes).
 """
 import glob
-import importlib.util
 import os.path as osp
 
 import pytest
 import yaml
 from mmengine.config import Config
 from stack import torch_at_least
+from tool_modules import load_tool
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-_spec = importlib.util.spec_from_file_location(
+check = load_tool(
     'check_zoo_readme',
     osp.join(REPO, 'tools', 'analysis_tools', 'check_zoo_readme.py'))
-check = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(check)
 
 ROWS = check.parse_readme()
 ZOO_CONFIGS = sorted(

@@ -1,12 +1,12 @@
 """Seconds-long runs of the benchmark tool, so that it keeps working (its
 real runs are documented in docs/benchmark.md)."""
 import csv
-import importlib.util
 import json
 import os.path as osp
 
 import numpy as np
 import pytest
+from tool_modules import load_tool
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 VIT = 'configs/synthetic/spacetime-vit-tiny-p8_scratch_2xb8-8x2x1-20e_synthetic-motion-rgb.py'  # noqa: E501
@@ -15,10 +15,7 @@ STTM = 'configs/synthetic/sttm_spacetime-vit-tiny-p8_scratch_2xb8-8x2x1-20e_synt
 
 def _tool(name: str):
     path = osp.join(ROOT, 'tools', 'analysis_tools', f'{name}.py')
-    spec = importlib.util.spec_from_file_location(f'tool_{name}', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool(f'tool_{name}', path)
 
 
 def test_benchmark_smoke(tmp_path):
@@ -110,11 +107,9 @@ def test_benchmark_memory_only(tmp_path):
 
 
 def _zoo_rows():
-    spec = importlib.util.spec_from_file_location(
+    module = load_tool(
         'check_zoo_readme',
         osp.join(ROOT, 'tools', 'analysis_tools', 'check_zoo_readme.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
     return {row.config: row for row in module.parse_readme()}
 
 

@@ -1,20 +1,17 @@
 """tools/analysis_tools/attention_bench.py: each kernel it times computes the
 per-video reference; ``--kernels`` times only those named and lists the
 others as not run; an unknown name is one line that names it."""
-import importlib.util
 import os.path as osp
 
 import pytest
+from tool_modules import load_tool
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def _tool():
     path = osp.join(ROOT, 'tools', 'analysis_tools', 'attention_bench.py')
-    spec = importlib.util.spec_from_file_location('tool_attention_bench', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('tool_attention_bench', path)
 
 
 def test_only_the_kernels_asked_for_run():

@@ -1,23 +1,19 @@
 """Tests of ``tools/data/build_video_lists.py`` on files in the official
 K400 csv / SSv2 json formats, and of the lists with MMAction2's
 ``VideoDataset``."""
-import importlib.util
 import json
 import os.path as osp
 
 import pytest
+from tool_modules import load_tool
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 @pytest.fixture(scope='module')
 def tool():
-    spec = importlib.util.spec_from_file_location(
-        'build_video_lists',
-        osp.join(REPO, 'tools', 'data', 'build_video_lists.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('build_video_lists',
+                     osp.join(REPO, 'tools', 'data', 'build_video_lists.py'))
 
 
 def test_kinetics400(tool, tmp_path):

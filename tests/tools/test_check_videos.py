@@ -1,5 +1,4 @@
 """tools/data/check_videos.py finds exactly the videos the test breaks."""
-import importlib.util
 import os.path as osp
 import subprocess
 import sys
@@ -8,6 +7,7 @@ import numpy as np
 import pytest
 from bad_videos import (BAD_KINDS, corrupt_videos, write_decord_unreadable,
                         write_video)
+from tool_modules import load_tool
 
 from mmaction_sttm.datasets import probe_video
 from mmaction_sttm.generators import (SyntheticSpec, make_synthetic_dataset,
@@ -29,10 +29,7 @@ EXPECTED_KIND = {
 
 @pytest.fixture(scope='module')
 def tool():
-    spec = importlib.util.spec_from_file_location('check_videos', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('check_videos', TOOL)
 
 
 @pytest.fixture(scope='module')

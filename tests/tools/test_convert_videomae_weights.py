@@ -16,7 +16,6 @@ Each converted file loads with ``strict=True`` into the zoo's
 ``MergingVisionTransformer`` (and, with ``--with-head``, into a recognizer)
 and gives the source model's features.
 """
-import importlib.util
 import os.path as osp
 import re
 from typing import Dict
@@ -25,6 +24,7 @@ import pytest
 import torch
 from mmaction.models.backbones import VisionTransformer
 from mmengine.registry import init_default_scope
+from tool_modules import load_tool
 from torch import Tensor
 
 import mmaction_sttm  # noqa: F401  (registers the backbones)
@@ -274,10 +274,8 @@ def test_wrong_inputs_are_refused(source):
 
 
 def test_cli(source, head, tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location(
-        'convert_weights', osp.join(REPO, 'tools', 'convert_weights.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool('convert_weights',
+                     osp.join(REPO, 'tools', 'convert_weights.py'))
     state = _to_videomae(source.state_dict())
     state.update({f'head.{k}': v for k, v in head.items()})
     path = tmp_path / 'videomae_ft.pth'

@@ -24,7 +24,6 @@ What "the same features" means per target:
   the tubelet inflation, the q/v bias split (the dropped k bias is exact), the
   MLP and norm mapping and the tiled position embedding.
 """
-import importlib.util
 import os.path as osp
 from typing import Callable, Dict, Tuple
 
@@ -32,6 +31,7 @@ import pytest
 import torch
 from mmaction.models.backbones import TimeSformer, VisionTransformer
 from mmengine.registry import init_default_scope
+from tool_modules import load_tool
 from torch import Tensor, nn
 
 import mmaction_sttm  # noqa: F401  (registers the backbones)
@@ -440,10 +440,8 @@ def test_unsupported_sources_are_refused():
 
 
 def test_cli(sources, tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location(
-        'convert_weights', osp.join(REPO, 'tools', 'convert_weights.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool('convert_weights',
+                     osp.join(REPO, 'tools', 'convert_weights.py'))
     _, path, _ = sources['timm-vit-s']
     out = tmp_path / 'checkpoints' / 'vit-small-p16_in1k_spacetime-vit.pth'
     tool.main(

@@ -1,21 +1,18 @@
 """The frontier tool end to end on tiny models and videos: plan, dev runs,
 the dev choice, held-out runs and the report, against direct scoring."""
-import importlib.util
 import json
 import os.path as osp
 
 import pytest
 import torch
+from tool_modules import load_tool
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location(
-        'frontier', osp.join(ROOT, 'tools', 'analysis_tools', 'frontier.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('frontier',
+                     osp.join(ROOT, 'tools', 'analysis_tools', 'frontier.py'))
 
 
 @pytest.fixture(scope='module')

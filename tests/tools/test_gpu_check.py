@@ -1,20 +1,17 @@
 """The CPU side of tools/analysis_tools/gpu_check.sh: argument parsing, the
 correctness check (CPU against CPU), the speed commands and the report."""
-import importlib.util
 import os.path as osp
 import subprocess
 
 import pytest
+from tool_modules import load_tool
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def _tool():
     path = osp.join(ROOT, 'tools', 'analysis_tools', 'gpu_check.py')
-    spec = importlib.util.spec_from_file_location('tool_gpu_check', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('tool_gpu_check', path)
 
 
 def test_dry_run_on_cpu_writes_the_report(tmp_path):
@@ -89,11 +86,9 @@ def test_speed_commands(dry_run, tmp_path):
         assert '--breakdown' in argv
         for config in argv[:2]:
             assert osp.exists(config), config
-    bench = importlib.util.spec_from_file_location(
+    module = load_tool(
         'tool_benchmark',
         osp.join(ROOT, 'tools', 'analysis_tools', 'benchmark.py'))
-    module = importlib.util.module_from_spec(bench)
-    bench.loader.exec_module(module)
     parsed = module.parse_args(runs[-1][1])  # benchmark.py accepts them
     assert parsed.compile and parsed.amp == 'bf16' and parsed.breakdown
     # RLT: baseline, RLT and RLT + STTM, padded and packed, on a batch

@@ -1,6 +1,5 @@
 """tools/test.py --strict-scoring: a test video that cannot be scored is an
 error listing the files, instead of a metric over the others."""
-import importlib.util
 import os.path as osp
 import shutil
 import sys
@@ -10,6 +9,7 @@ from bad_videos import corrupt_videos
 from mmaction.registry import DATASETS
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
+from tool_modules import load_tool
 
 from mmaction_sttm.datasets import BadVideoError
 
@@ -20,11 +20,7 @@ CONFIG = osp.join(REPO, 'configs', 'synthetic',
 
 @pytest.fixture(scope='module')
 def test_tool():
-    spec = importlib.util.spec_from_file_location(
-        'tool_test', osp.join(REPO, 'tools', 'test.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('tool_test', osp.join(REPO, 'tools', 'test.py'))
 
 
 @pytest.fixture

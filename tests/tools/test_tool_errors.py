@@ -2,13 +2,13 @@
 one line on stderr naming the path, with exit status 2 (mmaction_sttm.tooling).
 """
 import functools
-import importlib.util
 import os.path as osp
 import subprocess
 import sys
 
 import pytest
 from mmengine.config import Config
+from tool_modules import load_tool
 
 from mmaction_sttm import tooling
 from mmaction_sttm.conversion.weights import DST_FORMATS
@@ -37,11 +37,7 @@ def _run(tool: str, *args: str, cwd: str) -> subprocess.CompletedProcess:
 
 @functools.lru_cache()
 def _module(tool: str):
-    spec = importlib.util.spec_from_file_location(
-        'tool_' + osp.basename(tool)[:-3], osp.join(ROOT, tool))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('tool_' + osp.basename(tool)[:-3], osp.join(ROOT, tool))
 
 
 def _main(tool: str, *args: str, capsys) -> subprocess.CompletedProcess:

@@ -1,7 +1,6 @@
 """Real runs of tools/dist_train.sh and tools/dist_test.sh: two processes on
 CPU (gloo), a tiny ViT on a tiny synthetic dataset."""
 import argparse
-import importlib.util
 import json
 import os.path as osp
 import re
@@ -14,6 +13,7 @@ from mmaction.registry import DATASETS
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from stack import load_runner_checkpoint
+from tool_modules import load_tool
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO_ROOT, 'configs', 'synthetic',
@@ -135,10 +135,8 @@ def test_resume_continues_interrupted_run(one_epoch, train, tmp_path,
 
 def test_missing_resume_checkpoint_is_clear(tmp_path):
     """A --resume path that does not exist fails before anything starts."""
-    spec = importlib.util.spec_from_file_location(
-        'train_tool', osp.join(REPO_ROOT, 'tools', 'train.py'))
-    train_tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train_tool)
+    train_tool = load_tool('train_tool',
+                           osp.join(REPO_ROOT, 'tools', 'train.py'))
     missing = str(tmp_path / 'nope.pth')
     args = argparse.Namespace(
         config=CONFIG,

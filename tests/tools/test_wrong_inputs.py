@@ -12,7 +12,6 @@ user runs the tools (subprocesses), for each case of issue 24:
 
 ``benchmark.py`` reading its clip from the test pipeline is tested here too.
 """
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -23,6 +22,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 from mmengine.config import Config
+from tool_modules import load_tool
 
 from mmaction_sttm import tooling
 from mmaction_sttm.datasets import pipeline_steps
@@ -453,12 +453,8 @@ def test_convert_weights_names_the_layouts(tmp_path):
 
 
 def _benchmark_tool():
-    spec = importlib.util.spec_from_file_location(
-        'tool_benchmark',
-        osp.join(ROOT, 'tools', 'analysis_tools', 'benchmark.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('tool_benchmark',
+                     osp.join(ROOT, 'tools', 'analysis_tools', 'benchmark.py'))
 
 
 def test_benchmark_times_the_clip_of_the_test_pipeline(tmp_path):

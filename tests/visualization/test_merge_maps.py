@@ -4,7 +4,6 @@ The models are tiny and randomly initialised; the videos are written by the
 tests (the synthetic dataset, plus "real-world" files of another size and
 length, and broken ones).
 """
-import importlib.util
 import os.path as osp
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from mmaction.utils import register_all_modules
 from mmengine.config import Config
 from PIL import Image
 from tiny_backbones import BACKBONES, DIMS, FRAMES, SIZE
+from tool_modules import load_tool
 from torch import nn
 
 import mmaction_sttm  # noqa: F401
@@ -401,10 +401,7 @@ def test_pictures(videos, models, tmp_path):
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location('visualize_merging', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('visualize_merging', TOOL)
 
 
 def test_tool_end_to_end(videos, models, tmp_path):

@@ -1,13 +1,13 @@
 """tools/data/make_synthetic_videos.py: writes the dataset and its spec,
 skips a finished identical dataset, regenerates (without leftovers) when the
 spec changes."""
-import importlib.util
 import json
 import os
 import os.path as osp
 import sys
 
 import pytest
+from tool_modules import load_tool
 
 REPO_ROOT = osp.dirname(
     osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
@@ -21,11 +21,7 @@ TINY = [
 @pytest.fixture(scope='module')
 def cli():
     """The script as a module, so runs stay in this process (fast)."""
-    spec = importlib.util.spec_from_file_location('make_synthetic_videos',
-                                                  SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('make_synthetic_videos', SCRIPT)
 
 
 def run(cli, monkeypatch, *args: str) -> None:
